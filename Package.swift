@@ -1,0 +1,167 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "carddesk",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "carddesk-server", targets: ["carddesk-server"]),
+        .executable(name: "carddesk", targets: ["carddesk"]),
+        .executable(name: "carddesk-bench", targets: ["carddesk-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
+        .package(url: "https://github.com/vapor/async-kit.git", from: "1.22.0"),
+    ],
+    targets: [
+        // Value types and domain rules. No I/O.
+        .target(
+            name: "CardDeskCore",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
+        // The storage seam (narrow protocols per consumer), the SQL implementation for SQLite and
+        // PostgreSQL, migrations and the hash-chained audit log.
+        .target(
+            name: "CardDeskStore",
+            dependencies: [
+                "CardDeskCore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+                .product(name: "AsyncKit", package: "async-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Issuing CAs: keys, profiles, prepare + issue, revocation, CRL and OCSP.
+        .target(
+            name: "CertificateAuthority",
+            dependencies: [
+                "CardDeskCore",
+                "CardDeskStore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Hummingbird application: health, CA downloads, CRL, OCSP.
+        .target(
+            name: "CardDeskWeb",
+            dependencies: [
+                "CardDeskCore",
+                "CardDeskStore",
+                "CertificateAuthority",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Layered settings (flags > environment > file > defaults) and opening a data directory.
+        .target(
+            name: "CardDeskServerKit",
+            dependencies: [
+                "CardDeskCore",
+                "CardDeskStore",
+                "CertificateAuthority",
+                "CardDeskWeb",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "carddesk-server",
+            dependencies: ["CardDeskServerKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "carddesk",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "carddesk-bench",
+            dependencies: [
+                "CardDeskCore",
+                "CardDeskStore",
+                "CertificateAuthority",
+                "CardDeskServerKit",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CardDeskCoreTests",
+            dependencies: ["CardDeskCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CardDeskStoreTests",
+            dependencies: ["CardDeskCore", "CardDeskStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CertificateAuthorityTests",
+            dependencies: [
+                "CardDeskCore",
+                "CardDeskStore",
+                "CertificateAuthority",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CardDeskWebTests",
+            dependencies: [
+                "CardDeskWeb",
+                "CardDeskServerKit",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Drives the real carddesk-server binary with openssl, Python cryptography and pkilint.
+        .testTarget(
+            name: "ServerEndToEndTests",
+            dependencies: [
+                "CardDeskCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,67 @@
+/// A certificate serial number in the hexadecimal form `openssl x509 -serial` prints (upper case, no separators).
+///
+/// Comparisons use the canonical form: upper case, leading zero bytes dropped, so `00AB` and `ab` are one serial.
+public struct SerialNumber: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+    /// The magnitude, big-endian, without leading zero bytes (one zero byte for zero itself).
+    public let bytes: [UInt8]
+
+    public init(bytes: some Sequence<UInt8>) {
+        var trimmed = Array(bytes.drop(while: { $0 == 0 }))
+        if trimmed.isEmpty { trimmed = [0] }
+        self.bytes = trimmed
+    }
+
+    /// Parses hexadecimal, optionally prefixed `serial=` or `0x`, with optional `:` separators.
+    public init(hex text: String) throws(CardDeskError) {
+        var digits = Substring(text.trimmingWhitespace())
+        for prefix in ["serial=", "0x", "0X"] where digits.hasPrefix(prefix) {
+            digits = digits.dropFirst(prefix.count)
+        }
+        let cleaned = digits.filter { $0 != ":" }
+        guard !cleaned.isEmpty, cleaned.count <= 64, cleaned.allSatisfy(\.isHexDigit) else {
+            throw CardDeskError(.invalidInput, "\"\(text)\" is not a serial number: give it in hexadecimal, as `openssl x509 -serial` prints it.")
+        }
+        let padded = cleaned.count % 2 == 1 ? "0" + cleaned : String(cleaned)
+        var result: [UInt8] = []
+        var index = padded.startIndex
+        while index < padded.endIndex {
+            let next = padded.index(index, offsetBy: 2)
+            guard let byte = UInt8(padded[index..<next], radix: 16) else {
+                throw CardDeskError(.invalidInput, "\"\(text)\" is not a serial number in hexadecimal.")
+            }
+            result.append(byte)
+            index = next
+        }
+        self.init(bytes: result)
+    }
+
+    /// Upper-case hexadecimal, two digits per byte.
+    public var hex: String {
+        bytes.map { byte in
+            let digits = Array("0123456789ABCDEF")
+            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+        }.joined()
+    }
+
+    public var description: String { hex }
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        lhs.bytes.count != rhs.bytes.count ? lhs.bytes.count < rhs.bytes.count : lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try self.init(hex: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(hex)
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> Substring {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return self[first...last]
+    }
+}

@@ -1,0 +1,56 @@
+/// An error that a person can act on.
+///
+/// Like swift-certificates' `CertificateError`: an extensible code, a reason written for the person who reads it
+/// (a clinician, an RA agent or an operator: what happened and what to do next), and the place it was made.
+public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of failure this is. Callers switch on the code, never on the reason text.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let name: String
+        /// The process exit status a command uses for this failure, so scripts can tell failures apart.
+        public let exitStatus: Int32
+
+        public init(_ name: String, exitStatus: Int32) {
+            self.name = name
+            self.exitStatus = exitStatus
+        }
+
+        public var description: String { name }
+
+        public static let invalidInput = Code("invalidInput", exitStatus: 64)
+        public static let unknownUser = Code("unknownUser", exitStatus: 65)
+        public static let userExists = Code("userExists", exitStatus: 66)
+        public static let userNotActive = Code("userNotActive", exitStatus: 67)
+        public static let malformedRequest = Code("malformedRequest", exitStatus: 68)
+        public static let badProofOfPossession = Code("badProofOfPossession", exitStatus: 69)
+        public static let unsupportedKey = Code("unsupportedKey", exitStatus: 70)
+        public static let unknownCertificate = Code("unknownCertificate", exitStatus: 71)
+        public static let alreadyRevoked = Code("alreadyRevoked", exitStatus: 72)
+        public static let corruptDataDirectory = Code("corruptDataDirectory", exitStatus: 73)
+        public static let wrongMasterKey = Code("wrongMasterKey", exitStatus: 74)
+        public static let storageUnavailable = Code("storageUnavailable", exitStatus: 75)
+        public static let auditChainBroken = Code("auditChainBroken", exitStatus: 76)
+        public static let configuration = Code("configuration", exitStatus: 78)
+        public static let internalFailure = Code("internalFailure", exitStatus: 70 + 9)
+    }
+
+    public let code: Code
+    /// A sentence for a person: what happened and, where there is one, what to do next.
+    public let reason: String
+    public let file: String
+    public let line: UInt
+
+    public init(_ code: Code, _ reason: String, file: String = #fileID, line: UInt = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { reason }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code && lhs.reason == rhs.reason }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(reason)
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import CardDeskCore
+import CertificateAuthority
+import Foundation
+import X509
+
+/// `carddesk-server ca issue|revoke|crl`: the certificate authority from the command line.
+struct CACommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ca", abstract: "Issue and revoke certificates, and print CRLs.", subcommands: [Issue.self, Revoke.self, CRL.self]
+    )
+
+    /// `carddesk-server ca issue --user ID --profile authentication|signing --csr FILE.pem` → certificate PEM on stdout.
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Issue a certificate for a user from a PKCS#10 request.")
+
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The 12-digit user ID.") var user: String
+        @Option(help: "authentication or signing.") var profile: String
+        @Option(help: "The certificate request (PEM or DER).") var csr: String
+        @Option(name: .customLong("validity-days"), help: "Override the profile's validity (for demos and tests).") var validityDays: Int?
+
+        func run() async throws {
+            try await CommandSupport.withInstance(store) { instance in
+                let userID = try UserID(user)
+                let kind = try CertificateProfileKind(parsing: profile)
+                guard let bytes = FileManager.default.contents(atPath: csr) else {
+                    throw CardDeskError(.invalidInput, "Cannot read the certificate request file \(csr).")
+                }
+                let request = try CertificateRequestCheck.parse(Array(bytes))
+                let prepared = try await instance.authority.prepare(userID: userID, profile: kind, csr: request, validityDays: validityDays)
+                let certificate = try await instance.authority.issue(prepared, actor: CommandSupport.operatorActor)
+                print(try certificate.serializeAsPEM().pemString)
+            }
+        }
+    }
+
+    /// `carddesk-server ca revoke SERIAL --reason keyCompromise|superseded|…`
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a certificate (SERIAL in hexadecimal, as `openssl x509 -serial` prints it).")
+
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The certificate serial number in hexadecimal.") var serial: String
+        @Option(help: "The RFC 5280 reason: \(RevocationReason.operatorChoices.map(\.name).joined(separator: ", ")).") var reason: String = "unspecified"
+
+        func run() async throws {
+            try await CommandSupport.withInstance(store) { instance in
+                let serialNumber = try SerialNumber(hex: serial)
+                let reasonCode = try RevocationReason(parsing: reason)
+                let record = try await instance.authority.revoke(serial: serialNumber, reason: reasonCode, actor: CommandSupport.operatorActor)
+                print("Revoked \(record.profile) certificate \(record.serial.hex) of user \(record.userID) (\(reasonCode.name)) at \(record.revokedAt!).")
+            }
+        }
+    }
+
+    /// `carddesk-server ca crl --profile authentication|signing` → CRL PEM on stdout.
+    struct CRL: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "crl", abstract: "Print the current CRL of an issuing CA as PEM.")
+
+        @OptionGroup var store: StoreOptions
+        @Option(help: "authentication or signing.") var profile: String
+
+        func run() async throws {
+            try await CommandSupport.withInstance(store) { instance in
+                let crl = try await instance.authority.currentCRL(try CertificateProfileKind(parsing: profile))
+                print(crl.pemEncoded)
+            }
+        }
+    }
+}

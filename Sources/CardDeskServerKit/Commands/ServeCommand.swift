@@ -1,0 +1,49 @@
+import ArgumentParser
+import CardDeskWeb
+import Foundation
+import Hummingbird
+import Logging
+
+/// `carddesk-server serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database-url URL]`
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the CardDesk server (the default command).")
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "The port to listen on (default 8080; 0 picks a free one).")
+    var port: Int?
+
+    @Option(help: "The address to listen on (default 127.0.0.1).")
+    var host: String?
+
+    func run() async throws {
+        try await CommandSupport.reportingErrors {
+            var flags = store.flags
+            flags["http.port"] = port.map(String.init)
+            flags["http.host"] = host
+            let settings = try await ServerSettings.resolve(flags: flags, configFile: store.config)
+            let logger = LoggingSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
+            let instance = try await CardDeskInstance.open(settings, logger: logger)
+            let services = WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp)
+            let app = buildApplication(
+                services: services,
+                configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "CardDesk"),
+                logger: logger,
+                onServerRunning: { port in
+                    let line = "CardDesk server listening on http://\(settings.host):\(port ?? settings.port) "
+                        + "(data \(settings.dataDirectory.path), database \(settings.database), certificates name \(settings.publicURL))\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                }
+            )
+            do {
+                // Stops gracefully on SIGTERM or SIGINT: open requests finish, then the store closes.
+                try await app.runService()
+            } catch {
+                await instance.close()
+                throw error
+            }
+            await instance.close()
+            logger.info("CardDesk server stopped")
+        }
+    }
+}

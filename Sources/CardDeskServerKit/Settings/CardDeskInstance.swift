@@ -1,0 +1,79 @@
+import CardDeskCore
+public import CardDeskStore
+public import CertificateAuthority
+public import Foundation
+public import Logging
+
+/// A data directory opened for work: its store, its PKI, the CA and the OCSP responder built on them.
+/// The server and every operator command open the same directory the same way.
+public struct CardDeskInstance: Sendable {
+    public let settings: ServerSettings
+    public let store: SQLStore
+    public let authority: CertificateAuthority
+    public let ocsp: OCSPResponder
+    public let clock: any WallClock
+
+    public var pkiDirectory: URL { settings.dataDirectory.appendingPathComponent("pki") }
+
+    public static func open(_ settings: ServerSettings, logger: Logger, clock: any WallClock = SystemClock()) async throws -> CardDeskInstance {
+        let manager = FileManager.default
+        let data = settings.dataDirectory
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: data.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw CardDeskError(.corruptDataDirectory, "The data directory \(data.path) is a file, not a folder.")
+            }
+        } else {
+            do {
+                try manager.createDirectory(at: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw CardDeskError(.configuration, "Cannot create the data directory \(data.path): \(error.localizedDescription)")
+            }
+        }
+        let pkiDirectory = data.appendingPathComponent("pki")
+        let pkiExists = manager.fileExists(atPath: pkiDirectory.path)
+
+        let masterKey: MasterKey
+        if let base64 = settings.masterKeyBase64 {
+            masterKey = try MasterKey(base64: base64)
+        } else if pkiExists, !manager.fileExists(atPath: settings.masterKeyFile.path) {
+            throw CardDeskError(.corruptDataDirectory, "The CA keys in \(pkiDirectory.path) are sealed, but the master key file \(settings.masterKeyFile.path) is missing. Restore it, or set CARDDESK_MASTER_KEY.")
+        } else {
+            masterKey = try MasterKey.loadOrCreate(file: settings.masterKeyFile)
+        }
+
+        let store = try await SQLStore.open(settings.database, logger: logger, now: clock.now())
+        do {
+            if !pkiExists, try await store.certificateCount() > 0 {
+                throw CardDeskError(.corruptDataDirectory, "The database holds issued certificates but \(pkiDirectory.path) is missing: restore the pki folder from a backup instead of creating a new CA.")
+            }
+            let (hierarchy, created) = try CAHierarchy.loadOrCreate(
+                directory: pkiDirectory, masterKey: masterKey, organisation: settings.organisation, now: clock.now()
+            )
+            if created {
+                try await store.appendAudit(AuditEvent(
+                    action: .pkiCreate, actor: "system", subject: "ca:\(settings.organisation)",
+                    details: "root and issuing CAs (authentication, signing) created in \(pkiDirectory.path)", time: clock.now()
+                ))
+                logger.notice("Created a new PKI", metadata: ["directory": "\(pkiDirectory.path)"])
+            }
+            var profiles: [CertificateProfileKind: CertificateProfile] = [:]
+            for kind in CertificateProfileKind.allCases {
+                profiles[kind] = CertificateProfile(kind: kind, validityDays: settings.validityDays, policyOID: settings.policyOID)
+            }
+            let authority = CertificateAuthority(
+                hierarchy: hierarchy, profiles: profiles, urls: PKIURLs(base: settings.publicURL), storage: store, clock: clock,
+                crlValiditySeconds: Int64(settings.crlValidityHours) * 3600
+            )
+            let ocsp = OCSPResponder(hierarchy: hierarchy, status: store, clock: clock, validitySeconds: Int64(settings.ocspValidityMinutes) * 60)
+            return CardDeskInstance(settings: settings, store: store, authority: authority, ocsp: ocsp, clock: clock)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    public func close() async {
+        try? await store.close()
+    }
+}

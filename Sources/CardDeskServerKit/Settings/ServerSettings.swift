@@ -1,0 +1,124 @@
+import CardDeskCore
+public import CardDeskStore
+import CertificateAuthority
+import Configuration
+public import Foundation
+public import SwiftASN1
+
+/// Every setting the server and its operator commands read, resolved in layers:
+/// command-line flags > environment (`CARDDESK_…`) > configuration file (JSON) > defaults.
+///
+/// | key | flag | environment | default |
+/// |---|---|---|---|
+/// | `data` | `--data` | `CARDDESK_DATA` | `./.carddesk` |
+/// | `database.url` | `--database-url` | `CARDDESK_DATABASE_URL` | `sqlite:<data>/carddesk.sqlite` |
+/// | `http.host` | `--host` | `CARDDESK_HTTP_HOST` | `127.0.0.1` |
+/// | `http.port` | `--port` | `CARDDESK_HTTP_PORT` | `8080` |
+/// | `public.url` | `--public-url` | `CARDDESK_PUBLIC_URL` | `http://<host>:<port>`; named in every certificate |
+/// | `master.key` | — | `CARDDESK_MASTER_KEY` | none: the key file is used |
+/// | `master.key.file` | — | `CARDDESK_MASTER_KEY_FILE` | `<data>/master.key` (created, mode 0600) |
+/// | `pki.organisation` | — | `CARDDESK_PKI_ORGANISATION` | `CardDesk` (CA names) |
+/// | `certificates.policy.oid` | `--policy-oid` | `CARDDESK_CERTIFICATES_POLICY_OID` | `1.3.6.1.4.1.32473.1.1` (RFC 5612 documentation arc) |
+/// | `certificates.validity.days` | — | `CARDDESK_CERTIFICATES_VALIDITY_DAYS` | `1095` (3 years) |
+/// | `crl.validity.hours` | — | `CARDDESK_CRL_VALIDITY_HOURS` | `24` |
+/// | `ocsp.validity.minutes` | — | `CARDDESK_OCSP_VALIDITY_MINUTES` | `60` |
+/// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
+/// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
+///
+/// The configuration file is `--config FILE` (or `CARDDESK_CONFIG`), else `<data>/config.json` if it exists;
+/// its keys nest, e.g. `{"http": {"port": 8443}, "certificates": {"validity": {"days": 730}}}`.
+public struct ServerSettings: Sendable {
+    public var dataDirectory: URL
+    public var database: DatabaseLocation
+    public var host: String
+    public var port: Int
+    public var publicURL: String
+    public var masterKeyBase64: String?
+    public var masterKeyFile: URL
+    public var organisation: String
+    public var policyOID: ASN1ObjectIdentifier
+    public var validityDays: Int
+    public var crlValidityHours: Int
+    public var ocspValidityMinutes: Int
+    public var logLevel: String
+    public var logFormat: String
+
+    /// Values given on the command line, by configuration key.
+    public typealias Flags = [String: String]
+
+    public static func resolve(
+        flags: Flags, configFile: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> ServerSettings {
+        let flagProvider = InMemoryProvider(
+            name: "flags",
+            values: Dictionary(uniqueKeysWithValues: flags.map { key, value in
+                let content: ConfigContent = Int(value).map { .int($0) } ?? .string(value)
+                return (AbsoluteConfigKey(key.split(separator: ".").map(String.init)), ConfigValue(content, isSecret: false))
+            })
+        )
+        let environmentProvider = EnvironmentVariablesProvider(
+            environmentVariables: environment, secretsSpecifier: .specific(["CARDDESK_MASTER_KEY", "CARDDESK_DATABASE_URL"])
+        ).prefixKeys(with: "carddesk")
+
+        // The data directory decides where the default configuration file is, so read it from the upper layers first.
+        let upper = ConfigReader(providers: [flagProvider, environmentProvider])
+        let dataPath = upper.string(forKey: "data", default: "./.carddesk")
+        let explicitFile = configFile ?? upper.string(forKey: "config")
+        var providers: [any ConfigProvider] = [flagProvider, environmentProvider]
+        let filePath = explicitFile ?? URL(fileURLWithPath: dataPath).appendingPathComponent("config.json").path
+        if explicitFile != nil || FileManager.default.fileExists(atPath: filePath) {
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(filePath)))
+            } catch {
+                throw CardDeskError(.configuration, "Cannot read the configuration file \(filePath): \(error).")
+            }
+        }
+        let config = ConfigReader(providers: providers)
+
+        let data = URL(fileURLWithPath: config.string(forKey: "data", default: dataPath)).standardizedFileURL
+        let databaseURL = config.string(forKey: "database.url", isSecret: true) ?? "sqlite:" + data.appendingPathComponent("carddesk.sqlite").path
+        let host = config.string(forKey: "http.host", default: "127.0.0.1")
+        let port = try integer(config, "http.port", default: 8080, range: 0...65535)
+        let policyText = config.string(forKey: "certificates.policy.oid", default: "1.3.6.1.4.1.32473.1.1")
+        let policy: ASN1ObjectIdentifier
+        do {
+            let components = policyText.split(separator: ".", omittingEmptySubsequences: false).map { UInt($0) }
+            guard components.count >= 2, components.allSatisfy({ $0 != nil }) else { throw CardDeskError(.configuration, "") }
+            policy = try ASN1ObjectIdentifier(elements: components.map { $0! })
+        } catch {
+            throw CardDeskError(.configuration, "The certificate policy OID \"\(policyText)\" is not a dotted OID such as 1.2.826.0.1285.0.2.0.")
+        }
+        let isTerminal = isatty(2) == 1
+        return ServerSettings(
+            dataDirectory: data,
+            database: try DatabaseLocation(url: databaseURL),
+            host: host,
+            port: port,
+            publicURL: config.string(forKey: "public.url", default: "http://\(host):\(port == 0 ? 8080 : port)"),
+            masterKeyBase64: config.string(forKey: "master.key", isSecret: true),
+            masterKeyFile: URL(fileURLWithPath: config.string(forKey: "master.key.file", default: data.appendingPathComponent("master.key").path)),
+            organisation: config.string(forKey: "pki.organisation", default: "CardDesk"),
+            policyOID: policy,
+            validityDays: try integer(config, "certificates.validity.days", default: 1095, range: 1...3660),
+            crlValidityHours: try integer(config, "crl.validity.hours", default: 24, range: 1...24 * 31),
+            ocspValidityMinutes: try integer(config, "ocsp.validity.minutes", default: 60, range: 1...24 * 60 * 7),
+            logLevel: config.string(forKey: "log.level", default: "info"),
+            logFormat: config.string(forKey: "log.format", default: isTerminal ? "text" : "json")
+        )
+    }
+
+    private static func integer(_ config: ConfigReader, _ key: ConfigKey, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        let text: String
+        if let number = config.int(forKey: key) {
+            text = String(number)
+        } else if let string = config.string(forKey: key) {
+            text = string
+        } else {
+            return value
+        }
+        guard let number = Int(text), range.contains(number) else {
+            throw CardDeskError(.configuration, "The setting \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound) (got \"\(text)\").")
+        }
+        return number
+    }
+}

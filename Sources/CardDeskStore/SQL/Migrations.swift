@@ -1,0 +1,123 @@
+import SQLKit
+
+/// The schema, as numbered migrations shared by SQLite and PostgreSQL. Never edit a migration that has shipped:
+/// add the next number.
+struct Migration: Sendable {
+    let version: Int64
+    let name: String
+    let statements: @Sendable (DatabaseHost.Flavour) -> [String]
+}
+
+enum Migrations {
+    static let all: [Migration] = [
+        Migration(version: 1, name: "users, roles, cards, certificates, audit log, CRL numbers") { flavour in
+            let blob = flavour == .postgres ? "BYTEA" : "BLOB"
+            var statements = [
+                """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY,
+                    given_name TEXT NOT NULL,
+                    family_name TEXT NOT NULL,
+                    organisation TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE user_roles (
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    position INTEGER NOT NULL,
+                    role_code TEXT NOT NULL,
+                    organisation TEXT NOT NULL,
+                    PRIMARY KEY (user_id, role_code, organisation)
+                )
+                """,
+                """
+                CREATE TABLE cards (
+                    serial TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    status TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE certificates (
+                    serial TEXT PRIMARY KEY,
+                    profile TEXT NOT NULL,
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    card_serial TEXT NULL REFERENCES cards(serial),
+                    subject TEXT NOT NULL,
+                    not_before BIGINT NOT NULL,
+                    not_after BIGINT NOT NULL,
+                    status TEXT NOT NULL,
+                    revoked_at BIGINT NULL,
+                    revocation_reason INTEGER NULL,
+                    superseded_by TEXT NULL,
+                    der \(blob) NOT NULL,
+                    issued_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX certificates_by_profile_status ON certificates (profile, status)",
+                "CREATE INDEX certificates_by_user ON certificates (user_id)",
+                """
+                CREATE TABLE audit_events (
+                    seq BIGINT PRIMARY KEY,
+                    at BIGINT NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    details TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                )
+                """,
+                // One row: the chain's head. Appends lock it, so concurrent writers (several server instances on
+                // PostgreSQL) form one chain instead of forking it.
+                "CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+                "CREATE TABLE crl_numbers (profile TEXT PRIMARY KEY, number BIGINT NOT NULL)",
+            ]
+            // The audit log is append-only in the database too. Someone with the database's owner rights can drop
+            // these triggers; the hash chain is what makes such an edit visible (`audit verify`).
+            switch flavour {
+            case .sqlite:
+                statements += [
+                    "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+                    "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+                ]
+            case .postgres:
+                statements += [
+                    """
+                    CREATE FUNCTION carddesk_audit_append_only() RETURNS trigger AS $$
+                    BEGIN RAISE EXCEPTION 'the audit log is append-only'; END
+                    $$ LANGUAGE plpgsql
+                    """,
+                    "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION carddesk_audit_append_only()",
+                ]
+            }
+            return statements
+        }
+    ]
+
+    /// Applies every migration not yet applied, each in its own transaction.
+    static func run(on host: DatabaseHost, now: Int64) async throws {
+        try await host.transaction { db in
+            if host.flavour == .postgres {
+                // Several instances may start at once: one migrates, the others wait here.
+                try await db.raw("SELECT pg_advisory_xact_lock(727372)").run()
+            }
+            try await db.raw(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            ).run()
+            let applied = Set(try await db.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int64.self) })
+            for migration in all where !applied.contains(migration.version) {
+                for statement in migration.statements(host.flavour) {
+                    try await db.raw(SQLQueryString(statement)).run()
+                }
+                try await db.raw(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: now))"
+                ).run()
+            }
+        }
+    }
+}

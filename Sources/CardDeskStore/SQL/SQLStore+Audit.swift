@@ -1,0 +1,73 @@
+public import CardDeskCore
+import SQLKit
+
+extension SQLStore: AuditLogReader, AuditLogWriter {
+    @discardableResult
+    public func appendAudit(_ event: AuditEvent) async throws -> AuditEntry {
+        try await host.transaction { db in try await Self.appendAudit(event, on: db, flavour: self.host.flavour) }
+    }
+
+    /// Appends inside the caller's transaction, so the entry commits with the change it records.
+    static func appendAudit(_ event: AuditEvent, on db: any SQLDatabase, flavour: DatabaseHost.Flavour) async throws -> AuditEntry {
+        // PostgreSQL: lock the head row so concurrent transactions append one after another.
+        // SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
+        let lock = flavour == .postgres ? " FOR UPDATE" : ""
+        let head = try await db.raw(SQLQueryString("SELECT seq, hash FROM audit_head WHERE id = 1" + lock)).first()
+        let previousSequence = try head?.decode(column: "seq", as: Int64.self) ?? 0
+        let previousHash = try head?.decode(column: "hash", as: String.self) ?? AuditChain.genesisHash
+        let sequence = previousSequence + 1
+        let hash = AuditChain.hash(sequence: sequence, event: event, previousHash: previousHash)
+        try await db.raw("""
+            INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, prev_hash, hash)
+            VALUES (\(bind: sequence), \(bind: event.time.millisecondsSince1970), \(bind: event.actor), \(bind: event.action.rawValue),
+                    \(bind: event.subject), \(bind: event.outcome.rawValue), \(bind: event.details), \(bind: previousHash), \(bind: hash))
+            """).run()
+        if head == nil {
+            try await db.raw("INSERT INTO audit_head (id, seq, hash) VALUES (1, \(bind: sequence), \(bind: hash))").run()
+        } else {
+            try await db.raw("UPDATE audit_head SET seq = \(bind: sequence), hash = \(bind: hash) WHERE id = 1").run()
+        }
+        return AuditEntry(sequence: sequence, event: event, previousHash: previousHash, hash: hash)
+    }
+
+    public func forEachAuditEntry(_ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws {
+        // Pages of rows, so a log of millions of entries is walked in bounded memory.
+        var after: Int64 = 0
+        while true {
+            let rows = try await host.read { [after] db in
+                try await db.raw("SELECT * FROM audit_events WHERE seq > \(bind: after) ORDER BY seq LIMIT 1000").all()
+            }
+            if rows.isEmpty { return }
+            for row in rows {
+                let entry = try Self.auditEntry(from: row)
+                try body(entry)
+                after = entry.sequence
+            }
+        }
+    }
+
+    public func auditHead() async throws -> (sequence: Int64, hash: String)? {
+        try await host.read { db in
+            guard let row = try await db.raw("SELECT seq, hash FROM audit_head WHERE id = 1").first() else { return nil }
+            return (try row.decode(column: "seq", as: Int64.self), try row.decode(column: "hash", as: String.self))
+        }
+    }
+
+    static func auditEntry(from row: any SQLRow) throws -> AuditEntry {
+        let outcomeText = try row.decode(column: "outcome", as: String.self)
+        let event = AuditEvent(
+            action: AuditEvent.Action(rawValue: try row.decode(column: "action", as: String.self)),
+            actor: try row.decode(column: "actor", as: String.self),
+            subject: try row.decode(column: "subject", as: String.self),
+            outcome: AuditEvent.Outcome(rawValue: outcomeText),
+            details: try row.decode(column: "details", as: String.self),
+            time: Timestamp(millisecondsSince1970: try row.decode(column: "at", as: Int64.self))
+        )
+        return AuditEntry(
+            sequence: try row.decode(column: "seq", as: Int64.self),
+            event: event,
+            previousHash: try row.decode(column: "prev_hash", as: String.self),
+            hash: try row.decode(column: "hash", as: String.self)
+        )
+    }
+}

@@ -1,0 +1,117 @@
+public import CardDeskCore
+import Foundation
+import SQLKit
+
+extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
+    public func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            try await db.raw("""
+                INSERT INTO certificates (serial, profile, user_id, subject, not_before, not_after, status, der, issued_at)
+                VALUES (\(bind: certificate.serial.hex), \(bind: certificate.profile.rawValue), \(bind: certificate.userID.rawValue),
+                        \(bind: certificate.subject), \(bind: certificate.notBefore.millisecondsSince1970),
+                        \(bind: certificate.notAfter.millisecondsSince1970), \(bind: certificate.status.rawValue),
+                        \(bind: Data(certificate.der)), \(bind: audit.time.millisecondsSince1970))
+                """).run()
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    public func revoke(serial: SerialNumber, reason: RevocationReason, at time: Timestamp, audit: AuditEvent) async throws -> CertificateRecord {
+        try await host.transaction { db in
+            guard var record = try await Self.certificate(serial: serial, on: db) else {
+                throw CardDeskError(.unknownCertificate, "No certificate with serial \(serial.hex) was issued by this CA; nothing was revoked.")
+            }
+            guard record.status == .good else {
+                let when = record.revokedAt.map { " on \($0)" } ?? ""
+                let why = record.revocationReason.map { " (\($0.name))" } ?? ""
+                throw CardDeskError(.alreadyRevoked, "Certificate \(serial.hex) was already revoked\(when)\(why); nothing was changed.")
+            }
+            try await db.raw("""
+                UPDATE certificates SET status = 'revoked', revoked_at = \(bind: time.millisecondsSince1970),
+                    revocation_reason = \(bind: reason.rawValue)
+                WHERE serial = \(bind: serial.hex) AND status = 'good'
+                """).run()
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            record.status = .revoked
+            record.revokedAt = time
+            record.revocationReason = reason
+            return record
+        }
+    }
+
+    public func revokedCertificates(profile: CertificateProfileKind) async throws -> [RevokedCertificate] {
+        try await host.read { db in
+            try await db.raw("""
+                SELECT serial, revoked_at, revocation_reason FROM certificates
+                WHERE profile = \(bind: profile.rawValue) AND status = 'revoked' ORDER BY revoked_at, serial
+                """).all().map { row in
+                let reasonCode = try row.decode(column: "revocation_reason", as: Int.self)
+                return RevokedCertificate(
+                    serial: try SerialNumber(hex: try row.decode(column: "serial", as: String.self)),
+                    revokedAt: Timestamp(millisecondsSince1970: try row.decode(column: "revoked_at", as: Int64.self)),
+                    reason: RevocationReason(rawValue: reasonCode) ?? .unspecified
+                )
+            }
+        }
+    }
+
+    public func nextCRLNumber(profile: CertificateProfileKind) async throws -> Int64 {
+        try await host.transaction { db in
+            let current = try await db.raw("SELECT number FROM crl_numbers WHERE profile = \(bind: profile.rawValue)")
+                .first()?.decode(column: "number", as: Int64.self)
+            let next = (current ?? 0) + 1
+            if current == nil {
+                try await db.raw("INSERT INTO crl_numbers (profile, number) VALUES (\(bind: profile.rawValue), \(bind: next))").run()
+            } else {
+                try await db.raw("UPDATE crl_numbers SET number = \(bind: next) WHERE profile = \(bind: profile.rawValue)").run()
+            }
+            return next
+        }
+    }
+
+    public func certificate(serial: SerialNumber) async throws -> CertificateRecord? {
+        try await host.read { db in try await Self.certificate(serial: serial, on: db) }
+    }
+
+    /// Every certificate of one user, newest first.
+    public func certificates(userID: UserID) async throws -> [CertificateRecord] {
+        try await host.read { db in
+            try await db.raw("SELECT * FROM certificates WHERE user_id = \(bind: userID.rawValue) ORDER BY issued_at DESC, serial")
+                .all().map(Self.certificateRecord(from:))
+        }
+    }
+
+    /// How many certificates the store holds (for operators and tests).
+    public func certificateCount() async throws -> Int {
+        try await host.read { db in
+            try await db.raw("SELECT count(*) AS n FROM certificates").first()?.decode(column: "n", as: Int.self) ?? 0
+        }
+    }
+
+    static func certificate(serial: SerialNumber, on db: any SQLDatabase) async throws -> CertificateRecord? {
+        guard let row = try await db.raw("SELECT * FROM certificates WHERE serial = \(bind: serial.hex)").first() else { return nil }
+        return try certificateRecord(from: row)
+    }
+
+    static func certificateRecord(from row: any SQLRow) throws -> CertificateRecord {
+        let profileText = try row.decode(column: "profile", as: String.self)
+        let statusText = try row.decode(column: "status", as: String.self)
+        guard let profile = CertificateProfileKind(rawValue: profileText), let status = CertificateRecord.Status(rawValue: statusText) else {
+            throw CardDeskError(.storageUnavailable, "A certificate row has an unknown profile or status (\(profileText), \(statusText)).")
+        }
+        let reason = try row.decode(column: "revocation_reason", as: Int?.self).flatMap(RevocationReason.init(rawValue:))
+        return CertificateRecord(
+            serial: try SerialNumber(hex: try row.decode(column: "serial", as: String.self)),
+            profile: profile,
+            userID: try UserID(try row.decode(column: "user_id", as: String.self)),
+            subject: try row.decode(column: "subject", as: String.self),
+            notBefore: Timestamp(millisecondsSince1970: try row.decode(column: "not_before", as: Int64.self)),
+            notAfter: Timestamp(millisecondsSince1970: try row.decode(column: "not_after", as: Int64.self)),
+            status: status,
+            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Timestamp.init(millisecondsSince1970:)),
+            revocationReason: reason,
+            supersededBy: try row.decode(column: "superseded_by", as: String?.self).map { try SerialNumber(hex: $0) },
+            der: Array(try row.decode(column: "der", as: Data.self))
+        )
+    }
+}

@@ -1,0 +1,91 @@
+public import CardDeskCore
+public import Logging
+import SQLKit
+
+/// The one store implementation: the same SQL and the same migrations over SQLite and PostgreSQL.
+///
+/// Every write that matters to security commits together with its audit entry, in one transaction.
+public final class SQLStore: Sendable {
+    let host: DatabaseHost
+    public let location: DatabaseLocation
+
+    private init(host: DatabaseHost, location: DatabaseLocation) {
+        self.host = host
+        self.location = location
+    }
+
+    /// Opens (and creates or migrates) the store.
+    public static func open(_ location: DatabaseLocation, logger: Logger, now: Timestamp) async throws -> SQLStore {
+        let host = try await DatabaseHost.open(location, logger: logger)
+        do {
+            try await Migrations.run(on: host, now: now.millisecondsSince1970)
+        } catch {
+            try? await host.close()
+            throw CardDeskError(.storageUnavailable, "Cannot prepare the database \(location): \(String(reflecting: error)).")
+        }
+        return SQLStore(host: host, location: location)
+    }
+
+    public func close() async throws {
+        try await host.close()
+    }
+
+    /// A cheap round trip, for the health endpoint.
+    public func ping() async throws {
+        try await host.read { try await $0.raw("SELECT 1").run() }
+    }
+
+    /// The versions of the schema applied to this database.
+    public func appliedMigrations() async throws -> [Int64] {
+        try await host.read { db in
+            try await db.raw("SELECT version FROM schema_migrations ORDER BY version").all().map { try $0.decode(column: "version", as: Int64.self) }
+        }
+    }
+}
+
+extension SQLStore: UserDirectory {
+    public func addUser(_ user: User, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            let existing = try await db.raw("SELECT id FROM users WHERE id = \(bind: user.id.rawValue)").first()
+            guard existing == nil else {
+                throw CardDeskError(.userExists, "User \(user.id) already exists; nothing was changed.")
+            }
+            try await db.raw("""
+                INSERT INTO users (id, given_name, family_name, organisation, status, created_at)
+                VALUES (\(bind: user.id.rawValue), \(bind: user.givenName), \(bind: user.familyName), \(bind: user.organisation),
+                        \(bind: user.status.rawValue), \(bind: audit.time.millisecondsSince1970))
+                """).run()
+            for (position, role) in user.roles.enumerated() {
+                try await db.raw("""
+                    INSERT INTO user_roles (user_id, position, role_code, organisation)
+                    VALUES (\(bind: user.id.rawValue), \(bind: position), \(bind: role.code), \(bind: role.organisation))
+                    """).run()
+            }
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    public func user(id: UserID) async throws -> User? {
+        try await host.read { db in try await Self.user(id: id, on: db) }
+    }
+
+    static func user(id: UserID, on db: any SQLDatabase) async throws -> User? {
+        guard let row = try await db.raw("SELECT * FROM users WHERE id = \(bind: id.rawValue)").first() else { return nil }
+        let roleRows = try await db.raw("SELECT role_code, organisation FROM user_roles WHERE user_id = \(bind: id.rawValue) ORDER BY position").all()
+        let roles = try roleRows.map { row in
+            try Role(code: try row.decode(column: "role_code", as: String.self), organisation: try row.decode(column: "organisation", as: String.self))
+        }
+        let statusText = try row.decode(column: "status", as: String.self)
+        guard let status = User.Status(rawValue: statusText) else {
+            throw CardDeskError(.storageUnavailable, "User \(id) has an unknown status \"\(statusText)\" in the database.")
+        }
+        return try User(
+            id: id,
+            givenName: try row.decode(column: "given_name", as: String.self),
+            familyName: try row.decode(column: "family_name", as: String.self),
+            organisation: try row.decode(column: "organisation", as: String.self),
+            roles: roles,
+            status: status
+        )
+    }
+}

@@ -1,0 +1,46 @@
+public import CardDeskCore
+
+// The storage seam, cut per consumer as Boulder's storage authority is: each part of CardDesk depends on the few
+// methods it uses and nothing else. `SQLStore` implements all of them over SQLite and PostgreSQL.
+
+/// What operators (and later the RA console) need to manage card holders.
+public protocol UserDirectory: Sendable {
+    /// Adds a user with their roles, and the audit entry, in one transaction.
+    /// Throws `.userExists` when the ID is taken; nothing is written then.
+    func addUser(_ user: User, audit: AuditEvent) async throws
+    func user(id: UserID) async throws -> User?
+}
+
+/// The storage the certificate authority needs: five methods.
+public protocol CertificateAuthorityStorage: Sendable {
+    /// The user a certificate is for; the CA builds the subject from this record, never from the CSR.
+    func user(id: UserID) async throws -> User?
+    /// Stores an issued certificate and its audit entry in one durable transaction: both or neither.
+    func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws
+    /// Marks a certificate revoked and appends the audit entry in one transaction.
+    /// Throws `.unknownCertificate` or `.alreadyRevoked`; nothing is written then.
+    func revoke(serial: SerialNumber, reason: RevocationReason, at time: Timestamp, audit: AuditEvent) async throws -> CertificateRecord
+    /// Every revoked certificate of one issuing CA, for its CRL.
+    func revokedCertificates(profile: CertificateProfileKind) async throws -> [RevokedCertificate]
+    /// The next CRL number for one issuing CA: strictly increasing, never reused, across restarts and instances.
+    func nextCRLNumber(profile: CertificateProfileKind) async throws -> Int64
+}
+
+/// The read-only view an OCSP responder and status pages use.
+public protocol CertificateStatusReader: Sendable {
+    func certificate(serial: SerialNumber) async throws -> CertificateRecord?
+}
+
+/// Reading the audit log back, for `audit verify` and later for audit search.
+public protocol AuditLogReader: Sendable {
+    /// Calls `body` with every entry in sequence order, as stored (without checking anything).
+    func forEachAuditEntry(_ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws
+    /// The sequence number and hash that the store records as the chain's head, if any entry exists.
+    func auditHead() async throws -> (sequence: Int64, hash: String)?
+}
+
+/// Appending audit events that are not part of another write (logins, refused requests, CA creation).
+public protocol AuditLogWriter: Sendable {
+    @discardableResult
+    func appendAudit(_ event: AuditEvent) async throws -> AuditEntry
+}

@@ -1,0 +1,28 @@
+public import Hummingbird
+public import Logging
+
+/// Builds the CardDesk HTTP application. The server executable and the tests build the same app.
+public func buildApplication(
+    services: WebServices,
+    configuration: ApplicationConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(services: services),
+        configuration: configuration,
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port) },
+        logger: logger
+    )
+}
+
+/// The routes, one file per concern: health, PKI downloads, CRL, OCSP.
+public func buildRouter(services: WebServices) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: LogRequestsMiddleware(.info))
+    router.add(middleware: CardDeskErrorMiddleware())
+    HealthRoutes(store: services.store).register(on: router)
+    PKIRoutes(authority: services.authority).register(on: router)
+    OCSPRoutes(responder: services.ocsp).register(on: router)
+    return router
+}

@@ -1,0 +1,36 @@
+import CertificateAuthority
+import Foundation
+import Hummingbird
+
+/// The OCSP responder (RFC 6960 appendix A): `POST /ocsp` with a DER request body, or
+/// `GET /ocsp/{base64 of the DER request, URL-encoded}`. The answer is always a DER OCSPResponse.
+struct OCSPRoutes {
+    let responder: OCSPResponder
+    /// RFC 6960 requests are small; anything larger is refused before parsing.
+    static let maximumRequestSize = 8 * 1024
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/ocsp") { request, context in
+            let body = try await request.body.collect(upTo: Self.maximumRequestSize)
+            return await respond(Array(buffer: body), context: context)
+        }
+        router.get("/ocsp/**") { request, context in
+            // The base64 may contain "/", so take the raw path rather than the split catch-all.
+            let path = request.uri.path
+            let encoded = path.dropFirst("/ocsp/".count)
+            guard let base64 = String(encoded).removingPercentEncoding, let der = Data(base64Encoded: base64) else {
+                return await respond([], context: context)
+            }
+            return await respond(Array(der), context: context)
+        }
+    }
+
+    private func respond(_ der: [UInt8], context: BasicRequestContext) async -> Response {
+        let answer = await responder.respond(to: der, logger: context.logger)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/ocsp-response"],
+            body: .init(byteBuffer: ByteBuffer(bytes: answer))
+        )
+    }
+}

@@ -1,0 +1,59 @@
+import CardDeskCore
+import CertificateAuthority
+import Hummingbird
+import SwiftASN1
+import X509
+
+/// CA certificates and CRLs, at the URLs that issued certificates name (AIA caIssuers, CRL distribution point):
+/// - `GET /pki/root.pem`, `/pki/root.crt` (DER), `/pki/authentication-ca.pem|crt`, `/pki/signing-ca.pem|crt`
+/// - `GET /crl/authentication.crl`, `/crl/signing.crl` (DER, `application/pkix-crl`)
+struct PKIRoutes {
+    let authority: CertificateAuthority
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/pki/:file") { _, context in
+            let file = try context.parameters.require("file")
+            guard let dot = file.lastIndex(of: ".") else { throw Self.notFound(file) }
+            let name = file[..<dot]
+            let format = file[file.index(after: dot)...]
+            let certificate: Certificate
+            if name == "root" {
+                certificate = authority.hierarchy.root
+            } else if name.hasSuffix("-ca"), let profile = CertificateProfileKind(rawValue: String(name.dropLast(3))) {
+                certificate = authority.hierarchy.issuer(profile).certificate
+            } else {
+                throw Self.notFound(file)
+            }
+            switch format {
+            case "pem":
+                return Response(
+                    status: .ok, headers: [.contentType: "application/x-pem-file"],
+                    body: .init(byteBuffer: ByteBuffer(string: try certificate.serializeAsPEM().pemString + "\n"))
+                )
+            case "crt", "cer", "der":
+                return Response(
+                    status: .ok, headers: [.contentType: "application/pkix-cert"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: try certificate.derEncoded()))
+                )
+            default:
+                throw Self.notFound(file)
+            }
+        }
+        router.get("/crl/:file") { _, context in
+            let file = try context.parameters.require("file")
+            guard file.hasSuffix(".crl"), let profile = CertificateProfileKind(rawValue: String(file.dropLast(4))) else {
+                throw HTTPError(.notFound, message: "There is no CRL \(file): use /crl/authentication.crl or /crl/signing.crl.")
+            }
+            let crl = try await authority.currentCRL(profile)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/pkix-crl", .cacheControl: "max-age=300"],
+                body: .init(byteBuffer: ByteBuffer(bytes: crl.derEncoded))
+            )
+        }
+    }
+
+    static func notFound(_ file: String) -> HTTPError {
+        HTTPError(.notFound, message: "There is no CA file \(file): use root, authentication-ca or signing-ca, with .pem or .crt.")
+    }
+}

@@ -1,0 +1,131 @@
+public import CardDeskCore
+public import CardDeskStore
+import Foundation
+import SwiftASN1
+public import X509
+
+/// The certificate authority: issues in two steps, as Boulder does (*prepare* checks everything and fixes every
+/// field; *issue* signs once and stores before returning), revokes, and publishes CRLs.
+public struct CertificateAuthority: Sendable {
+    public let hierarchy: CAHierarchy
+    public let profiles: [CertificateProfileKind: CertificateProfile]
+    public let urls: PKIURLs
+    let storage: any CertificateAuthorityStorage
+    let clock: any WallClock
+    let crlCache: CRLCache
+
+    public init(
+        hierarchy: CAHierarchy,
+        profiles: [CertificateProfileKind: CertificateProfile],
+        urls: PKIURLs,
+        storage: any CertificateAuthorityStorage,
+        clock: any WallClock = SystemClock(),
+        crlValiditySeconds: Int64 = 86_400
+    ) {
+        self.hierarchy = hierarchy
+        self.profiles = profiles
+        self.urls = urls
+        self.storage = storage
+        self.clock = clock
+        self.crlCache = CRLCache(validitySeconds: crlValiditySeconds)
+    }
+
+    /// Everything decided and checked, nothing signed yet.
+    public struct PreparedIssuance: Sendable {
+        public let user: User
+        public let profile: CertificateProfile
+        public let publicKey: Certificate.PublicKey
+        public let keyDescription: String
+        public let subject: DistinguishedName
+        public let serial: SerialNumber
+        public let notBefore: Timestamp
+        public let notAfter: Timestamp
+        let extensions: Certificate.Extensions
+    }
+
+    /// Checks a request: proof of possession, key type and size, the user's status, the profile.
+    /// - Parameter validityDays: overrides the profile's validity (demos and tests of the renewal window).
+    public func prepare(
+        userID: UserID, profile kind: CertificateProfileKind, csr: CertificateSigningRequest, validityDays: Int? = nil
+    ) async throws -> PreparedIssuance {
+        try CertificateRequestCheck.checkProofOfPossession(csr)
+        let keyDescription = try CertificateRequestCheck.checkKey(csr.publicKey)
+        guard let user = try await storage.user(id: userID) else {
+            throw CardDeskError(.unknownUser, "No user with ID \(userID) is registered: add them first (carddesk-server user add).")
+        }
+        guard user.status == .active else {
+            throw CardDeskError(.userNotActive, "User \(userID) is \(user.status.rawValue): no certificate can be issued until the Registration Authority reactivates them.")
+        }
+        guard let profile = profiles[kind] else {
+            throw CardDeskError(.configuration, "No \(kind) profile is configured.")
+        }
+        let days = validityDays ?? profile.validityDays
+        guard (1...3660).contains(days) else {
+            throw CardDeskError(.invalidInput, "A certificate must be valid for 1 to 3660 days (asked for \(days)).")
+        }
+        let issuer = hierarchy.issuer(kind)
+        let now = clock.now()
+        // Backdated a little so that a workstation whose clock runs slow still accepts a brand-new certificate.
+        let notBefore = now.adding(seconds: -300)
+        let issuerEnd = Timestamp(issuer.certificate.notValidAfter)
+        let notAfter = min(now.adding(seconds: Int64(days) * 86_400), issuerEnd)
+        return PreparedIssuance(
+            user: user,
+            profile: profile,
+            publicKey: csr.publicKey,
+            keyDescription: keyDescription,
+            subject: try CertificateProfile.subject(for: user),
+            serial: SerialNumber(bytes: SerialNumberGenerator.randomSerialBytes()),
+            notBefore: notBefore,
+            notAfter: notAfter,
+            extensions: try profile.extensions(subjectKey: csr.publicKey, issuerKeyIdentifier: issuer.subjectKeyIdentifier, urls: urls)
+        )
+    }
+
+    /// Signs a prepared certificate and stores it with its audit entry before returning it.
+    /// A serial is stored at most once, so a prepared issuance cannot be issued twice.
+    public func issue(_ prepared: PreparedIssuance, actor: String) async throws -> Certificate {
+        let issuer = hierarchy.issuer(prepared.profile.kind)
+        let certificate = try await Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(bytes: ArraySlice(prepared.serial.bytes)),
+            publicKey: prepared.publicKey,
+            notValidBefore: prepared.notBefore.date,
+            notValidAfter: prepared.notAfter.date,
+            issuer: issuer.certificate.subject,
+            subject: prepared.subject,
+            signatureAlgorithm: issuer.signatureAlgorithm,
+            extensions: prepared.extensions,
+            issuerAsyncPrivateKey: issuer.key
+        )
+        let der = try derBytes(certificate)
+        let record = CertificateRecord(
+            serial: prepared.serial,
+            profile: prepared.profile.kind,
+            userID: prepared.user.id,
+            subject: certificate.subject.description,
+            notBefore: Timestamp(certificate.notValidBefore),
+            notAfter: Timestamp(certificate.notValidAfter),
+            der: der
+        )
+        let audit = AuditEvent(
+            action: .certificateIssue, actor: actor, subject: "user:\(prepared.user.id)",
+            details: "profile=\(prepared.profile.kind) serial=\(prepared.serial.hex) key=\(prepared.keyDescription) notAfter=\(record.notAfter)",
+            time: clock.now()
+        )
+        try await storage.recordIssuance(record, audit: audit)
+        return certificate
+    }
+
+    /// Revokes a certificate (RFC 5280 reason) and records who did it, in one transaction.
+    public func revoke(serial: SerialNumber, reason: RevocationReason, actor: String) async throws -> CertificateRecord {
+        let now = clock.now()
+        let audit = AuditEvent(
+            action: .certificateRevoke, actor: actor, subject: "certificate:\(serial.hex)",
+            details: "reason=\(reason.name)", time: now
+        )
+        let record = try await storage.revoke(serial: serial, reason: reason, at: now, audit: audit)
+        await crlCache.invalidate(record.profile)
+        return record
+    }
+}

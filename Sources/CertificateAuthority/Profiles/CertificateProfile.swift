@@ -1,0 +1,75 @@
+public import CardDeskCore
+public import SwiftASN1
+public import X509
+
+/// Where relying parties find status and issuer certificates; every issued certificate names these URLs.
+public struct PKIURLs: Hashable, Sendable {
+    /// The server's public base URL, without a trailing slash, for example `http://127.0.0.1:8080`.
+    public let base: String
+
+    public init(base: String) {
+        var base = base
+        while base.hasSuffix("/") { base.removeLast() }
+        self.base = base
+    }
+
+    public var ocsp: String { "\(base)/ocsp" }
+    public func caIssuers(_ profile: CertificateProfileKind) -> String { "\(base)/pki/\(profile.rawValue)-ca.crt" }
+    public func crl(_ profile: CertificateProfileKind) -> String { "\(base)/crl/\(profile.rawValue).crl" }
+}
+
+/// The rules for a card holder's certificate of one kind.
+public struct CertificateProfile: Hashable, Sendable {
+    /// IANA reserved enterprise number 32473 for documentation (RFC 5612): fine for a demo, to be replaced by a real
+    /// policy OID (`--policy-oid`) in any deployment.
+    public static let examplePolicyOID: ASN1ObjectIdentifier = [1, 3, 6, 1, 4, 1, 32473, 1, 1]
+    /// Microsoft smartcard logon, which Windows and many clinical systems require on a login certificate.
+    public static let smartcardLogon: ASN1ObjectIdentifier = [1, 3, 6, 1, 4, 1, 311, 20, 2, 2]
+
+    public let kind: CertificateProfileKind
+    /// How long a certificate lives, in days; default 3 years (1095 days).
+    public var validityDays: Int
+    public var policyOID: ASN1ObjectIdentifier
+
+    public init(kind: CertificateProfileKind, validityDays: Int = 1095, policyOID: ASN1ObjectIdentifier = Self.examplePolicyOID) {
+        self.kind = kind
+        self.validityDays = validityDays
+        self.policyOID = policyOID
+    }
+
+    /// The subject the CA writes, built from the user record (never from the CSR):
+    /// `O=<organisation>, OU=People, CN=<12-digit id>_<Given>_<Family>`.
+    public static func subject(for user: User) throws -> DistinguishedName {
+        try DistinguishedName {
+            OrganizationName(user.organisation)
+            OrganizationalUnitName("People")
+            CommonName(user.certificateCommonName)
+        }
+    }
+
+    /// The extensions for a certificate of this profile.
+    func extensions(subjectKey: Certificate.PublicKey, issuerKeyIdentifier: ArraySlice<UInt8>, urls: PKIURLs) throws -> Certificate.Extensions {
+        let common: [any CertificateExtensionConvertible] = [
+            Critical(BasicConstraints.notCertificateAuthority),
+            SubjectKeyIdentifier(hash: subjectKey),
+            AuthorityKeyIdentifier(keyIdentifier: issuerKeyIdentifier),
+            AuthorityInformationAccess([
+                .init(method: .ocspServer, location: .uniformResourceIdentifier(urls.ocsp)),
+                .init(method: .issuingCA, location: .uniformResourceIdentifier(urls.caIssuers(kind))),
+            ]),
+            CRLDistributionPoints(url: urls.crl(kind)),
+            CertificatePolicies(policy: policyOID),
+        ]
+        let specific: [any CertificateExtensionConvertible]
+        switch kind {
+        case .authentication:
+            specific = [
+                Critical(KeyUsage(digitalSignature: true)),
+                try ExtendedKeyUsage([.clientAuth, ExtendedKeyUsage.Usage(oid: Self.smartcardLogon)]),
+            ]
+        case .signing:
+            specific = [Critical(KeyUsage(nonRepudiation: true))]
+        }
+        return try Certificate.Extensions((specific + common).map { try $0.makeCertificateExtension() })
+    }
+}
