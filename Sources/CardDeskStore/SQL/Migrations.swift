@@ -75,6 +75,8 @@ enum Migrations {
                 // One row: the chain's head. Appends lock it, so concurrent writers (several server instances on
                 // PostgreSQL) form one chain instead of forking it.
                 "CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+                // The head exists from the start (entry 0, the genesis hash), so the first appends also queue on its lock.
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '\(AuditChain.genesisHash)')",
                 "CREATE TABLE crl_numbers (profile TEXT PRIMARY KEY, number BIGINT NOT NULL)",
             ]
             // The audit log is append-only in the database too. Someone with the database's owner rights can drop

@@ -12,9 +12,11 @@ extension SQLStore: AuditLogReader, AuditLogWriter {
         // PostgreSQL: lock the head row so concurrent transactions append one after another.
         // SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
         let lock = flavour == .postgres ? " FOR UPDATE" : ""
-        let head = try await db.raw(SQLQueryString("SELECT seq, hash FROM audit_head WHERE id = 1" + lock)).first()
-        let previousSequence = try head?.decode(column: "seq", as: Int64.self) ?? 0
-        let previousHash = try head?.decode(column: "hash", as: String.self) ?? AuditChain.genesisHash
+        guard let head = try await db.raw(SQLQueryString("SELECT seq, hash FROM audit_head WHERE id = 1" + lock)).first() else {
+            throw CardDeskError(.storageUnavailable, "The audit log's head row is missing: the database was changed by hand. Run `carddesk-server audit verify`.")
+        }
+        let previousSequence = try head.decode(column: "seq", as: Int64.self)
+        let previousHash = try head.decode(column: "hash", as: String.self)
         let sequence = previousSequence + 1
         let hash = AuditChain.hash(sequence: sequence, event: event, previousHash: previousHash)
         try await db.raw("""
@@ -22,11 +24,7 @@ extension SQLStore: AuditLogReader, AuditLogWriter {
             VALUES (\(bind: sequence), \(bind: event.time.millisecondsSince1970), \(bind: event.actor), \(bind: event.action.rawValue),
                     \(bind: event.subject), \(bind: event.outcome.rawValue), \(bind: event.details), \(bind: previousHash), \(bind: hash))
             """).run()
-        if head == nil {
-            try await db.raw("INSERT INTO audit_head (id, seq, hash) VALUES (1, \(bind: sequence), \(bind: hash))").run()
-        } else {
-            try await db.raw("UPDATE audit_head SET seq = \(bind: sequence), hash = \(bind: hash) WHERE id = 1").run()
-        }
+        try await db.raw("UPDATE audit_head SET seq = \(bind: sequence), hash = \(bind: hash) WHERE id = 1").run()
         return AuditEntry(sequence: sequence, event: event, previousHash: previousHash, hash: hash)
     }
 
@@ -49,7 +47,8 @@ extension SQLStore: AuditLogReader, AuditLogWriter {
     public func auditHead() async throws -> (sequence: Int64, hash: String)? {
         try await host.read { db in
             guard let row = try await db.raw("SELECT seq, hash FROM audit_head WHERE id = 1").first() else { return nil }
-            return (try row.decode(column: "seq", as: Int64.self), try row.decode(column: "hash", as: String.self))
+            let sequence = try row.decode(column: "seq", as: Int64.self)
+            return sequence == 0 ? nil : (sequence, try row.decode(column: "hash", as: String.self))
         }
     }
 

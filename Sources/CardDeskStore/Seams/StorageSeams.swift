@@ -35,7 +35,7 @@ public protocol CertificateStatusReader: Sendable {
 public protocol AuditLogReader: Sendable {
     /// Calls `body` with every entry in sequence order, as stored (without checking anything).
     func forEachAuditEntry(_ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws
-    /// The sequence number and hash that the store records as the chain's head, if any entry exists.
+    /// The sequence number and hash that the store records as the chain's head; nil while the log is empty.
     func auditHead() async throws -> (sequence: Int64, hash: String)?
 }
 

@@ -1,0 +1,125 @@
+import CardDeskCore
+import CardDeskStore
+import Foundation
+import Testing
+
+/// The storage suite: the same tests against SQLite and a real PostgreSQL server.
+@Suite("Storage")
+struct StoreTests {
+    @Test("PostgreSQL is configured when the suite requires it")
+    func postgresIsConfiguredWhenRequired() {
+        if ProcessInfo.processInfo.environment["CARDDESK_REQUIRE_POSTGRES"] == "1" {
+            #expect(TestBackend.postgresURL != nil, "CARDDESK_REQUIRE_POSTGRES=1 but CARDDESK_TEST_POSTGRES_URL is not set")
+        }
+    }
+
+    @Test("A user is stored with all roles, in order", arguments: TestBackend.available)
+    func userRoundTrip(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let user = try Fixtures.user()
+            try await store.addUser(user, audit: Fixtures.event(.userAdd))
+
+            let loaded = try #require(try await store.user(id: user.id))
+            #expect(loaded == user)
+            #expect(loaded.roles.map(\.description) == ["S0080:G0450:R5080@RBQ", "S0080:G0450:R8000@RBQ"])
+            #expect(try await store.user(id: try UserID("999999999999")) == nil)
+        }
+    }
+
+    @Test("Adding a user twice is refused and writes nothing", arguments: TestBackend.available)
+    func duplicateUser(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let user = try Fixtures.user()
+            try await store.addUser(user, audit: Fixtures.event(.userAdd))
+            let headBefore = try await store.auditHead()
+
+            await #expect(throws: CardDeskError.self) {
+                try await store.addUser(try Fixtures.user(given: "Other"), audit: Fixtures.event(.userAdd))
+            }
+            #expect(try await store.user(id: user.id)?.givenName == "Jane")
+            #expect(try await store.auditHead()?.sequence == headBefore?.sequence)
+        }
+    }
+
+    @Test("Issuance and its audit entry commit together or not at all", arguments: TestBackend.available)
+    func issuanceIsAtomic(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let user = try Fixtures.user()
+            try await store.addUser(user, audit: Fixtures.event(.userAdd))
+            let record = try Fixtures.certificate(serial: "0A1B2C", user: user.id)
+            try await store.recordIssuance(record, audit: Fixtures.event(.certificateIssue))
+            #expect(try await store.certificate(serial: record.serial) == record)
+            #expect(try await store.auditHead()?.sequence == 2)
+
+            // The same serial again fails on the certificate insert: the audit entry must not survive.
+            await #expect(throws: (any Error).self) {
+                try await store.recordIssuance(record, audit: Fixtures.event(.certificateIssue, details: "second"))
+            }
+            #expect(try await store.auditHead()?.sequence == 2)
+            #expect(try await store.certificateCount() == 1)
+
+            // A certificate for an unknown user violates the foreign key: nothing is written.
+            let orphan = try Fixtures.certificate(serial: "0D0E", user: try UserID("111111111111"))
+            await #expect(throws: (any Error).self) {
+                try await store.recordIssuance(orphan, audit: Fixtures.event(.certificateIssue))
+            }
+            #expect(try await store.certificate(serial: orphan.serial) == nil)
+            #expect(try await store.auditHead()?.sequence == 2)
+        }
+    }
+
+    @Test("Revocation records time and reason; revoking twice or an unknown serial is refused", arguments: TestBackend.available)
+    func revocation(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let user = try Fixtures.user()
+            try await store.addUser(user, audit: Fixtures.event(.userAdd))
+            let record = try Fixtures.certificate(serial: "7F00FF", user: user.id, profile: .signing)
+            try await store.recordIssuance(record, audit: Fixtures.event(.certificateIssue))
+
+            let when = Fixtures.now.adding(seconds: 60)
+            let revoked = try await store.revoke(serial: record.serial, reason: .keyCompromise, at: when, audit: Fixtures.event(.certificateRevoke))
+            #expect(revoked.status == .revoked)
+            #expect(try await store.certificate(serial: record.serial)?.revocationReason == .keyCompromise)
+            #expect(try await store.revokedCertificates(profile: .signing) == [RevokedCertificate(serial: record.serial, revokedAt: when, reason: .keyCompromise)])
+            #expect(try await store.revokedCertificates(profile: .authentication).isEmpty)
+
+            let again = await #expect(throws: CardDeskError.self) {
+                try await store.revoke(serial: record.serial, reason: .superseded, at: when, audit: Fixtures.event(.certificateRevoke))
+            }
+            #expect(again?.code == .alreadyRevoked)
+            let unknown = await #expect(throws: CardDeskError.self) {
+                try await store.revoke(serial: try SerialNumber(hex: "ABCDEF"), reason: .superseded, at: when, audit: Fixtures.event(.certificateRevoke))
+            }
+            #expect(unknown?.code == .unknownCertificate)
+            #expect(try await store.certificate(serial: record.serial)?.revocationReason == .keyCompromise)
+            #expect(try await store.auditHead()?.sequence == 3)
+        }
+    }
+
+    @Test("CRL numbers increase per issuing CA and survive reopening", arguments: TestBackend.available)
+    func crlNumbers(backend: TestBackend) async throws {
+        let location = try backend.freshLocation()
+        let store = try await SQLStore.open(location, logger: .init(label: "test"), now: Fixtures.now)
+        #expect(try await store.nextCRLNumber(profile: .authentication) == 1)
+        #expect(try await store.nextCRLNumber(profile: .authentication) == 2)
+        #expect(try await store.nextCRLNumber(profile: .signing) == 1)
+        try await store.close()
+        let reopened = try await SQLStore.open(location, logger: .init(label: "test"), now: Fixtures.now)
+        #expect(try await reopened.nextCRLNumber(profile: .authentication) == 3)
+        #expect(try await reopened.appliedMigrations() == [1])
+        try await reopened.close()
+    }
+
+    @Test("Concurrent appends form one unbroken audit chain", arguments: TestBackend.available)
+    func concurrentAudit(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<50 {
+                    group.addTask { try await store.appendAudit(Fixtures.event(details: "n=\(index)")) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await AuditChain.verify(store) == .intact(entries: 50))
+        }
+    }
+}
