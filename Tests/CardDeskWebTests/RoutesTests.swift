@@ -1,0 +1,129 @@
+import CardDeskCore
+import CardDeskServerKit
+import CardDeskWeb
+import CertificateAuthority
+import Crypto
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import SwiftASN1
+import Testing
+import X509
+
+/// The HTTP application as the server builds it, over a real data directory (SQLite, a real PKI), driven through
+/// Hummingbird's router test client.
+@Suite("HTTP routes")
+struct RoutesTests {
+    static func withApp(_ body: @escaping @Sendable (CardDeskInstance, any TestClientProtocol) async throws -> Void) async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-web-\(UUID().uuidString)")
+        let settings = try await ServerSettings.resolve(flags: ["data": data.path, "public.url": "http://pki.test"], environment: [:])
+        let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"))
+        let app = buildApplication(
+            services: WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp),
+            configuration: .init(), logger: Logger(label: "test")
+        )
+        do {
+            try await app.test(.router) { client in try await body(instance, client) }
+        } catch {
+            await instance.close()
+            throw error
+        }
+        await instance.close()
+        try? FileManager.default.removeItem(at: data)
+    }
+
+    static func issue(_ instance: CardDeskInstance, _ profile: CertificateProfileKind) async throws -> Certificate {
+        let user = try User(id: try UserID("555254600106"), givenName: "Jane", familyName: "Doe", organisation: "RBQ", roles: [try Role(parsing: "R8000@RBQ")])
+        if try await instance.store.user(id: user.id) == nil {
+            try await instance.store.addUser(user, audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:\(user.id)", time: instance.clock.now()))
+        }
+        let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
+        let csr = try CertificateSigningRequest(version: .v1, subject: try DistinguishedName { CommonName("x") }, privateKey: key, attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256)
+        return try await instance.authority.issue(try await instance.authority.prepare(userID: user.id, profile: profile, csr: csr), actor: "test")
+    }
+
+    @Test("GET /health reports the database")
+    func health() async throws {
+        try await Self.withApp { _, client in
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""status":"ok""#))
+                #expect(body.contains(#""database":"sqlite""#))
+            }
+        }
+    }
+
+    @Test("CA certificates download as PEM and DER; unknown names get a clear 404")
+    func caDownloads() async throws {
+        try await Self.withApp { instance, client in
+            try await client.execute(uri: "/pki/root.pem", method: .get) { response in
+                #expect(response.status == .ok)
+                let root = try Certificate(pemEncoded: String(buffer: response.body))
+                #expect(root == instance.authority.hierarchy.root)
+            }
+            try await client.execute(uri: "/pki/signing-ca.crt", method: .get) { response in
+                #expect(response.headers[.contentType] == "application/pkix-cert")
+                let issuing = try Certificate(derEncoded: Array(buffer: response.body))
+                #expect(issuing == instance.authority.hierarchy.issuer(.signing).certificate)
+            }
+            try await client.execute(uri: "/pki/ssh-ca.pem", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body).contains("use root, authentication-ca or signing-ca"))
+            }
+        }
+    }
+
+    @Test("GET /crl/<profile>.crl serves the signed CRL named in certificates")
+    func crl() async throws {
+        try await Self.withApp { instance, client in
+            let certificate = try await Self.issue(instance, .authentication)
+            let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
+            _ = try await instance.authority.revoke(serial: serial, reason: .affiliationChanged, actor: "test")
+            let distributionPoint = try #require(certificate.extensions.first { $0.oid == [2, 5, 29, 31] })
+            #expect(String(decoding: distributionPoint.value, as: UTF8.self).hasSuffix("http://pki.test/crl/authentication.crl"))
+            try await client.execute(uri: "/crl/authentication.crl", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/pkix-crl")
+                let crl = try CertificateRevocationList(derEncoded: Array(buffer: response.body))
+                #expect(crl.isSignatureValid(by: instance.authority.hierarchy.issuer(.authentication).certificate.publicKey))
+                #expect(crl.entries.map(\.serial) == [serial])
+                #expect(crl.entries.map(\.reason) == [.affiliationChanged])
+            }
+            try await client.execute(uri: "/crl/root.crl", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test("OCSP over POST and GET; garbage gets malformedRequest; oversized bodies are refused")
+    func ocsp() async throws {
+        try await Self.withApp { instance, client in
+            let certificate = try await Self.issue(instance, .signing)
+            let request = try OCSPRequest(
+                certIDs: [try OCSPCertID(serial: SerialNumber(bytes: Array(certificate.serialNumber.bytes)), issuer: instance.authority.hierarchy.issuer(.signing).certificate, hash: .sha256)],
+                nonce: [1, 2, 3, 4, 5, 6, 7, 8]
+            )
+            let der = try request.derEncoded
+            try await client.execute(uri: "/ocsp", method: .post, headers: [.contentType: "application/ocsp-request"], body: ByteBuffer(bytes: der)) { response in
+                #expect(response.headers[.contentType] == "application/ocsp-response")
+                let answer = try OCSPResponse(derEncoded: Array(buffer: response.body))
+                #expect(answer.responses.map(\.status) == [.good])
+                #expect(answer.nonce == request.nonce)
+            }
+            let encoded = Data(der).base64EncodedString().addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            try await client.execute(uri: "/ocsp/\(encoded)", method: .get) { response in
+                let answer = try OCSPResponse(derEncoded: Array(buffer: response.body))
+                #expect(answer.responses.map(\.status) == [.good])
+            }
+            try await client.execute(uri: "/ocsp", method: .post, body: ByteBuffer(string: "hello")) { response in
+                let answer = try OCSPResponse(derEncoded: Array(buffer: response.body))
+                #expect(answer.status == .malformedRequest)
+            }
+            try await client.execute(uri: "/ocsp", method: .post, body: ByteBuffer(bytes: [UInt8](repeating: 0x30, count: 9000))) { response in
+                #expect(response.status == .contentTooLarge)
+            }
+        }
+    }
+}
