@@ -9,13 +9,58 @@ public import X509
 public enum CertificateRequestCheck {
     /// Reads a PKCS#10 request from PEM text or raw DER.
     public static func parse(_ bytes: [UInt8]) throws(CardDeskError) -> CertificateSigningRequest {
+        var der = bytes
         do {
             if let text = String(validating: bytes, as: UTF8.self), text.contains("-----BEGIN") {
-                return try CertificateSigningRequest(pemEncoded: text)
+                der = try PEMDocument(pemString: text).derBytes
             }
-            return try CertificateSigningRequest(derEncoded: bytes)
+            return try CertificateSigningRequest(derEncoded: der)
         } catch {
+            // swift-crypto refuses some keys (RSA under 2048 bits) while parsing: say which key it was.
+            if let key = unsupportedKeyDescription(csrDER: der) {
+                throw CardDeskError(.unsupportedKey, "\(key) is not accepted: card keys must be RSA-2048 or ECDSA P-256.")
+            }
             throw CardDeskError(.malformedRequest, "The certificate request could not be read: it is not a valid PKCS#10 CSR in PEM or DER (\(error)).")
+        }
+    }
+
+    /// Reads just the key algorithm (and RSA modulus size) of a well-formed CSR that the library would not load.
+    static func unsupportedKeyDescription(csrDER: [UInt8]) -> String? {
+        let rsaEncryption: ASN1ObjectIdentifier = [1, 2, 840, 113549, 1, 1, 1]
+        let ecPublicKey: ASN1ObjectIdentifier = [1, 2, 840, 10045, 2, 1]
+        return try? DER.sequence(try DER.parse(csrDER), identifier: .sequence) { request in
+            guard let info = request.next() else { return nil }
+            while request.next() != nil {}
+            return try DER.sequence(info, identifier: .sequence) { fields -> String? in
+                _ = fields.next() // version
+                _ = fields.next() // subject
+                guard let spki = fields.next() else { return nil }
+                while fields.next() != nil {}
+                return try DER.sequence(spki, identifier: .sequence) { parts -> String? in
+                    guard let algorithm = parts.next(), let bits = parts.next() else { return nil }
+                    let oid = try DER.sequence(algorithm, identifier: .sequence) { nodes -> ASN1ObjectIdentifier in
+                        let oid = try ASN1ObjectIdentifier(derEncoded: &nodes)
+                        while nodes.next() != nil {}
+                        return oid
+                    }
+                    switch oid {
+                    case rsaEncryption:
+                        let key = try DER.parse(Array(try ASN1BitString(derEncoded: bits).bytes))
+                        let modulus = try DER.sequence(key, identifier: .sequence) { nodes -> ArraySlice<UInt8> in
+                            let modulus = try ArraySlice<UInt8>(derEncoded: &nodes)
+                            while nodes.next() != nil {}
+                            return modulus
+                        }
+                        let trimmed = modulus.drop { $0 == 0 }
+                        let size = trimmed.isEmpty ? 0 : trimmed.count * 8 - trimmed.first!.leadingZeroBitCount
+                        return "An RSA-\(size) key"
+                    case ecPublicKey:
+                        return "An elliptic-curve key on a curve other than P-256"
+                    default:
+                        return "A key of type \(oid)"
+                    }
+                }
+            }
         }
     }
 

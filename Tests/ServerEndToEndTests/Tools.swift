@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+/// Runs real programs: the built carddesk-server, openssl, python3 (cryptography, pkilint), sqlite3, psql.
+enum Tools {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var ok: Bool { status == 0 }
+    }
+
+    /// The carddesk-server built beside this test bundle (or `CARDDESK_SERVER_BIN`).
+    static var serverBinary: String {
+        if let path = ProcessInfo.processInfo.environment["CARDDESK_SERVER_BIN"] { return path }
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("carddesk-server")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside.path }
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return package.appendingPathComponent(".build/debug/carddesk-server").path
+    }
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { process.currentDirectoryURL = directory }
+        // Output goes to files, not pipes: a chatty program can never block on a full pipe.
+        let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-out-\(UUID().uuidString)")
+        let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outFile)
+            try? FileManager.default.removeItem(at: errFile)
+        }
+        process.standardOutput = try FileHandle(forWritingTo: outFile)
+        process.standardError = try FileHandle(forWritingTo: errFile)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
+        )
+    }
+
+    static func server(_ arguments: [String], data: URL, environment: [String: String] = [:]) throws -> Result {
+        try run(serverBinary, arguments + ["--data", data.path], environment: environment)
+    }
+
+    static func temporaryFolder(_ name: String) throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-e2e-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// A CSR made by OpenSSL: `rsa:2048`, `rsa:1024`, `ec:P-256`, `ec:P-384`.
+    static func opensslCSR(_ keySpec: String, in folder: URL, name: String) throws -> URL {
+        let csr = folder.appendingPathComponent("\(name).csr")
+        var arguments = ["req", "-new", "-nodes", "-keyout", folder.appendingPathComponent("\(name).key").path, "-subj", "/CN=Chosen By Client/O=Evil", "-out", csr.path]
+        if keySpec.hasPrefix("ec:") {
+            arguments += ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:\(keySpec.dropFirst(3))"]
+        } else {
+            arguments += ["-newkey", keySpec]
+        }
+        let result = try run("openssl", arguments)
+        guard result.ok else { throw ToolError("openssl req failed: \(result.stderr)") }
+        return csr
+    }
+
+    static func sqlite(_ database: URL, _ sql: String) throws -> String {
+        let result = try run("sqlite3", [database.path, sql])
+        guard result.ok, !result.stderr.contains("Error") else { throw ToolError("sqlite3 failed: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+struct ToolError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A `carddesk-server serve` process on a free port.
+final class ServerProcess {
+    let process = Process()
+    let port: Int
+    let output: URL
+
+    init(data: URL, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        output = data.deletingLastPathComponent().appendingPathComponent("server-\(UUID().uuidString.prefix(6)).log")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: output)
+        process.executableURL = URL(fileURLWithPath: Tools.serverBinary)
+        process.arguments = ["serve", "--port", "0", "--data", data.path] + extraArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Wait for "CardDesk server listening on http://127.0.0.1:PORT".
+        let deadline = Date().addingTimeInterval(30)
+        var found: Int?
+        while Date() < deadline, found == nil, process.isRunning {
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            if let range = text.range(of: "listening on http://127.0.0.1:") {
+                found = Int(text[range.upperBound...].prefix { $0.isNumber })
+            } else {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        guard let found else {
+            process.terminate()
+            throw ToolError("the server did not start: \((try? String(contentsOf: output, encoding: .utf8)) ?? "")")
+        }
+        port = found
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for exit, returning the status, or nil if it did not exit in time.
+    func waitForExit(seconds: Double = 15) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
