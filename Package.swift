@@ -112,10 +112,11 @@ let package = Package(
                 "CardDeskCore",
                 "CardDeskStore",
                 "CertificateAuthority",
-                "CardDeskServerKit",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -35,7 +35,13 @@ public struct IssuingCA: Sendable {
         }
     }
 
-    /// Signs arbitrary DER (a CRL's or OCSP response's to-be-signed part) with this CA's key.
+    /// A raw signature over `bytes` with this CA's key (DER ECDSA-Sig-Value or RSA bytes), for the benchmark's
+    /// raw signing rate. Certificates are signed only through `CertificateAuthority.issue`.
+    public func signature(over bytes: [UInt8]) async throws -> [UInt8] {
+        Array(try await sign(bytes).signature.bytes)
+    }
+
+    /// Signs the to-be-signed part of a CRL or OCSP response with this CA's key.
     func sign(_ tbs: [UInt8]) async throws -> (algorithm: SignatureAlgorithmIdentifier, signature: ASN1BitString) {
         let algorithm = signatureAlgorithm
         let signature = try await key.signAsynchronously(bytes: tbs, signatureAlgorithm: algorithm)

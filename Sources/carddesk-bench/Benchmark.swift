@@ -1,0 +1,147 @@
+import CardDeskCore
+import CardDeskStore
+import CertificateAuthority
+import Crypto
+import _CryptoExtras
+import Foundation
+import Logging
+import SwiftASN1
+import X509
+
+/// `carddesk-bench`: issuance throughput through the real code path (CSR parse and proof-of-possession check,
+/// signing, durable commit with its audit entry) against the raw signing rate of the same CA key, measured in the
+/// same run. Absolute times on a shared machine are noisy; the ratio is the figure to compare.
+///
+///     swift run -c release carddesk-bench [--issuances N] [--signatures N] [--concurrency N] [--database-url URL]
+@main
+struct Benchmark {
+    struct Options {
+        var issuances = 1000
+        var signatures = 10000
+        var concurrency = 8
+        var databaseURL: String?
+
+        init(_ arguments: [String]) throws {
+            var iterator = arguments.dropFirst().makeIterator()
+            while let flag = iterator.next() {
+                guard let value = iterator.next() else { throw CardDeskError(.invalidInput, "\(flag) needs a value") }
+                switch flag {
+                case "--issuances": issuances = try Self.count(flag, value)
+                case "--signatures": signatures = try Self.count(flag, value)
+                case "--concurrency": concurrency = try Self.count(flag, value)
+                case "--database-url": databaseURL = value
+                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --database-url")
+                }
+            }
+        }
+
+        static func count(_ flag: String, _ value: String) throws -> Int {
+            guard let number = Int(value), number > 0 else { throw CardDeskError(.invalidInput, "\(flag) takes a positive whole number") }
+            return number
+        }
+    }
+
+    static func main() async {
+        do {
+            try await run(try Options(CommandLine.arguments))
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run(_ options: Options) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let logger = Logger(label: "carddesk-bench")
+        let location = try options.databaseURL.map(DatabaseLocation.init(url:)) ?? .sqlite(path: folder.appendingPathComponent("bench.sqlite").path)
+        let clock = SystemClock()
+        let store = try await SQLStore.open(location, logger: logger, now: clock.now())
+        defer { Task { try? await store.close() } }
+        let (hierarchy, _) = try CAHierarchy.loadOrCreate(
+            directory: folder.appendingPathComponent("pki"), masterKey: try MasterKey(base64: MasterKey.generateBase64()),
+            organisation: "Bench", now: clock.now()
+        )
+        let authority = CertificateAuthority(
+            hierarchy: hierarchy,
+            profiles: Dictionary(uniqueKeysWithValues: CertificateProfileKind.allCases.map { ($0, CertificateProfile(kind: $0)) }),
+            urls: PKIURLs(base: "http://127.0.0.1:8080"), storage: store, clock: clock
+        )
+        let user = try User(id: try UserID("555254600106"), givenName: "Bench", familyName: "Mark", organisation: "RBQ", roles: [try Role(parsing: "R8000@RBQ")])
+        if try await store.user(id: user.id) == nil {
+            try await store.addUser(user, audit: AuditEvent(action: .userAdd, actor: "bench", subject: "user:\(user.id)", time: clock.now()))
+        }
+
+        // CSRs are made before timing starts: a card makes its key and CSR, the CA only checks it.
+        let csrs: [[UInt8]] = try (0..<min(options.issuances, 64)).map { _ in
+            let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
+            let csr = try CertificateSigningRequest(version: .v1, subject: try DistinguishedName { CommonName("bench") }, privateKey: key, attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256)
+            var coder = DER.Serializer()
+            try coder.serialize(csr)
+            return coder.serializedBytes
+        }
+        let issuer = hierarchy.issuer(.authentication)
+        // About the size of a card certificate's to-be-signed part.
+        let tbs = [UInt8](repeating: 0x5A, count: 620)
+
+        print("carddesk-bench: \(location.description.hasPrefix("sqlite") ? "SQLite (WAL, synchronous=FULL)" : "PostgreSQL"), CA key \(issuer.certificate.publicKey)")
+        print("  \(options.signatures) raw signatures, \(options.issuances) issuances sequential and \(options.issuances) with \(options.concurrency) in flight")
+
+        let raw = try await measure(count: options.signatures, concurrency: 1) { _ in _ = try await issuer.signature(over: tbs) }
+        let sequential = try await measure(count: options.issuances, concurrency: 1) { index in
+            try await issueOne(authority, user: user, csr: csrs[index % csrs.count], index: index)
+        }
+        let concurrent = try await measure(count: options.issuances, concurrency: options.concurrency) { index in
+            try await issueOne(authority, user: user, csr: csrs[index % csrs.count], index: index)
+        }
+        let rawAfter = try await measure(count: options.signatures, concurrency: 1) { _ in _ = try await issuer.signature(over: tbs) }
+        let rawRate = (raw + rawAfter) / 2
+
+        func line(_ name: String, _ rate: Double) -> String {
+            name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate)
+        }
+        print(line("raw CA signing (same key, before)", raw))
+        print(line("raw CA signing (same key, after)", rawAfter))
+        print(line("issuance, sequential", sequential))
+        print(line("issuance, \(options.concurrency) in flight", concurrent))
+        print(String(format: "ratio issuance/raw signing: sequential %.3f, concurrent %.3f", sequential / rawRate, concurrent / rawRate))
+        let stored = try await store.certificateCount()
+        guard stored >= options.issuances * 2 else {
+            throw CardDeskError(.internalFailure, "only \(stored) of \(options.issuances * 2) issued certificates are stored")
+        }
+        guard case .intact = try await AuditChain.verify(store) else {
+            throw CardDeskError(.auditChainBroken, "the audit chain does not verify after the benchmark")
+        }
+        print("  all \(stored) certificates stored; audit chain verified")
+    }
+
+    static func issueOne(_ authority: CertificateAuthority, user: User, csr der: [UInt8], index: Int) async throws {
+        let csr = try CertificateRequestCheck.parse(der)
+        let profile: CertificateProfileKind = index % 2 == 0 ? .authentication : .signing
+        _ = try await authority.issue(try await authority.prepare(userID: user.id, profile: profile, csr: csr), actor: "bench")
+    }
+
+    /// Operations per second, running `count` operations with at most `concurrency` in flight.
+    static func measure(count: Int, concurrency: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            while next < min(concurrency, count) {
+                let index = next
+                group.addTask { try await operation(index) }
+                next += 1
+            }
+            while try await group.next() != nil {
+                if next < count {
+                    let index = next
+                    group.addTask { try await operation(index) }
+                    next += 1
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return Double(count) / seconds
+    }
+}
