@@ -38,10 +38,11 @@ public enum CertificateRequestCheck {
                 while fields.next() != nil {}
                 return try DER.sequence(spki, identifier: .sequence) { parts -> String? in
                     guard let algorithm = parts.next(), let bits = parts.next() else { return nil }
-                    let oid = try DER.sequence(algorithm, identifier: .sequence) { nodes -> ASN1ObjectIdentifier in
+                    let (oid, curve) = try DER.sequence(algorithm, identifier: .sequence) { nodes -> (ASN1ObjectIdentifier, ASN1ObjectIdentifier?) in
                         let oid = try ASN1ObjectIdentifier(derEncoded: &nodes)
+                        let parameters = nodes.next()
                         while nodes.next() != nil {}
-                        return oid
+                        return (oid, try parameters.flatMap { $0.identifier == .objectIdentifier ? try ASN1ObjectIdentifier(derEncoded: $0) : nil })
                     }
                     switch oid {
                     case rsaEncryption:
@@ -53,9 +54,10 @@ public enum CertificateRequestCheck {
                         }
                         let trimmed = modulus.drop { $0 == 0 }
                         let size = trimmed.isEmpty ? 0 : trimmed.count * 8 - trimmed.first!.leadingZeroBitCount
-                        return "An RSA-\(size) key"
+                        // A 2048-bit key that did not load is damaged, not unsupported.
+                        return size == 2048 ? nil : "An RSA-\(size) key"
                     case ecPublicKey:
-                        return "An elliptic-curve key on a curve other than P-256"
+                        return curve == [1, 2, 840, 10045, 3, 1, 7] ? nil : "An elliptic-curve key on a curve other than P-256"
                     default:
                         return "A key of type \(oid)"
                     }
