@@ -144,6 +144,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CardDeskServerKitTests",
+            dependencies: ["CardDeskServerKit", "CardDeskStore", "CardDeskCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CardDeskWebTests",
             dependencies: [
                 "CardDeskWeb",

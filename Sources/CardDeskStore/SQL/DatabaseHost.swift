@@ -1,5 +1,6 @@
 @preconcurrency import AsyncKit
 import CardDeskCore
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -45,6 +46,10 @@ final class DatabaseHost: Sendable {
     }
 
     private static func openSQLite(path: String, logger: Logger) async throws -> DatabaseHost {
+        // Card holder records live here: readable by the server's user only.
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         func connect() async throws -> SQLiteConnection {
             let connection = try await SQLiteConnection.open(
                 storage: .file(path: path), threadPool: .singleton, logger: logger,
