@@ -132,6 +132,10 @@ struct OperatorCommandTests {
         #expect(revoke.ok, "ca revoke: \(revoke.stderr)")
         #expect(revoke.stdout.contains("Revoked authentication certificate \(serial)"))
 
+        let responseFile = folder.appendingPathComponent("good.ocsp")
+        #expect(try ocsp(["-cert", pem.path, "-respout", responseFile.path]).ok)
+        #expect(try Self.pkilintErrors("lint_ocsp_response", [], file: responseFile) == "")
+
         let revoked = try ocsp(["-cert", pem.path], hash: "-sha256")
         #expect(revoked.stdout.contains("\(pem.path): revoked"), "\(revoked.stdout)\(revoked.stderr)")
         #expect(revoked.stdout.contains("Reason: keyCompromise"))
