@@ -60,15 +60,7 @@ public struct CertificateRevocationList: Sendable, Hashable {
                 ])
             }
         }
-        let tbsBytes = tbs.serializedBytes
-        let (signatureAlgorithm, signature) = try await issuer.sign(tbsBytes)
-        var whole = DER.Serializer()
-        try whole.appendConstructedNode(identifier: .sequence) { coder in
-            coder.serializeRawBytes(tbsBytes)
-            try coder.serialize(signatureAlgorithm)
-            try coder.serialize(signature)
-        }
-        return try CertificateRevocationList(derEncoded: whole.serializedBytes)
+        return try CertificateRevocationList(derEncoded: try await issuer.signed(tbs.serializedBytes))
     }
 
     /// Parses a DER CRL. Throws `.malformedRequest` on anything that is not a well-formed v2 CRL.

@@ -90,27 +90,38 @@ public struct CAHierarchy: Sendable {
             try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
         }
         let notBefore = now.date.addingTimeInterval(-300)
+        /// A CA certificate valid for `years` from `notBefore`, signed by `issuerKey`.
+        func caCertificate(
+            key: SoftwareCAKey, subject: DistinguishedName, issuer: DistinguishedName, issuerKey: SoftwareCAKey,
+            years: Double, extensions: Certificate.Extensions
+        ) throws -> Certificate {
+            try Certificate(
+                version: .v3,
+                serialNumber: Certificate.SerialNumber(bytes: SerialNumberGenerator.randomSerialBytes()),
+                publicKey: key.publicKey,
+                notValidBefore: notBefore,
+                notValidAfter: notBefore.addingTimeInterval(years * 365.25 * 86_400),
+                issuer: issuer,
+                subject: subject,
+                signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: extensions,
+                issuerPrivateKey: Certificate.PrivateKey(issuerKey)
+            )
+        }
+
         let rootKey = SoftwareCAKey()
         let rootName = try DistinguishedName {
             OrganizationName(organisation)
             CommonName("\(organisation) Root CA")
         }
         let rootSKI = SubjectKeyIdentifier(hash: rootKey.publicKey)
-        let root = try Certificate(
-            version: .v3,
-            serialNumber: Certificate.SerialNumber(bytes: SerialNumberGenerator.randomSerialBytes()),
-            publicKey: rootKey.publicKey,
-            notValidBefore: notBefore,
-            notValidAfter: notBefore.addingTimeInterval(20 * 365.25 * 86_400),
-            issuer: rootName,
-            subject: rootName,
-            signatureAlgorithm: .ecdsaWithSHA256,
+        let root = try caCertificate(
+            key: rootKey, subject: rootName, issuer: rootName, issuerKey: rootKey, years: 20,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
                 rootSKI
-            },
-            issuerPrivateKey: Certificate.PrivateKey(rootKey)
+            }
         )
         try write("root.pem", Array(try root.serializeAsPEM().pemString.utf8))
         try write("root.key.sealed", try rootKey.sealed(label: "root CA", masterKey: masterKey), mode: 0o600)
@@ -121,22 +132,14 @@ public struct CAHierarchy: Sendable {
                 OrganizationName(organisation)
                 CommonName("\(organisation) \(profile.rawValue.capitalized) CA")
             }
-            let certificate = try Certificate(
-                version: .v3,
-                serialNumber: Certificate.SerialNumber(bytes: SerialNumberGenerator.randomSerialBytes()),
-                publicKey: key.publicKey,
-                notValidBefore: notBefore,
-                notValidAfter: notBefore.addingTimeInterval(10 * 365.25 * 86_400),
-                issuer: rootName,
-                subject: name,
-                signatureAlgorithm: .ecdsaWithSHA256,
+            let certificate = try caCertificate(
+                key: key, subject: name, issuer: rootName, issuerKey: rootKey, years: 10,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                     Critical(KeyUsage(digitalSignature: true, keyCertSign: true, cRLSign: true))
                     SubjectKeyIdentifier(hash: key.publicKey)
                     AuthorityKeyIdentifier(keyIdentifier: rootSKI.keyIdentifier)
-                },
-                issuerPrivateKey: Certificate.PrivateKey(rootKey)
+                }
             )
             try write("\(profile.rawValue)-ca.pem", Array(try certificate.serializeAsPEM().pemString.utf8))
             try write("\(profile.rawValue)-ca.key.sealed", try key.sealed(label: "\(profile.rawValue) CA", masterKey: masterKey), mode: 0o600)

@@ -38,14 +38,21 @@ public struct IssuingCA: Sendable {
     /// A raw signature over `bytes` with this CA's key (DER ECDSA-Sig-Value or RSA bytes), for the benchmark's
     /// raw signing rate. Certificates are signed only through `CertificateAuthority.issue`.
     public func signature(over bytes: [UInt8]) async throws -> [UInt8] {
-        Array(try await sign(bytes).signature.bytes)
+        try await key.signAsynchronously(bytes: bytes, signatureAlgorithm: signatureAlgorithm).rawRepresentation
     }
 
-    /// Signs the to-be-signed part of a CRL or OCSP response with this CA's key.
-    func sign(_ tbs: [UInt8]) async throws -> (algorithm: SignatureAlgorithmIdentifier, signature: ASN1BitString) {
-        let algorithm = signatureAlgorithm
-        let signature = try await key.signAsynchronously(bytes: tbs, signatureAlgorithm: algorithm)
-        return (try SignatureAlgorithmIdentifier(algorithm), ASN1BitString(bytes: ArraySlice(signature.rawRepresentation)))
+    /// Signs a to-be-signed part (of a CRL, or of a basic OCSP response) and returns the signed structure
+    /// both share: `SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING }`.
+    func signed(_ tbs: [UInt8]) async throws -> [UInt8] {
+        let algorithm = try SignatureAlgorithmIdentifier(signatureAlgorithm)
+        let signature = ASN1BitString(bytes: ArraySlice(try await signature(over: tbs)))
+        var coder = DER.Serializer()
+        try coder.appendConstructedNode(identifier: .sequence) { coder in
+            coder.serializeRawBytes(tbs)
+            try coder.serialize(algorithm)
+            try coder.serialize(signature)
+        }
+        return coder.serializedBytes
     }
 }
 

@@ -88,21 +88,14 @@ public struct OCSPResponse: Hashable, Sendable {
                 }
             }
         }
-        let tbsBytes = tbs.serializedBytes
-        let (algorithm, signature) = try await issuer.sign(tbsBytes)
-        var basic = DER.Serializer()
-        try basic.appendConstructedNode(identifier: .sequence) { coder in
-            coder.serializeRawBytes(tbsBytes)
-            try coder.serialize(algorithm)
-            try coder.serialize(signature)
-        }
+        let basic = try await issuer.signed(tbs.serializedBytes)
         var whole = DER.Serializer()
         try whole.appendConstructedNode(identifier: .sequence) { coder in
             coder.appendEnumerated(Status.successful.rawValue)
             try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { coder in
                 try coder.appendConstructedNode(identifier: .sequence) { coder in
                     try coder.serialize(basicResponseOID)
-                    try coder.serialize(ASN1OctetString(contentBytes: basic.serializedBytes[...]))
+                    try coder.serialize(ASN1OctetString(contentBytes: basic[...]))
                 }
             }
         }
