@@ -10,7 +10,7 @@ import X509
 
 /// A real PKI in a temporary folder, a real SQLite store, and a CA with a fixed clock.
 struct TestPKI {
-    /// The reference time every CA test runs at: 2026-11-18T23:06:40Z.
+    /// The reference time every CA test runs at: 2026-11-18T11:06:40Z.
     static let referenceTime = Timestamp(secondsSince1970: 1_795_000_000)
 
     let folder: URL
