@@ -64,6 +64,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The card seam: a session with one smartcard (PIN, keys, certificates, server-authorised administration).
+        .target(
+            name: "Smartcard",
+            dependencies: [
+                "CardDeskCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A software card with the semantics of a PIV card, one file per card.
+        .target(
+            name: "VirtualSmartcard",
+            dependencies: [
+                "CardDeskCore",
+                "Smartcard",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The Hummingbird application: health, CA downloads, CRL, OCSP.
         .target(
             name: "CardDeskWeb",
@@ -123,6 +147,16 @@ let package = Package(
         .testTarget(
             name: "CardDeskCoreTests",
             dependencies: ["CardDeskCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VirtualSmartcardTests",
+            dependencies: [
+                "CardDeskCore", "Smartcard", "VirtualSmartcard",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -31,6 +31,20 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let auditChainBroken = Code("auditChainBroken", exitStatus: 76)
         public static let configuration = Code("configuration", exitStatus: 78)
         public static let internalFailure = Code("internalFailure", exitStatus: 70 + 9)
+        // Cards and renewal.
+        public static let wrongPasscode = Code("wrongPasscode", exitStatus: 80)
+        public static let cardLocked = Code("cardLocked", exitStatus: 81)
+        public static let cardBlocked = Code("cardBlocked", exitStatus: 82)
+        public static let cardRemoved = Code("cardRemoved", exitStatus: 83)
+        public static let corruptCard = Code("corruptCard", exitStatus: 84)
+        public static let notAuthorised = Code("notAuthorised", exitStatus: 85)
+        public static let passcodeRequired = Code("passcodeRequired", exitStatus: 86)
+        public static let renewalNotOpen = Code("renewalNotOpen", exitStatus: 87)
+        public static let certificatesExpired = Code("certificatesExpired", exitStatus: 88)
+        public static let unknownCard = Code("unknownCard", exitStatus: 89)
+        public static let serverUnreachable = Code("serverUnreachable", exitStatus: 90)
+        public static let authenticationFailed = Code("authenticationFailed", exitStatus: 91)
+        public static let renewalConflict = Code("renewalConflict", exitStatus: 92)
     }
 
     public let code: Code
