@@ -77,18 +77,18 @@ struct StoreTests {
             try await store.recordIssuance(record, audit: Fixtures.event(.certificateIssue))
 
             let when = Fixtures.now.adding(seconds: 60)
-            let revoked = try await store.revoke(serial: record.serial, reason: .keyCompromise, at: when, audit: Fixtures.event(.certificateRevoke))
+            let revoked = try await store.revoke(serial: record.serial, reason: .keyCompromise, at: when, supersededBy: nil, audit: Fixtures.event(.certificateRevoke))
             #expect(revoked.status == .revoked)
             #expect(try await store.certificate(serial: record.serial)?.revocationReason == .keyCompromise)
             #expect(try await store.revokedCertificates(profile: .signing) == [RevokedCertificate(serial: record.serial, revokedAt: when, reason: .keyCompromise)])
             #expect(try await store.revokedCertificates(profile: .authentication).isEmpty)
 
             let again = await #expect(throws: CardDeskError.self) {
-                try await store.revoke(serial: record.serial, reason: .superseded, at: when, audit: Fixtures.event(.certificateRevoke))
+                try await store.revoke(serial: record.serial, reason: .superseded, at: when, supersededBy: nil, audit: Fixtures.event(.certificateRevoke))
             }
             #expect(again?.code == .alreadyRevoked)
             let unknown = await #expect(throws: CardDeskError.self) {
-                try await store.revoke(serial: try SerialNumber(hex: "ABCDEF"), reason: .superseded, at: when, audit: Fixtures.event(.certificateRevoke))
+                try await store.revoke(serial: try SerialNumber(hex: "ABCDEF"), reason: .superseded, at: when, supersededBy: nil, audit: Fixtures.event(.certificateRevoke))
             }
             #expect(unknown?.code == .unknownCertificate)
             #expect(try await store.certificate(serial: record.serial)?.revocationReason == .keyCompromise)
@@ -106,7 +106,7 @@ struct StoreTests {
         try await store.close()
         let reopened = try await SQLStore.open(location, logger: .init(label: "test"), now: Fixtures.now)
         #expect(try await reopened.nextCRLNumber(profile: .authentication) == 3)
-        #expect(try await reopened.appliedMigrations() == [1])
+        #expect(try await reopened.appliedMigrations() == [1, 2])
         try await reopened.close()
     }
 

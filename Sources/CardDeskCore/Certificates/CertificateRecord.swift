@@ -18,6 +18,10 @@ public struct CertificateRecord: Hashable, Sendable {
     public var revocationReason: RevocationReason?
     /// The certificate that replaced this one in a renewal, if any.
     public var supersededBy: SerialNumber?
+    /// The card the certificate was written to, when it was issued for a card.
+    public var cardSerial: String?
+    /// The renewal that issued it, if any.
+    public var renewalID: String?
     public let der: [UInt8]
 
     public init(
@@ -31,6 +35,8 @@ public struct CertificateRecord: Hashable, Sendable {
         revokedAt: Timestamp? = nil,
         revocationReason: RevocationReason? = nil,
         supersededBy: SerialNumber? = nil,
+        cardSerial: String? = nil,
+        renewalID: String? = nil,
         der: [UInt8]
     ) {
         self.serial = serial
@@ -43,6 +49,8 @@ public struct CertificateRecord: Hashable, Sendable {
         self.revokedAt = revokedAt
         self.revocationReason = revocationReason
         self.supersededBy = supersededBy
+        self.cardSerial = cardSerial
+        self.renewalID = renewalID
         self.der = der
     }
 }

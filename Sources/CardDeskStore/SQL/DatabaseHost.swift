@@ -5,7 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PostgresKit
-public import SQLKit
+import SQLKit
 import SQLiteKit
 
 /// Owns the connections to one database and hands out reads and transactions.
@@ -48,7 +48,7 @@ final class DatabaseHost: Sendable {
     private static func openSQLite(path: String, logger: Logger) async throws -> DatabaseHost {
         // Card holder records live here: readable by the server's user only.
         if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
         func connect() async throws -> SQLiteConnection {
             let connection = try await SQLiteConnection.open(

@@ -98,7 +98,42 @@ enum Migrations {
                 ]
             }
             return statements
-        }
+        },
+        Migration(version: 2, name: "card administration secrets, renewals, challenges") { flavour in
+            let blob = flavour == .postgres ? "BYTEA" : "BLOB"
+            return [
+                "ALTER TABLE cards ADD COLUMN key_algorithm TEXT NOT NULL DEFAULT 'rsa2048'",
+                // The card's management key and PUK, sealed under the master key: the workstation never holds them.
+                "ALTER TABLE cards ADD COLUMN management_key_sealed \(blob) NULL",
+                "ALTER TABLE cards ADD COLUMN puk_sealed \(blob) NULL",
+                "ALTER TABLE certificates ADD COLUMN renewal_id TEXT NULL",
+                "CREATE INDEX certificates_by_card ON certificates (card_serial, profile, status)",
+                "CREATE INDEX certificates_by_renewal ON certificates (renewal_id)",
+                """
+                CREATE TABLE challenges (
+                    nonce TEXT PRIMARY KEY,
+                    purpose TEXT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    used_at BIGINT NULL
+                )
+                """,
+                """
+                CREATE TABLE renewals (
+                    id TEXT PRIMARY KEY,
+                    card_serial TEXT NOT NULL REFERENCES cards(serial),
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    status TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    token_hash TEXT NOT NULL,
+                    token_expires_at BIGINT NOT NULL,
+                    version BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX renewals_by_card ON renewals (card_serial, status)",
+            ]
+        },
     ]
 
     /// Applies every migration not yet applied, each in its own transaction.

@@ -6,8 +6,9 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
     public func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws {
         try await host.transaction { db in
             try await db.raw("""
-                INSERT INTO certificates (serial, profile, user_id, subject, not_before, not_after, status, der, issued_at)
+                INSERT INTO certificates (serial, profile, user_id, card_serial, renewal_id, subject, not_before, not_after, status, der, issued_at)
                 VALUES (\(bind: certificate.serial.hex), \(bind: certificate.profile.rawValue), \(bind: certificate.userID.rawValue),
+                        \(bind: certificate.cardSerial), \(bind: certificate.renewalID),
                         \(bind: certificate.subject), \(bind: certificate.notBefore.millisecondsSince1970),
                         \(bind: certificate.notAfter.millisecondsSince1970), \(bind: certificate.status.rawValue),
                         \(bind: Data(certificate.der)), \(bind: audit.time.millisecondsSince1970))
@@ -16,7 +17,9 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
         }
     }
 
-    public func revoke(serial: SerialNumber, reason: RevocationReason, at time: Timestamp, audit: AuditEvent) async throws -> CertificateRecord {
+    public func revoke(
+        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, audit: AuditEvent
+    ) async throws -> CertificateRecord {
         try await host.transaction { db in
             guard var record = try await Self.certificate(serial: serial, on: db) else {
                 throw CardDeskError(.unknownCertificate, "No certificate with serial \(serial.hex) was issued by this CA; nothing was revoked.")
@@ -28,13 +31,14 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
             }
             try await db.raw("""
                 UPDATE certificates SET status = 'revoked', revoked_at = \(bind: time.millisecondsSince1970),
-                    revocation_reason = \(bind: reason.rawValue)
+                    revocation_reason = \(bind: reason.rawValue), superseded_by = \(bind: supersededBy?.hex)
                 WHERE serial = \(bind: serial.hex) AND status = 'good'
                 """).run()
             _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
             record.status = .revoked
             record.revokedAt = time
             record.revocationReason = reason
+            record.supersededBy = supersededBy
             return record
         }
     }
@@ -71,6 +75,22 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
 
     public func certificate(serial: SerialNumber) async throws -> CertificateRecord? {
         try await host.read { db in try await Self.certificate(serial: serial, on: db) }
+    }
+
+    /// Every certificate written to one card, newest first.
+    public func certificates(cardSerial: String) async throws -> [CertificateRecord] {
+        try await host.read { db in
+            try await db.raw("SELECT * FROM certificates WHERE card_serial = \(bind: cardSerial) ORDER BY issued_at DESC, serial")
+                .all().map(Self.certificateRecord(from:))
+        }
+    }
+
+    /// Every certificate a renewal issued, newest first.
+    public func certificates(renewalID: String) async throws -> [CertificateRecord] {
+        try await host.read { db in
+            try await db.raw("SELECT * FROM certificates WHERE renewal_id = \(bind: renewalID) ORDER BY issued_at DESC, serial")
+                .all().map(Self.certificateRecord(from:))
+        }
     }
 
     /// Every certificate of one user, newest first.
@@ -111,6 +131,8 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
             revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Timestamp.init(millisecondsSince1970:)),
             revocationReason: reason,
             supersededBy: try row.decode(column: "superseded_by", as: String?.self).map { try SerialNumber(hex: $0) },
+            cardSerial: try row.decode(column: "card_serial", as: String?.self),
+            renewalID: try row.decode(column: "renewal_id", as: String?.self),
             der: Array(try row.decode(column: "der", as: Data.self))
         )
     }

@@ -19,7 +19,10 @@ public protocol CertificateAuthorityStorage: Sendable {
     func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws
     /// Marks a certificate revoked and appends the audit entry in one transaction.
     /// Throws `.unknownCertificate` or `.alreadyRevoked`; nothing is written then.
-    func revoke(serial: SerialNumber, reason: RevocationReason, at time: Timestamp, audit: AuditEvent) async throws -> CertificateRecord
+    /// `supersededBy` names the certificate that replaced it in a renewal.
+    func revoke(
+        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, audit: AuditEvent
+    ) async throws -> CertificateRecord
     /// Every revoked certificate of one issuing CA, for its CRL.
     func revokedCertificates(profile: CertificateProfileKind) async throws -> [RevokedCertificate]
     /// The next CRL number for one issuing CA: strictly increasing, never reused, across restarts and instances.

@@ -84,7 +84,10 @@ public struct CertificateAuthority: Sendable {
 
     /// Signs a prepared certificate and stores it with its audit entry before returning it.
     /// A serial is stored at most once, so a prepared issuance cannot be issued twice.
-    public func issue(_ prepared: PreparedIssuance, actor: String) async throws -> Certificate {
+    /// - Parameters:
+    ///   - cardSerial: the card the certificate is for, when it is issued for a card.
+    ///   - renewalID: the renewal that asked for it, if any.
+    public func issue(_ prepared: PreparedIssuance, actor: String, cardSerial: String? = nil, renewalID: String? = nil) async throws -> Certificate {
         let issuer = hierarchy.issuer(prepared.profile.kind)
         let certificate = try await Certificate(
             version: .v3,
@@ -106,11 +109,14 @@ public struct CertificateAuthority: Sendable {
             subject: certificate.subject.description,
             notBefore: Timestamp(certificate.notValidBefore),
             notAfter: Timestamp(certificate.notValidAfter),
+            cardSerial: cardSerial,
+            renewalID: renewalID,
             der: der
         )
         let audit = AuditEvent(
             action: .certificateIssue, actor: actor, subject: "user:\(prepared.user.id)",
-            details: "profile=\(prepared.profile.kind) serial=\(prepared.serial.hex) key=\(prepared.keyDescription) notAfter=\(record.notAfter)",
+            details: "profile=\(prepared.profile.kind) serial=\(prepared.serial.hex) key=\(prepared.keyDescription) notAfter=\(record.notAfter)"
+                + (cardSerial.map { " card=\($0)" } ?? "") + (renewalID.map { " renewal=\($0)" } ?? ""),
             time: clock.now()
         )
         try await storage.recordIssuance(record, audit: audit)
@@ -118,13 +124,13 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// Revokes a certificate (RFC 5280 reason) and records who did it, in one transaction.
-    public func revoke(serial: SerialNumber, reason: RevocationReason, actor: String) async throws -> CertificateRecord {
+    public func revoke(serial: SerialNumber, reason: RevocationReason, supersededBy: SerialNumber? = nil, actor: String) async throws -> CertificateRecord {
         let now = clock.now()
         let audit = AuditEvent(
             action: .certificateRevoke, actor: actor, subject: "certificate:\(serial.hex)",
-            details: "reason=\(reason.name)", time: now
+            details: "reason=\(reason.name)" + (supersededBy.map { " supersededBy=\($0.hex)" } ?? ""), time: now
         )
-        let record = try await storage.revoke(serial: serial, reason: reason, at: now, audit: audit)
+        let record = try await storage.revoke(serial: serial, reason: reason, at: now, supersededBy: supersededBy, audit: audit)
         await crlCache.invalidate(record.profile)
         return record
     }
