@@ -88,13 +88,38 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The JSON bodies of the HTTP API, shared by the server and the `carddesk` client.
+        .target(
+            name: "CardDeskAPI",
+            dependencies: ["CardDeskCore", "Smartcard"],
+            swiftSettings: swiftSettings
+        ),
+        // The workflows: card issuing and the renewal engine (later unlock and RA actions).
+        .target(
+            name: "RegistrationAuthority",
+            dependencies: [
+                "CardDeskAPI",
+                "CardDeskCore",
+                "CardDeskStore",
+                "CertificateAuthority",
+                "Smartcard",
+                "VirtualSmartcard",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The Hummingbird application: health, CA downloads, CRL, OCSP.
         .target(
             name: "CardDeskWeb",
             dependencies: [
+                "CardDeskAPI",
                 "CardDeskCore",
                 "CardDeskStore",
                 "CertificateAuthority",
+                "RegistrationAuthority",
+                "Smartcard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -108,6 +133,8 @@ let package = Package(
                 "CardDeskCore",
                 "CardDeskStore",
                 "CertificateAuthority",
+                "RegistrationAuthority",
+                "Smartcard",
                 "CardDeskWeb",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -24,7 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
             let settings = try await ServerSettings.resolve(flags: flags, configFile: store.config)
             let logger = LoggingSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let instance = try await CardDeskInstance.open(settings, logger: logger)
-            let services = WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp)
+            let services = WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp, renewal: instance.renewal)
             let app = buildApplication(
                 services: services,
                 configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "CardDesk"),

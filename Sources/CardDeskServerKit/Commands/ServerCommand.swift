@@ -6,7 +6,7 @@ public struct ServerCommand: AsyncParsableCommand {
         commandName: "carddesk-server",
         abstract: "CardDesk: smartcard certificate self-service, certificate authority, CRL and OCSP.",
         discussion: "With no command, serves on 127.0.0.1:8080 with the embedded defaults (SQLite and a PKI in ./.carddesk).",
-        subcommands: [ServeCommand.self, UserCommand.self, CACommand.self, AuditCommand.self],
+        subcommands: [ServeCommand.self, UserCommand.self, CardCommand.self, CACommand.self, AuditCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

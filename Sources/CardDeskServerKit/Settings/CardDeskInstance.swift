@@ -1,6 +1,7 @@
 import CardDeskCore
 public import CardDeskStore
 public import CertificateAuthority
+public import RegistrationAuthority
 public import Foundation
 public import Logging
 
@@ -11,6 +12,8 @@ public struct CardDeskInstance: Sendable {
     public let store: SQLStore
     public let authority: CertificateAuthority
     public let ocsp: OCSPResponder
+    public let renewal: RenewalEngine
+    public let cardIssuer: CardIssuer
     public let clock: any WallClock
 
     public var pkiDirectory: URL { settings.dataDirectory.appendingPathComponent("pki") }
@@ -66,7 +69,13 @@ public struct CardDeskInstance: Sendable {
                 crlValiditySeconds: Int64(settings.crlValidityHours) * 3600
             )
             let ocsp = OCSPResponder(hierarchy: hierarchy, status: store, clock: clock, validitySeconds: Int64(settings.ocspValidityMinutes) * 60)
-            return CardDeskInstance(settings: settings, store: store, authority: authority, ocsp: ocsp, clock: clock)
+            let renewal = RenewalEngine(
+                authority: authority, store: store, masterKey: masterKey, clock: clock, window: RenewalWindow(days: settings.renewalWindowDays)
+            )
+            let cardIssuer = CardIssuer(authority: authority, registry: store, masterKey: masterKey, clock: clock)
+            return CardDeskInstance(
+                settings: settings, store: store, authority: authority, ocsp: ocsp, renewal: renewal, cardIssuer: cardIssuer, clock: clock
+            )
         } catch {
             try? await store.close()
             throw error

@@ -20,6 +20,7 @@ public import SwiftASN1
 /// | `pki.organisation` | — | `CARDDESK_PKI_ORGANISATION` | `CardDesk` (CA names) |
 /// | `certificates.policy.oid` | `--policy-oid` | `CARDDESK_CERTIFICATES_POLICY_OID` | `1.3.6.1.4.1.32473.1.1` (RFC 5612 documentation arc) |
 /// | `certificates.validity.days` | — | `CARDDESK_CERTIFICATES_VALIDITY_DAYS` | `1095` (3 years) |
+/// | `renewal.window.days` | — | `CARDDESK_RENEWAL_WINDOW_DAYS` | `90` (renewal offered this long before expiry) |
 /// | `crl.validity.hours` | — | `CARDDESK_CRL_VALIDITY_HOURS` | `24` |
 /// | `ocsp.validity.minutes` | — | `CARDDESK_OCSP_VALIDITY_MINUTES` | `60` |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
@@ -38,6 +39,7 @@ public struct ServerSettings: Sendable {
     public var organisation: String
     public var policyOID: ASN1ObjectIdentifier
     public var validityDays: Int
+    public var renewalWindowDays: Int
     public var crlValidityHours: Int
     public var ocspValidityMinutes: Int
     public var logLevel: String
@@ -100,6 +102,7 @@ public struct ServerSettings: Sendable {
             organisation: config.string(forKey: "pki.organisation", default: "CardDesk"),
             policyOID: policy,
             validityDays: try integer(config, "certificates.validity.days", default: 1095, range: 1...3660),
+            renewalWindowDays: try integer(config, "renewal.window.days", default: 90, range: 1...365),
             crlValidityHours: try integer(config, "crl.validity.hours", default: 24, range: 1...24 * 31),
             ocspValidityMinutes: try integer(config, "ocsp.validity.minutes", default: 60, range: 1...24 * 60 * 7),
             logLevel: config.string(forKey: "log.level", default: "info"),

@@ -47,3 +47,31 @@ public protocol AuditLogWriter: Sendable {
     @discardableResult
     func appendAudit(_ event: AuditEvent) async throws -> AuditEntry
 }
+
+/// What card issuing needs.
+public protocol CardRegistry: Sendable {
+    /// Stores a new card with its sealed secrets and the audit entry, in one transaction.
+    func addCard(_ card: CardRecord, audit: AuditEvent) async throws
+    func card(serial: String) async throws -> CardRecord?
+    func cancelCard(serial: String, audit: AuditEvent) async throws
+}
+
+/// What the renewal engine needs beyond the CA: challenges, renewal state, and the card's certificates.
+public protocol RenewalStore: Sendable {
+    func card(serial: String) async throws -> CardRecord?
+    func certificates(cardSerial: String) async throws -> [CertificateRecord]
+    func certificates(renewalID: String) async throws -> [CertificateRecord]
+    func certificate(serial: SerialNumber) async throws -> CertificateRecord?
+
+    /// Stores a fresh challenge.
+    func addChallenge(_ nonce: String, purpose: String, expiresAt: Timestamp) async throws
+    /// Uses a challenge up: true only the first time, and only before it expires.
+    func consumeChallenge(_ nonce: String, purpose: String, now: Timestamp) async throws -> Bool
+
+    /// The card's unfinished renewal, if any.
+    func activeRenewal(cardSerial: String) async throws -> RenewalRecord?
+    func renewal(id: String) async throws -> RenewalRecord?
+    /// Inserts (version 1) or updates a renewal with its audit entry. An update must name the version it read;
+    /// a stale version throws `.renewalConflict` and writes nothing.
+    func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent) async throws
+}

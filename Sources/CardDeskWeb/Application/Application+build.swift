@@ -24,5 +24,6 @@ public func buildRouter(services: WebServices) -> Router<BasicRequestContext> {
     HealthRoutes(store: services.store).register(on: router)
     PKIRoutes(authority: services.authority).register(on: router)
     OCSPRoutes(responder: services.ocsp).register(on: router)
+    RenewalRoutes(engine: services.renewal).register(on: router)
     return router
 }

@@ -1,21 +1,32 @@
+import CardDeskAPI
 import CardDeskCore
+import Foundation
 import Hummingbird
 
-/// Turns a `CardDeskError` into an HTTP error with a status that fits and the person-readable reason.
+/// Turns a `CardDeskError` into an HTTP response with a status that fits, the person-readable reason, and the
+/// error code (so the agent can show the same message and exit status the server meant):
+/// `{"error": {"code": "renewalNotOpen", "message": "Renewal is not available yet: it opens on …"}}`.
 struct CardDeskErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as CardDeskError {
-            throw HTTPError(Self.status(for: error.code), message: error.reason)
+            let body = try JSONEncoder().encode(APIErrorBody(error: .init(code: error.code.name, message: error.reason)))
+            return Response(
+                status: Self.status(for: error.code),
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: body))
+            )
         }
     }
 
     static func status(for code: CardDeskError.Code) -> HTTPResponse.Status {
         switch code {
         case .invalidInput, .malformedRequest, .badProofOfPossession, .unsupportedKey: .badRequest
-        case .unknownUser, .unknownCertificate: .notFound
-        case .alreadyRevoked, .userExists, .userNotActive: .conflict
+        case .authenticationFailed: .unauthorized
+        case .notAuthorised: .forbidden
+        case .unknownUser, .unknownCertificate, .unknownCard: .notFound
+        case .alreadyRevoked, .userExists, .userNotActive, .renewalConflict, .renewalNotOpen, .certificatesExpired: .conflict
         case .storageUnavailable: .serviceUnavailable
         default: .internalServerError
         }

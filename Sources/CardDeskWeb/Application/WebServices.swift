@@ -1,5 +1,6 @@
 public import CardDeskStore
 public import CertificateAuthority
+public import RegistrationAuthority
 
 /// What the HTTP layer calls into. Handlers get exactly these, passed in when the router is built
 /// (no service lookup from a request context).
@@ -7,10 +8,12 @@ public struct WebServices: Sendable {
     public let store: SQLStore
     public let authority: CertificateAuthority
     public let ocsp: OCSPResponder
+    public let renewal: RenewalEngine
 
-    public init(store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder) {
+    public init(store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine) {
         self.store = store
         self.authority = authority
         self.ocsp = ocsp
+        self.renewal = renewal
     }
 }

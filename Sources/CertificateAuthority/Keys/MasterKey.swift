@@ -44,13 +44,14 @@ public struct MasterKey: Sendable {
     }
 
     /// Encrypts `plaintext`; `label` is authenticated too, so a sealed key cannot be swapped for another's file.
-    func seal(_ plaintext: [UInt8], label: String) throws -> [UInt8] {
+    /// Used for CA keys and for each card's management key and PUK.
+    public func seal(_ plaintext: [UInt8], label: String) throws -> [UInt8] {
         let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(label.utf8))
         guard let combined = box.combined else { throw CardDeskError(.internalFailure, "AES-GCM gave no combined box.") }
         return Array(combined)
     }
 
-    func open(_ sealed: [UInt8], label: String) throws(CardDeskError) -> [UInt8] {
+    public func open(_ sealed: [UInt8], label: String) throws(CardDeskError) -> [UInt8] {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
             return Array(try AES.GCM.open(box, using: key, authenticating: Array(label.utf8)))

@@ -1,0 +1,134 @@
+public import CardDeskCore
+public import Foundation
+public import Smartcard
+
+/// The JSON bodies of the renewal API, shared by the server and the `carddesk` client.
+public enum RenewalAPI {
+    public struct Challenge: Codable, Sendable {
+        public let challenge: String
+        public init(challenge: String) { self.challenge = challenge }
+    }
+
+    public struct Start: Codable, Sendable {
+        public let cardSerial: String
+        public let challenge: String
+        public let signature: Data
+        public init(cardSerial: String, challenge: String, signature: Data) {
+            self.cardSerial = cardSerial
+            self.challenge = challenge
+            self.signature = signature
+        }
+    }
+
+    public struct Authorise: Codable, Sendable {
+        public let profile: CertificateProfileKind
+        public let operation: AdminOperation
+        public let cardChallenge: Data
+        public init(profile: CertificateProfileKind, operation: AdminOperation, cardChallenge: Data) {
+            self.profile = profile
+            self.operation = operation
+            self.cardChallenge = cardChallenge
+        }
+    }
+
+    public struct Authorisation: Codable, Sendable {
+        public let response: Data
+        public init(response: Data) { self.response = response }
+    }
+
+    public struct Submit: Codable, Sendable {
+        public let profile: CertificateProfileKind
+        public let csr: Data
+        public init(profile: CertificateProfileKind, csr: Data) {
+            self.profile = profile
+            self.csr = csr
+        }
+    }
+
+    public struct Issued: Codable, Sendable {
+        public let certificate: Data
+        public init(certificate: Data) { self.certificate = certificate }
+    }
+
+    public struct Confirm: Codable, Sendable {
+        public let profile: CertificateProfileKind
+        public let signature: Data
+        public init(profile: CertificateProfileKind, signature: Data) {
+            self.profile = profile
+            self.signature = signature
+        }
+    }
+}
+
+
+/// Where each certificate of a renewal has got to.
+public enum RenewalStep: String, Codable, Hashable, Sendable, Comparable {
+    case pending
+    case keyAuthorised
+    case issued
+    case writeAuthorised
+    case done
+
+    private var order: Int { [.pending, .keyAuthorised, .issued, .writeAuthorised, .done].firstIndex(of: self)! }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.order < rhs.order }
+}
+
+/// A renewal as the agent sees it.
+public struct RenewalView: Codable, Hashable, Sendable {
+    public struct Item: Codable, Hashable, Sendable {
+        public let profile: CertificateProfileKind
+        public let step: RenewalStep
+        public let newCertificate: Data?
+
+        public init(profile: CertificateProfileKind, step: RenewalStep, newCertificate: Data?) {
+            self.profile = profile
+            self.step = step
+            self.newCertificate = newCertificate
+        }
+    }
+
+    public let id: String
+    /// The bearer token for the following steps; only in the answer that starts or resumes the renewal.
+    public let token: String?
+    public let done: Bool
+    public let items: [Item]
+
+    public init(id: String, token: String?, done: Bool, items: [Item]) {
+        self.id = id
+        self.token = token
+        self.done = done
+        self.items = items
+    }
+}
+
+/// What `carddesk status` shows about renewal: whether it is available, and from when.
+public struct CardRenewalStatus: Codable, Hashable, Sendable {
+    public let cardSerial: String
+    public let renewalAvailable: Bool
+    /// The first day renewal is offered, when it is not offered yet.
+    public let opensOn: Timestamp?
+    public let message: String
+    public let renewalInProgress: Bool
+
+    public init(cardSerial: String, renewalAvailable: Bool, opensOn: Timestamp?, message: String, renewalInProgress: Bool) {
+        self.cardSerial = cardSerial
+        self.renewalAvailable = renewalAvailable
+        self.opensOn = opensOn
+        self.message = message
+        self.renewalInProgress = renewalInProgress
+    }
+}
+
+/// The error body every API failure carries: `{"error": {"code": "…", "message": "…"}}`.
+public struct APIErrorBody: Codable, Sendable {
+    public struct Detail: Codable, Sendable {
+        public let code: String
+        public let message: String
+        public init(code: String, message: String) {
+            self.code = code
+            self.message = message
+        }
+    }
+    public let error: Detail
+    public init(error: Detail) { self.error = error }
+}

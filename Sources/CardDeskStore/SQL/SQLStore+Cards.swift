@@ -1,0 +1,124 @@
+public import CardDeskCore
+import Foundation
+import SQLKit
+
+extension SQLStore: CardRegistry, RenewalStore {
+    public func addCard(_ card: CardRecord, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            guard try await db.raw("SELECT serial FROM cards WHERE serial = \(bind: card.serial)").first() == nil else {
+                throw CardDeskError(.invalidInput, "A card with serial \(card.serial) already exists.")
+            }
+            try await db.raw("""
+                INSERT INTO cards (serial, user_id, status, created_at, key_algorithm, management_key_sealed, puk_sealed)
+                VALUES (\(bind: card.serial), \(bind: card.userID.rawValue), \(bind: card.status.rawValue), \(bind: card.createdAt.millisecondsSince1970),
+                        \(bind: card.keyAlgorithm), \(bind: Data(card.managementKeySealed)), \(bind: Data(card.pukSealed)))
+                """).run()
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    public func card(serial: String) async throws -> CardRecord? {
+        try await host.read { db in
+            guard let row = try await db.raw("SELECT * FROM cards WHERE serial = \(bind: serial)").first() else { return nil }
+            let statusText = try row.decode(column: "status", as: String.self)
+            return CardRecord(
+                serial: serial,
+                userID: try UserID(try row.decode(column: "user_id", as: String.self)),
+                status: CardRecord.Status(rawValue: statusText) ?? .cancelled,
+                keyAlgorithm: try row.decode(column: "key_algorithm", as: String.self),
+                managementKeySealed: Array(try row.decode(column: "management_key_sealed", as: Data?.self) ?? Data()),
+                pukSealed: Array(try row.decode(column: "puk_sealed", as: Data?.self) ?? Data()),
+                createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self))
+            )
+        }
+    }
+
+    public func addChallenge(_ nonce: String, purpose: String, expiresAt: Timestamp) async throws {
+        try await host.transaction { db in
+            try await db.raw("""
+                INSERT INTO challenges (nonce, purpose, expires_at) VALUES (\(bind: nonce), \(bind: purpose), \(bind: expiresAt.millisecondsSince1970))
+                """).run()
+        }
+    }
+
+    public func consumeChallenge(_ nonce: String, purpose: String, now: Timestamp) async throws -> Bool {
+        try await host.transaction { db in
+            // One statement decides: two requests racing with the same challenge cannot both win.
+            let rows = try await db.raw("""
+                UPDATE challenges SET used_at = \(bind: now.millisecondsSince1970)
+                WHERE nonce = \(bind: nonce) AND purpose = \(bind: purpose) AND used_at IS NULL AND expires_at > \(bind: now.millisecondsSince1970)
+                RETURNING nonce
+                """).all()
+            // Old challenges are of no further use: clear those expired more than an hour ago.
+            try await db.raw("DELETE FROM challenges WHERE expires_at < \(bind: now.millisecondsSince1970 - 3_600_000)").run()
+            return rows.count == 1
+        }
+    }
+
+    public func activeRenewal(cardSerial: String) async throws -> RenewalRecord? {
+        try await host.read { db in
+            try await db.raw("SELECT * FROM renewals WHERE card_serial = \(bind: cardSerial) AND status = 'active' ORDER BY created_at DESC")
+                .first().map(Self.renewalRecord(from:))
+        }
+    }
+
+    public func renewal(id: String) async throws -> RenewalRecord? {
+        try await host.read { db in
+            try await db.raw("SELECT * FROM renewals WHERE id = \(bind: id)").first().map(Self.renewalRecord(from:))
+        }
+    }
+
+    public func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            if renewal.version == 1 {
+                let other = try await db.raw("SELECT id FROM renewals WHERE card_serial = \(bind: renewal.cardSerial) AND status = 'active'").first()
+                guard other == nil else {
+                    throw CardDeskError(.renewalConflict, "A renewal of this card is already in progress; run the renewal again to continue it.")
+                }
+                try await db.raw("""
+                    INSERT INTO renewals (id, card_serial, user_id, status, state, token_hash, token_expires_at, version, created_at, updated_at)
+                    VALUES (\(bind: renewal.id), \(bind: renewal.cardSerial), \(bind: renewal.userID.rawValue), \(bind: renewal.status.rawValue),
+                            \(bind: renewal.state), \(bind: renewal.tokenHash), \(bind: renewal.tokenExpiresAt.millisecondsSince1970),
+                            1, \(bind: renewal.createdAt.millisecondsSince1970), \(bind: renewal.updatedAt.millisecondsSince1970))
+                    """).run()
+            } else {
+                let updated = try await db.raw("""
+                    UPDATE renewals SET status = \(bind: renewal.status.rawValue), state = \(bind: renewal.state),
+                        token_hash = \(bind: renewal.tokenHash), token_expires_at = \(bind: renewal.tokenExpiresAt.millisecondsSince1970),
+                        version = \(bind: renewal.version), updated_at = \(bind: renewal.updatedAt.millisecondsSince1970)
+                    WHERE id = \(bind: renewal.id) AND version = \(bind: renewal.version - 1)
+                    RETURNING id
+                    """).all()
+                guard updated.count == 1 else {
+                    throw CardDeskError(.renewalConflict, "This renewal was changed by another session at the same time; run the renewal again to continue it.")
+                }
+            }
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    static func renewalRecord(from row: any SQLRow) throws -> RenewalRecord {
+        RenewalRecord(
+            id: try row.decode(column: "id", as: String.self),
+            cardSerial: try row.decode(column: "card_serial", as: String.self),
+            userID: try UserID(try row.decode(column: "user_id", as: String.self)),
+            status: RenewalRecord.Status(rawValue: try row.decode(column: "status", as: String.self)) ?? .done,
+            state: try row.decode(column: "state", as: String.self),
+            tokenHash: try row.decode(column: "token_hash", as: String.self),
+            tokenExpiresAt: Timestamp(millisecondsSince1970: try row.decode(column: "token_expires_at", as: Int64.self)),
+            version: try row.decode(column: "version", as: Int64.self),
+            createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self)),
+            updatedAt: Timestamp(millisecondsSince1970: try row.decode(column: "updated_at", as: Int64.self))
+        )
+    }
+}
+
+extension SQLStore {
+    /// Marks a card cancelled (a card issue that failed half-way, and later the RA's "cancel card").
+    public func cancelCard(serial: String, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            try await db.raw("UPDATE cards SET status = 'cancelled' WHERE serial = \(bind: serial)").run()
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+}

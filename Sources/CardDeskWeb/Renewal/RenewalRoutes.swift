@@ -1,0 +1,66 @@
+public import CardDeskAPI
+import CardDeskCore
+import CertificateAuthority
+import Foundation
+public import Hummingbird
+import RegistrationAuthority
+import Smartcard
+import X509
+
+extension RenewalView: ResponseEncodable {}
+extension CardRenewalStatus: ResponseEncodable {}
+extension RenewalAPI.Challenge: ResponseEncodable {}
+extension RenewalAPI.Authorisation: ResponseEncodable {}
+extension RenewalAPI.Issued: ResponseEncodable {}
+
+/// The renewal API, one handler per step of the renewal (see `RenewalEngine`):
+/// - `POST /api/v1/challenges` → a single-use challenge for the card to sign
+/// - `GET /api/v1/cards/{serial}/renewal` → whether renewal is available, and from when
+/// - `POST /api/v1/renewals` → start or resume, authenticated by the card's signature; returns a bearer token
+/// - `POST /api/v1/renewals/{id}/authorisations` → the answer to the card's admin challenge for one operation
+/// - `POST /api/v1/renewals/{id}/certificates` → the new certificate for a CSR signed by the new key
+/// - `POST /api/v1/renewals/{id}/confirmations` → the card proves the new key is in place; the old one is revoked
+struct RenewalRoutes {
+    let engine: RenewalEngine
+
+    func register(on router: Router<BasicRequestContext>) {
+        let api = router.group("api/v1")
+        api.post("challenges") { _, _ in
+            RenewalAPI.Challenge(challenge: try await engine.challenge())
+        }
+        api.get("cards/:serial/renewal") { _, context in
+            try await engine.status(cardSerial: try context.parameters.require("serial"))
+        }
+        api.post("renewals") { request, context in
+            let body = try await request.decode(as: RenewalAPI.Start.self, context: context)
+            return try await engine.start(cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature))
+        }
+        api.post("renewals/:id/authorisations") { request, context in
+            let body = try await request.decode(as: RenewalAPI.Authorise.self, context: context)
+            let answer = try await engine.authorise(
+                renewalID: try context.parameters.require("id"), token: try Self.token(request),
+                profile: body.profile, operation: body.operation, cardChallenge: Array(body.cardChallenge)
+            )
+            return RenewalAPI.Authorisation(response: Data(answer.response))
+        }
+        api.post("renewals/:id/certificates") { request, context in
+            let body = try await request.decode(as: RenewalAPI.Submit.self, context: context)
+            let csr = try CertificateRequestCheck.parse(Array(body.csr))
+            let der = try await engine.submit(renewalID: try context.parameters.require("id"), token: try Self.token(request), profile: body.profile, csr: csr)
+            return RenewalAPI.Issued(certificate: Data(der))
+        }
+        api.post("renewals/:id/confirmations") { request, context in
+            let body = try await request.decode(as: RenewalAPI.Confirm.self, context: context)
+            return try await engine.confirm(
+                renewalID: try context.parameters.require("id"), token: try Self.token(request), profile: body.profile, signature: Array(body.signature)
+            )
+        }
+    }
+
+    static func token(_ request: Request) throws -> String {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw CardDeskError(.authenticationFailed, "This request needs the renewal's token. Run the renewal again.")
+        }
+        return String(header.dropFirst("Bearer ".count))
+    }
+}

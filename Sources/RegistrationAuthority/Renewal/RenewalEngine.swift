@@ -1,0 +1,300 @@
+public import CardDeskAPI
+public import CardDeskCore
+public import CardDeskStore
+public import CertificateAuthority
+import Crypto
+import Foundation
+public import Smartcard
+import SwiftASN1
+public import X509
+
+/// The server side of self-renewal. The agent drives it step by step; every step is checked against the stored
+/// state, stored before it is answered, and safe to repeat.
+///
+/// Authentication: the card signs a fresh, single-use server challenge with its current authentication key. The
+/// engine then hands out a bearer token for this renewal only. Passcodes never reach the server.
+public struct RenewalEngine: Sendable {
+    let authority: CertificateAuthority
+    let store: any RenewalStore
+    let masterKey: MasterKey
+    let clock: any WallClock
+    public let window: RenewalWindow
+    /// How long a challenge may be used.
+    static let challengeLifetime: Int64 = 120
+    /// How long a renewal token is valid after the last (re)authentication.
+    static let tokenLifetime: Int64 = 600
+
+    public init(authority: CertificateAuthority, store: any RenewalStore, masterKey: MasterKey, clock: any WallClock, window: RenewalWindow = RenewalWindow()) {
+        self.authority = authority
+        self.store = store
+        self.masterKey = masterKey
+        self.clock = clock
+        self.window = window
+    }
+
+    // MARK: What the agent sees
+
+    public func status(cardSerial: String) async throws -> CardRenewalStatus {
+        let (card, current) = try await cardAndCurrentCertificates(cardSerial)
+        let active = try await store.activeRenewal(cardSerial: card.serial)
+        let verdict = window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: clock.now())
+        switch verdict {
+        case .open(let closes):
+            return CardRenewalStatus(cardSerial: card.serial, renewalAvailable: true, opensOn: nil,
+                              message: "Renewal is available until \(closes.dateDescription).", renewalInProgress: active != nil)
+        case .opensOn(let date):
+            return CardRenewalStatus(cardSerial: card.serial, renewalAvailable: active != nil, opensOn: date,
+                              message: window.refusal(verdict)!.reason, renewalInProgress: active != nil)
+        case .expired:
+            return CardRenewalStatus(cardSerial: card.serial, renewalAvailable: false, opensOn: nil,
+                              message: window.refusal(verdict)!.reason, renewalInProgress: active != nil)
+        }
+    }
+
+    // MARK: Steps
+
+    /// A fresh challenge for the card to sign (32 random bytes, base64url), valid two minutes, single use.
+    public func challenge() async throws -> String {
+        let nonce = Self.randomToken()
+        try await store.addChallenge(nonce, purpose: "renewal", expiresAt: clock.now().adding(seconds: Self.challengeLifetime))
+        return nonce
+    }
+
+    /// The bytes a card signs to start (or resume) a renewal.
+    public static func startMessage(challenge: String, cardSerial: String) -> [UInt8] {
+        Array("carddesk-renewal-v1\n\(challenge)\n\(cardSerial)".utf8)
+    }
+
+    /// The bytes a card signs with its new key to confirm a certificate is installed.
+    public static func confirmationMessage(renewalID: String, profile: CertificateProfileKind, serial: SerialNumber) -> [UInt8] {
+        Array("carddesk-installed-v1\n\(renewalID)\n\(profile.rawValue)\n\(serial.hex)".utf8)
+    }
+
+    /// Starts a renewal, or resumes the card's unfinished one, after checking the card's signature over the challenge.
+    public func start(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> RenewalView {
+        let now = clock.now()
+        let (card, current) = try await cardAndCurrentCertificates(cardSerial)
+        guard try await store.consumeChallenge(challenge, purpose: "renewal", now: now) else {
+            throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. Run the renewal again.")
+        }
+        // The card signs with the key in its authentication slot: the certificate in force, or, when a renewal
+        // stopped right after writing the new one, the newly issued certificate.
+        var candidates = current[.authentication].map { [$0] } ?? []
+        if let active = try await store.activeRenewal(cardSerial: card.serial),
+           let item = try Self.decode(active.state).items.first(where: { $0.profile == .authentication && $0.step >= .issued }),
+           let serial = item.newSerial, let record = try await store.certificate(serial: serial) {
+            candidates.append(record)
+        }
+        let message = Self.startMessage(challenge: challenge, cardSerial: card.serial)
+        guard try candidates.contains(where: { try Self.verify(signature, over: message, by: $0) }) else {
+            throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
+        }
+        let token = Self.randomToken()
+        if var renewal = try await store.activeRenewal(cardSerial: card.serial) {
+            renewal.tokenHash = Self.hash(token)
+            renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
+            try await save(&renewal, details: "resumed")
+            return try view(renewal, token: token)
+        }
+        if let refusal = window.refusal(window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: now)) {
+            throw refusal
+        }
+        let state = RenewalState(items: CertificateProfileKind.allCases.compactMap { profile in
+            current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
+        })
+        var renewal = RenewalRecord(
+            id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
+            state: try Self.encode(state), tokenHash: Self.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
+            version: 0, createdAt: now, updatedAt: now
+        )
+        try await save(&renewal, details: "started: \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
+        return try view(renewal, token: token)
+    }
+
+    /// Answers the card's admin challenge for the next operation of one certificate, if it is the right one.
+    public func authorise(renewalID: String, token: String, profile: CertificateProfileKind, operation: AdminOperation, cardChallenge: [UInt8]) async throws -> AdminAuthorisation {
+        var (renewal, state) = try await load(renewalID, token: token)
+        let index = try state.index(of: profile)
+        let card = try await requireCard(renewal.cardSerial)
+        let mainSlot: CardSlot = profile == .authentication ? .authentication : .signing
+        let staging = CardSlot.staging(for: mainSlot)
+        let item = state.items[index]
+        switch operation {
+        case .generateKey(let slot, let algorithm):
+            guard slot == staging, algorithm.rawValue == card.keyAlgorithm else {
+                throw CardDeskError(.notAuthorised, "A renewal may only generate a \(card.keyAlgorithm) key in slot \(staging).")
+            }
+            guard item.step != .done else {
+                throw CardDeskError(.notAuthorised, "The \(profile) certificate is already renewed.")
+            }
+            if item.step == .pending { state.items[index].step = .keyAuthorised }
+        case .installCertificate(let slot, let keyFrom, let hash):
+            guard item.step >= .issued, item.step != .done, let der = item.newCertificate else {
+                throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet, so it cannot be written.")
+            }
+            guard slot == mainSlot, keyFrom == staging, hash == Array(SHA256.hash(data: der)) else {
+                throw CardDeskError(.notAuthorised, "Only the certificate the CA issued in this renewal may be written, into slot \(mainSlot).")
+            }
+            state.items[index].step = .writeAuthorised
+        case .resetPIN:
+            throw CardDeskError(.notAuthorised, "A renewal does not reset passcodes.")
+        }
+        renewal.state = try Self.encode(state)
+        try await save(&renewal, details: "\(profile): authorised to \(operation.description)")
+        return AdminAuthorisation.answer(challenge: cardChallenge, operation: operation, managementKey: try managementKey(card))
+    }
+
+    /// Issues the new certificate for a CSR signed by the new key. Repeating it with the same key returns the same
+    /// certificate; a different key (the card made another) gets a new certificate and the unused one is revoked.
+    public func submit(renewalID: String, token: String, profile: CertificateProfileKind, csr: CertificateSigningRequest) async throws -> [UInt8] {
+        var (renewal, state) = try await load(renewalID, token: token)
+        let index = try state.index(of: profile)
+        let item = state.items[index]
+        guard item.step >= .keyAuthorised, item.step != .done else {
+            throw CardDeskError(.notAuthorised, "The \(profile) key was not generated in this renewal.")
+        }
+        // Whatever this renewal issued for this profile before (also a certificate whose issuance was stored but
+        // whose step was not, when the server stopped in between).
+        let earlier = try await store.certificates(renewalID: renewal.id).filter { $0.profile == profile && $0.status == .good }
+        for record in earlier {
+            let certificate = try Certificate(derEncoded: record.der)
+            if certificate.publicKey == csr.publicKey {
+                state.items[index].newSerial = record.serial
+                state.items[index].newCertificate = record.der
+                if state.items[index].step < .issued { state.items[index].step = .issued }
+                renewal.state = try Self.encode(state)
+                try await save(&renewal, details: "\(profile): certificate \(record.serial.hex) already issued for this key")
+                return record.der
+            }
+        }
+        for record in earlier {
+            // Issued for a key the card no longer holds: it can never be used, so it must not stay valid.
+            _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: "renewal:\(renewal.id)")
+        }
+        let prepared = try await authority.prepare(userID: renewal.userID, profile: profile, csr: csr)
+        let certificate = try await authority.issue(prepared, actor: "renewal:\(renewal.id)", cardSerial: renewal.cardSerial, renewalID: renewal.id)
+        let der = try certificate.derEncoded()
+        state.items[index].newSerial = prepared.serial
+        state.items[index].newCertificate = der
+        state.items[index].step = .issued
+        renewal.state = try Self.encode(state)
+        try await save(&renewal, details: "\(profile): issued \(prepared.serial.hex)")
+        return der
+    }
+
+    /// The card proves it signs with the new key; the old certificate is then revoked (superseded).
+    public func confirm(renewalID: String, token: String, profile: CertificateProfileKind, signature: [UInt8]) async throws -> RenewalView {
+        var (renewal, state) = try await load(renewalID, token: token)
+        let index = try state.index(of: profile)
+        let item = state.items[index]
+        if item.step == .done { return try view(renewal, token: nil) }
+        guard item.step >= .issued, let newSerial = item.newSerial, let der = item.newCertificate,
+              let record = try await store.certificate(serial: newSerial) else {
+            throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet.")
+        }
+        guard try Self.verify(signature, over: Self.confirmationMessage(renewalID: renewal.id, profile: profile, serial: newSerial), by: record) else {
+            throw CardDeskError(.authenticationFailed, "The card did not prove it holds the new \(profile) key.")
+        }
+        _ = der
+        if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
+            _ = try await authority.revoke(serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, actor: "renewal:\(renewal.id)")
+        }
+        state.items[index].step = .done
+        renewal.state = try Self.encode(state)
+        if state.isDone { renewal.status = .done }
+        try await save(&renewal, details: "\(profile): \(newSerial.hex) installed, \(item.oldSerial.hex) revoked (superseded)" + (state.isDone ? "; renewal complete" : ""))
+        return try view(renewal, token: nil)
+    }
+
+    // MARK: Helpers
+
+    /// The card and, per profile, the certificate currently in force on it (the newest good one).
+    func cardAndCurrentCertificates(_ serial: String) async throws -> (CardRecord, [CertificateProfileKind: CertificateRecord]) {
+        let card = try await requireCard(serial)
+        var current: [CertificateProfileKind: CertificateRecord] = [:]
+        let active = try await store.activeRenewal(cardSerial: serial)
+        let inFlight: Set<SerialNumber>
+        if let active, let state = try? Self.decode(active.state) {
+            // Certificates issued but not yet confirmed are not "in force" yet.
+            inFlight = Set(state.items.filter { $0.step != .done }.compactMap(\.newSerial))
+        } else {
+            inFlight = []
+        }
+        for record in try await store.certificates(cardSerial: serial) where record.status == .good && !inFlight.contains(record.serial) {
+            if current[record.profile] == nil { current[record.profile] = record }
+        }
+        guard !current.isEmpty else {
+            throw CardDeskError(.certificatesExpired, "This card holds no valid certificate: ask your Registration Authority.")
+        }
+        return (card, current)
+    }
+
+    func requireCard(_ serial: String) async throws -> CardRecord {
+        guard let card = try await store.card(serial: serial) else {
+            throw CardDeskError(.unknownCard, "This card (\(serial)) is not known to CardDesk. Ask your Registration Authority.")
+        }
+        guard card.status == .active else {
+            throw CardDeskError(.unknownCard, "This card (\(serial)) has been cancelled. Ask your Registration Authority for a new one.")
+        }
+        return card
+    }
+
+    func managementKey(_ card: CardRecord) throws -> [UInt8] {
+        try masterKey.open(card.managementKeySealed, label: "card \(card.serial) management key")
+    }
+
+    func load(_ id: String, token: String) async throws -> (RenewalRecord, RenewalState) {
+        guard let renewal = try await store.renewal(id: id) else {
+            throw CardDeskError(.authenticationFailed, "There is no such renewal. Run the renewal again.")
+        }
+        guard Self.constantTimeEqual(Self.hash(token), renewal.tokenHash), clock.now() < renewal.tokenExpiresAt else {
+            throw CardDeskError(.authenticationFailed, "The renewal session has expired. Run the renewal again to continue where it stopped.")
+        }
+        return (renewal, try Self.decode(renewal.state))
+    }
+
+    func save(_ renewal: inout RenewalRecord, details: String) async throws {
+        renewal.version += 1
+        renewal.updatedAt = clock.now()
+        try await store.saveRenewal(renewal, audit: AuditEvent(
+            action: .renewalStep, actor: "card:\(renewal.cardSerial)", subject: "user:\(renewal.userID)",
+            details: "renewal=\(renewal.id) \(details)", time: renewal.updatedAt
+        ))
+    }
+
+    func view(_ renewal: RenewalRecord, token: String?) throws -> RenewalView {
+        let state = try Self.decode(renewal.state)
+        return RenewalView(id: renewal.id, token: token, done: state.isDone, items: state.items.map {
+            RenewalView.Item(profile: $0.profile, step: $0.step, newCertificate: $0.newCertificate.map { Data($0) })
+        })
+    }
+
+    static func verify(_ signature: [UInt8], over message: [UInt8], by record: CertificateRecord) throws -> Bool {
+        let certificate = try Certificate(derEncoded: record.der)
+        let algorithm: Certificate.SignatureAlgorithm = P256.Signing.PublicKey(certificate.publicKey) != nil ? .ecdsaWithSHA256 : .sha256WithRSAEncryption
+        return certificate.publicKey.isValidSignature(signature, for: message, signatureAlgorithm: algorithm)
+    }
+
+    static func encode(_ state: RenewalState) throws -> String {
+        String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+    }
+
+    static func decode(_ text: String) throws -> RenewalState {
+        try JSONDecoder().decode(RenewalState.self, from: Data(text.utf8))
+    }
+
+    static func randomToken() -> String {
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func hash(_ token: String) -> String {
+        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
