@@ -150,9 +150,25 @@ let package = Package(
             dependencies: ["CardDeskServerKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // The workstation agent: talks to the server, drives the card.
+        .target(
+            name: "CardAgent",
+            dependencies: [
+                "CardDeskAPI",
+                "CardDeskCore",
+                "Smartcard",
+                "VirtualSmartcard",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "carddesk",
             dependencies: [
+                "CardAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

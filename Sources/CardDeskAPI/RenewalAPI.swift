@@ -132,3 +132,17 @@ public struct APIErrorBody: Codable, Sendable {
     public let error: Detail
     public init(error: Detail) { self.error = error }
 }
+
+/// The bytes a card signs with its authentication key to start or resume a renewal.
+public enum RenewalStartMessage {
+    public static func make(challenge: String, cardSerial: String) -> [UInt8] {
+        Array("carddesk-renewal-v1\n\(challenge)\n\(cardSerial)".utf8)
+    }
+}
+
+/// The bytes a card signs with its new key to confirm a certificate is installed.
+public enum RenewalConfirmationMessage {
+    public static func make(renewalID: String, profile: CertificateProfileKind, serial: SerialNumber) -> [UInt8] {
+        Array("carddesk-installed-v1\n\(renewalID)\n\(profile.rawValue)\n\(serial.hex)".utf8)
+    }
+}

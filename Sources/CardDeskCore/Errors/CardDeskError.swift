@@ -45,6 +45,17 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let serverUnreachable = Code("serverUnreachable", exitStatus: 90)
         public static let authenticationFailed = Code("authenticationFailed", exitStatus: 91)
         public static let renewalConflict = Code("renewalConflict", exitStatus: 92)
+
+        /// Every code, so a client can turn a server's `code` back into the same `Code`.
+        public static let all: [Code] = [
+            .invalidInput, .unknownUser, .userExists, .userNotActive, .malformedRequest, .badProofOfPossession, .unsupportedKey,
+            .unknownCertificate, .alreadyRevoked, .corruptDataDirectory, .wrongMasterKey, .storageUnavailable, .auditChainBroken,
+            .configuration, .internalFailure, .wrongPasscode, .cardLocked, .cardBlocked, .cardRemoved, .corruptCard, .notAuthorised,
+            .passcodeRequired, .renewalNotOpen, .certificatesExpired, .unknownCard, .serverUnreachable, .authenticationFailed,
+            .renewalConflict,
+        ]
+
+        public static func named(_ name: String) -> Code? { all.first { $0.name == name } }
     }
 
     public let code: Code

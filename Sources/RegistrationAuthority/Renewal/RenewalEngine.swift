@@ -60,15 +60,6 @@ public struct RenewalEngine: Sendable {
         return nonce
     }
 
-    /// The bytes a card signs to start (or resume) a renewal.
-    public static func startMessage(challenge: String, cardSerial: String) -> [UInt8] {
-        Array("carddesk-renewal-v1\n\(challenge)\n\(cardSerial)".utf8)
-    }
-
-    /// The bytes a card signs with its new key to confirm a certificate is installed.
-    public static func confirmationMessage(renewalID: String, profile: CertificateProfileKind, serial: SerialNumber) -> [UInt8] {
-        Array("carddesk-installed-v1\n\(renewalID)\n\(profile.rawValue)\n\(serial.hex)".utf8)
-    }
 
     /// Starts a renewal, or resumes the card's unfinished one, after checking the card's signature over the challenge.
     public func start(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> RenewalView {
@@ -85,7 +76,7 @@ public struct RenewalEngine: Sendable {
            let serial = item.newSerial, let record = try await store.certificate(serial: serial) {
             candidates.append(record)
         }
-        let message = Self.startMessage(challenge: challenge, cardSerial: card.serial)
+        let message = RenewalStartMessage.make(challenge: challenge, cardSerial: card.serial)
         guard try candidates.contains(where: { try Self.verify(signature, over: message, by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
         }
@@ -192,7 +183,7 @@ public struct RenewalEngine: Sendable {
               let record = try await store.certificate(serial: newSerial) else {
             throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet.")
         }
-        guard try Self.verify(signature, over: Self.confirmationMessage(renewalID: renewal.id, profile: profile, serial: newSerial), by: record) else {
+        guard try Self.verify(signature, over: RenewalConfirmationMessage.make(renewalID: renewal.id, profile: profile, serial: newSerial), by: record) else {
             throw CardDeskError(.authenticationFailed, "The card did not prove it holds the new \(profile) key.")
         }
         _ = der

@@ -1,0 +1,75 @@
+public import CardDeskAPI
+public import CardDeskCore
+public import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The agent's side of the CardDesk HTTP API. Every failure becomes a `CardDeskError` with the server's own code
+/// and message, or `.serverUnreachable` when there is no answer.
+public struct ServerClient: Sendable {
+    public let baseURL: URL
+    let session: URLSession
+
+    public init(baseURL: URL) {
+        self.baseURL = baseURL
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 30
+        self.session = URLSession(configuration: configuration)
+    }
+
+    public func challenge() async throws -> String {
+        try await send("POST", "api/v1/challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self).challenge
+    }
+
+    public func renewalStatus(cardSerial: String) async throws -> CardRenewalStatus {
+        try await send("GET", "api/v1/cards/\(cardSerial)/renewal", body: Optional<String>.none, as: CardRenewalStatus.self)
+    }
+
+    public func startRenewal(_ body: RenewalAPI.Start) async throws -> RenewalView {
+        try await send("POST", "api/v1/renewals", body: body, as: RenewalView.self)
+    }
+
+    public func authorise(renewal: String, token: String, _ body: RenewalAPI.Authorise) async throws -> RenewalAPI.Authorisation {
+        try await send("POST", "api/v1/renewals/\(renewal)/authorisations", token: token, body: body, as: RenewalAPI.Authorisation.self)
+    }
+
+    public func submit(renewal: String, token: String, _ body: RenewalAPI.Submit) async throws -> RenewalAPI.Issued {
+        try await send("POST", "api/v1/renewals/\(renewal)/certificates", token: token, body: body, as: RenewalAPI.Issued.self)
+    }
+
+    public func confirm(renewal: String, token: String, _ body: RenewalAPI.Confirm) async throws -> RenewalView {
+        try await send("POST", "api/v1/renewals/\(renewal)/confirmations", token: token, body: body, as: RenewalView.self)
+    }
+
+    func send<Body: Encodable, Answer: Decodable>(
+        _ method: String, _ path: String, token: String? = nil, body: Body?, as: Answer.Type
+    ) async throws -> Answer {
+        var request = URLRequest(url: baseURL.appendingPathComponent(path))
+        request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONEncoder().encode(body)
+        }
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await session.data(for: request)
+        } catch {
+            throw CardDeskError(.serverUnreachable, "Cannot reach the CardDesk server at \(baseURL.absoluteString): \(error.localizedDescription). Check the address and your network, then try again.")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            if let failure = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
+                throw CardDeskError(CardDeskError.Code.named(failure.error.code) ?? .internalFailure, failure.error.message)
+            }
+            throw CardDeskError(.serverUnreachable, "The CardDesk server at \(baseURL.absoluteString) answered HTTP \(status) to \(path).")
+        }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: data)
+        } catch {
+            throw CardDeskError(.internalFailure, "The CardDesk server's answer to \(path) could not be read: \(error).")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+public import ArgumentParser
+import CardDeskAPI
+import CardDeskCore
+import Foundation
+import Smartcard
+import VirtualSmartcard
+import X509
+
+/// `carddesk`: the card holder's command line (the workstation agent comes with the browser journey).
+public struct CardDeskCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "carddesk",
+        abstract: "CardDesk on the workstation: check and renew the certificates on your smartcard.",
+        version: "0.2.0",
+        subcommands: [StatusCommand.self, RenewCommand.self]
+    )
+
+    public init() {}
+}
+
+/// Options every card command takes.
+struct CardOptions: ParsableArguments {
+    @Option(help: "The virtual smartcard file.") var card: String
+    @Option(help: "The CardDesk server (default http://127.0.0.1:8080, or CARDDESK_SERVER).") var server: String?
+
+    var serverURL: URL {
+        get throws {
+            let text = server ?? ProcessInfo.processInfo.environment["CARDDESK_SERVER"] ?? "http://127.0.0.1:8080"
+            guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw CardDeskError(.invalidInput, "\"\(text)\" is not a server address: use something like http://127.0.0.1:8080.")
+            }
+            return url
+        }
+    }
+
+    func openCard() -> VirtualCard {
+        VirtualCard(file: URL(fileURLWithPath: card))
+    }
+}
+
+enum Terminal {
+    /// Runs a card command: failures print their message (written for the card holder) and exit with the code's status.
+    static func run(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as CardDeskError {
+            FileHandle.standardError.write(Data("\(error.reason)\n".utf8))
+            throw ExitCode(error.code.exitStatus)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func label(_ profile: CertificateProfileKind) -> String {
+        profile == .authentication ? "Authentication certificate" : "Signing certificate"
+    }
+
+    /// Whole days from now to `end`, rounded to the nearest day.
+    static func daysLeft(until end: Date, now: Date = Date()) -> Int {
+        Int((end.timeIntervalSince(now) / 86_400).rounded())
+    }
+
+    static func day(_ date: Date) -> String {
+        Timestamp(secondsSince1970: Int64(date.timeIntervalSince1970)).dateDescription
+    }
+}
+
+/// `carddesk status --card FILE [--server URL]`
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the card, its certificates and whether renewal is available.")
+
+    @OptionGroup var options: CardOptions
+
+    func run() async throws {
+        try await Terminal.run {
+            let card = options.openCard()
+            let serial = try await card.serial()
+            let pin = try await card.pinState()
+            print("Card \(serial)")
+            print(pin.isLocked ? "Passcode: locked (0 of \(pin.pinMaximumTries) tries left) - unlock the card before renewing"
+                  : "Passcode tries left: \(pin.pinTriesLeft) of \(pin.pinMaximumTries)")
+            for profile in CertificateProfileKind.allCases {
+                let slot: CardSlot = profile == .authentication ? .authentication : .signing
+                guard let certificate = try await card.certificate(in: slot) else {
+                    print("\(Terminal.label(profile)): none")
+                    continue
+                }
+                let days = Terminal.daysLeft(until: certificate.notValidAfter)
+                let expiry = days >= 0 ? "expires \(Terminal.day(certificate.notValidAfter)) (\(days) day\(days == 1 ? "" : "s"))"
+                    : "expired \(Terminal.day(certificate.notValidAfter))"
+                print("\(Terminal.label(profile)): \(certificate.subject)")
+                print("  serial \(SerialNumber(bytes: Array(certificate.serialNumber.bytes)).hex), \(expiry)")
+            }
+            let status = try await ServerClient(baseURL: try options.serverURL).renewalStatus(cardSerial: serial)
+            if status.renewalAvailable {
+                print("Renewal: available. \(status.message)\(status.renewalInProgress ? " A renewal is in progress: run carddesk renew to finish it." : "")")
+            } else if let opens = status.opensOn {
+                print("Renewal: not available until \(opens.dateDescription).")
+            } else {
+                print("Renewal: not available. \(status.message)")
+            }
+        }
+    }
+}
+
+/// `carddesk renew --card FILE [--server URL]`
+struct RenewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "renew", abstract: "Renew the certificates on the card (asks for the passcode).")
+
+    @OptionGroup var options: CardOptions
+
+    func run() async throws {
+        try await Terminal.run {
+            let server = ServerClient(baseURL: try options.serverURL)
+            let card = options.openCard()
+            let pin = try await card.pinState()
+            if pin.isLocked {
+                throw CardDeskError(.cardLocked, "Your smartcard is locked after three wrong passcodes. Unlock it with self-service unlock (carddesk unlock) or ask your Registration Authority, then try again.")
+            }
+            let passcode = try PasscodePrompt.read()
+            try await RenewalClient(server: server, card: card).renew(passcode: passcode) { profile, stage in
+                // Written straight away, so the progress shows as it happens.
+                FileHandle.standardOutput.write(Data("\(Terminal.label(profile)): \(stage.rawValue)\n".utf8))
+            }
+            print("Success: certificate renewed for smartcard")
+            print("Remove your card and log in again to use the new certificates.")
+        }
+    }
+}
