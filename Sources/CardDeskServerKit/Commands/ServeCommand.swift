@@ -16,6 +16,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to listen on (default 127.0.0.1).")
     var host: String?
 
+    @Flag(inversion: .prefixedNo, help: "Create (once) a demo card holder and virtual card (default: only when run with no arguments).")
+    var demo: Bool?
+
     func run() async throws {
         try await CommandSupport.reportingErrors {
             var flags = store.flags
@@ -24,6 +27,8 @@ struct ServeCommand: AsyncParsableCommand {
             let settings = try await ServerSettings.resolve(flags: flags, configFile: store.config)
             let logger = LoggingSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let instance = try await CardDeskInstance.open(settings, logger: logger)
+            let demoText: String? = demo ?? (CommandLine.arguments.count == 1)
+                ? try await DemoCard.ensure(instance, serverURL: settings.publicURL) : nil
             let services = WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp, renewal: instance.renewal)
             let app = buildApplication(
                 services: services,
@@ -32,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
                 onServerRunning: { port in
                     let line = "CardDesk server listening on http://\(settings.host):\(port ?? settings.port) "
                         + "(data \(settings.dataDirectory.path), database \(settings.database), certificates name \(settings.publicURL))\n"
-                    FileHandle.standardOutput.write(Data(line.utf8))
+                    FileHandle.standardOutput.write(Data((line + (demoText.map { "\n" + $0 } ?? "")).utf8))
                 }
             )
             do {
