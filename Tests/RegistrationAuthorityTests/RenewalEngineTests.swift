@@ -1,0 +1,212 @@
+import CardAgent
+import CardDeskAPI
+import CardDeskCore
+import CardDeskServerKit
+import CardDeskStore
+import CardDeskWeb
+import Hummingbird
+import CertificateAuthority
+import Foundation
+import Logging
+import RegistrationAuthority
+import Smartcard
+import Synchronization
+import Testing
+import VirtualSmartcard
+import X509
+
+/// A clock tests can move.
+final class TestClock: WallClock {
+    private let time: Mutex<Timestamp>
+    init(_ start: Timestamp) { time = Mutex(start) }
+    func now() -> Timestamp { time.withLock { $0 } }
+    func advance(seconds: Int64) { time.withLock { $0 = $0.adding(seconds: seconds) } }
+}
+
+/// A real data directory (SQLite, PKI), the real engine, and virtual cards issued by the real card issuer.
+struct RenewalFixture {
+    let folder: URL
+    let instance: CardDeskInstance
+    let clock: TestClock
+    let user = try! UserID("555254600106")
+
+    static func make() async throws -> RenewalFixture {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-ra-\(UUID().uuidString)")
+        let clock = TestClock(SystemClock().now())
+        let settings = try await ServerSettings.resolve(flags: ["data": folder.appendingPathComponent("data").path], environment: [:])
+        let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"), clock: clock)
+        let fixture = RenewalFixture(folder: folder, instance: instance, clock: clock)
+        try await instance.store.addUser(
+            try User(id: fixture.user, givenName: "Jane", familyName: "Doe", organisation: "RBQ", roles: [try Role(parsing: "R8000@RBQ")]),
+            audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:555254600106", time: clock.now())
+        )
+        return fixture
+    }
+
+    static func with(_ body: (RenewalFixture) async throws -> Void) async throws {
+        let fixture = try await make()
+        do { try await body(fixture) } catch {
+            await fixture.instance.close()
+            throw error
+        }
+        await fixture.instance.close()
+    }
+
+    func issueCard(_ name: String, validityDays: Int? = 30) async throws -> VirtualCard {
+        let file = folder.appendingPathComponent("\(name).json")
+        _ = try await instance.cardIssuer.issueVirtualCard(userID: user, file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: validityDays, actor: "test")
+        let card = VirtualCard(file: file, removal: nil)
+        try await card.verifyPIN("123456")
+        return card
+    }
+
+    /// Starts a renewal as the agent does: a fresh challenge signed by the card's authentication key.
+    func start(_ card: VirtualCard, claiming serial: String? = nil) async throws -> RenewalView {
+        let challenge = try await instance.renewal.challenge()
+        let cardSerial = try await card.serial()
+        let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial ?? cardSerial), with: .authentication)
+        return try await instance.renewal.start(cardSerial: serial ?? cardSerial, challenge: challenge, signature: signature.rawRepresentation)
+    }
+}
+
+@Suite("Renewal engine")
+struct RenewalEngineTests {
+    @Test("Renewal outside the window is refused with the date it opens; expired certificates go to the RA")
+    func window() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("long", validityDays: 365)
+            let refused = await #expect(throws: CardDeskError.self) { try await fixture.start(card) }
+            #expect(refused?.code == .renewalNotOpen)
+            let opens = fixture.clock.now().adding(seconds: (365 - 90) * 86_400).dateDescription
+            #expect(refused?.reason == "Renewal is not available yet: it opens on \(opens), 90 days before your certificates expire.")
+
+            let short = try await fixture.issueCard("short", validityDays: 10)
+            fixture.clock.advance(seconds: 11 * 86_400)
+            let expired = await #expect(throws: CardDeskError.self) { try await fixture.start(short) }
+            #expect(expired?.code == .certificatesExpired)
+            #expect(expired?.reason.contains("ask your Registration Authority") == true)
+        }
+    }
+
+    @Test("A replayed or expired challenge is refused; so is a signature by another card's key")
+    func authentication() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("a")
+            let other = try await fixture.issueCard("b")
+            let serial = try await card.serial()
+
+            let challenge = try await fixture.instance.renewal.challenge()
+            let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: .authentication).rawRepresentation
+            _ = try await fixture.instance.renewal.start(cardSerial: serial, challenge: challenge, signature: signature)
+            let replay = await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.renewal.start(cardSerial: serial, challenge: challenge, signature: signature)
+            }
+            #expect(replay?.code == .authenticationFailed)
+
+            let late = try await fixture.instance.renewal.challenge()
+            let lateSignature = try await card.sign(RenewalStartMessage.make(challenge: late, cardSerial: serial), with: .authentication).rawRepresentation
+            fixture.clock.advance(seconds: 121)
+            let expired = await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.renewal.start(cardSerial: serial, challenge: late, signature: lateSignature)
+            }
+            #expect(expired?.code == .authenticationFailed)
+
+            let impostor = await #expect(throws: CardDeskError.self) { try await fixture.start(other, claiming: serial) }
+            #expect(impostor?.code == .authenticationFailed)
+            #expect(impostor?.reason.contains("not the card it claims") == true)
+        }
+    }
+
+    @Test("The server authorises only the next operation of its own renewal, and only the certificate it issued")
+    func authorisations() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("c")
+            let view = try await fixture.start(card)
+            let token = try #require(view.token)
+            let staging = CardSlot.staging(for: .authentication)
+            // Not yet issued: a write is refused.
+            await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.renewal.authorise(
+                    renewalID: view.id, token: token, profile: .authentication,
+                    operation: .installCertificate(slot: .authentication, keyFrom: staging, certificateSHA256: Array(repeating: 0, count: 32)),
+                    cardChallenge: try await card.adminChallenge()
+                )
+            }
+            // A key in the main slot (which would destroy the working key) is refused.
+            await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.renewal.authorise(
+                    renewalID: view.id, token: token, profile: .authentication,
+                    operation: .generateKey(slot: .authentication, algorithm: .p256), cardChallenge: try await card.adminChallenge()
+                )
+            }
+            // A wrong token is refused.
+            let wrongToken = await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.renewal.authorise(
+                    renewalID: view.id, token: "not-the-token", profile: .authentication,
+                    operation: .generateKey(slot: staging, algorithm: .p256), cardChallenge: try await card.adminChallenge()
+                )
+            }
+            #expect(wrongToken?.code == .authenticationFailed)
+        }
+    }
+
+    @Test("After renewal the new key authenticates and the old one does not")
+    func oldKeyFails() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("d")
+            let before = try #require(try await card.certificate(in: .authentication))
+            let server = try await LiveServer.start(fixture.instance)
+            try await RenewalClient(server: ServerClient(baseURL: server.url), card: card).renew(passcode: "123456") { _, _ in }
+            await server.stop()
+
+            let after = try #require(try await card.certificate(in: .authentication))
+            #expect(after != before)
+            let oldRecord = try #require(try await fixture.instance.store.certificate(serial: SerialNumber(bytes: Array(before.serialNumber.bytes))))
+            #expect(oldRecord.status == .revoked)
+            #expect(oldRecord.revocationReason == .superseded)
+            #expect(oldRecord.supersededBy == SerialNumber(bytes: Array(after.serialNumber.bytes)))
+
+            // The new key signs in: authentication passes, and the window (now closed) is what refuses.
+            let withNew = await #expect(throws: CardDeskError.self) { try await fixture.start(card) }
+            #expect(withNew?.code == .renewalNotOpen)
+            // The old key (kept on the card, retired) no longer authenticates.
+            let serial = try await card.serial()
+            let challenge = try await fixture.instance.renewal.challenge()
+            let retired = try #require(CardSlot.retired(4))
+            let oldSignature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: retired)
+            let withOld = await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.renewal.start(cardSerial: serial, challenge: challenge, signature: oldSignature.rawRepresentation)
+            }
+            #expect(withOld?.code == .authenticationFailed)
+            guard case .intact = try await AuditChain.verify(fixture.instance.store) else {
+                Issue.record("the audit chain must verify after a renewal")
+                return
+            }
+        }
+    }
+}
+
+/// The real HTTP application, in process, on a free port (for the real `ServerClient` over real HTTP).
+struct LiveServer {
+    let url: URL
+    let task: Task<Void, any Error>
+
+    static func start(_ instance: CardDeskInstance) async throws -> LiveServer {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = buildApplication(
+            services: WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp, renewal: instance.renewal),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            logger: Logger(label: "test"),
+            onServerRunning: { port in continuation.yield(port ?? 0) }
+        )
+        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw CardDeskError(.internalFailure, "the test server did not start") }
+        return LiveServer(url: URL(string: "http://127.0.0.1:\(port)")!, task: task)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = try? await task.value
+    }
+}
