@@ -210,3 +210,50 @@ struct LiveServer {
         _ = try? await task.value
     }
 }
+
+@Suite("Renewal at scale")
+struct RenewalScaleTests {
+    @Test("200 renewals of 200 different cards at once against one server all succeed, with no duplicate serial")
+    func twoHundredAtOnce() async throws {
+        try await RenewalFixture.with { fixture in
+            var cards: [VirtualCard] = []
+            for index in 0..<200 { cards.append(try await fixture.issueCard("card-\(index)")) }
+            let server = try await LiveServer.start(fixture.instance)
+            let client = ServerClient(baseURL: server.url)
+            let failures = try await withThrowingTaskGroup(of: String?.self) { group in
+                for card in cards {
+                    group.addTask {
+                        do {
+                            try await RenewalClient(server: client, card: card).renew(passcode: "123456") { _, _ in }
+                            return nil
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                var failures: [String] = []
+                for try await failure in group { if let failure { failures.append(failure) } }
+                return failures
+            }
+            await server.stop()
+            #expect(failures.isEmpty, "\(failures.count) renewals failed, first: \(failures.first ?? "")")
+
+            // 200 cards × 2 certificates, issued then renewed: 800 certificates, 800 distinct serials.
+            var serials = Set<SerialNumber>()
+            var good = 0
+            for card in cards {
+                for record in try await fixture.instance.store.certificates(cardSerial: try await card.serial()) {
+                    serials.insert(record.serial)
+                    if record.status == .good { good += 1 }
+                }
+                #expect(try await card.certificate(in: .authentication).map { SerialNumber(bytes: Array($0.serialNumber.bytes)) }.map(serials.contains) == true)
+            }
+            #expect(serials.count == 800)
+            #expect(good == 400, "exactly the new certificates stay valid")
+            guard case .intact = try await AuditChain.verify(fixture.instance.store) else {
+                Issue.record("the audit chain must verify")
+                return
+            }
+        }
+    }
+}
