@@ -19,8 +19,15 @@ enum Tools {
         return package.appendingPathComponent(".build/debug/carddesk-server").path
     }
 
+    /// The `carddesk` client built beside carddesk-server.
+    static var clientBinary: String {
+        URL(fileURLWithPath: serverBinary).deletingLastPathComponent().appendingPathComponent("carddesk").path
+    }
+
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> Result {
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil, input: String? = nil
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
         process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
@@ -37,7 +44,13 @@ enum Tools {
         }
         process.standardOutput = try FileHandle(forWritingTo: outFile)
         process.standardError = try FileHandle(forWritingTo: errFile)
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-in-\(UUID().uuidString)")
+            FileManager.default.createFile(atPath: inputFile.path, contents: Data(input.utf8))
+            process.standardInput = try FileHandle(forReadingFrom: inputFile)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         try process.run()
         process.waitUntilExit()
         return Result(

@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+
+/// Self-renewal from the terminal with the real binaries: carddesk-server (card issue, serve) and carddesk.
+@Suite("Terminal renewal end to end", .serialized)
+struct TerminalRenewalTests {
+    struct Setup {
+        let folder: URL
+        let data: URL
+        let server: ServerProcess
+
+        init(_ name: String) throws {
+            folder = try Tools.temporaryFolder(name)
+            data = folder.appendingPathComponent("data")
+            try OperatorCommandTests.addUser(data)
+            server = try ServerProcess(data: data)
+        }
+
+        func issueCard(_ name: String, days: Int? = 30, algorithm: String = "p256") throws -> URL {
+            let file = folder.appendingPathComponent("\(name).json")
+            var arguments = ["card", "issue", "--user", OperatorCommandTests.userID, "--virtual", file.path, "--passcode", "123456",
+                             "--key-algorithm", algorithm, "--public-url", server.url]
+            if let days { arguments += ["--expires-in-days", String(days)] }
+            let result = try Tools.server(arguments, data: data)
+            guard result.ok else { throw ToolError("card issue: \(result.stderr)") }
+            return file
+        }
+
+        func carddesk(_ arguments: [String], card: URL, passcode: String? = nil, environment: [String: String] = [:]) throws -> Tools.Result {
+            try Tools.run(Tools.clientBinary, arguments + ["--card", card.path, "--server", server.url], environment: environment, input: passcode.map { $0 + "\n" })
+        }
+
+        /// The serials the card holds, from `carddesk status`.
+        func serialsOnCard(_ card: URL) throws -> [String] {
+            let status = try carddesk(["status"], card: card)
+            return status.stdout.split(separator: "\n").compactMap { line in
+                guard let range = line.range(of: "serial ") else { return nil }
+                return String(line[range.upperBound...].prefix { $0.isHexDigit })
+            }
+        }
+
+        var database: URL { data.appendingPathComponent("carddesk.sqlite") }
+
+        /// After any run: the card holds one working set (both certificates good), each profile has exactly one good
+        /// certificate for this card, and the audit chain verifies.
+        func expectConsistent(_ card: URL, _ context: String) throws {
+            let serials = try serialsOnCard(card)
+            #expect(serials.count == 2, "\(context): the card shows two certificates")
+            for serial in serials {
+                #expect(try Tools.sqlite(database, "SELECT status FROM certificates WHERE serial = '\(serial)'") == "good", "\(context): \(serial) is valid")
+            }
+            let cardSerial = try Tools.run(Tools.clientBinary, ["status", "--card", card.path, "--server", server.url]).stdout
+                .split(separator: "\n").first.map { String($0.dropFirst("Card ".count)) } ?? ""
+            for profile in ["authentication", "signing"] {
+                let good = try Tools.sqlite(database, "SELECT count(*) FROM certificates WHERE card_serial = '\(cardSerial)' AND profile = '\(profile)' AND status = 'good'")
+                #expect(good == "1", "\(context): one valid \(profile) certificate, not \(good)")
+            }
+            let verify = try Tools.server(["audit", "verify"], data: data)
+            #expect(verify.ok, "\(context): \(verify.stderr)")
+        }
+    }
+
+    @Test("status, a wrong passcode, then a renewal with progress; OCSP: old revoked (superseded), new good")
+    func renewal() throws {
+        let setup = try Setup("renew")
+        let card = try setup.issueCard("card", algorithm: "rsa2048")
+        let status = try setup.carddesk(["status"], card: card)
+        #expect(status.ok, "\(status.stderr)")
+        #expect(status.stdout.contains("Passcode tries left: 3 of 3"))
+        #expect(status.stdout.contains("(30 days)"))
+        #expect(status.stdout.contains("Subject") == false)
+        #expect(status.stdout.contains("CN=555254600106_Jane_Doe,OU=People,O=RBQ"))
+        #expect(status.stdout.contains("Renewal: available."))
+        let before = try setup.serialsOnCard(card)
+
+        let wrong = try setup.carddesk(["renew"], card: card, passcode: "000000")
+        #expect(wrong.status == 80)
+        #expect(wrong.stderr == "The passcode you entered is not valid. You have 2 remaining tries\n")
+
+        let renewed = try setup.carddesk(["renew"], card: card, passcode: "123456")
+        #expect(renewed.ok, "\(renewed.stderr)")
+        for label in ["Authentication certificate", "Signing certificate"] {
+            let lines = renewed.stdout.split(separator: "\n").filter { $0.hasPrefix(label + ":") }.map { String($0.dropFirst(label.count + 2)) }
+            #expect(lines == ["Pending", "Generating key", "Issuing", "Writing", "Done"], "\(label): \(lines)")
+        }
+        #expect(renewed.stdout.contains("Success: certificate renewed for smartcard"))
+        let after = try setup.serialsOnCard(card)
+        #expect(Set(after).isDisjoint(with: before))
+
+        let pki = setup.data.appendingPathComponent("pki")
+        for (index, profile) in ["authentication", "signing"].enumerated() {
+            func ocsp(_ serial: String) throws -> String {
+                try Tools.run("openssl", ["ocsp", "-issuer", pki.appendingPathComponent("\(profile)-ca.pem").path, "-serial", "0x\(serial)",
+                                          "-url", "\(setup.server.url)/ocsp", "-CAfile", pki.appendingPathComponent("root.pem").path]).stdout
+            }
+            let old = try ocsp(before[index])
+            #expect(old.contains(": revoked") && old.contains("Reason: superseded"), "old \(profile): \(old)")
+            #expect(try ocsp(after[index]).contains(": good"), "new \(profile)")
+        }
+        try setup.expectConsistent(card, "after renewal")
+        let again = try setup.carddesk(["status"], card: card)
+        #expect(again.stdout.contains("(1095 days)"))
+        #expect(again.stdout.contains("Renewal: not available until"))
+    }
+
+    @Test("Outside the window renewal is refused with the opening date; three wrong passcodes lock the card for every later run")
+    func refusals() throws {
+        let setup = try Setup("refuse-renew")
+        let card = try setup.issueCard("card", days: nil)
+        let refused = try setup.carddesk(["renew"], card: card, passcode: "123456")
+        #expect(refused.status == 87)
+        let opens = Date().addingTimeInterval(Double(1095 - 90) * 86_400)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day], from: opens)
+        let date = String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+        #expect(refused.stderr.contains("Renewal is not available yet: it opens on \(date)"), "\(refused.stderr)")
+
+        let short = try setup.issueCard("short")
+        for (attempt, left) in [(1, 2), (2, 1)] {
+            let wrong = try setup.carddesk(["renew"], card: short, passcode: "99999\(attempt)")
+            #expect(wrong.status == 80)
+            #expect(wrong.stderr.contains("You have \(left) remaining tries"))
+        }
+        let third = try setup.carddesk(["renew"], card: short, passcode: "999993")
+        #expect(third.status == 81)
+        #expect(third.stderr.contains("locked") && third.stderr.contains("unlock"))
+        let right = try setup.carddesk(["renew"], card: short, passcode: "123456")
+        #expect(right.status == 81, "a locked card stays locked in a new process")
+        #expect(try setup.carddesk(["status"], card: short).stdout.contains("Passcode: locked"))
+    }
+
+    /// Every card operation a renewal makes, before and after, at each of its occurrences: the card is "removed"
+    /// there, then the user runs `carddesk renew` again.
+    static let interruptions: [String] = {
+        let counts = ["serial": 1, "pinState": 1, "verifyPIN": 1, "sign": 5, "adminChallenge": 4, "generateKeyPair": 2,
+                      "publicKey": 4, "certificate": 2, "installCertificate": 2]
+        return counts.sorted { $0.key < $1.key }.flatMap { operation, count in
+            (1...count).flatMap { occurrence in ["before", "after"].map { "\(operation):\($0):\(occurrence)" } }
+        }
+    }()
+
+    @Test("A card removed at any step: running renew again ends with one working set of certificates")
+    func cardRemovedAnywhere() throws {
+        let setup = try Setup("removal")
+        var interrupted = 0
+        for point in Self.interruptions {
+            let card = try setup.issueCard("card-\(point.replacingOccurrences(of: ":", with: "-"))")
+            let first = try setup.carddesk(["renew"], card: card, passcode: "123456", environment: ["CARDDESK_TEST_REMOVE_CARD": point])
+            if !first.ok {
+                interrupted += 1
+                #expect(first.status == 83, "\(point): \(first.stderr)")
+                #expect(first.stderr.contains("The smartcard was removed"), "\(point)")
+                let second = try setup.carddesk(["renew"], card: card, passcode: "123456")
+                #expect(second.ok, "\(point): the second run must finish: \(second.stderr)")
+                #expect(second.stdout.contains("Success: certificate renewed for smartcard"), "\(point)")
+            }
+            try setup.expectConsistent(card, point)
+        }
+        #expect(interrupted >= Self.interruptions.count - 6, "nearly every point must really interrupt the renewal (\(interrupted))")
+    }
+
+    @Test("The agent or the server killed (SIGKILL) mid-renewal: running renew again completes it")
+    func killedMidway() throws {
+        var setup = try Setup("kill-renew")
+        var generator = SystemRandomNumberGenerator()
+        var interrupted = 0
+        for round in 0..<12 {
+            let card = try setup.issueCard("card-\(round)")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Tools.clientBinary)
+            process.arguments = ["renew", "--card", card.path, "--server", setup.server.url]
+            let input = setup.folder.appendingPathComponent("passcode.txt")
+            try "123456\n".write(to: input, atomically: true, encoding: .utf8)
+            process.standardInput = try FileHandle(forReadingFrom: input)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: Double.random(in: 0.02...0.35, using: &generator))
+            if round % 2 == 0 {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            } else {
+                // Kill the server instead, and start a new one on the same store.
+                setup.server.signal(SIGKILL)
+                _ = setup.server.waitForExit()
+                process.waitUntilExit()
+                setup = try Setup(resuming: setup)
+            }
+            let finished = process.terminationReason == .exit && process.terminationStatus == 0
+            let again = try setup.carddesk(["renew"], card: card, passcode: "123456")
+            if finished {
+                // The first run completed before the kill: the card is renewed and the window is closed.
+                #expect(again.status == 87, "round \(round): \(again.stderr)")
+            } else {
+                interrupted += 1
+                #expect(again.ok, "round \(round): \(again.stderr)")
+            }
+            try setup.expectConsistent(card, "round \(round)")
+        }
+        #expect(interrupted >= 3, "some renewals must really have been interrupted (\(interrupted) of 12)")
+    }
+}
+
+extension TerminalRenewalTests.Setup {
+    /// A new server process on the same data directory.
+    init(resuming previous: Self) throws {
+        folder = previous.folder
+        data = previous.data
+        server = try ServerProcess(data: data)
+    }
+}
