@@ -176,6 +176,11 @@ let package = Package(
         .executableTarget(
             name: "carddesk-bench",
             dependencies: [
+                "CardAgent",
+                "CardDeskServerKit",
+                "CardDeskWeb",
+                "VirtualSmartcard",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "CardDeskCore",
                 "CardDeskStore",
                 "CertificateAuthority",

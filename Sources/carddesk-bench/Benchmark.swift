@@ -20,6 +20,7 @@ struct Benchmark {
         var signatures = 10000
         var concurrency = 8
         var databaseURL: String?
+        var renewals = 100
 
         init(_ arguments: [String]) throws {
             var iterator = arguments.dropFirst().makeIterator()
@@ -30,7 +31,8 @@ struct Benchmark {
                 case "--signatures": signatures = try Self.count(flag, value)
                 case "--concurrency": concurrency = try Self.count(flag, value)
                 case "--database-url": databaseURL = value
-                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --database-url")
+                case "--renewals": renewals = try Self.count(flag, value)
+                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --renewals, --database-url")
                 }
             }
         }
@@ -114,6 +116,7 @@ struct Benchmark {
             throw CardDeskError(.auditChainBroken, "the audit chain does not verify after the benchmark")
         }
         print("  all \(stored) certificates stored; audit chain verified")
+        try await RenewalScenario.run(renewals: options.renewals, concurrency: options.concurrency, folder: folder, location: location, rawRate: rawRate)
     }
 
     static func issueOne(_ authority: CertificateAuthority, user: User, csr der: [UInt8], index: Int) async throws {

@@ -1,0 +1,62 @@
+import CardAgent
+import CardDeskCore
+import CardDeskServerKit
+import CardDeskStore
+import CardDeskWeb
+import CertificateAuthority
+import Foundation
+import Hummingbird
+import Logging
+import VirtualSmartcard
+
+/// Renewals through the whole path: virtual cards (P-256 keys generated on the card), the `carddesk` client over
+/// real HTTP to the server's renewal API, two certificates issued and stored durably per card, old ones revoked.
+enum RenewalScenario {
+    static func run(renewals: Int, concurrency: Int, folder: URL, location: DatabaseLocation, rawRate: Double) async throws {
+        let data = folder.appendingPathComponent("renewal-data")
+        var flags: ServerSettings.Flags = ["data": data.path]
+        if case .postgres(let url) = location { flags["database.url"] = url }
+        let settings = try await ServerSettings.resolve(flags: flags, environment: [:])
+        var logger = Logger(label: "carddesk-bench")
+        logger.logLevel = .error
+        let instance = try await CardDeskInstance.open(settings, logger: logger)
+        defer { Task { await instance.close() } }
+        let user = try User(id: try UserID("555254600107"), givenName: "Renewal", familyName: "Bench", organisation: "RBQ", roles: [try Role(parsing: "R8000@RBQ")])
+        if try await instance.store.user(id: user.id) == nil {
+            try await instance.store.addUser(user, audit: AuditEvent(action: .userAdd, actor: "bench", subject: "user:\(user.id)", time: instance.clock.now()))
+        }
+        var cards: [VirtualCard] = []
+        for index in 0..<renewals {
+            let file = folder.appendingPathComponent("card-\(index).json")
+            _ = try await instance.cardIssuer.issueVirtualCard(userID: user.id, file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: 30, actor: "bench")
+            cards.append(VirtualCard(file: file, removal: nil))
+        }
+
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = buildApplication(
+            services: WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp, renewal: instance.renewal),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger,
+            onServerRunning: { continuation.yield($0 ?? 0) }
+        )
+        let serverTask = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CardDeskError(.internalFailure, "the benchmark server did not start") }
+        let client = ServerClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!)
+
+        let cardList = cards
+        let rate = try await Benchmark.measure(count: renewals, concurrency: concurrency) { index in
+            try await RenewalClient(server: client, card: cardList[index]).renew(passcode: "123456") { _, _ in }
+        }
+        serverTask.cancel()
+        _ = try? await serverTask.value
+
+        let revoked = try await instance.store.revokedCertificates(profile: .authentication).count
+            + instance.store.revokedCertificates(profile: .signing).count
+        guard revoked == renewals * 2 else {
+            throw CardDeskError(.internalFailure, "expected \(renewals * 2) superseded certificates, found \(revoked)")
+        }
+        print("renewal (2 certificates, HTTP, \(concurrency) in flight)".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
+        print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 10 HTTP requests, 5 card signatures, 2 CA signatures, 15 durable commits)", rate / rawRate))
+        print("  all \(renewals) renewals complete: \(renewals * 2) old certificates revoked as superseded")
+    }
+}
