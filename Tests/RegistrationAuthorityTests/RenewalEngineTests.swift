@@ -166,9 +166,14 @@ struct RenewalEngineTests {
             #expect(oldRecord.revocationReason == .superseded)
             #expect(oldRecord.supersededBy == SerialNumber(bytes: Array(after.serialNumber.bytes)))
 
-            // The new key signs in: authentication passes, and the window (now closed) is what refuses.
-            let withNew = await #expect(throws: CardDeskError.self) { try await fixture.start(card) }
-            #expect(withNew?.code == .renewalNotOpen)
+            // The new key signs in: the server answers with the finished renewal.
+            let withNew = try await fixture.start(card)
+            #expect(withNew.done)
+            #expect(withNew.token == nil)
+            // A day later the window (now closed) is what refuses, still after a successful sign-in.
+            fixture.clock.advance(seconds: 86_401)
+            let later = await #expect(throws: CardDeskError.self) { try await fixture.start(card) }
+            #expect(later?.code == .renewalNotOpen)
             // The old key (kept on the card, retired) no longer authenticates.
             let serial = try await card.serial()
             let challenge = try await fixture.instance.renewal.challenge()

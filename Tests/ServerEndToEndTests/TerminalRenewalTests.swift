@@ -189,13 +189,10 @@ struct TerminalRenewalTests {
             }
             let finished = process.terminationReason == .exit && process.terminationStatus == 0
             let again = try setup.carddesk(["renew"], card: card, passcode: "123456")
-            if finished {
-                // The first run completed before the kill: the card is renewed and the window is closed.
-                #expect(again.status == 87, "round \(round): \(again.stderr)")
-            } else {
-                interrupted += 1
-                #expect(again.ok, "round \(round): \(again.stderr)")
-            }
+            if !finished { interrupted += 1 }
+            // Whether the first run was cut short or had just finished, running it again ends in success.
+            #expect(again.ok, "round \(round): \(again.stderr)")
+            #expect(again.stdout.contains("Success: certificate renewed for smartcard"), "round \(round)")
             try setup.expectConsistent(card, "round \(round)")
         }
         #expect(interrupted >= 3, "some renewals must really have been interrupted (\(interrupted) of 12)")

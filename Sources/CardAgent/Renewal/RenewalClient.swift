@@ -32,6 +32,11 @@ public struct RenewalClient: Sendable {
         let challenge = try await server.challenge()
         let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
         var view = try await server.startRenewal(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+        if view.done {
+            // Renewed already (an earlier run finished on the server but stopped before saying so).
+            for item in view.items { progress(item.profile, .done) }
+            return
+        }
         guard let token = view.token else { throw CardDeskError(.internalFailure, "The server started no renewal session.") }
         for profile in CertificateProfileKind.allCases {
             guard let item = view.items.first(where: { $0.profile == profile }) else { continue }

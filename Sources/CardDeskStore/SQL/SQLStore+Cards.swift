@@ -62,6 +62,13 @@ extension SQLStore: CardRegistry, RenewalStore {
         }
     }
 
+    public func latestRenewal(cardSerial: String) async throws -> RenewalRecord? {
+        try await host.read { db in
+            try await db.raw("SELECT * FROM renewals WHERE card_serial = \(bind: cardSerial) ORDER BY updated_at DESC LIMIT 1")
+                .first().map(Self.renewalRecord(from:))
+        }
+    }
+
     public func renewal(id: String) async throws -> RenewalRecord? {
         try await host.read { db in
             try await db.raw("SELECT * FROM renewals WHERE id = \(bind: id)").first().map(Self.renewalRecord(from:))

@@ -70,6 +70,8 @@ public protocol RenewalStore: Sendable {
 
     /// The card's unfinished renewal, if any.
     func activeRenewal(cardSerial: String) async throws -> RenewalRecord?
+    /// The card's most recent renewal, finished or not.
+    func latestRenewal(cardSerial: String) async throws -> RenewalRecord?
     func renewal(id: String) async throws -> RenewalRecord?
     /// Inserts (version 1) or updates a renewal with its audit entry. An update must name the version it read;
     /// a stale version throws `.renewalConflict` and writes nothing.

@@ -23,6 +23,8 @@ public struct RenewalEngine: Sendable {
     static let challengeLifetime: Int64 = 120
     /// How long a renewal token is valid after the last (re)authentication.
     static let tokenLifetime: Int64 = 600
+    /// How long a finished renewal is reported as such to a card that asks again.
+    static let recentlyFinished: Int64 = 86_400
 
     public init(authority: CertificateAuthority, store: any RenewalStore, masterKey: MasterKey, clock: any WallClock, window: RenewalWindow = RenewalWindow()) {
         self.authority = authority
@@ -88,6 +90,12 @@ public struct RenewalEngine: Sendable {
             return try view(renewal, token: token)
         }
         if let refusal = window.refusal(window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: now)) {
+            // Run again right after a renewal finished (say the agent was stopped before it could report success):
+            // answer with that finished renewal rather than a refusal.
+            if let latest = try await store.latestRenewal(cardSerial: card.serial), latest.status == .done,
+               latest.updatedAt.adding(seconds: Self.recentlyFinished) > now {
+                return try view(latest, token: nil)
+            }
             throw refusal
         }
         let state = RenewalState(items: CertificateProfileKind.allCases.compactMap { profile in
