@@ -23,6 +23,8 @@ public actor VirtualCard: SmartcardSession {
     private var pendingChallenge: [UInt8]?
     private var removed = false
     private let removal: CardRemovalHook?
+    /// Test hook: the agent process is killed at a card operation (`CARDDESK_TEST_KILL_AGENT`).
+    private static let killer = ProcessKiller(environmentVariable: "CARDDESK_TEST_KILL_AGENT")
 
     /// Opens the card in `file` (a session starts with the PIN unverified).
     public init(file: URL, removal: CardRemovalHook? = CardRemovalHook.fromEnvironment()) {
@@ -185,9 +187,11 @@ public actor VirtualCard: SmartcardSession {
             removed = true
             throw Self.removedError
         }
+        Self.killer.checkpoint(name, after: false)
         let image = try Self.read(file)
         let (result, changed) = try body(image)
         if let changed { try Self.write(changed, to: file) }
+        Self.killer.checkpoint(name, after: true)
         if removal?.shouldRemove(after: name) == true {
             removed = true
             throw Self.removedError

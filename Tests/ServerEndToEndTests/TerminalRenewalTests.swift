@@ -160,7 +160,50 @@ struct TerminalRenewalTests {
         #expect(interrupted >= Self.interruptions.count - 6, "nearly every point must really interrupt the renewal (\(interrupted))")
     }
 
-    @Test("The agent or the server killed (SIGKILL) mid-renewal: running renew again completes it")
+    @Test("The agent killed (SIGKILL) at every card operation: running renew again completes the renewal")
+    func agentKilledAtEveryStep() throws {
+        let setup = try Setup("kill-agent")
+        var killed = 0
+        for point in Self.interruptions {
+            let card = try setup.issueCard("card-\(point.replacingOccurrences(of: ":", with: "-"))")
+            let first = try setup.carddesk(["renew"], card: card, passcode: "123456", environment: ["CARDDESK_TEST_KILL_AGENT": point])
+            if !first.ok { killed += 1 }
+            let second = try setup.carddesk(["renew"], card: card, passcode: "123456")
+            #expect(second.ok, "\(point): \(second.stderr)")
+            #expect(second.stdout.contains("Success: certificate renewed for smartcard"), "\(point)")
+            try setup.expectConsistent(card, "agent killed at \(point)")
+        }
+        #expect(killed >= Self.interruptions.count - 6, "nearly every point must really kill the agent (\(killed))")
+    }
+
+    /// The server's commits in one renewal: 9 renewal saves, 2 issuances, 2 revocations.
+    static let serverCrashPoints: [String] = {
+        let counts = ["save": 9, "issue": 2, "revoke": 2]
+        return counts.sorted { $0.key < $1.key }.flatMap { point, count in
+            (1...count).flatMap { occurrence in ["before", "after"].map { "\(point):\($0):\(occurrence)" } }
+        }
+    }()
+
+    @Test("The server killed (SIGKILL) before and after every commit of a renewal: after a restart, renew completes it")
+    func serverKilledAtEveryStep() throws {
+        var setup = try Setup("kill-server")
+        for point in Self.serverCrashPoints {
+            let card = try setup.issueCard("card-\(point.replacingOccurrences(of: ":", with: "-"))")
+            setup.server.signal(SIGTERM)
+            _ = setup.server.waitForExit()
+            let crashing = try ServerProcess(data: setup.data, environment: ["CARDDESK_TEST_KILL_SERVER": point])
+            let first = try Tools.run(Tools.clientBinary, ["renew", "--card", card.path, "--server", crashing.url], input: "123456\n")
+            #expect(!first.ok, "\(point): the server must have died mid-renewal")
+            #expect(crashing.waitForExit(seconds: 5) != nil, "\(point): the server is gone")
+            setup = try Setup(resuming: setup)
+            let second = try setup.carddesk(["renew"], card: card, passcode: "123456")
+            #expect(second.ok, "\(point): \(second.stderr)")
+            #expect(second.stdout.contains("Success: certificate renewed for smartcard"), "\(point)")
+            try setup.expectConsistent(card, "server killed at \(point)")
+        }
+    }
+
+    @Test("The agent or the server killed (SIGKILL) at random moments: running renew again completes it")
     func killedMidway() throws {
         var setup = try Setup("kill-renew")
         var generator = SystemRandomNumberGenerator()

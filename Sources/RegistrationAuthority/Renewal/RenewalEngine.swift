@@ -23,6 +23,8 @@ public struct RenewalEngine: Sendable {
     static let challengeLifetime: Int64 = 120
     /// How long a renewal token is valid after the last (re)authentication.
     static let tokenLifetime: Int64 = 600
+    /// Test hook: the server process is killed around a renewal step's commit (`CARDDESK_TEST_KILL_SERVER`).
+    static let killer = ProcessKiller(environmentVariable: "CARDDESK_TEST_KILL_SERVER")
     /// How long a finished renewal is reported as such to a card that asks again.
     static let recentlyFinished: Int64 = 86_400
 
@@ -171,7 +173,9 @@ public struct RenewalEngine: Sendable {
             _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: "renewal:\(renewal.id)")
         }
         let prepared = try await authority.prepare(userID: renewal.userID, profile: profile, csr: csr)
+        Self.killer.checkpoint("issue", after: false)
         let certificate = try await authority.issue(prepared, actor: "renewal:\(renewal.id)", cardSerial: renewal.cardSerial, renewalID: renewal.id)
+        Self.killer.checkpoint("issue", after: true)
         let der = try certificate.derEncoded()
         state.items[index].newSerial = prepared.serial
         state.items[index].newCertificate = der
@@ -196,7 +200,9 @@ public struct RenewalEngine: Sendable {
         }
         _ = der
         if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
+            Self.killer.checkpoint("revoke", after: false)
             _ = try await authority.revoke(serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, actor: "renewal:\(renewal.id)")
+            Self.killer.checkpoint("revoke", after: true)
         }
         state.items[index].step = .done
         renewal.state = try Self.encode(state)
@@ -211,15 +217,16 @@ public struct RenewalEngine: Sendable {
     func cardAndCurrentCertificates(_ serial: String) async throws -> (CardRecord, [CertificateProfileKind: CertificateRecord]) {
         let card = try await requireCard(serial)
         var current: [CertificateProfileKind: CertificateRecord] = [:]
-        let active = try await store.activeRenewal(cardSerial: serial)
-        let inFlight: Set<SerialNumber>
-        if let active, let state = try? Self.decode(active.state) {
-            // Certificates issued but not yet confirmed are not "in force" yet.
-            inFlight = Set(state.items.filter { $0.step != .done }.compactMap(\.newSerial))
-        } else {
-            inFlight = []
+        // A certificate the unfinished renewal issued is not in force until the card has confirmed it, even when
+        // the server stopped before it could record the issuance in the renewal's state.
+        var pending: Set<CertificateProfileKind> = []
+        var activeID: String?
+        if let active = try await store.activeRenewal(cardSerial: serial) {
+            activeID = active.id
+            pending = Set(try Self.decode(active.state).items.filter { $0.step != .done }.map(\.profile))
         }
-        for record in try await store.certificates(cardSerial: serial) where record.status == .good && !inFlight.contains(record.serial) {
+        for record in try await store.certificates(cardSerial: serial) where record.status == .good {
+            if let activeID, record.renewalID == activeID, pending.contains(record.profile) { continue }
             if current[record.profile] == nil { current[record.profile] = record }
         }
         guard !current.isEmpty else {
@@ -255,10 +262,12 @@ public struct RenewalEngine: Sendable {
     func save(_ renewal: inout RenewalRecord, details: String) async throws {
         renewal.version += 1
         renewal.updatedAt = clock.now()
+        Self.killer.checkpoint("save", after: false)
         try await store.saveRenewal(renewal, audit: AuditEvent(
             action: .renewalStep, actor: "card:\(renewal.cardSerial)", subject: "user:\(renewal.userID)",
             details: "renewal=\(renewal.id) \(details)", time: renewal.updatedAt
         ))
+        Self.killer.checkpoint("save", after: true)
     }
 
     func view(_ renewal: RenewalRecord, token: String?) throws -> RenewalView {
