@@ -136,8 +136,9 @@ public actor VirtualCard: SmartcardSession {
             } catch {
                 throw CardDeskError(.invalidInput, "The card refused: that is not a certificate.")
             }
-            guard let source = keyFrom ?? slot as CardSlot?, var incoming = image[source] else {
-                throw CardDeskError(.invalidInput, "The card has no key in slot \(keyFrom ?? slot) for this certificate.")
+            let source = keyFrom ?? slot
+            guard var incoming = image[source] else {
+                throw CardDeskError(.invalidInput, "The card has no key in slot \(source) for this certificate.")
             }
             guard try CardKeys.publicKey(of: incoming) == certificate.publicKey else {
                 throw CardDeskError(.invalidInput, "The card refused: the certificate is not for the key in slot \(source).")

@@ -12,11 +12,9 @@ import VirtualSmartcard
 /// Renewals through the whole path: virtual cards (P-256 keys generated on the card), the `carddesk` client over
 /// real HTTP to the server's renewal API, two certificates issued and stored durably per card, old ones revoked.
 enum RenewalScenario {
-    static func run(renewals: Int, concurrency: Int, folder: URL, location: DatabaseLocation, rawRate: Double) async throws {
+    static func run(renewals: Int, concurrency: Int, folder: URL, rawRate: Double) async throws {
         let data = folder.appendingPathComponent("renewal-data")
-        var flags: ServerSettings.Flags = ["data": data.path]
-        if case .postgres(let url) = location { flags["database.url"] = url }
-        let settings = try await ServerSettings.resolve(flags: flags, environment: [:])
+        let settings = try await ServerSettings.resolve(flags: ["data": data.path], environment: [:])
         var logger = Logger(label: "carddesk-bench")
         logger.logLevel = .error
         let instance = try await CardDeskInstance.open(settings, logger: logger)

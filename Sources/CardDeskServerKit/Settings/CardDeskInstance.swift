@@ -72,7 +72,7 @@ public struct CardDeskInstance: Sendable {
             let renewal = RenewalEngine(
                 authority: authority, store: store, masterKey: masterKey, clock: clock, window: RenewalWindow(days: settings.renewalWindowDays)
             )
-            let cardIssuer = CardIssuer(authority: authority, registry: store, masterKey: masterKey, clock: clock)
+            let cardIssuer = CardIssuer(authority: authority, users: store, registry: store, masterKey: masterKey, clock: clock)
             return CardDeskInstance(
                 settings: settings, store: store, authority: authority, ocsp: ocsp, renewal: renewal, cardIssuer: cardIssuer, clock: clock
             )

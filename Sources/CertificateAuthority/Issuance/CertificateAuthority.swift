@@ -10,7 +10,7 @@ public struct CertificateAuthority: Sendable {
     public let hierarchy: CAHierarchy
     public let profiles: [CertificateProfileKind: CertificateProfile]
     public let urls: PKIURLs
-    public let storage: any CertificateAuthorityStorage
+    let storage: any CertificateAuthorityStorage
     let clock: any WallClock
     let crlCache: CRLCache
 

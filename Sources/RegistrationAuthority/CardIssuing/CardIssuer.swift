@@ -12,12 +12,14 @@ public import X509
 /// The RA console will call the same code.
 public struct CardIssuer: Sendable {
     let authority: CertificateAuthority
+    let users: any UserDirectory
     let registry: any CardRegistry
     let masterKey: MasterKey
     let clock: any WallClock
 
-    public init(authority: CertificateAuthority, registry: any CardRegistry, masterKey: MasterKey, clock: any WallClock) {
+    public init(authority: CertificateAuthority, users: any UserDirectory, registry: any CardRegistry, masterKey: MasterKey, clock: any WallClock) {
         self.authority = authority
+        self.users = users
         self.registry = registry
         self.masterKey = masterKey
         self.clock = clock
@@ -40,7 +42,7 @@ public struct CardIssuer: Sendable {
         guard !FileManager.default.fileExists(atPath: file.path) else {
             throw CardDeskError(.invalidInput, "There is already a card at \(file.path); choose another file.")
         }
-        guard let user = try await authority.storage.user(id: userID) else {
+        guard let user = try await users.user(id: userID) else {
             throw CardDeskError(.unknownUser, "No user with ID \(userID) is registered: add them first (carddesk-server user add).")
         }
         let serial = "CD" + (0..<8).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined()

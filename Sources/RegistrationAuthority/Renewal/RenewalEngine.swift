@@ -191,14 +191,12 @@ public struct RenewalEngine: Sendable {
         let index = try state.index(of: profile)
         let item = state.items[index]
         if item.step == .done { return try view(renewal, token: nil) }
-        guard item.step >= .issued, let newSerial = item.newSerial, let der = item.newCertificate,
-              let record = try await store.certificate(serial: newSerial) else {
+        guard item.step >= .issued, let newSerial = item.newSerial, let record = try await store.certificate(serial: newSerial) else {
             throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet.")
         }
         guard try Self.verify(signature, over: RenewalConfirmationMessage.make(renewalID: renewal.id, profile: profile, serial: newSerial), by: record) else {
             throw CardDeskError(.authenticationFailed, "The card did not prove it holds the new \(profile) key.")
         }
-        _ = der
         if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
             Self.killer.checkpoint("revoke", after: false)
             _ = try await authority.revoke(serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, actor: "renewal:\(renewal.id)")
