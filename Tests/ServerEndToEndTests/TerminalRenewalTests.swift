@@ -110,6 +110,32 @@ struct TerminalRenewalTests {
         #expect(again.stdout.contains("Renewal: not available until"))
     }
 
+    @Test("The card in a reader folder: insert, status and renew by --reader, remove, and an empty reader explained")
+    func readerFolder() throws {
+        let setup = try Setup("reader")
+        let card = try setup.issueCard("card")
+        let reader = setup.folder.appendingPathComponent("reader")
+        try FileManager.default.createDirectory(at: reader, withIntermediateDirectories: true)
+        let insert = try Tools.run(Tools.clientBinary, ["card", "insert", card.path, "--reader", reader.path])
+        #expect(insert.ok, "\(insert.stderr)")
+        func viaReader(_ command: String, passcode: String? = nil) throws -> Tools.Result {
+            try Tools.run(Tools.clientBinary, [command, "--reader", reader.path, "--server", setup.server.url], input: passcode.map { $0 + "\n" })
+        }
+        #expect(try viaReader("status").stdout.contains("Renewal: available."))
+        let renewed = try viaReader("renew", passcode: "123456")
+        #expect(renewed.stdout.contains("Success: certificate renewed for smartcard"), "\(renewed.stderr)")
+        let remove = try Tools.run(Tools.clientBinary, ["card", "remove", "--reader", reader.path])
+        #expect(remove.ok, "\(remove.stderr)")
+        #expect(FileManager.default.fileExists(atPath: card.path), "the card is back where it came from")
+        let empty = try viaReader("status")
+        #expect(empty.status == 83)
+        #expect(empty.stderr.contains("There is no smartcard in the reader"))
+        let both = try Tools.run(Tools.clientBinary, ["status", "--reader", reader.path, "--card", card.path])
+        #expect(!both.ok)
+        #expect(both.stderr.contains("one of them"))
+        try setup.expectConsistent(card, "after renewal through the reader")
+    }
+
     @Test("Outside the window renewal is refused with the opening date; three wrong passcodes lock the card for every later run")
     func refusals() throws {
         let setup = try Setup("refuse-renew")

@@ -12,16 +12,23 @@ public struct CardDeskCommand: AsyncParsableCommand {
         commandName: "carddesk",
         abstract: "CardDesk on the workstation: check and renew the certificates on your smartcard.",
         version: "0.2.0",
-        subcommands: [StatusCommand.self, RenewCommand.self]
+        subcommands: [StatusCommand.self, RenewCommand.self, CardReaderCommand.self]
     )
 
     public init() {}
 }
 
-/// Options every card command takes.
+/// Options every card command takes: the card itself (`--card FILE`) or the reader it is in (`--reader DIR`).
 struct CardOptions: ParsableArguments {
-    @Option(help: "The virtual smartcard file.") var card: String
+    @Option(help: "The virtual smartcard file.") var card: String?
+    @Option(help: "A reader folder holding the card (see `carddesk card insert`).") var reader: String?
     @Option(help: "The CardDesk server (default http://127.0.0.1:8080, or CARDDESK_SERVER).") var server: String?
+
+    func validate() throws {
+        guard (card == nil) != (reader == nil) else {
+            throw ValidationError("Give the card with --card FILE or the reader it is in with --reader DIR (one of them).")
+        }
+    }
 
     var serverURL: URL {
         get throws {
@@ -33,8 +40,11 @@ struct CardOptions: ParsableArguments {
         }
     }
 
-    func openCard() -> VirtualCard {
-        VirtualCard(file: URL(fileURLWithPath: card))
+    func openCard() async throws -> any SmartcardSession {
+        if let reader {
+            return try await FolderReader(folder: URL(fileURLWithPath: reader)).currentCard()
+        }
+        return VirtualCard(file: URL(fileURLWithPath: card ?? ""))
     }
 }
 
@@ -76,7 +86,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Terminal.run {
-            let card = options.openCard()
+            let card = try await options.openCard()
             let serial = try await card.serial()
             let pin = try await card.pinState()
             print("Card \(serial)")
@@ -115,7 +125,7 @@ struct RenewCommand: AsyncParsableCommand {
     func run() async throws {
         try await Terminal.run {
             let server = ServerClient(baseURL: try options.serverURL)
-            let card = options.openCard()
+            let card = try await options.openCard()
             let pin = try await card.pinState()
             if pin.isLocked {
                 throw CardDeskError(.cardLocked, "Your smartcard is locked after three wrong passcodes. Unlock it with self-service unlock (carddesk unlock) or ask your Registration Authority, then try again.")
@@ -127,6 +137,40 @@ struct RenewCommand: AsyncParsableCommand {
             }
             print("Success: certificate renewed for smartcard")
             print("Remove your card and log in again to use the new certificates.")
+        }
+    }
+}
+
+/// `carddesk card insert FILE --reader DIR` and `carddesk card remove --reader DIR [--to FILE]`: a virtual card goes
+/// into a reader folder and comes out again, as a real card goes into a reader.
+struct CardReaderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "card", abstract: "Insert a virtual card into a reader folder, or remove it.", subcommands: [Insert.self, Remove.self])
+
+    struct Insert: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Move a virtual card file into a reader folder.")
+        @Argument(help: "The virtual card file.") var file: String
+        @Option(help: "The reader folder.") var reader: String
+
+        func run() async throws {
+            try await Terminal.run {
+                let reader = FolderReader(folder: URL(fileURLWithPath: reader))
+                let placed = try reader.insert(URL(fileURLWithPath: file))
+                print("Card inserted into \(reader.folder.path) (\(placed.lastPathComponent)).")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take the card out of a reader folder (back where it came from).")
+        @Option(help: "The reader folder.") var reader: String
+        @Option(help: "Where to put the card file (default: where it was inserted from).") var to: String?
+
+        func run() async throws {
+            try await Terminal.run {
+                let reader = FolderReader(folder: URL(fileURLWithPath: reader))
+                let target = try reader.remove(to: to.map { URL(fileURLWithPath: $0) })
+                print("Card removed from \(reader.folder.path) (now \(target.path)).")
+            }
         }
     }
 }
