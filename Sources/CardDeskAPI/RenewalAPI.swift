@@ -146,3 +146,70 @@ public enum RenewalConfirmationMessage {
         Array("carddesk-installed-v1\n\(renewalID)\n\(profile.rawValue)\n\(serial.hex)".utf8)
     }
 }
+
+/// The bytes a card signs with its authentication key to sign in.
+public enum LoginMessage {
+    public static func make(challenge: String, cardSerial: String) -> [UInt8] {
+        Array("carddesk-login-v1\n\(challenge)\n\(cardSerial)".utf8)
+    }
+}
+
+/// Signing in with a card, and the session that results.
+public enum LoginAPI {
+    public struct Login: Codable, Sendable {
+        public let cardSerial: String
+        public let challenge: String
+        public let signature: Data
+        public init(cardSerial: String, challenge: String, signature: Data) {
+            self.cardSerial = cardSerial
+            self.challenge = challenge
+            self.signature = signature
+        }
+    }
+
+    public struct ChooseRole: Codable, Sendable {
+        /// The role's number as the list shows it, from 1.
+        public let number: Int
+        public init(number: Int) { self.number = number }
+    }
+}
+
+/// A signed-in session as the agent and the pages see it.
+public struct SessionView: Codable, Hashable, Sendable {
+    public struct Certificate: Codable, Hashable, Sendable {
+        public let profile: CertificateProfileKind
+        public let serial: String
+        public let notAfter: Timestamp
+        public init(profile: CertificateProfileKind, serial: String, notAfter: Timestamp) {
+            self.profile = profile
+            self.serial = serial
+            self.notAfter = notAfter
+        }
+    }
+
+    public let id: String
+    /// Only in the answer to the sign-in itself.
+    public let token: String?
+    public let userID: String
+    public let name: String
+    public let organisation: String
+    /// Every role the user holds, as `CODE@ORG`, in the order the directory lists them.
+    public let roles: [String]
+    /// The role in use; nil until one of several is chosen.
+    public let role: String?
+    public let certificates: [Certificate]
+    public let renewal: CardRenewalStatus
+
+    public init(id: String, token: String?, userID: String, name: String, organisation: String, roles: [String], role: String?,
+                certificates: [Certificate], renewal: CardRenewalStatus) {
+        self.id = id
+        self.token = token
+        self.userID = userID
+        self.name = name
+        self.organisation = organisation
+        self.roles = roles
+        self.role = role
+        self.certificates = certificates
+        self.renewal = renewal
+    }
+}

@@ -32,7 +32,7 @@ enum RenewalScenario {
 
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = buildApplication(
-            services: WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp, renewal: instance.renewal),
+            services: instance.webServices,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger,
             onServerRunning: { continuation.yield($0 ?? 0) }
         )

@@ -20,7 +20,7 @@ struct RoutesTests {
         let settings = try await ServerSettings.resolve(flags: ["data": data.path, "public.url": "http://pki.test"], environment: [:])
         let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"))
         let app = buildApplication(
-            services: WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp, renewal: instance.renewal),
+            services: instance.webServices,
             configuration: .init(), logger: Logger(label: "test")
         )
         do {

@@ -199,7 +199,7 @@ struct LiveServer {
     static func start(_ instance: CardDeskInstance) async throws -> LiveServer {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = buildApplication(
-            services: WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp, renewal: instance.renewal),
+            services: instance.webServices,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             logger: Logger(label: "test"),
             onServerRunning: { port in continuation.yield(port ?? 0) }

@@ -42,10 +42,39 @@ public struct ServerClient: Sendable {
         try await send("POST", "api/v1/renewals/\(renewal)/confirmations", token: token, body: body, as: RenewalView.self)
     }
 
+    // MARK: Signing in
+
+    public func loginChallenge() async throws -> String {
+        try await send("POST", "api/v1/login/challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self).challenge
+    }
+
+    public func login(_ body: LoginAPI.Login) async throws -> SessionView {
+        try await send("POST", "api/v1/sessions", body: body, as: SessionView.self)
+    }
+
+    public func session(token: String) async throws -> SessionView {
+        try await send("GET", "api/v1/session", token: token, body: Optional<String>.none, as: SessionView.self)
+    }
+
+    public func chooseRole(token: String, number: Int) async throws -> SessionView {
+        try await send("POST", "api/v1/session/role", token: token, body: LoginAPI.ChooseRole(number: number), as: SessionView.self)
+    }
+
+    public func logout(token: String, reason: String) async throws {
+        let query = reason.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "logged%20out"
+        _ = try await send("DELETE", "api/v1/session?reason=\(query)", token: token, body: Optional<String>.none, as: Empty.self)
+    }
+
+    struct Empty: Decodable { init() {} }
+
     func send<Body: Encodable, Answer: Decodable>(
         _ method: String, _ path: String, token: String? = nil, body: Body?, as: Answer.Type
     ) async throws -> Answer {
-        var request = URLRequest(url: baseURL.appendingPathComponent(path))
+        // The path may carry a query; appendingPathComponent would escape its "?".
+        guard let url = URL(string: path, relativeTo: baseURL.absoluteString.hasSuffix("/") ? baseURL : baseURL.appendingPathComponent("")) else {
+            throw CardDeskError(.internalFailure, "Cannot build the address for \(path).")
+        }
+        var request = URLRequest(url: url)
         request.httpMethod = method
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let body {
@@ -66,6 +95,7 @@ public struct ServerClient: Sendable {
             }
             throw CardDeskError(.serverUnreachable, "The CardDesk server at \(baseURL.absoluteString) answered HTTP \(status) to \(path).")
         }
+        if Answer.self == Empty.self, let empty = Empty() as? Answer { return empty }
         do {
             return try JSONDecoder().decode(Answer.self, from: data)
         } catch {

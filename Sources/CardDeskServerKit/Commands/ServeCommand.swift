@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
             let instance = try await CardDeskInstance.open(settings, logger: logger)
             let demoText: String? = demo ?? (CommandLine.arguments.count == 1)
                 ? try await DemoCard.ensure(instance, serverURL: settings.publicURL) : nil
-            let services = WebServices(store: instance.store, authority: instance.authority, ocsp: instance.ocsp, renewal: instance.renewal)
+            let services = instance.webServices
             let app = buildApplication(
                 services: services,
                 configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "CardDesk"),

@@ -2,6 +2,7 @@ import CardDeskCore
 public import CardDeskStore
 public import CertificateAuthority
 public import RegistrationAuthority
+public import CardDeskWeb
 public import Foundation
 public import Logging
 
@@ -13,6 +14,7 @@ public struct CardDeskInstance: Sendable {
     public let authority: CertificateAuthority
     public let ocsp: OCSPResponder
     public let renewal: RenewalEngine
+    public let login: LoginService
     public let cardIssuer: CardIssuer
     public let clock: any WallClock
 
@@ -73,8 +75,9 @@ public struct CardDeskInstance: Sendable {
                 authority: authority, store: store, masterKey: masterKey, clock: clock, window: RenewalWindow(days: settings.renewalWindowDays)
             )
             let cardIssuer = CardIssuer(authority: authority, users: store, registry: store, masterKey: masterKey, clock: clock)
+            let login = LoginService(store: store, renewal: renewal, clock: clock)
             return CardDeskInstance(
-                settings: settings, store: store, authority: authority, ocsp: ocsp, renewal: renewal, cardIssuer: cardIssuer, clock: clock
+                settings: settings, store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, cardIssuer: cardIssuer, clock: clock
             )
         } catch {
             try? await store.close()
@@ -84,5 +87,12 @@ public struct CardDeskInstance: Sendable {
 
     public func close() async {
         try? await store.close()
+    }
+}
+
+extension CardDeskInstance {
+    /// Everything the HTTP application calls into.
+    public var webServices: WebServices {
+        WebServices(store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login)
     }
 }

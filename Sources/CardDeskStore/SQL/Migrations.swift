@@ -134,6 +134,26 @@ enum Migrations {
                 "CREATE INDEX renewals_by_card ON renewals (card_serial, status)",
             ]
         },
+        Migration(version: 3, name: "login sessions") { _ in
+            [
+                """
+                CREATE TABLE sessions (
+                    id TEXT PRIMARY KEY,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    card_serial TEXT NOT NULL REFERENCES cards(serial),
+                    certificate_serial TEXT NOT NULL,
+                    role_code TEXT NULL,
+                    role_organisation TEXT NULL,
+                    created_at BIGINT NOT NULL,
+                    last_seen_at BIGINT NOT NULL,
+                    ended_at BIGINT NULL,
+                    end_reason TEXT NULL
+                )
+                """,
+                "CREATE INDEX sessions_by_card ON sessions (card_serial, ended_at)",
+            ]
+        },
     ]
 
     /// Applies every migration not yet applied, each in its own transaction.

@@ -77,3 +77,11 @@ public protocol RenewalStore: Sendable {
     /// a stale version throws `.renewalConflict` and writes nothing.
     func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent) async throws
 }
+
+/// What signing in needs.
+public protocol SessionStore: Sendable {
+    func user(id: UserID) async throws -> User?
+    /// Stores a session, or updates it (role chosen, last seen, ended), with its audit entry when given.
+    func saveSession(_ session: SessionRecord, audit: AuditEvent?) async throws
+    func session(tokenHash: String) async throws -> SessionRecord?
+}

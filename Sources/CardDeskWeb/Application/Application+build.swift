@@ -25,5 +25,6 @@ public func buildRouter(services: WebServices) -> Router<BasicRequestContext> {
     PKIRoutes(authority: services.authority).register(on: router)
     OCSPRoutes(responder: services.ocsp).register(on: router)
     RenewalRoutes(engine: services.renewal).register(on: router)
+    LoginRoutes(login: services.login).register(on: router)
     return router
 }

@@ -9,11 +9,13 @@ public struct WebServices: Sendable {
     public let authority: CertificateAuthority
     public let ocsp: OCSPResponder
     public let renewal: RenewalEngine
+    public let login: LoginService
 
-    public init(store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine) {
+    public init(store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine, login: LoginService) {
         self.store = store
         self.authority = authority
         self.ocsp = ocsp
         self.renewal = renewal
+        self.login = login
     }
 }

@@ -72,14 +72,7 @@ public struct RenewalEngine: Sendable {
         guard try await store.consumeChallenge(challenge, purpose: "renewal", now: now) else {
             throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. Run the renewal again.")
         }
-        // The card signs with the key in its authentication slot: the certificate in force, or, when a renewal
-        // stopped right after writing the new one, the newly issued certificate.
-        var candidates = current[.authentication].map { [$0] } ?? []
-        if let active = try await store.activeRenewal(cardSerial: card.serial),
-           let item = try Self.decode(active.state).items.first(where: { $0.profile == .authentication && $0.step >= .issued }),
-           let serial = item.newSerial, let record = try await store.certificate(serial: serial) {
-            candidates.append(record)
-        }
+        let candidates = try await CardInForce.authenticationCandidates(card: card, current: current, store: store)
         let message = RenewalStartMessage.make(challenge: challenge, cardSerial: card.serial)
         guard try candidates.contains(where: { try Self.verify(signature, over: message, by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
@@ -211,36 +204,12 @@ public struct RenewalEngine: Sendable {
 
     // MARK: Helpers
 
-    /// The card and, per profile, the certificate currently in force on it (the newest good one).
     func cardAndCurrentCertificates(_ serial: String) async throws -> (CardRecord, [CertificateProfileKind: CertificateRecord]) {
-        let card = try await requireCard(serial)
-        var current: [CertificateProfileKind: CertificateRecord] = [:]
-        // A certificate the unfinished renewal issued is not in force until the card has confirmed it, even when
-        // the server stopped before it could record the issuance in the renewal's state.
-        var pending: Set<CertificateProfileKind> = []
-        var activeID: String?
-        if let active = try await store.activeRenewal(cardSerial: serial) {
-            activeID = active.id
-            pending = Set(try Self.decode(active.state).items.filter { $0.step != .done }.map(\.profile))
-        }
-        for record in try await store.certificates(cardSerial: serial) where record.status == .good {
-            if let activeID, record.renewalID == activeID, pending.contains(record.profile) { continue }
-            if current[record.profile] == nil { current[record.profile] = record }
-        }
-        guard !current.isEmpty else {
-            throw CardDeskError(.certificatesExpired, "This card holds no valid certificate: ask your Registration Authority.")
-        }
-        return (card, current)
+        try await CardInForce.load(serial, store: store)
     }
 
     func requireCard(_ serial: String) async throws -> CardRecord {
-        guard let card = try await store.card(serial: serial) else {
-            throw CardDeskError(.unknownCard, "This card (\(serial)) is not known to CardDesk. Ask your Registration Authority.")
-        }
-        guard card.status == .active else {
-            throw CardDeskError(.unknownCard, "This card (\(serial)) has been cancelled. Ask your Registration Authority for a new one.")
-        }
-        return card
+        try await CardInForce.requireCard(serial, store: store)
     }
 
     func managementKey(_ card: CardRecord) throws -> [UInt8] {

@@ -1,0 +1,48 @@
+public import CardDeskCore
+import SQLKit
+
+extension SQLStore: SessionStore {
+    public func saveSession(_ session: SessionRecord, audit: AuditEvent?) async throws {
+        try await host.transaction { db in
+            let exists = try await db.raw("SELECT id FROM sessions WHERE id = \(bind: session.id)").first() != nil
+            if exists {
+                try await db.raw("""
+                    UPDATE sessions SET role_code = \(bind: session.role?.code), role_organisation = \(bind: session.role?.organisation),
+                        last_seen_at = \(bind: session.lastSeenAt.millisecondsSince1970), ended_at = \(bind: session.endedAt?.millisecondsSince1970),
+                        end_reason = \(bind: session.endReason)
+                    WHERE id = \(bind: session.id)
+                    """).run()
+            } else {
+                try await db.raw("""
+                    INSERT INTO sessions (id, token_hash, user_id, card_serial, certificate_serial, role_code, role_organisation,
+                                          created_at, last_seen_at, ended_at, end_reason)
+                    VALUES (\(bind: session.id), \(bind: session.tokenHash), \(bind: session.userID.rawValue), \(bind: session.cardSerial),
+                            \(bind: session.certificateSerial.hex), \(bind: session.role?.code), \(bind: session.role?.organisation),
+                            \(bind: session.createdAt.millisecondsSince1970), \(bind: session.lastSeenAt.millisecondsSince1970),
+                            \(bind: session.endedAt?.millisecondsSince1970), \(bind: session.endReason))
+                    """).run()
+            }
+            if let audit { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+        }
+    }
+
+    public func session(tokenHash: String) async throws -> SessionRecord? {
+        try await host.read { db in
+            guard let row = try await db.raw("SELECT * FROM sessions WHERE token_hash = \(bind: tokenHash)").first() else { return nil }
+            let roleCode = try row.decode(column: "role_code", as: String?.self)
+            let roleOrganisation = try row.decode(column: "role_organisation", as: String?.self)
+            return SessionRecord(
+                id: try row.decode(column: "id", as: String.self),
+                tokenHash: tokenHash,
+                userID: try UserID(try row.decode(column: "user_id", as: String.self)),
+                cardSerial: try row.decode(column: "card_serial", as: String.self),
+                certificateSerial: try SerialNumber(hex: try row.decode(column: "certificate_serial", as: String.self)),
+                role: try roleCode.flatMap { code in try roleOrganisation.map { try Role(code: code, organisation: $0) } },
+                createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self)),
+                lastSeenAt: Timestamp(millisecondsSince1970: try row.decode(column: "last_seen_at", as: Int64.self)),
+                endedAt: try row.decode(column: "ended_at", as: Int64?.self).map(Timestamp.init(millisecondsSince1970:)),
+                endReason: try row.decode(column: "end_reason", as: String?.self)
+            )
+        }
+    }
+}

@@ -1,0 +1,40 @@
+public import CardDeskAPI
+import CardDeskCore
+import Foundation
+public import Hummingbird
+import RegistrationAuthority
+
+extension SessionView: ResponseEncodable {}
+
+/// Signing in with a card (one handler per operation):
+/// - `POST /api/v1/login/challenges` → a single-use challenge for the card to sign
+/// - `POST /api/v1/sessions` → sign in with the card's signature; the answer carries the session token
+/// - `GET /api/v1/session` → the signed-in user, roles, role in use, certificates and renewal status
+/// - `POST /api/v1/session/role` → choose a role by its number
+/// - `DELETE /api/v1/session?reason=card%20removed` → end the session
+struct LoginRoutes {
+    let login: LoginService
+
+    func register(on router: Router<BasicRequestContext>) {
+        let api = router.group("api/v1")
+        api.post("login/challenges") { _, _ in
+            RenewalAPI.Challenge(challenge: try await login.challenge())
+        }
+        api.post("sessions") { request, context in
+            let body = try await request.decode(as: LoginAPI.Login.self, context: context)
+            return try await login.login(cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature))
+        }
+        api.get("session") { request, _ in
+            try await login.current(token: try RenewalRoutes.token(request))
+        }
+        api.post("session/role") { request, context in
+            let body = try await request.decode(as: LoginAPI.ChooseRole.self, context: context)
+            return try await login.chooseRole(token: try RenewalRoutes.token(request), number: body.number)
+        }
+        api.delete("session") { request, _ -> HTTPResponse.Status in
+            let reason = request.uri.queryParameters.get("reason") ?? "logged out"
+            try await login.logout(token: try RenewalRoutes.token(request), reason: String(reason.prefix(64)))
+            return .noContent
+        }
+    }
+}

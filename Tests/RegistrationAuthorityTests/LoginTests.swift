@@ -1,0 +1,135 @@
+import CardAgent
+import CardDeskAPI
+import CardDeskCore
+import CardDeskStore
+import Foundation
+import RegistrationAuthority
+import Smartcard
+import Testing
+import VirtualSmartcard
+
+@Suite("Signing in with a card")
+struct LoginTests {
+    static func signIn(_ fixture: RenewalFixture, _ card: VirtualCard, claiming: String? = nil) async throws -> SessionView {
+        let challenge = try await fixture.instance.login.challenge()
+        let serial = try await card.serial()
+        let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: claiming ?? serial), with: .authentication)
+        return try await fixture.instance.login.login(cardSerial: claiming ?? serial, challenge: challenge, signature: signature.rawRepresentation)
+    }
+
+    @Test("A card signs in, the user picks the second of two roles, and removing the card ends the session")
+    func rolesAndLogout() async throws {
+        try await RenewalFixture.with { fixture in
+            try await fixture.instance.store.addUser(
+                try User(id: try UserID("555254600199"), givenName: "Two", familyName: "Roles", organisation: "RBQ",
+                         roles: [try Role(parsing: "S0080:G0450:R5080@RBQ"), try Role(parsing: "S8000:G8000:R8000@X26")]),
+                audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:555254600199", time: fixture.clock.now())
+            )
+            let file = fixture.folder.appendingPathComponent("two.json")
+            _ = try await fixture.instance.cardIssuer.issueVirtualCard(userID: try UserID("555254600199"), file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: 30, actor: "test")
+            let card = VirtualCard(file: file, removal: nil)
+            try await card.verifyPIN("123456")
+
+            let session = try await Self.signIn(fixture, card)
+            let token = try #require(session.token)
+            #expect(session.name == "Two Roles")
+            #expect(session.roles == ["S0080:G0450:R5080@RBQ", "S8000:G8000:R8000@X26"])
+            #expect(session.role == nil)
+            #expect(session.certificates.count == 2)
+            #expect(session.renewal.renewalAvailable)
+
+            let chosen = try await fixture.instance.login.chooseRole(token: token, number: 2)
+            #expect(chosen.role == "S8000:G8000:R8000@X26")
+            await #expect(throws: CardDeskError.self) { try await fixture.instance.login.chooseRole(token: token, number: 3) }
+
+            try await fixture.instance.login.logout(token: token, reason: "card removed")
+            let ended = await #expect(throws: CardDeskError.self) { try await fixture.instance.login.current(token: token) }
+            #expect(ended?.reason == "You have been logged out (card removed). Insert your card and sign in again.")
+        }
+    }
+
+    @Test("A one-role user is signed into it; idle sessions end; replayed challenges and impostor cards are refused")
+    func refusals() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("one")
+            let other = try await fixture.issueCard("other")
+            let session = try await Self.signIn(fixture, card)
+            #expect(session.role == "R8000@RBQ")
+            fixture.clock.advance(seconds: 16 * 60)
+            let idle = await #expect(throws: CardDeskError.self) { try await fixture.instance.login.current(token: session.token ?? "") }
+            #expect(idle?.reason.contains("idle timeout") == true)
+
+            let impostor = await #expect(throws: CardDeskError.self) { try await Self.signIn(fixture, other, claiming: try await card.serial()) }
+            #expect(impostor?.code == .authenticationFailed)
+
+            let challenge = try await fixture.instance.login.challenge()
+            let serial = try await card.serial()
+            let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication).rawRepresentation
+            _ = try await fixture.instance.login.login(cardSerial: serial, challenge: challenge, signature: signature)
+            let replay = await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.login.login(cardSerial: serial, challenge: challenge, signature: signature)
+            }
+            #expect(replay?.code == .authenticationFailed)
+            // A renewal challenge is not a sign-in challenge.
+            let renewalChallenge = try await fixture.instance.renewal.challenge()
+            let crossed = try await card.sign(LoginMessage.make(challenge: renewalChallenge, cardSerial: serial), with: .authentication).rawRepresentation
+            await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.login.login(cardSerial: serial, challenge: renewalChallenge, signature: crossed)
+            }
+        }
+    }
+
+    @Test("After renewal the new certificate signs in and the old key is refused; the home data shows the new expiry")
+    func afterRenewal() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("renewed")
+            let before = try await Self.signIn(fixture, card)
+            let server = try await LiveServer.start(fixture.instance)
+            try await RenewalClient(server: ServerClient(baseURL: server.url), card: card).renew(passcode: "123456") { _, _ in }
+            await server.stop()
+
+            let after = try await Self.signIn(fixture, card)
+            #expect(after.certificates.map(\.serial) != before.certificates.map(\.serial))
+            #expect(after.certificates.allSatisfy { $0.notAfter > fixture.clock.now().adding(seconds: 1000 * 86_400) })
+            #expect(!after.renewal.renewalAvailable)
+
+            let challenge = try await fixture.instance.login.challenge()
+            let serial = try await card.serial()
+            let old = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: try #require(CardSlot.retired(4)))
+            let refused = await #expect(throws: CardDeskError.self) {
+                try await fixture.instance.login.login(cardSerial: serial, challenge: challenge, signature: old.rawRepresentation)
+            }
+            #expect(refused?.code == .authenticationFailed)
+        }
+    }
+}
+
+@Suite("Signing in over HTTP")
+struct LoginHTTPTests {
+    @Test("The agent's client signs in, reads the session, and logs out; a missing token gets a clear 401")
+    func overHTTP() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("http")
+            let server = try await LiveServer.start(fixture.instance)
+            let client = ServerClient(baseURL: server.url)
+            do {
+                let challenge = try await client.loginChallenge()
+                let serial = try await card.serial()
+                let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+                let session = try await client.login(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+                let token = try #require(session.token)
+                #expect(try await client.session(token: token).userID == "555254600106")
+                try await client.logout(token: token, reason: "card removed")
+                let ended = await #expect(throws: CardDeskError.self) { try await client.session(token: token) }
+                #expect(ended?.code == .authenticationFailed)
+                #expect(ended?.reason.contains("card removed") == true)
+                let anonymous = await #expect(throws: CardDeskError.self) { try await client.session(token: "") }
+                #expect(anonymous?.code == .authenticationFailed)
+            } catch {
+                await server.stop()
+                throw error
+            }
+            await server.stop()
+        }
+    }
+}
