@@ -12,7 +12,7 @@ public struct CardDeskCommand: AsyncParsableCommand {
         commandName: "carddesk",
         abstract: "CardDesk on the workstation: check and renew the certificates on your smartcard.",
         version: "0.2.0",
-        subcommands: [StatusCommand.self, RenewCommand.self, CardReaderCommand.self]
+        subcommands: [StatusCommand.self, RenewCommand.self, CardReaderCommand.self, AgentCommand.self]
     )
 
     public init() {}
@@ -171,6 +171,62 @@ struct CardReaderCommand: AsyncParsableCommand {
                 let target = try reader.remove(to: to.map { URL(fileURLWithPath: $0) })
                 print("Card removed from \(reader.folder.path) (now \(target.path)).")
             }
+        }
+    }
+}
+
+/// `carddesk agent --reader DIR [--server URL]`: the long-running workstation agent (terminal edition).
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "agent", abstract: "Watch a reader: sign in when a card is inserted, log out when it is removed.")
+
+    @Option(help: "The reader folder to watch.") var reader: String
+    @Option(help: "The CardDesk server (default http://127.0.0.1:8080, or CARDDESK_SERVER).") var server: String?
+
+    func run() async throws {
+        try await Terminal.run {
+            let text = server ?? ProcessInfo.processInfo.environment["CARDDESK_SERVER"] ?? "http://127.0.0.1:8080"
+            guard let url = URL(string: text), url.host != nil else {
+                throw CardDeskError(.invalidInput, "\"\(text)\" is not a server address: use something like http://127.0.0.1:8080.")
+            }
+            let folder = FolderReader(folder: URL(fileURLWithPath: reader))
+            _ = try folder.cardFile()
+            let agent = TerminalAgent(
+                reader: folder, server: ServerClient(baseURL: url),
+                output: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) },
+                opener: Browser.open
+            )
+            await agent.run(lines: StandardInputLines.stream())
+        }
+    }
+}
+
+/// Opens a URL with `$BROWSER`, else `xdg-open`.
+enum Browser {
+    static func open(_ url: URL) -> Bool {
+        let command = ProcessInfo.processInfo.environment["BROWSER"].flatMap { $0.isEmpty ? nil : $0 } ?? "xdg-open"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [command, url.absoluteString]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// Lines typed at the terminal (or piped in), read on a thread of their own.
+enum StandardInputLines {
+    static func stream() -> AsyncStream<String> {
+        AsyncStream { continuation in
+            let thread = Thread {
+                while let line = Swift.readLine(strippingNewline: true) { continuation.yield(line) }
+                continuation.finish()
+            }
+            thread.start()
         }
     }
 }
