@@ -1,5 +1,5 @@
-public import CardDeskAPI
-public import CardDeskCore
+import CardDeskAPI
+import CardDeskCore
 public import Foundation
 public import Smartcard
 

@@ -1,4 +1,4 @@
-public import CardDeskAPI
+import CardDeskAPI
 public import CardDeskCore
 import Crypto
 import Foundation

@@ -1,5 +1,5 @@
 public import CardDeskAPI
-public import CardDeskCore
+import CardDeskCore
 public import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

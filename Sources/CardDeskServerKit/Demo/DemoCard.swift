@@ -28,7 +28,7 @@ enum DemoCard {
                 Renew it:   carddesk renew --card \(file.path) --server \(serverURL)
                 Check it:   carddesk status --card \(file.path) --server \(serverURL)
                 """
-            FileManager.default.createFile(atPath: notes.path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: notes.path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
         }
         return (try? String(contentsOf: notes, encoding: .utf8)) ?? "Demo card: \(file.path)"
     }

@@ -1,5 +1,5 @@
 import SwiftASN1
-public import X509
+import X509
 
 /// The AlgorithmIdentifier that goes beside a signature in a CRL or OCSP response (RFC 5280 4.1.1.2).
 /// swift-certificates keeps its own type internal, so CRL and OCSP encode it here.

@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 
 /// Short-hands for the CA's person-readable errors.
 enum CAError {

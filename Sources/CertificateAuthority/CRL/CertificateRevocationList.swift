@@ -96,7 +96,8 @@ public struct CertificateRevocationList: Sendable, Hashable {
             guard try Int(derEncoded: &nodes) == 1 else { throw ASN1Error.invalidASN1Object(reason: "not a v2 CRL") }
             guard let algorithmNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "no algorithm") }
             _ = try SignatureAlgorithmIdentifier(derEncoded: algorithmNode)
-            let issuer = try DistinguishedName(derEncoded: &nodes)
+            guard let issuerNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "no issuer") }
+            let issuer = try DistinguishedName(derEncoded: issuerNode)
             guard let thisNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "no thisUpdate") }
             let thisUpdate = try ASN1Time.parseTime(thisNode)
             guard let nextNode = nodes.next(), nextNode.identifier == .utcTime || nextNode.identifier == .generalizedTime else {

@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 import Crypto
 public import Foundation
 public import SwiftASN1

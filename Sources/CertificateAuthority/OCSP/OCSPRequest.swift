@@ -64,9 +64,9 @@ public struct OCSPRequest: Hashable, Sendable {
             var coder = DER.Serializer()
             try coder.appendConstructedNode(identifier: .sequence) { coder in
                 try coder.appendConstructedNode(identifier: .sequence) { coder in
-                    try coder.appendConstructedNode(identifier: .sequence) { coder in
+                    coder.appendConstructedNode(identifier: .sequence) { coder in
                         for certID in certIDs {
-                            try coder.appendConstructedNode(identifier: .sequence) { $0.serializeRawBytes(certID.encoded) }
+                            coder.appendConstructedNode(identifier: .sequence) { $0.serializeRawBytes(certID.encoded) }
                         }
                     }
                     if let nonce {

@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 public import CardDeskStore
 public import Logging
 

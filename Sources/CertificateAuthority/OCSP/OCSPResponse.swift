@@ -42,7 +42,7 @@ public struct OCSPResponse: Hashable, Sendable {
     /// An unsuccessful response: just the status, no body (RFC 6960 4.2.1).
     static func failure(_ status: Status) -> [UInt8] {
         var coder = DER.Serializer()
-        try! coder.appendConstructedNode(identifier: .sequence) { $0.appendEnumerated(status.rawValue) }
+        coder.appendConstructedNode(identifier: .sequence) { $0.appendEnumerated(status.rawValue) }
         return coder.serializedBytes
     }
 

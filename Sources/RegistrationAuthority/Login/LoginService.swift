@@ -1,5 +1,5 @@
 public import CardDeskAPI
-public import CardDeskCore
+import CardDeskCore
 public import CardDeskStore
 public import CertificateAuthority
 import Foundation
