@@ -9,16 +9,8 @@ public enum RenewalAPI {
         public init(challenge: String) { self.challenge = challenge }
     }
 
-    public struct Start: Codable, Sendable {
-        public let cardSerial: String
-        public let challenge: String
-        public let signature: Data
-        public init(cardSerial: String, challenge: String, signature: Data) {
-            self.cardSerial = cardSerial
-            self.challenge = challenge
-            self.signature = signature
-        }
-    }
+    /// Starting or resuming a renewal: the card's signature over `RenewalStartMessage`.
+    public typealias Start = CardSignedChallenge
 
     public struct Authorise: Codable, Sendable {
         public let profile: CertificateProfileKind
@@ -156,16 +148,8 @@ public enum LoginMessage {
 
 /// Signing in with a card, and the session that results.
 public enum LoginAPI {
-    public struct Login: Codable, Sendable {
-        public let cardSerial: String
-        public let challenge: String
-        public let signature: Data
-        public init(cardSerial: String, challenge: String, signature: Data) {
-            self.cardSerial = cardSerial
-            self.challenge = challenge
-            self.signature = signature
-        }
-    }
+    /// Signing in: the card's signature over `LoginMessage`.
+    public typealias Login = CardSignedChallenge
 
     public struct ChooseRole: Codable, Sendable {
         /// The role's number as the list shows it, from 1.
@@ -211,5 +195,18 @@ public struct SessionView: Codable, Hashable, Sendable {
         self.role = role
         self.certificates = certificates
         self.renewal = renewal
+    }
+}
+
+/// A card's answer to a server challenge: which card, which challenge, and its signature (by the key in slot 9A).
+public struct CardSignedChallenge: Codable, Sendable {
+    public let cardSerial: String
+    public let challenge: String
+    public let signature: Data
+
+    public init(cardSerial: String, challenge: String, signature: Data) {
+        self.cardSerial = cardSerial
+        self.challenge = challenge
+        self.signature = signature
     }
 }

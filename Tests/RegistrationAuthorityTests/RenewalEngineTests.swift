@@ -198,10 +198,12 @@ struct LiveServer {
 
     static func start(_ instance: CardDeskInstance) async throws -> LiveServer {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
         let app = buildApplication(
             services: instance.webServices,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            logger: Logger(label: "test"),
+            logger: logger,
             onServerRunning: { port in continuation.yield(port ?? 0) }
         )
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
