@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 public import Foundation
 import Crypto
 public import SwiftASN1

@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 
 /// What a reader reports: a card arrived (with a session to it) or the card was taken out.
 public enum ReaderEvent: Sendable {

@@ -1,3 +1,5 @@
+public import CardDeskCore
+
 /// A key slot on a card, named by its PIV key reference (NIST SP 800-73-4, table 4b).
 public struct CardSlot: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
     public let keyReference: UInt8
@@ -13,6 +15,11 @@ public struct CardSlot: Hashable, Sendable, Codable, CustomStringConvertible, Co
     public static let authentication = CardSlot(0x9A)
     /// Digital signature (9C): the key that signs, PIN always required.
     public static let signing = CardSlot(0x9C)
+
+    /// The slot that holds the key and certificate of a profile: 9A for authentication, 9C for signing.
+    public static func main(for profile: CertificateProfileKind) -> CardSlot {
+        profile == .authentication ? .authentication : .signing
+    }
 
     /// The retired-key slots (82–95). A renewal generates the new key in one of these ("staging") so the current
     /// key keeps working until the new certificate is on the card; installing then moves the new key into place

@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 import Foundation
 import Synchronization
 

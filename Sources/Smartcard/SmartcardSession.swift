@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 public import X509
 
 /// A connection to one smartcard: what the renewal flow, the agent and the RA need from a card, and nothing of how

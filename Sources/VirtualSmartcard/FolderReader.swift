@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 public import Foundation
 public import Smartcard
 

@@ -1,4 +1,4 @@
-public import CardDeskCore
+import CardDeskCore
 import Crypto
 import _CryptoExtras
 public import Foundation

@@ -52,7 +52,7 @@ public struct RenewalClient: Sendable {
         _ item: RenewalView.Item, renewal: String, token: String, progress: @Sendable (CertificateProfileKind, Stage) -> Void
     ) async throws -> RenewalView {
         let profile = item.profile
-        let slot: CardSlot = profile == .authentication ? .authentication : .signing
+        let slot = CardSlot.main(for: profile)
         let staging = CardSlot.staging(for: slot)
         var issued: Certificate? = try item.newCertificate.map { try Certificate(derEncoded: Array($0)) }
 
@@ -101,7 +101,7 @@ public struct RenewalClient: Sendable {
     }
 
     private func confirm(_ profile: CertificateProfileKind, certificate: Certificate, renewal: String, token: String) async throws -> RenewalView {
-        let slot: CardSlot = profile == .authentication ? .authentication : .signing
+        let slot = CardSlot.main(for: profile)
         let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
         let message = RenewalConfirmationMessage.make(renewalID: renewal, profile: profile, serial: serial)
         let signature = try await card.sign(message, with: slot)

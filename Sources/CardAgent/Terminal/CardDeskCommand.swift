@@ -93,7 +93,7 @@ struct StatusCommand: AsyncParsableCommand {
             print(pin.isLocked ? "Passcode: locked (0 of \(pin.pinMaximumTries) tries left) - unlock the card before renewing"
                   : "Passcode tries left: \(pin.pinTriesLeft) of \(pin.pinMaximumTries)")
             for profile in CertificateProfileKind.allCases {
-                let slot: CardSlot = profile == .authentication ? .authentication : .signing
+                let slot = CardSlot.main(for: profile)
                 guard let certificate = try await card.certificate(in: slot) else {
                     print("\(Terminal.label(profile)): none")
                     continue

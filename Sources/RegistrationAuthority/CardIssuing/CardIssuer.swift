@@ -66,7 +66,7 @@ public struct CardIssuer: Sendable {
             try await card.verifyPIN(passcode)
             var certificates: [CertificateProfileKind: Certificate] = [:]
             for profile in CertificateProfileKind.allCases {
-                let slot: CardSlot = profile == .authentication ? .authentication : .signing
+                let slot = CardSlot.main(for: profile)
                 let generate = AdminOperation.generateKey(slot: slot, algorithm: keyAlgorithm)
                 let publicKey = try await card.generateKeyPair(
                     in: slot, algorithm: keyAlgorithm,

@@ -23,9 +23,7 @@ public struct LoginService: Sendable {
     }
 
     public func challenge() async throws -> String {
-        let nonce = RenewalEngine.randomToken()
-        try await store.addChallenge(nonce, purpose: "login", expiresAt: clock.now().adding(seconds: RenewalEngine.challengeLifetime))
-        return nonce
+        try await CardChallenges.issue(purpose: "login", store: store, clock: clock)
     }
 
     public func login(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> SessionView {
@@ -37,7 +35,7 @@ public struct LoginService: Sendable {
             let (card, current) = try await CardInForce.load(cardSerial, store: store)
             let candidates = try await CardInForce.authenticationCandidates(card: card, current: current, store: store)
             let message = LoginMessage.make(challenge: challenge, cardSerial: card.serial)
-            guard let certificate = try candidates.first(where: { try RenewalEngine.verify(signature, over: message, by: $0) }) else {
+            guard let certificate = try candidates.first(where: { try CardChallenges.verify(signature, over: message, by: $0) }) else {
                 throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
             }
             guard certificate.notAfter > now else {
@@ -46,9 +44,9 @@ public struct LoginService: Sendable {
             guard let user = try await store.user(id: card.userID), user.status == .active else {
                 throw CardDeskError(.userNotActive, "Your account is not active. Ask your Registration Authority.")
             }
-            let token = RenewalEngine.randomToken()
+            let token = CardChallenges.randomToken()
             let session = SessionRecord(
-                id: UUID().uuidString.lowercased(), tokenHash: RenewalEngine.hash(token), userID: user.id, cardSerial: card.serial,
+                id: UUID().uuidString.lowercased(), tokenHash: CardChallenges.hash(token), userID: user.id, cardSerial: card.serial,
                 certificateSerial: certificate.serial, role: user.roles.count == 1 ? user.roles[0] : nil, createdAt: now, lastSeenAt: now
             )
             try await store.saveSession(session, audit: AuditEvent(
@@ -86,7 +84,7 @@ public struct LoginService: Sendable {
 
     /// Ends a session (`card removed`, `logged out`).
     public func logout(token: String, reason: String) async throws {
-        guard var session = try await store.session(tokenHash: RenewalEngine.hash(token)), session.endedAt == nil else { return }
+        guard var session = try await store.session(tokenHash: CardChallenges.hash(token)), session.endedAt == nil else { return }
         session.endedAt = clock.now()
         session.endReason = reason
         try await store.saveSession(session, audit: AuditEvent(
@@ -96,7 +94,7 @@ public struct LoginService: Sendable {
 
     /// The session for a token, if it is still open; ends it when it has been idle too long.
     func active(_ token: String) async throws -> (SessionRecord, User) {
-        guard var session = try await store.session(tokenHash: RenewalEngine.hash(token)) else {
+        guard var session = try await store.session(tokenHash: CardChallenges.hash(token)) else {
             throw CardDeskError(.authenticationFailed, "You are not signed in. Insert your card and sign in.")
         }
         let now = clock.now()
@@ -117,14 +115,14 @@ public struct LoginService: Sendable {
     }
 
     func view(_ session: SessionRecord, user: User, token: String?) async throws -> SessionView {
-        let (_, current) = try await CardInForce.load(session.cardSerial, store: store)
+        let (card, current) = try await CardInForce.load(session.cardSerial, store: store)
         return SessionView(
             id: session.id, token: token, userID: user.id.rawValue, name: "\(user.givenName) \(user.familyName)",
             organisation: user.organisation, roles: user.roles.map(\.description), role: session.role?.description,
             certificates: CertificateProfileKind.allCases.compactMap { profile in
                 current[profile].map { SessionView.Certificate(profile: profile, serial: $0.serial.hex, notAfter: $0.notAfter) }
             },
-            renewal: try await renewal.status(cardSerial: session.cardSerial)
+            renewal: try await renewal.status(card: card, current: current)
         )
     }
 }

@@ -19,8 +19,6 @@ public struct RenewalEngine: Sendable {
     let masterKey: MasterKey
     let clock: any WallClock
     public let window: RenewalWindow
-    /// How long a challenge may be used.
-    static let challengeLifetime: Int64 = 120
     /// How long a renewal token is valid after the last (re)authentication.
     static let tokenLifetime: Int64 = 600
     /// Test hook: the server process is killed around a renewal step's commit (`CARDDESK_TEST_KILL_SERVER`).
@@ -40,28 +38,37 @@ public struct RenewalEngine: Sendable {
 
     public func status(cardSerial: String) async throws -> CardRenewalStatus {
         let (card, current) = try await cardAndCurrentCertificates(cardSerial)
-        let active = try await store.activeRenewal(cardSerial: card.serial)
+        return try await status(card: card, current: current)
+    }
+
+    /// The renewal status of a card whose certificates in force are already loaded (sign-in has them).
+    func status(card: CardRecord, current: [CertificateProfileKind: CertificateRecord]) async throws -> CardRenewalStatus {
+        let inProgress = try await store.activeRenewal(cardSerial: card.serial) != nil
         let verdict = window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: clock.now())
+        let message: String
+        let opensOn: Timestamp?
         switch verdict {
         case .open(let closes):
-            return CardRenewalStatus(cardSerial: card.serial, renewalAvailable: true, opensOn: nil,
-                              message: "Renewal is available until \(closes.dateDescription).", renewalInProgress: active != nil)
+            (message, opensOn) = ("Renewal is available until \(closes.dateDescription).", nil)
         case .opensOn(let date):
-            return CardRenewalStatus(cardSerial: card.serial, renewalAvailable: active != nil, opensOn: date,
-                              message: window.refusal(verdict)!.reason, renewalInProgress: active != nil)
+            (message, opensOn) = (window.refusal(verdict)!.reason, date)
         case .expired:
-            return CardRenewalStatus(cardSerial: card.serial, renewalAvailable: false, opensOn: nil,
-                              message: window.refusal(verdict)!.reason, renewalInProgress: active != nil)
+            (message, opensOn) = (window.refusal(verdict)!.reason, nil)
         }
+        // An unfinished renewal can always be finished, even once the window has passed its start.
+        let available: Bool = switch verdict {
+        case .open: true
+        case .opensOn: inProgress
+        case .expired: false
+        }
+        return CardRenewalStatus(cardSerial: card.serial, renewalAvailable: available, opensOn: opensOn, message: message, renewalInProgress: inProgress)
     }
 
     // MARK: Steps
 
     /// A fresh challenge for the card to sign (32 random bytes, base64url), valid two minutes, single use.
     public func challenge() async throws -> String {
-        let nonce = Self.randomToken()
-        try await store.addChallenge(nonce, purpose: "renewal", expiresAt: clock.now().adding(seconds: Self.challengeLifetime))
-        return nonce
+        try await CardChallenges.issue(purpose: "renewal", store: store, clock: clock)
     }
 
 
@@ -74,12 +81,12 @@ public struct RenewalEngine: Sendable {
         }
         let candidates = try await CardInForce.authenticationCandidates(card: card, current: current, store: store)
         let message = RenewalStartMessage.make(challenge: challenge, cardSerial: card.serial)
-        guard try candidates.contains(where: { try Self.verify(signature, over: message, by: $0) }) else {
+        guard try candidates.contains(where: { try CardChallenges.verify(signature, over: message, by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
         }
-        let token = Self.randomToken()
+        let token = CardChallenges.randomToken()
         if var renewal = try await store.activeRenewal(cardSerial: card.serial) {
-            renewal.tokenHash = Self.hash(token)
+            renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
             try await save(&renewal, details: "resumed")
             return try view(renewal, token: token)
@@ -98,7 +105,7 @@ public struct RenewalEngine: Sendable {
         })
         var renewal = RenewalRecord(
             id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
-            state: try Self.encode(state), tokenHash: Self.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
+            state: try Self.encode(state), tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
             version: 0, createdAt: now, updatedAt: now
         )
         try await save(&renewal, details: "started: \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
@@ -110,7 +117,7 @@ public struct RenewalEngine: Sendable {
         var (renewal, state) = try await load(renewalID, token: token)
         let index = try state.index(of: profile)
         let card = try await requireCard(renewal.cardSerial)
-        let mainSlot: CardSlot = profile == .authentication ? .authentication : .signing
+        let mainSlot = CardSlot.main(for: profile)
         let staging = CardSlot.staging(for: mainSlot)
         let item = state.items[index]
         switch operation {
@@ -187,7 +194,7 @@ public struct RenewalEngine: Sendable {
         guard item.step >= .issued, let newSerial = item.newSerial, let record = try await store.certificate(serial: newSerial) else {
             throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet.")
         }
-        guard try Self.verify(signature, over: RenewalConfirmationMessage.make(renewalID: renewal.id, profile: profile, serial: newSerial), by: record) else {
+        guard try CardChallenges.verify(signature, over: RenewalConfirmationMessage.make(renewalID: renewal.id, profile: profile, serial: newSerial), by: record) else {
             throw CardDeskError(.authenticationFailed, "The card did not prove it holds the new \(profile) key.")
         }
         if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
@@ -220,7 +227,7 @@ public struct RenewalEngine: Sendable {
         guard let renewal = try await store.renewal(id: id) else {
             throw CardDeskError(.authenticationFailed, "There is no such renewal. Run the renewal again.")
         }
-        guard Self.constantTimeEqual(Self.hash(token), renewal.tokenHash), clock.now() < renewal.tokenExpiresAt else {
+        guard CardChallenges.constantTimeEqual(CardChallenges.hash(token), renewal.tokenHash), clock.now() < renewal.tokenExpiresAt else {
             throw CardDeskError(.authenticationFailed, "The renewal session has expired. Run the renewal again to continue where it stopped.")
         }
         return (renewal, try Self.decode(renewal.state))
@@ -244,12 +251,6 @@ public struct RenewalEngine: Sendable {
         })
     }
 
-    static func verify(_ signature: [UInt8], over message: [UInt8], by record: CertificateRecord) throws -> Bool {
-        let certificate = try Certificate(derEncoded: record.der)
-        let algorithm: Certificate.SignatureAlgorithm = P256.Signing.PublicKey(certificate.publicKey) != nil ? .ecdsaWithSHA256 : .sha256WithRSAEncryption
-        return certificate.publicKey.isValidSignature(signature, for: message, signatureAlgorithm: algorithm)
-    }
-
     static func encode(_ state: RenewalState) throws -> String {
         String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
     }
@@ -258,18 +259,4 @@ public struct RenewalEngine: Sendable {
         try JSONDecoder().decode(RenewalState.self, from: Data(text.utf8))
     }
 
-    static func randomToken() -> String {
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func hash(_ token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
 }

@@ -1,0 +1,44 @@
+import CardDeskCore
+import CardDeskStore
+import CertificateAuthority
+import Crypto
+import Foundation
+import X509
+
+/// What sign-in and renewal share: single-use challenges a card signs, bearer tokens stored only as hashes, and
+/// checking a card's signature against one of its certificates.
+enum CardChallenges {
+    /// How long a challenge may be used, in seconds.
+    static let lifetime: Int64 = 120
+
+    /// A fresh challenge for `purpose` ("login", "renewal"): 32 random bytes, base64url, single use.
+    static func issue(purpose: String, store: any RenewalStore, clock: any WallClock) async throws -> String {
+        let nonce = randomToken()
+        try await store.addChallenge(nonce, purpose: purpose, expiresAt: clock.now().adding(seconds: lifetime))
+        return nonce
+    }
+
+    static func randomToken() -> String {
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// SHA-256 (hex) of a token: what the store keeps instead of the token.
+    static func hash(_ token: String) -> String {
+        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// Whether the key of `record`'s certificate made `signature` over `message`.
+    static func verify(_ signature: [UInt8], over message: [UInt8], by record: CertificateRecord) throws -> Bool {
+        let certificate = try Certificate(derEncoded: record.der)
+        let algorithm: Certificate.SignatureAlgorithm = P256.Signing.PublicKey(certificate.publicKey) != nil ? .ecdsaWithSHA256 : .sha256WithRSAEncryption
+        return certificate.publicKey.isValidSignature(signature, for: message, signatureAlgorithm: algorithm)
+    }
+}
