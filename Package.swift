@@ -91,7 +91,7 @@ let package = Package(
         // The JSON bodies of the HTTP API, shared by the server and the `carddesk` client.
         .target(
             name: "CardDeskAPI",
-            dependencies: ["CardDeskCore", "Smartcard"],
+            dependencies: ["CardDeskCore", "Smartcard", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // The workflows: card issuing and the renewal engine (later unlock and RA actions).
@@ -162,6 +162,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -65,6 +65,25 @@ public struct ServerClient: Sendable {
         _ = try await send("DELETE", "api/v1/session?reason=\(query)", token: token, body: Optional<String>.none, as: Empty.self)
     }
 
+    /// A single-use code with which a browser joins this session.
+    public func handover(token: String) async throws -> LoginAPI.Handover {
+        try await send("POST", "api/v1/session/handovers", token: token, body: Optional<String>.none, as: LoginAPI.Handover.self)
+    }
+
+    /// "An agent runs on this workstation, its bridge on this port."
+    public func checkIn(bridgePort: Int) async throws {
+        _ = try await send("POST", "api/v1/agents/checkin", body: LoginAPI.AgentCheckIn(bridgePort: bridgePort), as: Empty.self)
+    }
+
+    /// The server's origin (`scheme://host[:port]`): the only origin the localhost bridge answers.
+    public var origin: String {
+        let components = URLComponents(url: baseURL, resolvingAgainstBaseURL: false)
+        let scheme = components?.scheme?.lowercased() ?? "http"
+        let host = components?.host ?? ""
+        let port = components?.port.map { ":\($0)" } ?? ""
+        return "\(scheme)://\(host)\(port)"
+    }
+
     struct Empty: Decodable { init() {} }
 
     func send<Body: Encodable, Answer: Decodable>(

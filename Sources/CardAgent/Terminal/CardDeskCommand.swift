@@ -2,6 +2,8 @@ public import ArgumentParser
 import CardDeskAPI
 import CardDeskCore
 import Foundation
+import Hummingbird
+import Logging
 import Smartcard
 import VirtualSmartcard
 import X509
@@ -181,6 +183,8 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(help: "The reader folder to watch.") var reader: String
     @Option(help: "The CardDesk server (default http://127.0.0.1:8080, or CARDDESK_SERVER).") var server: String?
+    @Option(name: .customLong("bridge-port"), help: "The localhost bridge's port for the web pages (default 43490; 0 picks a free one).")
+    var bridgePort: Int = 43490
 
     func run() async throws {
         try await Terminal.run {
@@ -190,12 +194,28 @@ struct AgentCommand: AsyncParsableCommand {
             }
             let folder = FolderReader(folder: URL(fileURLWithPath: reader))
             _ = try folder.cardFile()
-            let agent = TerminalAgent(
-                reader: folder, server: ServerClient(baseURL: url),
-                output: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) },
-                opener: Browser.open
-            )
-            await agent.run(lines: StandardInputLines.stream())
+            let client = ServerClient(baseURL: url)
+            let output: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+            var logger = Logger(label: "carddesk.agent.bridge")
+            logger.logLevel = .warning
+            let agent = WorkstationAgent(reader: folder, server: client, bridgePort: bridgePort, output: output, opener: Browser.open)
+            let bridge = LocalBridge(agent: agent, serverOrigin: client.origin, port: bridgePort).application(logger: logger) { port in
+                guard let port else { return }
+                await agent.setBridgePort(port)
+                output("Bridge for the web pages on http://127.0.0.1:\(port) (answers \(client.origin) only).")
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do {
+                        try await bridge.runService()
+                    } catch {
+                        throw CardDeskError(.configuration, "The agent's bridge cannot listen on 127.0.0.1:\(bridgePort) (\(error)). Another CardDesk agent may be running: stop it, or choose another --bridge-port.")
+                    }
+                }
+                group.addTask { await agent.run(lines: StandardInputLines.stream()) }
+                try await group.next()
+                group.cancelAll()
+            }
         }
     }
 }

@@ -14,10 +14,13 @@ public struct SessionRecord: Hashable, Sendable {
     public var endedAt: Timestamp?
     /// Why it ended: `card removed`, `logged out`, `idle timeout`.
     public var endReason: String?
+    /// For a browser session: the workstation agent's session it joined (single-use hand-over). It ends with it.
+    public let parentID: String?
 
     public init(
         id: String, tokenHash: String, userID: UserID, cardSerial: String, certificateSerial: SerialNumber, role: Role?,
-        createdAt: Timestamp, lastSeenAt: Timestamp, endedAt: Timestamp? = nil, endReason: String? = nil
+        createdAt: Timestamp, lastSeenAt: Timestamp, endedAt: Timestamp? = nil, endReason: String? = nil,
+        parentID: String? = nil
     ) {
         self.id = id
         self.tokenHash = tokenHash
@@ -29,5 +32,6 @@ public struct SessionRecord: Hashable, Sendable {
         self.lastSeenAt = lastSeenAt
         self.endedAt = endedAt
         self.endReason = endReason
+        self.parentID = parentID
     }
 }

@@ -16,6 +16,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to listen on (default 127.0.0.1).")
     var host: String?
 
+    @Option(name: .customLong("agent-port"), help: "The port of the workstation agent's localhost bridge the pages talk to (default 43490).")
+    var agentPort: Int?
+
     @Flag(inversion: .prefixedNo, help: "Create (once) a demo card holder and virtual card (default: only when run with no arguments).")
     var demo: Bool?
 
@@ -24,6 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
             var flags = store.flags
             flags["http.port"] = port.map(String.init)
             flags["http.host"] = host
+            flags["agent.bridge.port"] = agentPort.map(String.init)
             let settings = try await ServerSettings.resolve(flags: flags, configFile: store.config)
             let logger = LoggingSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let instance = try await CardDeskInstance.open(settings, logger: logger)

@@ -93,6 +93,6 @@ public struct CardDeskInstance: Sendable {
 extension CardDeskInstance {
     /// Everything the HTTP application calls into.
     public var webServices: WebServices {
-        WebServices(store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login)
+        WebServices(store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, pages: settings.pages)
     }
 }

@@ -1,6 +1,7 @@
 import CardDeskCore
 public import CardDeskStore
 import CertificateAuthority
+public import CardDeskWeb
 import Configuration
 public import Foundation
 public import SwiftASN1
@@ -23,6 +24,10 @@ public import SwiftASN1
 /// | `renewal.window.days` | — | `CARDDESK_RENEWAL_WINDOW_DAYS` | `90` (renewal offered this long before expiry) |
 /// | `crl.validity.hours` | — | `CARDDESK_CRL_VALIDITY_HOURS` | `24` |
 /// | `ocsp.validity.minutes` | — | `CARDDESK_OCSP_VALIDITY_MINUTES` | `60` |
+/// | `agent.bridge.port` | `--agent-port` | `CARDDESK_AGENT_BRIDGE_PORT` | `43490` (the workstation agent's localhost bridge) |
+/// | `help.it.phone` | — | `CARDDESK_HELP_IT_PHONE` | `your local IT service desk` (shown on the pages) |
+/// | `help.service.desk` | — | `CARDDESK_HELP_SERVICE_DESK` | `your organisation's service desk` |
+/// | `help.registration.authority` | — | `CARDDESK_HELP_REGISTRATION_AUTHORITY` | `your local Registration Authority` |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
 ///
@@ -44,6 +49,8 @@ public struct ServerSettings: Sendable {
     public var ocspValidityMinutes: Int
     public var logLevel: String
     public var logFormat: String
+    /// What the pages show and use: bridge port, support contacts, Secure cookies (when the public URL is https).
+    public var pages: PageSettings
 
     /// Values given on the command line, by configuration key.
     public typealias Flags = [String: String]
@@ -91,12 +98,24 @@ public struct ServerSettings: Sendable {
             throw CardDeskError(.configuration, "The certificate policy OID \"\(policyText)\" is not a dotted OID such as 1.2.826.0.1285.0.2.0.")
         }
         let isTerminal = isatty(2) == 1
+        let publicURL = config.string(forKey: "public.url", default: "http://\(host):\(port == 0 ? 8080 : port)")
+        let defaults = PageSettings()
+        let pages = PageSettings(
+            bridgePort: try integer(config, "agent.bridge.port", default: PageSettings.defaultBridgePort, range: 1...65535),
+            secureCookies: publicURL.lowercased().hasPrefix("https:"),
+            organisation: config.string(forKey: "pki.organisation", default: "CardDesk"),
+            contacts: .init(
+                itPhone: config.string(forKey: "help.it.phone", default: defaults.contacts.itPhone),
+                serviceDesk: config.string(forKey: "help.service.desk", default: defaults.contacts.serviceDesk),
+                registrationAuthority: config.string(forKey: "help.registration.authority", default: defaults.contacts.registrationAuthority)
+            )
+        )
         return ServerSettings(
             dataDirectory: data,
             database: try DatabaseLocation(url: databaseURL),
             host: host,
             port: port,
-            publicURL: config.string(forKey: "public.url", default: "http://\(host):\(port == 0 ? 8080 : port)"),
+            publicURL: publicURL,
             masterKeyBase64: config.string(forKey: "master.key", isSecret: true),
             masterKeyFile: URL(fileURLWithPath: config.string(forKey: "master.key.file", default: data.appendingPathComponent("master.key").path)),
             organisation: config.string(forKey: "pki.organisation", default: "CardDesk"),
@@ -106,7 +125,8 @@ public struct ServerSettings: Sendable {
             crlValidityHours: try integer(config, "crl.validity.hours", default: 24, range: 1...24 * 31),
             ocspValidityMinutes: try integer(config, "ocsp.validity.minutes", default: 60, range: 1...24 * 60 * 7),
             logLevel: config.string(forKey: "log.level", default: "info"),
-            logFormat: config.string(forKey: "log.format", default: isTerminal ? "text" : "json")
+            logFormat: config.string(forKey: "log.format", default: isTerminal ? "text" : "json"),
+            pages: pages
         )
     }
 

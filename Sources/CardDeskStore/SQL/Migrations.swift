@@ -154,6 +154,12 @@ enum Migrations {
                 "CREATE INDEX sessions_by_card ON sessions (card_serial, ended_at)",
             ]
         },
+        Migration(version: 4, name: "browser sessions joined to the agent's session") { _ in
+            [
+                "ALTER TABLE sessions ADD COLUMN parent_id TEXT NULL REFERENCES sessions(id)",
+                "CREATE INDEX sessions_by_parent ON sessions (parent_id)",
+            ]
+        },
     ]
 
     /// Applies every migration not yet applied, each in its own transaction.

@@ -15,11 +15,11 @@ extension SQLStore: SessionStore {
             } else {
                 try await db.raw("""
                     INSERT INTO sessions (id, token_hash, user_id, card_serial, certificate_serial, role_code, role_organisation,
-                                          created_at, last_seen_at, ended_at, end_reason)
+                                          created_at, last_seen_at, ended_at, end_reason, parent_id)
                     VALUES (\(bind: session.id), \(bind: session.tokenHash), \(bind: session.userID.rawValue), \(bind: session.cardSerial),
                             \(bind: session.certificateSerial.hex), \(bind: session.role?.code), \(bind: session.role?.organisation),
                             \(bind: session.createdAt.millisecondsSince1970), \(bind: session.lastSeenAt.millisecondsSince1970),
-                            \(bind: session.endedAt?.millisecondsSince1970), \(bind: session.endReason))
+                            \(bind: session.endedAt?.millisecondsSince1970), \(bind: session.endReason), \(bind: session.parentID))
                     """).run()
             }
             if let audit { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
@@ -29,11 +29,23 @@ extension SQLStore: SessionStore {
     public func session(tokenHash: String) async throws -> SessionRecord? {
         try await host.read { db in
             guard let row = try await db.raw("SELECT * FROM sessions WHERE token_hash = \(bind: tokenHash)").first() else { return nil }
+            return try Self.session(row)
+        }
+    }
+
+    public func session(id: String) async throws -> SessionRecord? {
+        try await host.read { db in
+            guard let row = try await db.raw("SELECT * FROM sessions WHERE id = \(bind: id)").first() else { return nil }
+            return try Self.session(row)
+        }
+    }
+
+    private static func session(_ row: any SQLRow) throws -> SessionRecord {
             let roleCode = try row.decode(column: "role_code", as: String?.self)
             let roleOrganisation = try row.decode(column: "role_organisation", as: String?.self)
             return SessionRecord(
                 id: try row.decode(column: "id", as: String.self),
-                tokenHash: tokenHash,
+                tokenHash: try row.decode(column: "token_hash", as: String.self),
                 userID: try UserID(try row.decode(column: "user_id", as: String.self)),
                 cardSerial: try row.decode(column: "card_serial", as: String.self),
                 certificateSerial: try SerialNumber(hex: try row.decode(column: "certificate_serial", as: String.self)),
@@ -41,8 +53,8 @@ extension SQLStore: SessionStore {
                 createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self)),
                 lastSeenAt: Timestamp(millisecondsSince1970: try row.decode(column: "last_seen_at", as: Int64.self)),
                 endedAt: try row.decode(column: "ended_at", as: Int64?.self).map(Timestamp.init(millisecondsSince1970:)),
-                endReason: try row.decode(column: "end_reason", as: String?.self)
+                endReason: try row.decode(column: "end_reason", as: String?.self),
+                parentID: try row.decode(column: "parent_id", as: String?.self)
             )
-        }
     }
 }

@@ -84,4 +84,5 @@ public protocol SessionStore: Sendable {
     /// Stores a session, or updates it (role chosen, last seen, ended), with its audit entry when given.
     func saveSession(_ session: SessionRecord, audit: AuditEvent?) async throws
     func session(tokenHash: String) async throws -> SessionRecord?
+    func session(id: String) async throws -> SessionRecord?
 }

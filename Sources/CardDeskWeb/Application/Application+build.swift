@@ -16,15 +16,17 @@ public func buildApplication(
     )
 }
 
-/// The routes, one file per concern: health, PKI downloads, CRL, OCSP.
-public func buildRouter(services: WebServices) -> Router<BasicRequestContext> {
-    let router = Router()
+/// The routes, one file per concern: health, PKI downloads, CRL, OCSP, renewal and sign-in API, the pages.
+public func buildRouter(services: WebServices) -> Router<WebContext> {
+    let router = Router(context: WebContext.self)
     router.add(middleware: LogRequestsMiddleware(.info))
+    router.add(middleware: SecurityHeadersMiddleware(bridgePort: services.pages.bridgePort))
     router.add(middleware: CardDeskErrorMiddleware())
     HealthRoutes(store: services.store).register(on: router)
     PKIRoutes(authority: services.authority).register(on: router)
     OCSPRoutes(responder: services.ocsp).register(on: router)
     RenewalRoutes(engine: services.renewal).register(on: router)
-    LoginRoutes(login: services.login).register(on: router)
+    LoginRoutes(login: services.login, presence: services.presence).register(on: router)
+    PageRoutes(login: services.login, settings: services.pages).register(on: router)
     return router
 }

@@ -10,8 +10,14 @@ public struct WebServices: Sendable {
     public let ocsp: OCSPResponder
     public let renewal: RenewalEngine
     public let login: LoginService
+    public let pages: PageSettings
+    let presence = AgentPresence()
 
-    public init(store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine, login: LoginService) {
+    public init(
+        store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine, login: LoginService,
+        pages: PageSettings = PageSettings()
+    ) {
+        self.pages = pages
         self.store = store
         self.authority = authority
         self.ocsp = ocsp

@@ -11,7 +11,7 @@ struct HealthRoutes {
         let reason: String?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<WebContext>) {
         router.get("/health") { _, _ -> EditedResponse<Health> in
             let database: String = switch store.location {
             case .sqlite: "sqlite"

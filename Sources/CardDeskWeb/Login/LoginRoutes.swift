@@ -5,6 +5,9 @@ public import Hummingbird
 import RegistrationAuthority
 
 extension SessionView: ResponseEncodable {}
+extension LoginAPI.Handover: ResponseEncodable {}
+extension LoginAPI.AgentPresence: ResponseEncodable {}
+extension LoginAPI.SessionStatus: ResponseEncodable {}
 
 /// Signing in with a card (one handler per operation):
 /// - `POST /api/v1/login/challenges` → a single-use challenge for the card to sign
@@ -12,10 +15,14 @@ extension SessionView: ResponseEncodable {}
 /// - `GET /api/v1/session` → the signed-in user, roles, role in use, certificates and renewal status
 /// - `POST /api/v1/session/role` → choose a role by its number
 /// - `DELETE /api/v1/session?reason=card%20removed` → end the session
+/// - `POST /api/v1/session/handovers` → (agent) a single-use code for a browser to join this session
+/// - `POST /api/v1/agents/checkin` → (agent) "an agent runs on this workstation"
+/// - `GET /api/v1/agents/presence` → (page) whether an agent checked in from this address lately
 struct LoginRoutes {
     let login: LoginService
+    let presence: AgentPresence
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<WebContext>) {
         let api = router.group("api/v1")
         api.post("login/challenges") { _, _ in
             RenewalAPI.Challenge(challenge: try await login.challenge())
@@ -35,6 +42,19 @@ struct LoginRoutes {
             let reason = request.uri.queryParameters.get("reason") ?? "logged out"
             try await login.logout(token: try RenewalRoutes.token(request), reason: String(reason.prefix(64)))
             return .noContent
+        }
+        api.post("session/handovers") { request, _ in
+            try await login.handover(token: try RenewalRoutes.token(request))
+        }
+        api.post("agents/checkin") { request, context -> HTTPResponse.Status in
+            let body = try await request.decode(as: LoginAPI.AgentCheckIn.self, context: context)
+            guard (1...65535).contains(body.bridgePort) else { throw CardDeskError(.invalidInput, "The bridge port must be from 1 to 65535.") }
+            await presence.checkIn(address: context.peerAddress, bridgePort: body.bridgePort)
+            return .noContent
+        }
+        api.get("agents/presence") { _, context in
+            let port = await presence.seen(address: context.peerAddress)
+            return LoginAPI.AgentPresence(seen: port != nil, bridgePort: port)
         }
     }
 }

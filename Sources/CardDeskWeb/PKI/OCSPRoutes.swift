@@ -9,7 +9,7 @@ struct OCSPRoutes {
     /// RFC 6960 requests are small; anything larger is refused before parsing.
     static let maximumRequestSize = 8 * 1024
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<WebContext>) {
         router.post("/ocsp") { request, context in
             let body = try await request.body.collect(upTo: Self.maximumRequestSize)
             return await respond(Array(buffer: body), context: context)
@@ -25,7 +25,7 @@ struct OCSPRoutes {
         }
     }
 
-    private func respond(_ der: [UInt8], context: BasicRequestContext) async -> Response {
+    private func respond(_ der: [UInt8], context: WebContext) async -> Response {
         let answer = await responder.respond(to: der, logger: context.logger)
         return Response(
             status: .ok,

@@ -10,7 +10,7 @@ import X509
 struct PKIRoutes {
     let authority: CertificateAuthority
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<WebContext>) {
         router.get("/pki/:file") { _, context in
             let file = try context.parameters.require("file")
             guard let dot = file.lastIndex(of: ".") else { throw Self.notFound(file) }

@@ -23,7 +23,7 @@ extension RenewalAPI.Issued: ResponseEncodable {}
 struct RenewalRoutes {
     let engine: RenewalEngine
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<WebContext>) {
         let api = router.group("api/v1")
         api.post("challenges") { _, _ in
             RenewalAPI.Challenge(challenge: try await engine.challenge())

@@ -82,9 +82,19 @@ public struct LoginService: Sendable {
         return try await view(session, user: user, token: nil)
     }
 
-    /// Ends a session (`card removed`, `logged out`).
+    /// Ends a session (`card removed`, `logged out`). Ending a browser session ends the agent's session it joined
+    /// (logging out of the page logs the workstation out); ending the agent's session ends every page that joined it.
     public func logout(token: String, reason: String) async throws {
-        guard var session = try await store.session(tokenHash: CardChallenges.hash(token)), session.endedAt == nil else { return }
+        guard let session = try await store.session(tokenHash: CardChallenges.hash(token)) else { return }
+        try await end(session, reason: reason)
+        if let parentID = session.parentID, let parent = try await store.session(id: parentID) {
+            try await end(parent, reason: reason)
+        }
+    }
+
+    private func end(_ session: SessionRecord, reason: String) async throws {
+        guard session.endedAt == nil else { return }
+        var session = session
         session.endedAt = clock.now()
         session.endReason = reason
         try await store.saveSession(session, audit: AuditEvent(
@@ -92,17 +102,90 @@ public struct LoginService: Sendable {
         ))
     }
 
+    /// How long a hand-over code may be used, in seconds.
+    public static let handoverLifetime: Int64 = 60
+
+    /// A single-use code with which a browser joins the agent's session. The agent asks for it with its own token;
+    /// the code is `<session id>.<random>`, stored only as a hash.
+    public func handover(token: String) async throws -> LoginAPI.Handover {
+        let (session, _) = try await active(token)
+        guard session.parentID == nil else {
+            throw CardDeskError(.notAuthorised, "Only the workstation agent's own session can hand over to a browser.")
+        }
+        guard session.role != nil else {
+            throw CardDeskError(.invalidInput, "Choose the role to work in before opening the browser.")
+        }
+        let secret = CardChallenges.randomToken()
+        try await store.addChallenge(CardChallenges.hash(secret), purpose: "handover:\(session.id)", expiresAt: clock.now().adding(seconds: Self.handoverLifetime))
+        return .init(code: "\(session.id).\(secret)", expiresInSeconds: Int(Self.handoverLifetime))
+    }
+
+    /// Redeems a hand-over code: a new browser session joined to the agent's, with its own token (for a cookie).
+    public func redeemHandover(code: String) async throws -> SessionView {
+        let now = clock.now()
+        let parts = code.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2, try await store.consumeChallenge(CardChallenges.hash(parts[1]), purpose: "handover:\(parts[0])", now: now),
+              let parent = try await store.session(id: parts[0]), parent.endedAt == nil, parent.parentID == nil
+        else {
+            throw CardDeskError(.authenticationFailed, "This sign-in link has expired or was already used. Sign in again from the page.")
+        }
+        guard let user = try await store.user(id: parent.userID) else {
+            throw CardDeskError(.authenticationFailed, "You are not signed in.")
+        }
+        let token = CardChallenges.randomToken()
+        let session = SessionRecord(
+            id: UUID().uuidString.lowercased(), tokenHash: CardChallenges.hash(token), userID: parent.userID, cardSerial: parent.cardSerial,
+            certificateSerial: parent.certificateSerial, role: parent.role, createdAt: now, lastSeenAt: now, parentID: parent.id
+        )
+        try await store.saveSession(session, audit: AuditEvent(
+            action: .login, actor: "card:\(parent.cardSerial)", subject: "user:\(parent.userID)",
+            details: "session=\(session.id) browser joined session=\(parent.id)", time: now
+        ))
+        return try await view(session, user: user, token: token)
+    }
+
+    /// Whether the session is open, without counting as activity (the pages ask every second).
+    public func status(token: String) async throws -> LoginAPI.SessionStatus {
+        guard let session = try await store.session(tokenHash: CardChallenges.hash(token)) else {
+            return .init(active: false, reason: "not signed in")
+        }
+        let ended = try await endIfOver(session)
+        return .init(active: ended.endedAt == nil, reason: ended.endReason)
+    }
+
+    /// The token the pages of this browser session present to the agent's localhost bridge.
+    public func bridgeToken(token: String) async throws -> String? {
+        guard let session = try await store.session(tokenHash: CardChallenges.hash(token)) else { return nil }
+        guard let parentID = session.parentID else { return BridgeToken.derive(sessionTokenHash: session.tokenHash) }
+        return try await store.session(id: parentID).map { BridgeToken.derive(sessionTokenHash: $0.tokenHash) }
+    }
+
+    /// Ends a session that was idle too long, or whose agent session ended (with the agent session's reason).
+    private func endIfOver(_ session: SessionRecord) async throws -> SessionRecord {
+        guard session.endedAt == nil else { return session }
+        var session = session
+        let now = clock.now()
+        if let parentID = session.parentID, let parent = try await store.session(id: parentID), parent.endedAt != nil {
+            session.endedAt = parent.endedAt
+            session.endReason = parent.endReason
+            try await store.saveSession(session, audit: nil)
+        } else if session.lastSeenAt.adding(seconds: idleTimeout) < now {
+            session.endedAt = now
+            session.endReason = "idle timeout"
+            try await store.saveSession(session, audit: AuditEvent(
+                action: .login, actor: "user:\(session.userID)", subject: "user:\(session.userID)", details: "session=\(session.id) ended: idle timeout", time: now
+            ))
+        }
+        return session
+    }
+
     /// The session for a token, if it is still open; ends it when it has been idle too long.
     func active(_ token: String) async throws -> (SessionRecord, User) {
-        guard var session = try await store.session(tokenHash: CardChallenges.hash(token)) else {
+        guard let found = try await store.session(tokenHash: CardChallenges.hash(token)) else {
             throw CardDeskError(.authenticationFailed, "You are not signed in. Insert your card and sign in.")
         }
         let now = clock.now()
-        if session.endedAt == nil, session.lastSeenAt.adding(seconds: idleTimeout) < now {
-            session.endedAt = now
-            session.endReason = "idle timeout"
-            try await store.saveSession(session, audit: nil)
-        }
+        var session = try await endIfOver(found)
         if let reason = session.endReason, session.endedAt != nil {
             throw CardDeskError(.authenticationFailed, "You have been logged out (\(reason)). Insert your card and sign in again.")
         }

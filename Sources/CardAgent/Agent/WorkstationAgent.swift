@@ -1,0 +1,356 @@
+public import CardDeskAPI
+import CardDeskCore
+public import Foundation
+public import Smartcard
+import Synchronization
+
+/// The workstation agent: watches a reader; when a card arrives the holder signs in (passcode at the terminal or in
+/// the page, through the localhost bridge), picks a role, and sees the expiry notification when renewal is open;
+/// when the card leaves, the session ends at once. One actor holds the state, so the terminal, the reader and the
+/// bridge see the same card and session. The passcode is checked by the card and never leaves this computer.
+public actor WorkstationAgent {
+    let reader: any CardReader
+    let server: ServerClient
+    let output: @Sendable (String) -> Void
+    let opener: @Sendable (URL) -> Bool
+    /// The localhost bridge's port, announced to the server at check-in.
+    public private(set) var bridgePort: Int
+
+    private var card: (serial: String, session: any SmartcardSession)?
+    private var phase: BridgeAPI.Status.Phase = .noCard
+    /// A sign-in or role choice is in flight: terminal lines wait for it rather than start another.
+    private var busy = false
+    private var token: String?
+    private var view: SessionView?
+    private var askingExpiry = false
+    private var triesLeft: Int?
+    let progress = RenewalBoard()
+
+    public static let version = "0.4.0"
+
+    /// - Parameters:
+    ///   - output: where the agent writes (standard output, flushed per line).
+    ///   - opener: opens a URL in the browser; false when there is no browser to open.
+    public init(
+        reader: any CardReader, server: ServerClient, bridgePort: Int, output: @escaping @Sendable (String) -> Void,
+        opener: @escaping @Sendable (URL) -> Bool
+    ) {
+        self.reader = reader
+        self.server = server
+        self.bridgePort = bridgePort
+        self.output = output
+        self.opener = opener
+    }
+
+    /// The page the expiry notification points to.
+    public nonisolated var renewalURL: URL {
+        URL(string: "?operation=selfRenewSmartcard", relativeTo: server.baseURL.absoluteString.hasSuffix("/") ? server.baseURL : server.baseURL.appendingPathComponent(""))!.absoluteURL
+    }
+
+    /// The port the bridge really listens on (it may have been asked for port 0).
+    public func setBridgePort(_ port: Int) {
+        bridgePort = port
+    }
+
+    // MARK: Inputs
+
+    /// Runs until the task is cancelled: reader events, terminal lines and the check-in with the server.
+    public func run(lines: AsyncStream<String>) async {
+        output("CardDesk agent watching \(reader.name). Insert your smartcard.")
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in self.reader.events() {
+                    switch event {
+                    case .inserted(let serial, let card): await self.inserted(serial: serial, card: card)
+                    case .removed: await self.removed()
+                    }
+                }
+            }
+            group.addTask {
+                for await line in lines { await self.line(line) }
+                // Standard input closed (the agent runs unattended): keep watching the reader.
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    await self.heartbeat()
+                    try? await Task.sleep(for: .seconds(3))
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func inserted(serial: String, card session: any SmartcardSession) async {
+        card = (serial, session)
+        token = nil
+        view = nil
+        output("Card \(serial) inserted.")
+        await askForPasscode()
+    }
+
+    func removed() async {
+        let current = token
+        card = nil
+        token = nil
+        view = nil
+        phase = .noCard
+        askingExpiry = false
+        triesLeft = nil
+        if let current {
+            try? await server.logout(token: current, reason: "card removed")
+            output("Card removed: you have been logged out.")
+        } else {
+            output("Card removed.")
+        }
+    }
+
+    /// A line typed at the terminal: the answer to whatever the agent last asked.
+    func line(_ text: String) async {
+        let answer = text.trimmingCharacters(in: .whitespaces)
+        guard !busy else { return }
+        switch phase {
+        case .awaitingPasscode:
+            do {
+                try await signIn(passcode: answer, fromTerminal: true)
+            } catch let error as CardDeskError {
+                output(error.reason)
+                if error.code == .wrongPasscode || error.code == .cardLocked { await askForPasscode() }
+            } catch {
+                output("\(error)")
+            }
+        case .awaitingRole:
+            guard let view, let number = Int(answer), (1...view.roles.count).contains(number) else {
+                output("Please type a number from 1 to \(view?.roles.count ?? 1).")
+                return
+            }
+            do { try await chooseRole(number: number, fromTerminal: true) } catch { output(Self.describe(error)) }
+        case .signedIn where askingExpiry:
+            askingExpiry = false
+            if answer.lowercased().hasPrefix("y"), opener(renewalURL) {
+                output("Opening \(renewalURL.absoluteString) in your browser.")
+            } else {
+                output("To renew later, copy this link into a supported browser: \(renewalURL.absoluteString)")
+            }
+        default:
+            break
+        }
+    }
+
+    /// Every few seconds: tell the server an agent runs here (so a page that cannot reach the bridge can tell "not
+    /// running" from "blocked"), and notice a session ended elsewhere (logged out from the page, idle).
+    func heartbeat() async {
+        try? await server.checkIn(bridgePort: bridgePort)
+        guard let current = token, phase == .signedIn || phase == .awaitingRole else { return }
+        do {
+            _ = try await server.session(token: current)
+        } catch let error as CardDeskError where error.code == .authenticationFailed {
+            guard token == current else { return }
+            token = nil
+            view = nil
+            askingExpiry = false
+            output(error.reason)
+            await askForPasscode()
+        } catch {
+            // The server is unreachable for a moment: keep the session.
+        }
+    }
+
+    // MARK: Signing in (terminal and bridge)
+
+    private func askForPasscode() async {
+        guard let card else { return }
+        do {
+            let state = try await card.session.pinState()
+            triesLeft = state.pinTriesLeft
+            if state.isLocked {
+                phase = .cardLocked
+                output("Your smartcard is locked after three wrong passcodes. Unlock it with self-service unlock (carddesk unlock) or ask your Registration Authority.")
+                return
+            }
+        } catch {
+            output(Self.describe(error))
+            return
+        }
+        phase = .awaitingPasscode
+        output("Passcode:")
+    }
+
+    /// Checks the passcode on the card, signs the server's challenge, opens the session.
+    func signIn(passcode: String, fromTerminal: Bool) async throws {
+        guard let card, phase == .awaitingPasscode, !busy else {
+            throw CardDeskError(.invalidInput, phase == .noCard ? "Insert your smartcard first." : "The agent is not waiting for a passcode now.")
+        }
+        busy = true
+        defer { busy = false }
+        do {
+            try await card.session.verifyPIN(passcode)
+        } catch let error as CardDeskError {
+            triesLeft = (try? await card.session.pinState())?.pinTriesLeft
+            if error.code == .cardLocked || triesLeft == 0 { phase = .cardLocked }
+            throw error
+        }
+        triesLeft = (try? await card.session.pinState())?.pinTriesLeft
+        let challenge = try await server.loginChallenge()
+        let signature = try await card.session.sign(LoginMessage.make(challenge: challenge, cardSerial: card.serial), with: .authentication)
+        let session = try await server.login(.init(cardSerial: card.serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+        guard let token = session.token else { throw CardDeskError(.internalFailure, "The server opened no session.") }
+        guard self.card?.serial == card.serial else {
+            // The card left while signing in.
+            try? await server.logout(token: token, reason: "card removed")
+            throw CardDeskError(.cardRemoved, "The card was removed.")
+        }
+        self.token = token
+        view = session
+        if !fromTerminal { output("Passcode accepted from the browser.") }
+        if session.role == nil {
+            phase = .awaitingRole
+            output("Choose the role to work in:")
+            for (index, role) in session.roles.enumerated() { output("  \(index + 1). \(role)") }
+            output("Role number [1-\(session.roles.count)]:")
+        } else {
+            signedIn(session, fromTerminal: fromTerminal)
+        }
+    }
+
+    func chooseRole(number: Int, fromTerminal: Bool) async throws {
+        guard phase == .awaitingRole, let token, !busy else { throw CardDeskError(.invalidInput, "The agent is not waiting for a role now.") }
+        busy = true
+        defer { busy = false }
+        let session = try await server.chooseRole(token: token, number: number)
+        guard self.token == token else { throw CardDeskError(.cardRemoved, "The card was removed.") }
+        signedIn(session, fromTerminal: fromTerminal)
+    }
+
+    private func signedIn(_ session: SessionView, fromTerminal: Bool) {
+        view = session
+        phase = .signedIn
+        output("Signed in as \(session.name) (\(session.userID)) in role \(session.role ?? "").")
+        guard session.renewal.renewalAvailable, let earliest = session.certificates.map(\.notAfter).min() else { return }
+        let days = Terminal.daysLeft(until: Date(timeIntervalSince1970: Double(earliest.millisecondsSince1970) / 1000))
+        let text = "Your smartcard certificates expire on \(earliest.dateDescription) (\(days) days)."
+        DesktopNotification.post(title: "Your smartcard certificates expire soon", body: text + " Renew them at " + renewalURL.absoluteString)
+        // Signed in from the page: the page shows the same notice; the terminal question is for terminal sign-in.
+        if fromTerminal {
+            askingExpiry = true
+            output(text + " Renew them now? [Yes/No]")
+        }
+    }
+
+    // MARK: What the bridge asks
+
+    func status() -> BridgeAPI.Status {
+        BridgeAPI.Status(
+            version: Self.version, phase: phase, cardSerial: card?.serial, triesLeft: triesLeft,
+            roles: phase == .awaitingRole ? view?.roles ?? [] : []
+        )
+    }
+
+    /// The token a page must present for anything beyond status and sign-in; nil when nobody is signed in.
+    func bridgeToken() -> String? {
+        guard phase == .signedIn, let token else { return nil }
+        return BridgeToken.derive(sessionToken: token)
+    }
+
+    func handover() async throws -> LoginAPI.Handover {
+        guard phase == .signedIn, let token else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
+        return try await server.handover(token: token)
+    }
+
+    /// Checks the passcode, then renews in the background; the page follows `progress`.
+    func startRenewal(passcode: String) async throws {
+        guard phase == .signedIn, let card, let view else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
+        guard !progress.isRunning else { throw CardDeskError(.renewalConflict, "A renewal is already running.") }
+        do {
+            try await card.session.verifyPIN(passcode)
+        } catch let error as CardDeskError {
+            triesLeft = (try? await card.session.pinState())?.pinTriesLeft
+            if error.code == .cardLocked { phase = .cardLocked }
+            throw error
+        }
+        progress.start(view.certificates.map(\.profile))
+        output("Renewal started from the browser.")
+        let client = RenewalClient(server: server, card: card.session)
+        let board = progress
+        Task {
+            do {
+                try await client.renew(passcode: passcode) { profile, stage in board.update(profile, stage) }
+                board.finish(nil)
+                self.output("Success: certificate renewed for smartcard")
+            } catch {
+                board.finish(error)
+                self.output("The renewal stopped: \(Self.describe(error))")
+            }
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        (error as? CardDeskError)?.reason ?? "\(error)"
+    }
+}
+
+/// A renewal's progress as the page polls it: written from the renewal task, read by the bridge.
+final class RenewalBoard: Sendable {
+    private struct State {
+        var state: BridgeAPI.RenewalProgress.State = .idle
+        var items: [(CertificateProfileKind, RenewalClient.Stage)] = []
+        var message: String?
+        var code: String?
+    }
+
+    private let state = Mutex(State())
+
+    var isRunning: Bool { state.withLock { $0.state == .running } }
+
+    func start(_ profiles: [CertificateProfileKind]) {
+        state.withLock { $0 = State(state: .running, items: profiles.map { ($0, .pending) }) }
+    }
+
+    func update(_ profile: CertificateProfileKind, _ stage: RenewalClient.Stage) {
+        state.withLock { current in
+            if let index = current.items.firstIndex(where: { $0.0 == profile }) {
+                current.items[index].1 = stage
+            } else {
+                current.items.append((profile, stage))
+            }
+        }
+    }
+
+    func finish(_ error: (any Error)?) {
+        state.withLock { current in
+            if let error {
+                current.state = .failed
+                current.message = WorkstationAgent.describe(error)
+                current.code = (error as? CardDeskError)?.code.name
+            } else {
+                current.state = .succeeded
+                for index in current.items.indices { current.items[index].1 = .done }
+            }
+        }
+    }
+
+    var snapshot: BridgeAPI.RenewalProgress {
+        state.withLock { current in
+            BridgeAPI.RenewalProgress(
+                state: current.state,
+                items: current.items.map { .init(profile: $0.0, stage: $0.1.rawValue, step: RenewalClient.Stage.allCases.firstIndex(of: $0.1) ?? 0) },
+                message: current.message, errorCode: current.code
+            )
+        }
+    }
+}
+
+/// A desktop notification where a desktop session exists (best effort: `notify-send`, if installed).
+enum DesktopNotification {
+    static func post(title: String, body: String) {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["DISPLAY"] != nil || environment["WAYLAND_DISPLAY"] != nil else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["notify-send", "--app-name=CardDesk", title, body]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try? process.run()
+    }
+}

@@ -1,0 +1,140 @@
+import CardDeskAPI
+import CardDeskCore
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+
+/// The localhost bridge the web page talks to (the modern replacement for the old Java applet).
+///
+/// - Listens on 127.0.0.1 only.
+/// - Answers only requests whose `Host` is `127.0.0.1:PORT` or `localhost:PORT` (no DNS rebinding) and whose
+///   `Origin` is the configured server's origin (no other web site can use the card).
+/// - Status, sign-in and the hand-over need no token (they are how a page of our server gets a session);
+///   the renewal needs the page's bridge token, which only pages of the current session have.
+/// - State changes only on POST. It never exposes keys, certificates' private parts or card administration.
+///
+/// Routes: `GET /v1/status`, `POST /v1/login`, `POST /v1/login/role`, `POST /v1/handover`,
+/// `POST /v1/renewal` (passcode), `GET /v1/renewal` (progress).
+public struct LocalBridge: Sendable {
+    let agent: WorkstationAgent
+    let origin: String
+    let port: Int
+
+    public init(agent: WorkstationAgent, serverOrigin: String, port: Int) {
+        self.agent = agent
+        self.origin = serverOrigin
+        self.port = port
+    }
+
+    public func application(logger: Logger, onRunning: @escaping @Sendable (Int?) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: BridgeGuard(origin: origin, port: port))
+        let api = router.group("v1")
+        api.get("status") { _, _ in await agent.status() }
+        api.post("login") { request, context -> BridgeAPI.Status in
+            let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
+            try await agent.signIn(passcode: body.passcode, fromTerminal: false)
+            return await agent.status()
+        }
+        api.post("login/role") { request, context -> BridgeAPI.Status in
+            let body = try await request.decode(as: BridgeAPI.ChooseRole.self, context: context)
+            try await agent.chooseRole(number: body.number, fromTerminal: false)
+            return await agent.status()
+        }
+        api.post("handover") { _, _ in try await agent.handover() }
+        api.post("renewal") { request, context -> Response in
+            try await requireToken(request)
+            let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
+            try await agent.startRenewal(passcode: body.passcode)
+            return try await Self.json(agent.progress.snapshot, status: .accepted)
+        }
+        api.get("renewal") { request, _ -> BridgeAPI.RenewalProgress in
+            try await requireToken(request)
+            return agent.progress.snapshot
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "CardDesk agent"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port) },
+            logger: logger
+        )
+    }
+
+    private func requireToken(_ request: Request) async throws {
+        let given = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+        guard let expected = await agent.bridgeToken(), BridgeGuard<BasicRequestContext>.constantTimeEqual(given, expected) else {
+            throw CardDeskError(.authenticationFailed, "This page is not paired with the agent's current session. Reload the page to sign in again.")
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(value))))
+    }
+}
+
+extension BridgeAPI.Status: ResponseEncodable {}
+extension BridgeAPI.RenewalProgress: ResponseEncodable {}
+extension LoginAPI.Handover: ResponseEncodable {}
+
+/// Host and Origin checks, CORS for the one allowed origin (with Chrome's private network access preflight), and
+/// errors as `{"error": {"code", "message"}}`.
+struct BridgeGuard<Context: RequestContext>: RouterMiddleware {
+    let origin: String
+    let hosts: Set<String>
+
+    init(origin: String, port: Int) {
+        self.origin = origin
+        self.hosts = ["127.0.0.1:\(port)", "localhost:\(port)"]
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let host = (request.head.authority ?? "").lowercased()
+        guard hosts.contains(host) else {
+            return try Self.refuse(.notAuthorised, "Refused: the CardDesk agent answers only at \(hosts.sorted().joined(separator: " or ")).", status: .forbidden, origin: nil)
+        }
+        guard request.headers[.origin] == origin else {
+            return try Self.refuse(.notAuthorised, "Refused: the CardDesk agent answers only pages from \(origin).", status: .forbidden, origin: nil)
+        }
+        var response: Response
+        if request.method == .options {
+            response = Response(status: .noContent)
+            response.headers[.accessControlAllowMethods] = "GET, POST"
+            response.headers[.accessControlAllowHeaders] = "Content-Type, Authorization"
+            response.headers[.accessControlMaxAge] = "600"
+            response.headers[HTTPField.Name("Access-Control-Allow-Private-Network")!] = "true"
+        } else {
+            do {
+                response = try await next(request, context)
+            } catch let error as CardDeskError {
+                response = try Self.refuse(error.code, error.reason, status: Self.status(for: error.code), origin: nil)
+            }
+        }
+        response.headers[.accessControlAllowOrigin] = origin
+        response.headers[.vary] = "Origin"
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    static func refuse(_ code: CardDeskError.Code, _ message: String, status: HTTPResponse.Status, origin: String?) throws -> Response {
+        try LocalBridge.json(APIErrorBody(error: .init(code: code.name, message: message)), status: status)
+    }
+
+    static func status(for code: CardDeskError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .wrongPasscode, .authenticationFailed: .unauthorized
+        case .cardLocked, .cardBlocked: .init(code: 423, reasonPhrase: "Locked")
+        case .notAuthorised: .forbidden
+        case .invalidInput, .malformedRequest: .badRequest
+        case .renewalConflict, .renewalNotOpen, .certificatesExpired, .userNotActive: .conflict
+        case .serverUnreachable: .badGateway
+        default: .internalServerError
+        }
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}

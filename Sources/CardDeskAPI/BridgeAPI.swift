@@ -1,0 +1,128 @@
+public import CardDeskCore
+import Crypto
+
+extension LoginAPI {
+    /// A single-use code that lets a browser join the agent's session (`POST /api/v1/session/handovers`).
+    public struct Handover: Codable, Sendable {
+        public let code: String
+        public let expiresInSeconds: Int
+        public init(code: String, expiresInSeconds: Int) {
+            self.code = code
+            self.expiresInSeconds = expiresInSeconds
+        }
+    }
+
+    /// The agent says it is running on this workstation (`POST /api/v1/agents/checkin`), so a page that cannot reach
+    /// it can tell "not running" from "blocked by the browser".
+    public struct AgentCheckIn: Codable, Sendable {
+        public let bridgePort: Int
+        public init(bridgePort: Int) { self.bridgePort = bridgePort }
+    }
+
+    /// `GET /api/v1/agents/presence`: whether an agent on the caller's address checked in recently.
+    public struct AgentPresence: Codable, Sendable {
+        public let seen: Bool
+        public let bridgePort: Int?
+        public init(seen: Bool, bridgePort: Int?) {
+            self.seen = seen
+            self.bridgePort = bridgePort
+        }
+    }
+
+    /// Whether a session is still open, and why it ended. Asking does not count as activity.
+    public struct SessionStatus: Codable, Sendable, Equatable {
+        public let active: Bool
+        public let reason: String?
+        public init(active: Bool, reason: String?) {
+            self.active = active
+            self.reason = reason
+        }
+    }
+}
+
+/// The token a page of a session presents to the workstation agent's localhost bridge. The agent derives it from its
+/// own session token; the server from the stored hash of that token, for the browser sessions that joined it. Neither
+/// side sends it to the other, and it changes with every sign-in.
+public enum BridgeToken {
+    public static func derive(sessionToken: String) -> String {
+        derive(sessionTokenHash: SHA256.hash(data: Array(sessionToken.utf8)).map { byteHex($0) }.joined())
+    }
+
+    public static func derive(sessionTokenHash: String) -> String {
+        SHA256.hash(data: Array("carddesk-bridge:\(sessionTokenHash)".utf8)).map { byteHex($0) }.joined()
+    }
+
+    static func byteHex(_ byte: UInt8) -> String {
+        let digits = Array("0123456789abcdef")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+    }
+}
+
+/// The JSON the web page exchanges with the agent's localhost bridge.
+public enum BridgeAPI {
+    /// `GET /v1/status`: no secrets, no state change.
+    public struct Status: Codable, Sendable {
+        public enum Phase: String, Codable, Sendable {
+            /// No card in the reader.
+            case noCard
+            /// A card is in; nobody has signed in with it yet.
+            case awaitingPasscode
+            /// Passcode accepted; the holder has several roles and has not picked one.
+            case awaitingRole
+            case signedIn
+            /// Three wrong passcodes: the card must be unlocked first.
+            case cardLocked
+        }
+        public let agent: String
+        public let version: String
+        public let phase: Phase
+        public let cardSerial: String?
+        public let triesLeft: Int?
+        public let roles: [String]
+        public init(agent: String = "carddesk", version: String, phase: Phase, cardSerial: String?, triesLeft: Int?, roles: [String]) {
+            self.agent = agent
+            self.version = version
+            self.phase = phase
+            self.cardSerial = cardSerial
+            self.triesLeft = triesLeft
+            self.roles = roles
+        }
+    }
+
+    public struct Passcode: Codable, Sendable {
+        public let passcode: String
+        public init(passcode: String) { self.passcode = passcode }
+    }
+
+    public struct ChooseRole: Codable, Sendable {
+        public let number: Int
+        public init(number: Int) { self.number = number }
+    }
+
+    /// The progress of a renewal the page started (`GET /v1/renewal`).
+    public struct RenewalProgress: Codable, Sendable {
+        public enum State: String, Codable, Sendable { case idle, running, succeeded, failed }
+        public struct Item: Codable, Sendable {
+            public let profile: CertificateProfileKind
+            /// Pending, Generating key, Issuing, Writing, Done.
+            public let stage: String
+            /// 0 (pending) to 4 (done).
+            public let step: Int
+            public init(profile: CertificateProfileKind, stage: String, step: Int) {
+                self.profile = profile
+                self.stage = stage
+                self.step = step
+            }
+        }
+        public let state: State
+        public let items: [Item]
+        public let message: String?
+        public let errorCode: String?
+        public init(state: State, items: [Item], message: String?, errorCode: String?) {
+            self.state = state
+            self.items = items
+            self.message = message
+            self.errorCode = errorCode
+        }
+    }
+}

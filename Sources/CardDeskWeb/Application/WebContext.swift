@@ -1,0 +1,17 @@
+public import Hummingbird
+public import NIOCore
+
+/// The request context of every CardDesk route: Hummingbird's core plus the peer's address (the agent presence
+/// check compares the page's address with the address the agent checked in from).
+public struct WebContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The peer's IP address as text ("127.0.0.1"), or "unknown".
+    var peerAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+}

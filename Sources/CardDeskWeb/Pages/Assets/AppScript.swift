@@ -1,0 +1,298 @@
+extension Assets {
+    /// The page logic. First the compatibility check (is the agent reachable from this browser, and if not, is it
+    /// missing or blocked), then what the page is for: signing in through the agent, watching the session (a removed
+    /// card shows "You have been logged out" within a second or two), and the renewal with its progress.
+    /// The passcode typed here goes to the agent on 127.0.0.1 only, never to the server.
+    static let script = #"""
+'use strict';
+window.CardDeskStarted = true;
+
+const page = document.body.dataset.page;
+const bridge = document.body.dataset.bridge;
+const contactIT = document.body.dataset.contactIt || 'your IT service desk';
+const contactRA = document.body.dataset.contactRa || 'your Registration Authority';
+const byId = (id) => document.getElementById(id);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function panel() { return byId('compat'); }
+
+function explain(id, title, paragraphs) {
+  const box = document.createElement('div');
+  box.className = 'problem';
+  box.id = 'problem-' + id;
+  box.setAttribute('role', 'alert');
+  const heading = document.createElement('h2');
+  heading.textContent = title;
+  box.appendChild(heading);
+  for (const text of paragraphs) {
+    const p = document.createElement('p');
+    p.textContent = text;
+    box.appendChild(p);
+  }
+  panel().replaceChildren(box);
+}
+
+function note(text) {
+  const p = document.createElement('p');
+  p.className = 'ok';
+  p.id = 'compat-ok';
+  p.textContent = text;
+  panel().replaceChildren(p);
+}
+
+async function bridgeCall(path, options = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), options.timeout || 5000);
+  const headers = {};
+  if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (document.body.dataset.bridgeToken) headers['Authorization'] = 'Bearer ' + document.body.dataset.bridgeToken;
+  try {
+    const response = await fetch(bridge + path, {
+      method: options.method || 'GET', headers, mode: 'cors', credentials: 'omit', cache: 'no-store',
+      body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: controller.signal,
+      targetAddressSpace: 'loopback',
+    });
+    const data = await response.json().catch(() => ({}));
+    return { ok: response.ok, status: response.status, data };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function errorText(data, fallback) {
+  return (data && data.error && data.error.message) || fallback;
+}
+
+async function localAccessPermission() {
+  if (!navigator.permissions) return null;
+  for (const name of ['loopback-network', 'local-network-access', 'local-network']) {
+    try { return (await navigator.permissions.query({ name })).state; } catch (e) { /* not known to this browser */ }
+  }
+  return null;
+}
+
+/// The compatibility check: resolves with the agent's status once the agent answers; until then explains why not
+/// and tries again every few seconds.
+async function checkAgent() {
+  for (;;) {
+    try {
+      const answer = await bridgeCall('/v1/status', { timeout: 2000 });
+      if (answer.ok && answer.data.agent === 'carddesk') return answer.data;
+    } catch (e) { /* unreachable: find out why below */ }
+    const permission = await localAccessPermission();
+    let presence = { seen: false };
+    try { presence = await (await fetch('/api/v1/agents/presence', { cache: 'no-store' })).json(); } catch (e) { /* server down */ }
+    if (presence.seen || permission === 'denied') {
+      explain('agent-blocked', 'The CardDesk agent is running, but this browser is not allowed to reach it', [
+        'Your browser is blocking this page from connecting to programs on this computer ("local network access"), ' +
+        'so it cannot use your smartcard.',
+        'To fix it: click the icon to the left of the address bar, allow "Local network access" (or "Apps on this device") ' +
+        'for this site, then reload the page. On a managed computer, ask IT (' + contactIT + ') to allow this site ' +
+        '(policies LocalNetworkAccessAllowedForUrls and LoopbackNetworkAllowedForUrls).',
+      ]);
+    } else {
+      explain('agent-missing', 'The CardDesk agent is not running on this computer', [
+        'The agent lets this page use your smartcard. It is not installed, or it has not been started.',
+        'To fix it: start the agent (carddesk agent --reader READER --server ' + location.origin + '), or restart the ' +
+        'computer if IT installed it for you. If that does not help, call ' + contactIT + '. This page checks again every few seconds.',
+      ]);
+    }
+    await sleep(3000);
+  }
+}
+
+/// Every second: has this session ended (card removed, logged out, idle)? Then say so.
+async function watchSession() {
+  for (;;) {
+    await sleep(1000);
+    try {
+      const status = await (await fetch('/session/status', { cache: 'no-store' })).json();
+      if (!status.active) {
+        location.assign('/logged-out?reason=' + encodeURIComponent(status.reason || ''));
+        return;
+      }
+    } catch (e) { /* the server is briefly unreachable: try again */ }
+  }
+}
+
+// ---- Sign in -------------------------------------------------------------------------------------------------
+
+async function join() {
+  const handover = await bridgeCall('/v1/handover', { method: 'POST', body: {} });
+  if (!handover.ok) throw new Error(errorText(handover.data, 'The agent could not hand over its session.'));
+  const answer = await fetch('/login/handover', {
+    method: 'POST', cache: 'no-store',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': document.body.dataset.csrf },
+    body: JSON.stringify({ code: handover.data.code }),
+  });
+  if (!answer.ok) throw new Error(errorText(await answer.json().catch(() => ({})), 'The server refused the sign-in.'));
+  location.reload();
+}
+
+function showStep(id) {
+  for (const step of document.querySelectorAll('.step')) step.hidden = step.id !== id;
+}
+
+function renderRoles(roles) {
+  const list = byId('roles');
+  list.replaceChildren();
+  roles.forEach((role, index) => {
+    const div = document.createElement('div');
+    div.className = 'choice';
+    const input = document.createElement('input');
+    input.type = 'radio';
+    input.name = 'role';
+    input.id = 'role-' + (index + 1);
+    input.value = String(index + 1);
+    if (index === 0) input.checked = true;
+    const label = document.createElement('label');
+    label.htmlFor = input.id;
+    label.textContent = role;
+    div.append(input, label);
+    list.appendChild(div);
+  });
+}
+
+async function signIn(status) {
+  let phase = null;
+  byId('signin-passcode').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const input = byId('passcode');
+    const error = byId('signin-error');
+    error.textContent = '';
+    const answer = await bridgeCall('/v1/login', { method: 'POST', body: { passcode: input.value } });
+    input.value = '';
+    if (!answer.ok) { error.textContent = errorText(answer.data, 'The agent could not sign you in.'); return; }
+    phase = null;
+  });
+  byId('signin-role').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const chosen = document.querySelector('input[name=role]:checked');
+    const answer = await bridgeCall('/v1/login/role', { method: 'POST', body: { number: Number(chosen.value) } });
+    if (!answer.ok) { byId('signin-status').textContent = errorText(answer.data, 'The role could not be chosen.'); return; }
+    phase = null;
+  });
+  for (;;) {
+    if (status.phase !== phase) {
+      phase = status.phase;
+      const message = byId('signin-status');
+      if (phase === 'noCard') {
+        showStep('signin-card');
+        message.textContent = 'Insert your smartcard into the reader.';
+      } else if (phase === 'cardLocked') {
+        showStep('signin-card');
+        message.textContent = '';
+        explain('card-locked', 'Your smartcard is locked', [
+          'Three wrong passcodes locked the card. Unlock it first: use self-service unlock (carddesk unlock), ' +
+          'or go to ' + contactRA + '. Then come back to this page.',
+        ]);
+      } else if (phase === 'awaitingPasscode') {
+        showStep('signin-passcode');
+        byId('passcode').focus();
+      } else if (phase === 'awaitingRole') {
+        renderRoles(status.roles);
+        showStep('signin-role');
+      } else if (phase === 'signedIn') {
+        showStep('signin-card');
+        message.textContent = 'Signing you in…';
+        try { await join(); return; } catch (e) { message.textContent = e.message; }
+      }
+    }
+    await sleep(1000);
+    try {
+      const answer = await bridgeCall('/v1/status', { timeout: 2000 });
+      if (answer.ok) status = answer.data;
+    } catch (e) {
+      status = await checkAgent();
+      phase = null;
+    }
+  }
+}
+
+// ---- Renewal --------------------------------------------------------------------------------------------------
+
+function renderProgress(progress) {
+  let done = 0;
+  for (const item of progress.items) {
+    const row = document.querySelector('#renew-steps tr[data-profile="' + item.profile + '"]');
+    if (!row) continue;
+    row.querySelector('.stage').textContent = item.stage;
+    const bar = row.querySelector('progress');
+    bar.value = item.step;
+    bar.textContent = item.step + ' of 4';
+    done += item.step;
+  }
+  byId('renew-overall').value = done;
+}
+
+async function renew() {
+  const choice = byId('renew-choice');
+  if (!choice) return;
+  showStep('renew-choice');
+  choice.addEventListener('submit', (event) => {
+    event.preventDefault();
+    showStep('renew-passcode');
+    byId('renew-passcode-input').focus();
+  });
+  byId('renew-passcode').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const input = byId('renew-passcode-input');
+    const error = byId('renew-error');
+    error.textContent = '';
+    const started = performance.now();
+    let answer;
+    try {
+      answer = await bridgeCall('/v1/renewal', { method: 'POST', body: { passcode: input.value } });
+    } catch (e) {
+      error.textContent = 'The CardDesk agent did not answer. Check that it is running, then try again.';
+      return;
+    } finally {
+      input.value = '';
+    }
+    if (!answer.ok) {
+      error.textContent = errorText(answer.data, 'The renewal could not start.');
+      if (answer.data.error && answer.data.error.code === 'cardLocked') {
+        error.textContent += ' Unlock your card first (self-service unlock), or go to ' + contactRA + '.';
+      }
+      return;
+    }
+    showStep('renew-progress');
+    for (;;) {
+      await sleep(150);
+      let progress;
+      try { progress = (await bridgeCall('/v1/renewal')).data; } catch (e) { continue; }
+      if (progress.items) renderProgress(progress);
+      if (progress.state === 'succeeded') {
+        document.body.dataset.renewalMilliseconds = String(Math.round(performance.now() - started));
+        byId('renew-done').hidden = false;
+        byId('renew-success').focus();
+        return;
+      }
+      if (progress.state === 'failed') {
+        showStep('renew-passcode');
+        error.textContent = (progress.message || 'The renewal stopped.') +
+          ' Nothing was lost: enter your passcode to continue where it stopped.';
+        return;
+      }
+    }
+  });
+}
+
+// ---- Start ---------------------------------------------------------------------------------------------------
+
+async function start() {
+  if (page === 'home' || page === 'renew') watchSession();
+  const status = await checkAgent();
+  note('Your browser is supported and the CardDesk agent is running.');
+  if (page === 'signin') {
+    await signIn(status);
+  } else if (page === 'renew') {
+    await renew();
+  }
+}
+
+if (window.CardDeskBrowserSupported && page !== 'logged-out' && page !== 'help' && page !== 'problem') {
+  start();
+}
+"""#
+}

@@ -1,0 +1,138 @@
+import CardDeskAPI
+import CardDeskCore
+import Crypto
+import Foundation
+import Hummingbird
+import HTTPTypes
+import RegistrationAuthority
+
+/// The server-rendered pages and what they post:
+/// - `GET /` → sign in (not signed in), home, or the renewal page with `?operation=selfRenewSmartcard`
+/// - `POST /login/handover` → join the agent's session with a single-use code; sets the session cookie
+/// - `GET /session/status` → is this page's session still open (polled every second; not activity)
+/// - `POST /logout` → end the session (CSRF token required)
+/// - `GET /logged-out`, `GET /help`, `GET /assets/…`
+///
+/// The session cookie is HttpOnly and SameSite=Strict (Secure under TLS). Every state-changing request carries a CSRF
+/// token: before sign-in, the one in the page matching an HttpOnly cookie; after, one derived from the session token.
+struct PageRoutes {
+    let login: LoginService
+    let settings: PageSettings
+
+    static let sessionCookie = "carddesk_session"
+    static let loginCookie = "carddesk_login"
+
+    func register(on router: Router<WebContext>) {
+        router.get("/") { request, _ in try await root(request) }
+        router.get("logged-out") { request, _ in
+            html(Pages.loggedOut(settings: settings, reason: request.uri.queryParameters.get("reason").map { String($0.prefix(64)) }))
+        }
+        router.get("help") { _, _ in html(Pages.help(settings: settings)) }
+        router.get("session/status") { request, _ in
+            guard let token = request.cookies[Self.sessionCookie]?.value else { return LoginAPI.SessionStatus(active: false, reason: "not signed in") }
+            return try await login.status(token: token)
+        }
+        router.post("login/handover") { request, context in try await handover(request, context: context) }
+        router.post("logout") { request, context in try await logout(request, context: context) }
+        router.get("assets/carddesk.js") { _, _ in asset(Assets.script, type: "text/javascript; charset=utf-8") }
+        router.get("assets/check.js") { _, _ in asset(Assets.check, type: "text/javascript; charset=utf-8") }
+        router.get("assets/carddesk.css") { _, _ in asset(Assets.stylesheet, type: "text/css; charset=utf-8") }
+    }
+
+    private func root(_ request: Request) async throws -> Response {
+        let operation = request.uri.queryParameters.get("operation").map { String($0) }
+        guard let token = request.cookies[Self.sessionCookie]?.value else { return signInPage(operation: operation) }
+        let status = try await login.status(token: token)
+        guard status.active else {
+            // A session that ended while the page was closed: say so, once, then sign in as usual.
+            var response = html(Pages.loggedOut(settings: settings, reason: status.reason))
+            response.setCookie(cookie(Self.sessionCookie, value: "", maxAge: 0))
+            return response
+        }
+        let session = try await login.current(token: token)
+        var frame = HTML.Frame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))
+        frame.bridgeToken = try await login.bridgeToken(token: token)
+        if operation == "selfRenewSmartcard" {
+            frame.title = "Renew your smartcard certificates"
+            frame.page = "renew"
+            return html(Pages.renewal(frame, session: session))
+        }
+        return html(Pages.home(frame, session: session))
+    }
+
+    private func signInPage(operation: String?) -> Response {
+        // A fresh login CSRF token: in the page for the script, and in an HttpOnly cookie to compare with.
+        let token = Self.randomToken()
+        var response = html(Pages.signIn(settings: settings, operation: operation).replacingOccurrences(
+            of: "data-page=\"signin\"", with: "data-page=\"signin\" data-csrf=\"\(token)\""
+        ))
+        response.setCookie(cookie(Self.loginCookie, value: token, maxAge: 3600))
+        return response
+    }
+
+    private func handover(_ request: Request, context: WebContext) async throws -> Response {
+        struct Body: Decodable { let code: String }
+        guard let expected = request.cookies[Self.loginCookie]?.value, let given = request.headers[Self.csrfHeader],
+              Self.constantTimeEqual(expected, given)
+        else { throw Self.csrfRefusal }
+        let body = try await request.decode(as: Body.self, context: context)
+        let session = try await login.redeemHandover(code: body.code)
+        guard let token = session.token else { throw CardDeskError(.internalFailure, "No session was opened.") }
+        var response = Response(status: .noContent)
+        response.setCookie(cookie(Self.sessionCookie, value: token, maxAge: nil))
+        response.setCookie(cookie(Self.loginCookie, value: "", maxAge: 0))
+        return response
+    }
+
+    private func logout(_ request: Request, context: WebContext) async throws -> Response {
+        guard let token = request.cookies[Self.sessionCookie]?.value else {
+            return Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])
+        }
+        var given = request.headers[Self.csrfHeader]
+        if given == nil, request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+            let form = String(buffer: try await request.body.collect(upTo: 4096))
+            given = form.split(separator: "&").first { $0.hasPrefix("csrf=") }.map { String($0.dropFirst(5)).removingPercentEncoding ?? "" }
+        }
+        guard let given, Self.constantTimeEqual(given, Self.csrf(token)) else { throw Self.csrfRefusal }
+        try await login.logout(token: token, reason: "logged out")
+        var response = Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])
+        response.setCookie(cookie(Self.sessionCookie, value: "", maxAge: 0))
+        return response
+    }
+
+    // MARK: helpers
+
+    static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
+    static let csrfRefusal = CardDeskError(
+        .notAuthorised, "This request was refused because it did not carry the page's security token (CSRF). Reload the page and try again."
+    )
+
+    /// The CSRF token of a session: derived from its (HttpOnly) cookie token, so nothing extra is stored.
+    static func csrf(_ sessionToken: String) -> String {
+        SHA256.hash(data: Array("carddesk-csrf:\(sessionToken)".utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func randomToken() -> String {
+        (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    private func cookie(_ name: String, value: String, maxAge: Int?) -> Cookie {
+        // Names and values are ours (hex or base64url): always valid.
+        (try? Cookie.validated(name: name, value: value, maxAge: maxAge, path: "/", secure: settings.secureCookies, httpOnly: true, sameSite: .strict))
+            ?? Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: settings.secureCookies, httpOnly: true)
+    }
+
+    private func html(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    private func asset(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,172 @@
+import CardDeskAPI
+import CardDeskCore
+import Foundation
+
+/// The pages: sign in, home, renewal, logged out, help.
+enum Pages {
+    /// Not signed in: the compatibility check, then sign-in through the agent (join its session, or passcode and role).
+    static func signIn(settings: PageSettings, operation: String?) -> String {
+        let intro = operation == "selfRenewSmartcard"
+            ? "<p>Sign in with your smartcard to renew its certificates.</p>"
+            : "<p>Sign in with your smartcard.</p>"
+        return HTML.page(.init(title: "Sign in", page: "signin", settings: settings), main: """
+            \(intro)
+            \(HTML.compatibilityPanel)
+            <section id="signin-card" class="step" hidden>
+            <p id="signin-status" role="status"></p>
+            </section>
+            <form id="signin-passcode" class="step" hidden>
+            <label for="passcode">Passcode</label>
+            <input id="passcode" name="passcode" type="password" inputmode="numeric" autocomplete="off" minlength="6" maxlength="8" required>
+            <button type="submit">Sign in</button>
+            <p id="signin-error" class="error" role="alert"></p>
+            </form>
+            <form id="signin-role" class="step" hidden>
+            <fieldset><legend>Choose the role to work in</legend><div id="roles"></div></fieldset>
+            <button type="submit">Continue</button>
+            </form>
+            """)
+    }
+
+    static func home(_ frame: HTML.Frame, session: SessionView) -> String {
+        var main = HTML.compatibilityPanel
+        if session.renewal.renewalAvailable {
+            let earliest = session.certificates.map(\.notAfter).min()
+            main += """
+                <div class="banner" role="region" aria-label="Certificates expiring">
+                <p>Your smartcard certificates expire\(earliest.map { " on \($0.dateDescription), in \(HTML.days(until: $0)) days" } ?? " soon").</p>
+                <p><a class="button" href="/?operation=selfRenewSmartcard">Renew your certificates now</a></p>
+                </div>
+                """
+        }
+        main += """
+            <dl class="account">
+            <dt>Name</dt><dd id="name">\(HTML.escape(session.name))</dd>
+            <dt>User ID</dt><dd>\(HTML.escape(session.userID))</dd>
+            <dt>Organisation</dt><dd>\(HTML.escape(session.organisation))</dd>
+            <dt>Role in use</dt><dd id="role">\(HTML.escape(session.role ?? "none chosen"))</dd>
+            </dl>
+            <h2>Certificates on your smartcard</h2>
+            \(certificateTable(session))
+            <p>\(HTML.escape(session.renewal.message))</p>
+            """
+        return HTML.page(frame, main: main)
+    }
+
+    static func certificateTable(_ session: SessionView) -> String {
+        let rows = session.certificates.map { certificate in
+            """
+            <tr data-profile="\(certificate.profile.rawValue)"><th scope="row">\(HTML.profileName(certificate.profile))</th>\
+            <td class="expiry">\(certificate.notAfter.dateDescription)</td><td class="days">\(HTML.days(until: certificate.notAfter))</td>\
+            <td class="serial">\(HTML.escape(certificate.serial))</td></tr>
+            """
+        }.joined(separator: "\n")
+        return """
+            <table id="certificates">
+            <caption>Each certificate, when it expires and how many days are left</caption>
+            <thead><tr><th scope="col">Certificate</th><th scope="col">Expires</th><th scope="col">Days left</th><th scope="col">Serial number</th></tr></thead>
+            <tbody>
+            \(rows)
+            </tbody>
+            </table>
+            """
+    }
+
+    /// `/?operation=selfRenewSmartcard`.
+    static func renewal(_ frame: HTML.Frame, session: SessionView) -> String {
+        var main = HTML.compatibilityPanel + certificateTable(session)
+        let status = session.renewal
+        let expired = session.certificates.contains { $0.notAfter.millisecondsSince1970 < Int64(Date().timeIntervalSince1970 * 1000) }
+        if expired {
+            main += """
+                <div class="problem" id="renewal-expired"><h2>Your certificates have expired</h2>
+                <p>Expired certificates cannot be renewed online. Go to your Registration Authority: \(HTML.escape(frame.settings.contacts.registrationAuthority)).</p></div>
+                """
+        } else if !status.renewalAvailable {
+            main += """
+                <div class="notice" id="renewal-not-open"><h2>Renewal is not available yet</h2>
+                <p>\(HTML.escape(status.message))</p>
+                \(status.opensOn.map { "<p>Renewal opens on <strong id=\"opens-on\">\($0.dateDescription)</strong>, 90 days before your certificates expire.</p>" } ?? "")
+                <p><a href="/">Back to your account</a></p></div>
+                """
+        } else {
+            let rows = CertificateProfileKind.allCases.filter { profile in session.certificates.contains { $0.profile == profile } }.map { profile in
+                """
+                <tr data-profile="\(profile.rawValue)"><th scope="row">\(HTML.profileName(profile))</th>\
+                <td class="stage">Pending</td><td><progress class="bar" max="4" value="0" aria-label="\(HTML.profileName(profile)) progress">0 of 4</progress></td></tr>
+                """
+            }.joined(separator: "\n")
+            main += """
+                <form id="renew-choice" class="step" hidden>
+                <fieldset><legend>What would you like to do?</legend>
+                <div class="choice"><input type="radio" id="operation-renew" name="operation" value="renew" checked>
+                <label for="operation-renew">Renew certificate</label></div>
+                </fieldset>
+                <button type="submit" id="continue">Continue</button>
+                </form>
+                <form id="renew-passcode" class="step" hidden>
+                <label for="renew-passcode-input">Confirm your passcode</label>
+                <input id="renew-passcode-input" type="password" inputmode="numeric" autocomplete="off" minlength="6" maxlength="8" required>
+                <button type="submit" id="renew-confirm">Renew</button>
+                <p id="renew-error" class="error" role="alert"></p>
+                </form>
+                <section id="renew-progress" class="step" hidden aria-live="polite">
+                <h2>Renewal in progress</h2>
+                <p>Keep your card in the reader.</p>
+                <progress id="renew-overall" max="\(session.certificates.count * 4)" value="0" aria-label="Overall progress">0</progress>
+                <table id="renew-steps"><caption>Each certificate's step: Pending, Generating key, Issuing, Writing, Done</caption>
+                <thead><tr><th scope="col">Certificate</th><th scope="col">Step</th><th scope="col">Progress</th></tr></thead>
+                <tbody>
+                \(rows)
+                </tbody></table>
+                </section>
+                <section id="renew-done" class="step" hidden>
+                <p id="renew-success" class="success" role="status" tabindex="-1">Success: certificate renewed for smartcard</p>
+                <p>Next: remove your card from the reader and log in again with your new certificates.</p>
+                </section>
+                """
+        }
+        return HTML.page(frame, main: main)
+    }
+
+    static func loggedOut(settings: PageSettings, reason: String?) -> String {
+        let explanation: String = switch reason {
+        case "card removed": "Your smartcard was removed from the reader."
+        case "logged out": "You logged out."
+        case "idle timeout": "There was no activity for 15 minutes."
+        case .some(let other): "Reason: \(HTML.escape(other))."
+        case .none: "Your session has ended."
+        }
+        return HTML.page(.init(title: "You have been logged out", page: "logged-out", settings: settings), main: """
+            <p id="logout-reason">\(explanation)</p>
+            <p><a class="button" href="/">Sign in again</a></p>
+            """)
+    }
+
+    static func help(settings: PageSettings) -> String {
+        HTML.page(.init(title: "Help", page: "help", settings: settings), main: """
+            <h2>Who to contact</h2>
+            <dl class="contacts">
+            <dt>IT support</dt><dd id="contact-it">\(HTML.escape(settings.contacts.itPhone))</dd>
+            <dt>Service desk</dt><dd id="contact-desk">\(HTML.escape(settings.contacts.serviceDesk))</dd>
+            <dt>Registration Authority</dt><dd id="contact-ra">\(HTML.escape(settings.contacts.registrationAuthority))</dd>
+            </dl>
+            <h2>Common problems</h2>
+            <ul>
+            <li>The page says the CardDesk agent is not running: start it (<code>carddesk agent --reader DIR --server URL</code>) or ask IT support.</li>
+            <li>Your card is locked after three wrong passcodes: unlock it with self-service unlock, or go to your Registration Authority.</li>
+            <li>Your certificates have expired: only your Registration Authority can renew them.</li>
+            <li>Renewal is offered in the last 90 days before your certificates expire.</li>
+            </ul>
+            <p><a href="/">Back</a></p>
+            """)
+    }
+
+    /// A page for a request that failed: what happened and what to do, never a blank page.
+    static func problem(settings: PageSettings, title: String, message: String) -> String {
+        HTML.page(.init(title: title, page: "problem", settings: settings), main: """
+            <div class="problem" role="alert"><p>\(HTML.escape(message))</p></div>
+            <p><a href="/">Back to the start</a> · <a href="/help">Help</a></p>
+            """)
+    }
+}
