@@ -25,7 +25,9 @@ struct PageRoutes {
     func register(on router: Router<WebContext>) {
         router.get("/") { request, _ in try await root(request) }
         router.get("logged-out") { request, _ in
-            html(Pages.loggedOut(settings: settings, reason: request.uri.queryParameters.get("reason").map { String($0.prefix(64)) }))
+            var response = html(Pages.loggedOut(settings: settings, reason: request.uri.queryParameters.get("reason").map { String($0.prefix(64)) }))
+            response.setCookie(cookie(Self.sessionCookie, value: "", maxAge: 0))
+            return response
         }
         router.get("help") { _, _ in html(Pages.help(settings: settings)) }
         router.get("session/status") { request, _ in
@@ -44,10 +46,9 @@ struct PageRoutes {
         guard let token = request.cookies[Self.sessionCookie]?.value else { return signInPage(operation: operation) }
         let status = try await login.status(token: token)
         guard status.active else {
-            // A session that ended while the page was closed: say so, once, then sign in as usual.
-            var response = html(Pages.loggedOut(settings: settings, reason: status.reason))
-            response.setCookie(cookie(Self.sessionCookie, value: "", maxAge: 0))
-            return response
+            // A session that ended while the page was closed: say so, once (that page clears the cookie).
+            let reason = (status.reason ?? "").addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            return Response(status: .seeOther, headers: [.location: "/logged-out?reason=\(reason)"])
         }
         let session = try await login.current(token: token)
         var frame = HTML.Frame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))

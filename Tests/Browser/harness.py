@@ -1,0 +1,215 @@
+"""Real processes for the browser tests: the carddesk-server binary, the carddesk agent on a reader folder, and
+headless Chromium driven through chromedriver. Nothing is mocked."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+BIN = os.environ.get("CARDDESK_BIN") or subprocess.run(
+    ["swift", "build", "--show-bin-path"], capture_output=True, text=True, check=True
+).stdout.strip()
+SERVER = os.path.join(BIN, "carddesk-server")
+CLIENT = os.path.join(BIN, "carddesk")
+SCREENSHOTS = os.environ.get("CARDDESK_SCREENSHOTS") or os.path.join(
+    os.path.dirname(__file__), "..", "..", ".build", "browser-screenshots"
+)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(args, **kwargs):
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120, **kwargs)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}{result.stdout}")
+    return result
+
+
+def wait_until(predicate, seconds=20, interval=0.05, what="condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+class Server:
+    """carddesk-server serve on free ports, with its own data folder."""
+
+    def __init__(self, folder, bridge_port):
+        self.folder = folder
+        self.data = os.path.join(folder, "data")
+        self.port = free_port()
+        self.bridge_port = bridge_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(folder, "server.log")
+        self.log = open(self.log_path, "w")
+        env = dict(os.environ, CARDDESK_LOG_LEVEL="debug", CARDDESK_HELP_IT_PHONE="IT support 0300 123 4567",
+                   CARDDESK_HELP_REGISTRATION_AUTHORITY="Registration Authority, Room 4, 0300 765 4321")
+        self.process = subprocess.Popen(
+            [SERVER, "serve", "--data", self.data, "--port", str(self.port), "--agent-port", str(bridge_port), "--no-demo"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        )
+        wait_until(self.healthy, seconds=60, what="the server to start")
+
+    def healthy(self):
+        try:
+            with urllib.request.urlopen(self.url + "/health", timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
+
+    def command(self, *args):
+        return run([SERVER, *args, "--data", self.data])
+
+    def add_user(self, user_id, given, family, roles):
+        role_args = [a for role in roles for a in ("--role", role)]
+        self.command("user", "add", "--id", user_id, "--given", given, "--family", family, "--org", "RBQ", *role_args)
+
+    def issue_card(self, user_id, path, passcode, expires_in_days=None):
+        args = ["card", "issue", "--user", user_id, "--virtual", path, "--passcode", passcode,
+                "--key-algorithm", "p256", "--public-url", self.url]
+        if expires_in_days is not None:
+            args += ["--expires-in-days", str(expires_in_days)]
+        self.command(*args)
+
+    def sqlite(self, sql):
+        return run(["sqlite3", os.path.join(self.data, "carddesk.sqlite"), sql]).stdout.strip()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+class Agent:
+    """carddesk agent on a reader folder; the test types at its terminal. $BROWSER records the URL it is given."""
+
+    def __init__(self, folder, server, bridge_port):
+        self.folder = folder
+        self.reader = os.path.join(folder, "reader")
+        os.makedirs(self.reader, exist_ok=True)
+        self.browser_log = os.path.join(folder, "browser-urls.txt")
+        browser = os.path.join(folder, "browser.sh")
+        with open(browser, "w") as f:
+            f.write(f"#!/bin/sh\necho \"$1\" >> {self.browser_log}\n")
+        os.chmod(browser, 0o755)
+        self.output_path = os.path.join(folder, "agent.log")
+        self.output = open(self.output_path, "w")
+        self.process = subprocess.Popen(
+            [CLIENT, "agent", "--reader", self.reader, "--server", server.url, "--bridge-port", str(bridge_port)],
+            stdin=subprocess.PIPE, stdout=self.output, stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, BROWSER=browser),
+        )
+        self.wait_for("Bridge for the web pages on")
+
+    @property
+    def text(self):
+        with open(self.output_path) as f:
+            return f.read()
+
+    def wait_for(self, needle, count=1, seconds=20):
+        wait_until(lambda: self.text.count(needle) >= count, seconds=seconds,
+                   what=f'the agent to say "{needle}" ({count}x); it said:\n{self.text}')
+
+    def type(self, line):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def insert(self, card):
+        run([CLIENT, "card", "insert", card, "--reader", self.reader])
+
+    def remove(self):
+        run([CLIENT, "card", "remove", "--reader", self.reader])
+
+    def empty_reader(self):
+        """Takes out whatever card an earlier (failed) test left in."""
+        if any(name.endswith(".json") for name in os.listdir(self.reader)):
+            self.remove()
+
+    def opened_urls(self):
+        if not os.path.exists(self.browser_log):
+            return []
+        with open(self.browser_log) as f:
+            return [line.strip() for line in f if line.strip()]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.output.close()
+
+
+def chromium(javascript=True, extra_arguments=()):
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1100,900", "--no-first-run", *extra_arguments):
+        options.add_argument(argument)
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+
+
+def visible(driver, element_id, seconds=20):
+    return WebDriverWait(driver, seconds, poll_frequency=0.05).until(EC.visibility_of_element_located((By.ID, element_id)))
+
+
+def screenshot(driver, name):
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    driver.save_screenshot(os.path.join(SCREENSHOTS, name + ".png"))
+
+
+def serious_accessibility_violations(driver):
+    from axe_selenium_python import Axe
+    axe = Axe(driver)
+    axe.inject()
+    results = axe.run()
+    return [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
+
+
+def requests_sent(driver):
+    """Every request the page sent, from Chromium's own network log: (url, body)."""
+    sent = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            request = message["params"]["request"]
+            sent.append((request["url"], request.get("postData", "")))
+    return sent
+
+
+def http(method, url, headers=None, body=None):
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=body)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def temporary_folder(name):
+    return tempfile.mkdtemp(prefix=f"carddesk-browser-{name}-")
