@@ -235,7 +235,7 @@ class CompatibilityTests(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.stop()
 
-    def test_agent_not_running(self):
+    def test_1_agent_not_running(self):
         driver = chromium()
         try:
             driver.get(self.server.url + "/?operation=selfRenewSmartcard")
@@ -248,7 +248,7 @@ class CompatibilityTests(unittest.TestCase):
         finally:
             driver.quit()
 
-    def test_javascript_off(self):
+    def test_2_javascript_off(self):
         driver = chromium(javascript=False)
         try:
             driver.get(self.server.url + "/")
@@ -258,6 +258,24 @@ class CompatibilityTests(unittest.TestCase):
             screenshot(driver, "02-javascript-off")
         finally:
             driver.quit()
+
+    def test_3_agent_running_but_blocked_by_the_browser(self):
+        # Chromium's Local Network Access: a public page may not reach 127.0.0.1 without the user's permission.
+        # The override makes our server count as public, as a real deployment is; headless Chromium denies.
+        agent = Agent(self.folder, self.server, self.bridge_port)
+        driver = chromium(extra_arguments=(f"--ip-address-space-overrides=127.0.0.1:{self.server.port}=public",))
+        try:
+            driver.get(self.server.url + "/")
+            problem = visible(driver, "problem-agent-blocked")
+            self.assertIn("The CardDesk agent is running, but this browser is not allowed to reach it", problem.text)
+            self.assertIn("Local network access", problem.text)
+            blocked = [e["message"] for e in driver.get_log("browser") if "loopback" in e["message"]]
+            self.assertTrue(blocked, "Chromium itself reported the blocked loopback request")
+            screenshot(driver, "01b-agent-blocked")
+            self.assertEqual([], [v["id"] for v in serious_accessibility_violations(driver)])
+        finally:
+            driver.quit()
+            agent.stop()
 
 
 if __name__ == "__main__":

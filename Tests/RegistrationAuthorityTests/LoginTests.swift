@@ -79,6 +79,54 @@ struct LoginTests {
         }
     }
 
+    @Test("A browser joins the agent's session with a single-use code; it ends with the agent's session, or when idle")
+    func handover() async throws {
+        try await RenewalFixture.with { fixture in
+            let login = fixture.instance.login
+            let card = try await fixture.issueCard("handover")
+            let agentSession = try await Self.signIn(fixture, card)
+            let agentToken = try #require(agentSession.token)
+
+            let code = try await login.handover(token: agentToken).code
+            let browser = try await login.redeemHandover(code: code)
+            let browserToken = try #require(browser.token)
+            #expect(browserToken != agentToken)
+            #expect(browser.userID == agentSession.userID && browser.role == agentSession.role)
+            #expect(try await login.status(token: browserToken) == .init(active: true, reason: nil))
+            // Single use; a made-up or cross-session code is refused.
+            let reused = await #expect(throws: CardDeskError.self) { try await login.redeemHandover(code: code) }
+            #expect(reused?.code == .authenticationFailed)
+            let secret = String(code.split(separator: ".")[1])
+            await #expect(throws: CardDeskError.self) { try await login.redeemHandover(code: "\(browser.id).\(secret)") }
+            // A browser session cannot hand over further; the page's bridge token is the agent's.
+            await #expect(throws: CardDeskError.self) { try await login.handover(token: browserToken) }
+            #expect(try await login.bridgeToken(token: browserToken) == BridgeToken.derive(sessionToken: agentToken))
+
+            // A code expires after a minute.
+            let late = try await login.handover(token: agentToken).code
+            fixture.clock.advance(seconds: 61)
+            await #expect(throws: CardDeskError.self) { try await login.redeemHandover(code: late) }
+
+            // Removing the card ends the agent's session and with it the browser's, with the reason.
+            try await login.logout(token: agentToken, reason: "card removed")
+            #expect(try await login.status(token: browserToken) == .init(active: false, reason: "card removed"))
+            let ended = await #expect(throws: CardDeskError.self) { try await login.current(token: browserToken) }
+            #expect(ended?.reason.contains("card removed") == true)
+
+            // A browser session left idle ends on its own; logging out of the page ends the agent's session too.
+            let again = try #require(try await Self.signIn(fixture, card).token)
+            let page = try #require(try await login.redeemHandover(code: try await login.handover(token: again).code).token)
+            fixture.clock.advance(seconds: 10 * 60)
+            _ = try await login.current(token: again)
+            fixture.clock.advance(seconds: 6 * 60)
+            #expect(try await login.status(token: page) == .init(active: false, reason: "idle timeout"))
+            let third = try #require(try await Self.signIn(fixture, card).token)
+            let page3 = try #require(try await login.redeemHandover(code: try await login.handover(token: third).code).token)
+            try await login.logout(token: page3, reason: "logged out")
+            #expect(try await login.status(token: third) == .init(active: false, reason: "logged out"))
+        }
+    }
+
     @Test("After renewal the new certificate signs in and the old key is refused; the home data shows the new expiry")
     func afterRenewal() async throws {
         try await RenewalFixture.with { fixture in

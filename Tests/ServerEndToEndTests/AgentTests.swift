@@ -18,7 +18,7 @@ struct AgentTests {
             try "#!/bin/sh\necho \"$1\" >> \(browserLog.path)\n".write(to: browser, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: browser.path)
             process.executableURL = URL(fileURLWithPath: Tools.clientBinary)
-            process.arguments = ["agent", "--reader", reader.path, "--server", server]
+            process.arguments = ["agent", "--reader", reader.path, "--server", server, "--bridge-port", "0"]
             process.environment = ProcessInfo.processInfo.environment.merging(["BROWSER": browser.path]) { $1 }
             process.standardInput = input
             process.standardOutput = try FileHandle(forWritingTo: output)

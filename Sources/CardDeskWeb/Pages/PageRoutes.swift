@@ -30,6 +30,7 @@ struct PageRoutes {
             return response
         }
         router.get("help") { _, _ in html(Pages.help(settings: settings)) }
+        router.get("favicon.ico") { _, _ in HTTPResponse.Status.noContent }
         router.get("session/status") { request, _ in
             guard let token = request.cookies[Self.sessionCookie]?.value else { return LoginAPI.SessionStatus(active: false, reason: "not signed in") }
             return try await login.status(token: token)

@@ -1,0 +1,61 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The pages' security headers, cookies and CSRF checks, through the real router.
+@Suite("Pages: CSP, cookies, CSRF")
+struct PageSecurityTests {
+    @Test("Every page has a CSP without inline script; the sign-in page sets an HttpOnly, SameSite=Strict login cookie")
+    func headersAndCookies() async throws {
+        try await RoutesTests.withApp { _, client in
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .ok)
+                let csp = try #require(response.headers[.contentSecurityPolicy])
+                #expect(csp.contains("script-src 'self'"))
+                #expect(!csp.contains("unsafe-inline"))
+                #expect(csp.contains("connect-src 'self' http://127.0.0.1:43490"))
+                #expect(response.headers[.xContentTypeOptions] == "nosniff")
+                let cookie = try #require(response.headers[.setCookie])
+                #expect(cookie.hasPrefix("carddesk_login="))
+                #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
+                let html = String(buffer: response.body)
+                #expect(html.contains("<noscript>") && html.contains("JavaScript is turned off"))
+                #expect(!html.contains("<script>"), "no inline script")
+                #expect(html.contains("Checking your browser and the CardDesk agent"), "never a blank page")
+            }
+            try await client.execute(uri: "/help", method: .get) { response in
+                #expect(String(buffer: response.body).contains("your local Registration Authority"))
+            }
+        }
+    }
+
+    @Test("State-changing requests without the CSRF token are refused with a clear 403")
+    func csrf() async throws {
+        try await RoutesTests.withApp { _, client in
+            try await client.execute(uri: "/logout", method: .post, headers: [.cookie: "carddesk_session=abc"]) { response in
+                #expect(response.status == .forbidden)
+                #expect(String(buffer: response.body).contains("did not carry the page's security token (CSRF)"))
+            }
+            try await client.execute(
+                uri: "/login/handover", method: .post, headers: [.contentType: "application/json", .cookie: "carddesk_login=abc"],
+                body: ByteBuffer(string: #"{"code":"a.b"}"#)
+            ) { response in
+                #expect(response.status == .forbidden)
+            }
+            // With the token but a code that was never issued: refused as a sign-in failure, not a crash.
+            try await client.execute(
+                uri: "/login/handover", method: .post,
+                headers: [.contentType: "application/json", .cookie: "carddesk_login=abc", HTTPField.Name("X-CSRF-Token")!: "abc"],
+                body: ByteBuffer(string: #"{"code":"a.b"}"#)
+            ) { response in
+                #expect(response.status == .unauthorized)
+                #expect(String(buffer: response.body).contains("expired or was already used"))
+            }
+            try await client.execute(uri: "/session/status", method: .get, headers: [.cookie: "carddesk_session=nothing"]) { response in
+                #expect(String(buffer: response.body).contains(#""active":false"#))
+            }
+        }
+    }
+}
