@@ -135,6 +135,7 @@ let package = Package(
                 "CertificateAuthority",
                 "RegistrationAuthority",
                 "Smartcard",
+                "VirtualSmartcard",
                 "CardDeskWeb",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

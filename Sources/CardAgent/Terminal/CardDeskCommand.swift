@@ -181,7 +181,8 @@ struct CardReaderCommand: AsyncParsableCommand {
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agent", abstract: "Watch a reader: sign in when a card is inserted, log out when it is removed.")
 
-    @Option(help: "The reader folder to watch.") var reader: String
+    @Option(help: "The reader folder to watch (default ./.carddesk/reader, where the demo server puts its card; or CARDDESK_READER).")
+    var reader: String?
     @Option(help: "The CardDesk server (default http://127.0.0.1:8080, or CARDDESK_SERVER).") var server: String?
     @Option(name: .customLong("bridge-port"), help: "The localhost bridge's port for the web pages (default 43490; 0 picks a free one).")
     var bridgePort: Int = 43490
@@ -192,7 +193,7 @@ struct AgentCommand: AsyncParsableCommand {
             guard let url = URL(string: text), url.host != nil else {
                 throw CardDeskError(.invalidInput, "\"\(text)\" is not a server address: use something like http://127.0.0.1:8080.")
             }
-            let folder = FolderReader(folder: URL(fileURLWithPath: reader))
+            let folder = FolderReader(folder: URL(fileURLWithPath: reader ?? ProcessInfo.processInfo.environment["CARDDESK_READER"] ?? ".carddesk/reader"))
             _ = try folder.cardFile()
             let client = ServerClient(baseURL: url)
             let output: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
