@@ -41,9 +41,13 @@ def run(args, **kwargs):
 
 
 def wait_until(predicate, seconds=20, interval=0.05, what="condition"):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except (StaleElementReferenceException, NoSuchElementException):
+            value = None  # the page is being replaced: look again
         if value:
             return value
         time.sleep(interval)

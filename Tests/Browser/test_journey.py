@@ -50,6 +50,7 @@ class JourneyTests(unittest.TestCase):
     def sign_in_in_page(self, passcode, role_number=None):
         """The sign-in page when the agent holds no session: passcode in the page, then the role."""
         field = visible(self.driver, "passcode")
+        self.check_accessibility("sign-in passcode")
         field.send_keys(passcode)
         self.driver.find_element(By.CSS_SELECTOR, "#signin-passcode button").click()
         if role_number is not None:
@@ -215,6 +216,29 @@ class JourneyTests(unittest.TestCase):
         agent.wait_for("You have been logged out (logged out)")
         agent.remove()
 
+    def test_4_locked_card_is_sent_to_unlock_first(self):
+        driver, agent, server = self.driver, self.agent, self.server
+        server.add_user("555254600152", "Cara", "Lind", [ROLES[0]])
+        card = os.path.join(self.folder, "cara.json")
+        server.issue_card("555254600152", card, OTHER_PASSCODE, expires_in_days=30)
+        agent.empty_reader()
+        agent.insert(card)
+        driver.get(server.url + "/?operation=selfRenewSmartcard")
+        for tries_left in (2, 1):
+            visible(driver, "passcode").send_keys("00000000")
+            driver.find_element(By.CSS_SELECTOR, "#signin-passcode button").click()
+            wait_until(lambda: driver.find_element(By.ID, "signin-error").text, what="the wrong-passcode message")
+            self.assertEqual(f"The passcode you entered is not valid. You have {tries_left} remaining tries",
+                             driver.find_element(By.ID, "signin-error").text)
+        visible(driver, "passcode").send_keys("00000000")
+        driver.find_element(By.CSS_SELECTOR, "#signin-passcode button").click()
+        problem = visible(driver, "problem-card-locked")
+        self.assertIn("Your smartcard is locked", problem.text)
+        self.assertIn("Unlock it first", problem.text)
+        screenshot(driver, "12-card-locked")
+        self.check_accessibility("card locked")
+        agent.remove()
+
     def test_3_help_page_shows_configured_contacts(self):
         self.driver.get(self.server.url + "/help")
         self.assertEqual("IT support 0300 123 4567", visible(self.driver, "contact-it").text)
@@ -256,6 +280,7 @@ class CompatibilityTests(unittest.TestCase):
             self.assertIn("JavaScript is turned off", problem.text)
             self.assertIn("turn JavaScript on for this site", problem.text)
             screenshot(driver, "02-javascript-off")
+            # axe cannot run here (it is JavaScript); the same page with JavaScript on is checked above.
         finally:
             driver.quit()
 

@@ -198,7 +198,7 @@ async function signIn(status) {
         try { await join(); return; } catch (e) { message.textContent = e.message; }
       }
     }
-    await sleep(1000);
+    await sleep(400);
     try {
       const answer = await bridgeCall('/v1/status', { timeout: 2000 });
       if (answer.ok) status = answer.data;

@@ -17,7 +17,7 @@ enum Pages {
             </section>
             <form id="signin-passcode" class="step" hidden>
             <label for="passcode">Passcode</label>
-            <input id="passcode" name="passcode" type="password" inputmode="numeric" autocomplete="off" minlength="6" maxlength="8" required>
+            <input id="passcode" name="passcode" type="password" inputmode="numeric" minlength="6" maxlength="8" required>
             <button type="submit">Sign in</button>
             <p id="signin-error" class="error" role="alert"></p>
             </form>
@@ -106,7 +106,7 @@ enum Pages {
                 </form>
                 <form id="renew-passcode" class="step" hidden>
                 <label for="renew-passcode-input">Confirm your passcode</label>
-                <input id="renew-passcode-input" type="password" inputmode="numeric" autocomplete="off" minlength="6" maxlength="8" required>
+                <input id="renew-passcode-input" type="password" inputmode="numeric" minlength="6" maxlength="8" required>
                 <button type="submit" id="renew-confirm">Renew</button>
                 <p id="renew-error" class="error" role="alert"></p>
                 </form>
