@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
         .package(url: "https://github.com/vapor/async-kit.git", from: "1.22.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Value types and domain rules. No I/O.
@@ -126,6 +129,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Sending one-time codes: the outbox worker, SMTP (STARTTLS, AUTH) and an HTTP text-message gateway.
+        .target(
+            name: "Messaging",
+            dependencies: [
+                "CardDeskCore",
+                "CardDeskStore",
+                "CertificateAuthority",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Layered settings (flags > environment > file > defaults) and opening a data directory.
         .target(
             name: "CardDeskServerKit",
@@ -137,7 +156,9 @@ let package = Package(
                 "Smartcard",
                 "VirtualSmartcard",
                 "CardDeskWeb",
+                "Messaging",
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

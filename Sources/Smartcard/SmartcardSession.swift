@@ -25,6 +25,9 @@ public protocol SmartcardSession: Sendable {
     func changePIN(current: String, new: String) async throws
     /// Resets the PIN with the PUK (the PUK is held by the server and never shown to the user).
     func unblockPIN(puk: String, newPIN: String) async throws
+    /// Sets a new PIN and restores its retry counter, authorised by the server for this card (`.resetPIN`): the
+    /// self-service unlock. A card whose PUK is exhausted is blocked for good and refuses.
+    func resetPIN(newPIN: String, authorisation: AdminAuthorisation) async throws
 
     /// A fresh single-use challenge for the next administrative operation.
     func adminChallenge() async throws -> [UInt8]

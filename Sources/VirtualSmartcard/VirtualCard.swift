@@ -105,6 +105,18 @@ public actor VirtualCard: SmartcardSession {
         }
     }
 
+    public func resetPIN(newPIN: String, authorisation: AdminAuthorisation) async throws {
+        guard Passcode.isWellFormed(newPIN) else { throw CardDeskError(.invalidInput, "A new passcode is 6 to 8 digits.") }
+        try await operation("resetPIN") { image in
+            var image = image
+            // A card whose PUK is used up is blocked for good: no reset, not even an authorised one.
+            guard image.puk.triesLeft > 0 else { throw Self.lockedError(image) }
+            try self.checkAuthorisation(authorisation, for: .resetPIN, image: image)
+            image.pin = .make(newPIN, tries: image.pin.maximumTries)
+            return ((), image)
+        }
+    }
+
     // MARK: Administration
 
     public func adminChallenge() async throws -> [UInt8] {

@@ -1,5 +1,5 @@
 public import CardDeskAPI
-import CardDeskCore
+public import CardDeskCore
 public import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -63,6 +63,31 @@ public struct ServerClient: Sendable {
     public func logout(token: String, reason: String) async throws {
         let query = reason.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "logged%20out"
         _ = try await send("DELETE", "api/v1/session?reason=\(query)", token: token, body: Optional<String>.none, as: Empty.self)
+    }
+
+    // MARK: Self-service unlock
+
+    public func unlockOptions(cardSerial: String) async throws -> UnlockAPI.Options {
+        try await send("POST", "api/v1/unlock/options", body: UnlockAPI.Start(cardSerial: cardSerial), as: UnlockAPI.Options.self)
+    }
+
+    public func requestUnlockCode(cardSerial: String, channel: ContactChannel) async throws -> UnlockAPI.CodeSent {
+        try await send("POST", "api/v1/unlock/codes", body: UnlockAPI.RequestCode(cardSerial: cardSerial, channel: channel), as: UnlockAPI.CodeSent.self)
+    }
+
+    public func verifyUnlockCode(unlockID: String, code: String) async throws -> UnlockAPI.Verified {
+        try await send("POST", "api/v1/unlock/\(unlockID)/verification", body: UnlockAPI.Verify(code: code), as: UnlockAPI.Verified.self)
+    }
+
+    public func authoriseUnlock(unlockID: String, token: String, cardChallenge: [UInt8]) async throws -> [UInt8] {
+        Array(try await send(
+            "POST", "api/v1/unlock/\(unlockID)/authorisations", token: token, body: UnlockAPI.Authorise(cardChallenge: Data(cardChallenge)),
+            as: RenewalAPI.Authorisation.self
+        ).response)
+    }
+
+    public func completeUnlock(unlockID: String, token: String) async throws {
+        _ = try await send("POST", "api/v1/unlock/\(unlockID)/completion", token: token, body: Optional<String>.none, as: Empty.self)
     }
 
     /// A single-use code with which a browser joins this session.

@@ -12,9 +12,9 @@ import X509
 public struct CardDeskCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "carddesk",
-        abstract: "CardDesk on the workstation: check and renew the certificates on your smartcard.",
+        abstract: "CardDesk on the workstation: check, renew and unlock your smartcard.",
         version: "0.2.0",
-        subcommands: [StatusCommand.self, RenewCommand.self, CardReaderCommand.self, AgentCommand.self]
+        subcommands: [StatusCommand.self, RenewCommand.self, UnlockCommand.self, PasscodeCommand.self, CardReaderCommand.self, AgentCommand.self]
     )
 
     public init() {}

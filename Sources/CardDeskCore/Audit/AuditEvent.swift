@@ -14,6 +14,9 @@ public struct AuditEvent: Hashable, Sendable {
         public static let login = Action(rawValue: "login")
         public static let renewalStep = Action(rawValue: "renewal.step")
         public static let unlock = Action(rawValue: "card.unlock")
+        public static let contactsUpdate = Action(rawValue: "user.contacts")
+        public static let codeSend = Action(rawValue: "code.send")
+        public static let codeCheck = Action(rawValue: "code.check")
         public static let raAction = Action(rawValue: "ra.action")
     }
 

@@ -34,6 +34,9 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
 
     /// The calendar date in UTC, `YYYY-MM-DD`.
     public var dateDescription: String { String(description.prefix(10)) }
+
+    /// The time of day in UTC, `HH:MM`.
+    public var timeOfDayDescription: String { String(description.dropFirst(11).prefix(5)) }
 }
 
 private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {

@@ -45,6 +45,16 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let serverUnreachable = Code("serverUnreachable", exitStatus: 90)
         public static let authenticationFailed = Code("authenticationFailed", exitStatus: 91)
         public static let renewalConflict = Code("renewalConflict", exitStatus: 92)
+        // Self-service unlock and passcodes.
+        public static let codeExpired = Code("codeExpired", exitStatus: 93)
+        public static let codeAlreadyUsed = Code("codeAlreadyUsed", exitStatus: 94)
+        public static let codeVoided = Code("codeVoided", exitStatus: 95)
+        public static let wrongCode = Code("wrongCode", exitStatus: 96)
+        public static let tooManyCodes = Code("tooManyCodes", exitStatus: 97)
+        public static let emailDomainNotAllowed = Code("emailDomainNotAllowed", exitStatus: 98)
+        public static let cardCancelled = Code("cardCancelled", exitStatus: 99)
+        public static let noContactDetails = Code("noContactDetails", exitStatus: 100)
+        public static let weakPasscode = Code("weakPasscode", exitStatus: 101)
 
         /// Every code, so a client can turn a server's `code` back into the same `Code`.
         public static let all: [Code] = [
@@ -52,7 +62,8 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
             .unknownCertificate, .alreadyRevoked, .corruptDataDirectory, .wrongMasterKey, .storageUnavailable, .auditChainBroken,
             .configuration, .internalFailure, .wrongPasscode, .cardLocked, .cardBlocked, .cardRemoved, .corruptCard, .notAuthorised,
             .passcodeRequired, .renewalNotOpen, .certificatesExpired, .unknownCard, .serverUnreachable, .authenticationFailed,
-            .renewalConflict,
+            .renewalConflict, .codeExpired, .codeAlreadyUsed, .codeVoided, .wrongCode, .tooManyCodes, .emailDomainNotAllowed,
+            .cardCancelled, .noContactDetails, .weakPasscode,
         ]
 
         public static func named(_ name: String) -> Code? { all.first { $0.name == name } }

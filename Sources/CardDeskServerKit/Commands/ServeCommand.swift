@@ -3,6 +3,7 @@ import CardDeskWeb
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// `carddesk-server serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database-url URL]`
 struct ServeCommand: AsyncParsableCommand {
@@ -19,6 +20,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("agent-port"), help: "The port of the workstation agent's localhost bridge the pages talk to (default 43490).")
     var agentPort: Int?
 
+    @Option(name: .customLong("smtp"), help: "The SMTP relay for one-time codes: smtp://[user:password@]host:port.")
+    var smtp: String?
+
+    @Option(name: .customLong("smtp-from"), help: "The sender address of the emails.")
+    var smtpFrom: String?
+
+    @Option(name: .customLong("allowed-email-domains"), help: "Email domains allowed for unlock codes, comma-separated (default nhs.net,nhs.uk).")
+    var allowedEmailDomains: String?
+
+    @Option(name: .customLong("sms-gateway"), help: "The HTTP gateway for text messages (POST {\"to\", \"text\"}).")
+    var smsGateway: String?
+
     @Flag(inversion: .prefixedNo, help: "Create (once) a demo card holder and virtual card (default: only when run with no arguments).")
     var demo: Bool?
 
@@ -28,12 +41,17 @@ struct ServeCommand: AsyncParsableCommand {
             flags["http.port"] = port.map(String.init)
             flags["http.host"] = host
             flags["agent.bridge.port"] = agentPort.map(String.init)
+            flags["smtp.url"] = smtp
+            flags["smtp.from"] = smtpFrom
+            flags["email.allowed.domains"] = allowedEmailDomains
+            flags["sms.gateway.url"] = smsGateway
             let settings = try await ServerSettings.resolve(flags: flags, configFile: store.config)
             let logger = LoggingSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let instance = try await CardDeskInstance.open(settings, logger: logger)
             let demoText: String? = demo ?? (CommandLine.arguments.count == 1)
                 ? try await DemoCard.ensure(instance, serverURL: settings.publicURL) : nil
             let services = instance.webServices
+            let outbox = try instance.outboxWorker(logger: logger)
             let app = buildApplication(
                 services: services,
                 configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "CardDesk"),
@@ -46,7 +64,11 @@ struct ServeCommand: AsyncParsableCommand {
             )
             do {
                 // Stops gracefully on SIGTERM or SIGINT: open requests finish, then the store closes.
-                try await app.runService()
+                // The web app and the outbox worker run together and stop together (SIGTERM/SIGINT: graceful).
+                let group = ServiceGroup(configuration: .init(
+                    services: [.init(service: app), .init(service: outbox)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                ))
+                try await group.run()
             } catch {
                 await instance.close()
                 throw error

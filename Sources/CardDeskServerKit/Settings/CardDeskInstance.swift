@@ -5,6 +5,7 @@ public import RegistrationAuthority
 public import CardDeskWeb
 public import Foundation
 public import Logging
+public import Messaging
 
 /// A data directory opened for work: its store, its PKI, the CA and the OCSP responder built on them.
 /// The server and every operator command open the same directory the same way.
@@ -15,7 +16,10 @@ public struct CardDeskInstance: Sendable {
     public let ocsp: OCSPResponder
     public let renewal: RenewalEngine
     public let login: LoginService
+    public let unlock: UnlockService
     public let cardIssuer: CardIssuer
+    /// For the outbox worker, which opens the sealed message bodies.
+    let masterKey: MasterKey
     public let clock: any WallClock
 
     public var pkiDirectory: URL { settings.dataDirectory.appendingPathComponent("pki") }
@@ -76,8 +80,10 @@ public struct CardDeskInstance: Sendable {
             )
             let cardIssuer = CardIssuer(authority: authority, users: store, registry: store, masterKey: masterKey, clock: clock)
             let login = LoginService(store: store, renewal: renewal, clock: clock)
+            let unlock = UnlockService(store: store, masterKey: masterKey, clock: clock, allowedEmailDomains: settings.allowedEmailDomains)
             return CardDeskInstance(
-                settings: settings, store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, cardIssuer: cardIssuer, clock: clock
+                settings: settings, store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock,
+                cardIssuer: cardIssuer, masterKey: masterKey, clock: clock
             )
         } catch {
             try? await store.close()
@@ -93,6 +99,23 @@ public struct CardDeskInstance: Sendable {
 extension CardDeskInstance {
     /// Everything the HTTP application calls into.
     public var webServices: WebServices {
-        WebServices(store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, pages: settings.pages)
+        WebServices(store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock, pages: settings.pages)
+    }
+}
+
+extension CardDeskInstance {
+    /// The worker that sends queued emails and text messages, with the senders the settings configure.
+    public func outboxWorker(logger: Logger) throws -> OutboxWorker {
+        var senders = MessageSenders()
+        if let url = settings.smtpURL {
+            senders.email = SMTPSender(settings: try SMTPSender.Settings.parse(url: url, from: settings.smtpFrom ?? "", trustedCAFile: settings.smtpCAFile))
+        }
+        if let gateway = settings.smsGatewayURL {
+            guard let url = URL(string: gateway), url.scheme?.hasPrefix("http") == true else {
+                throw CardDeskError(.configuration, "The text message gateway \"\(gateway)\" is not an http(s) URL.")
+            }
+            senders.sms = HTTPTextSender(gateway: url, token: settings.smsGatewayToken)
+        }
+        return OutboxWorker(store: store, masterKey: masterKey, senders: senders, clock: clock, logger: logger)
     }
 }

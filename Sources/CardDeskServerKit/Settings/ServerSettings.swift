@@ -28,6 +28,12 @@ public import SwiftASN1
 /// | `help.it.phone` | — | `CARDDESK_HELP_IT_PHONE` | `your local IT service desk` (shown on the pages) |
 /// | `help.service.desk` | — | `CARDDESK_HELP_SERVICE_DESK` | `your organisation's service desk` |
 /// | `help.registration.authority` | — | `CARDDESK_HELP_REGISTRATION_AUTHORITY` | `your local Registration Authority` |
+/// | `smtp.url` | `--smtp` | `CARDDESK_SMTP_URL` | none: emails wait in the outbox (`smtp://[user:password@]host:port`; a user, or `smtp+starttls://`, requires STARTTLS) |
+/// | `smtp.from` | `--smtp-from` | `CARDDESK_SMTP_FROM` | none (required with `smtp.url`) |
+/// | `smtp.ca.file` | — | `CARDDESK_SMTP_CA_FILE` | the system's trust store (PEM of the CA that signed the relay's certificate) |
+/// | `email.allowed.domains` | `--allowed-email-domains` | `CARDDESK_EMAIL_ALLOWED_DOMAINS` | `nhs.net,nhs.uk` |
+/// | `sms.gateway.url` | `--sms-gateway` | `CARDDESK_SMS_GATEWAY_URL` | none: text messages wait in the outbox |
+/// | `sms.gateway.token` | — | `CARDDESK_SMS_GATEWAY_TOKEN` | none |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
 ///
@@ -51,6 +57,12 @@ public struct ServerSettings: Sendable {
     public var logFormat: String
     /// What the pages show and use: bridge port, support contacts, Secure cookies (when the public URL is https).
     public var pages: PageSettings
+    public var smtpURL: String?
+    public var smtpFrom: String?
+    public var smtpCAFile: String?
+    public var allowedEmailDomains: [String]
+    public var smsGatewayURL: String?
+    public var smsGatewayToken: String?
 
     /// Values given on the command line, by configuration key.
     public typealias Flags = [String: String]
@@ -66,7 +78,7 @@ public struct ServerSettings: Sendable {
             })
         )
         let environmentProvider = EnvironmentVariablesProvider(
-            environmentVariables: environment, secretsSpecifier: .specific(["CARDDESK_MASTER_KEY", "CARDDESK_DATABASE_URL"])
+            environmentVariables: environment, secretsSpecifier: .specific(["CARDDESK_MASTER_KEY", "CARDDESK_DATABASE_URL", "CARDDESK_SMTP_URL", "CARDDESK_SMS_GATEWAY_TOKEN"])
         ).prefixKeys(with: "carddesk")
 
         // The data directory decides where the default configuration file is, so read it from the upper layers first.
@@ -126,7 +138,14 @@ public struct ServerSettings: Sendable {
             ocspValidityMinutes: try integer(config, "ocsp.validity.minutes", default: 60, range: 1...24 * 60 * 7),
             logLevel: config.string(forKey: "log.level", default: "info"),
             logFormat: config.string(forKey: "log.format", default: isTerminal ? "text" : "json"),
-            pages: pages
+            pages: pages,
+            smtpURL: config.string(forKey: "smtp.url", isSecret: true),
+            smtpFrom: config.string(forKey: "smtp.from"),
+            smtpCAFile: config.string(forKey: "smtp.ca.file"),
+            allowedEmailDomains: config.string(forKey: "email.allowed.domains", default: "nhs.net,nhs.uk")
+                .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty },
+            smsGatewayURL: config.string(forKey: "sms.gateway.url"),
+            smsGatewayToken: config.string(forKey: "sms.gateway.token", isSecret: true)
         )
     }
 

@@ -160,6 +160,59 @@ enum Migrations {
                 "CREATE INDEX sessions_by_parent ON sessions (parent_id)",
             ]
         },
+        Migration(version: 5, name: "contact details, one-time codes, outbox") { flavour in
+            let blob = flavour == .postgres ? "BYTEA" : "BLOB"
+            return [
+                """
+                CREATE TABLE user_contacts (
+                    user_id TEXT PRIMARY KEY REFERENCES users(id),
+                    email TEXT NULL,
+                    email_confirmed BOOLEAN NOT NULL DEFAULT FALSE,
+                    mobile TEXT NULL,
+                    mobile_confirmed BOOLEAN NOT NULL DEFAULT FALSE,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                // Codes are kept only as keyed hashes; the token that authorises a reset only as a hash.
+                """
+                CREATE TABLE one_time_codes (
+                    id TEXT PRIMARY KEY,
+                    purpose TEXT NOT NULL,
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    card_serial TEXT NULL REFERENCES cards(serial),
+                    channel TEXT NOT NULL,
+                    recipient TEXT NOT NULL,
+                    code_hash TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    failed_attempts INTEGER NOT NULL DEFAULT 0,
+                    used_at BIGINT NULL,
+                    voided_at BIGINT NULL,
+                    token_hash TEXT NULL,
+                    token_expires_at BIGINT NULL,
+                    completed_at BIGINT NULL
+                )
+                """,
+                "CREATE INDEX one_time_codes_by_card ON one_time_codes (card_serial, created_at)",
+                "CREATE INDEX one_time_codes_by_user ON one_time_codes (user_id, purpose, created_at)",
+                // Messages to send; the body (it carries a code) is sealed under the master key.
+                """
+                CREATE TABLE outbox (
+                    id TEXT PRIMARY KEY,
+                    channel TEXT NOT NULL,
+                    recipient TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    body_sealed \(blob) NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at BIGINT NOT NULL,
+                    sent_at BIGINT NULL,
+                    last_error TEXT NULL
+                )
+                """,
+                "CREATE INDEX outbox_due ON outbox (sent_at, next_attempt_at)",
+            ]
+        },
     ]
 
     /// Applies every migration not yet applied, each in its own transaction.

@@ -86,3 +86,34 @@ public protocol SessionStore: Sendable {
     func session(tokenHash: String) async throws -> SessionRecord?
     func session(id: String) async throws -> SessionRecord?
 }
+
+/// What self-service unlock and contact registration need.
+public protocol UnlockStore: Sendable {
+    func user(id: UserID) async throws -> User?
+    func card(serial: String) async throws -> CardRecord?
+    func contacts(userID: UserID) async throws -> ContactDetails?
+    func saveContacts(_ contacts: ContactDetails, audit: AuditEvent) async throws
+    /// Stores a new code with the message that carries it and its audit entry, in one transaction, unless
+    /// `limit` codes of the same purpose were created for the same card (or, without a card, the same user) in the
+    /// hour before it: then throws `CodeLimitReached` and writes nothing.
+    func addCode(_ code: OneTimeCodeRecord, message: OutboxMessage, audit: AuditEvent, limit: Int) async throws
+    func code(id: String) async throws -> OneTimeCodeRecord?
+    /// Updates a code (a wrong entry, used, voided, token set, completed) with its audit entry.
+    func saveCode(_ code: OneTimeCodeRecord, audit: AuditEvent) async throws
+    func appendAudit(_ event: AuditEvent) async throws -> AuditEntry
+}
+
+/// Thrown by `addCode` when the hourly limit is reached: the earliest moment another code may be asked for.
+public struct CodeLimitReached: Error, Sendable {
+    public let retryAfter: Timestamp
+    public init(retryAfter: Timestamp) { self.retryAfter = retryAfter }
+}
+
+/// What the message sender needs.
+public protocol OutboxStore: Sendable {
+    /// Unsent messages whose next attempt is due, oldest first.
+    func dueMessages(now: Timestamp, limit: Int) async throws -> [OutboxMessage]
+    /// Sent: the sealed body is wiped.
+    func markSent(id: String, at: Timestamp) async throws
+    func markFailed(id: String, error: String, nextAttemptAt: Timestamp) async throws
+}

@@ -27,6 +27,7 @@ public func buildRouter(services: WebServices) -> Router<WebContext> {
     OCSPRoutes(responder: services.ocsp).register(on: router)
     RenewalRoutes(engine: services.renewal).register(on: router)
     LoginRoutes(login: services.login, presence: services.presence).register(on: router)
-    PageRoutes(login: services.login, settings: services.pages).register(on: router)
+    UnlockRoutes(unlock: services.unlock).register(on: router)
+    PageRoutes(login: services.login, unlock: services.unlock, settings: services.pages).register(on: router)
     return router
 }

@@ -10,13 +10,15 @@ public struct WebServices: Sendable {
     public let ocsp: OCSPResponder
     public let renewal: RenewalEngine
     public let login: LoginService
+    public let unlock: UnlockService
     public let pages: PageSettings
     let presence = AgentPresence()
 
     public init(
         store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine, login: LoginService,
-        pages: PageSettings = PageSettings()
+        unlock: UnlockService, pages: PageSettings = PageSettings()
     ) {
+        self.unlock = unlock
         self.pages = pages
         self.store = store
         self.authority = authority

@@ -17,6 +17,7 @@ import RegistrationAuthority
 /// token: before sign-in, the one in the page matching an HttpOnly cookie; after, one derived from the session token.
 struct PageRoutes {
     let login: LoginService
+    let unlock: UnlockService
     let settings: PageSettings
 
     static let sessionCookie = "carddesk_session"

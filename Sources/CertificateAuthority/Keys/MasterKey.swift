@@ -1,5 +1,5 @@
 public import CardDeskCore
-import Crypto
+public import Crypto
 public import Foundation
 
 /// The key that encrypts CA private keys at rest (AES-256-GCM).
@@ -45,6 +45,11 @@ public struct MasterKey: Sendable {
 
     /// Encrypts `plaintext`; `label` is authenticated too, so a sealed key cannot be swapped for another's file.
     /// Used for CA keys and for each card's management key and PUK.
+    /// A key for one purpose (`label`), derived with HKDF-SHA256; the master key itself never leaves this type.
+    public func derivedKey(label: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Array("carddesk:\(label)".utf8), outputByteCount: 32)
+    }
+
     public func seal(_ plaintext: [UInt8], label: String) throws -> [UInt8] {
         let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(label.utf8))
         guard let combined = box.combined else { throw CardDeskError(.internalFailure, "AES-GCM gave no combined box.") }

@@ -1,0 +1,72 @@
+public import CardDeskCore
+public import Foundation
+
+/// Self-service unlock over HTTP (`/api/v1/unlock/…`). The new passcode never appears here: the server only
+/// authorises the card to reset it.
+public enum UnlockAPI {
+    public struct Start: Codable, Sendable {
+        public let cardSerial: String
+        public init(cardSerial: String) { self.cardSerial = cardSerial }
+    }
+
+    /// Where a code can be sent, masked.
+    public struct Contact: Codable, Sendable, Hashable {
+        public let channel: ContactChannel
+        public let masked: String
+        public init(channel: ContactChannel, masked: String) {
+            self.channel = channel
+            self.masked = masked
+        }
+    }
+
+    public struct Options: Codable, Sendable {
+        public let cardSerial: String
+        public let contacts: [Contact]
+        public init(cardSerial: String, contacts: [Contact]) {
+            self.cardSerial = cardSerial
+            self.contacts = contacts
+        }
+    }
+
+    public struct RequestCode: Codable, Sendable {
+        public let cardSerial: String
+        public let channel: ContactChannel
+        public init(cardSerial: String, channel: ContactChannel) {
+            self.cardSerial = cardSerial
+            self.channel = channel
+        }
+    }
+
+    public struct CodeSent: Codable, Sendable {
+        public let unlockID: String
+        public let channel: ContactChannel
+        public let sentTo: String
+        public let expiresInSeconds: Int
+        public init(unlockID: String, channel: ContactChannel, sentTo: String, expiresInSeconds: Int) {
+            self.unlockID = unlockID
+            self.channel = channel
+            self.sentTo = sentTo
+            self.expiresInSeconds = expiresInSeconds
+        }
+    }
+
+    public struct Verify: Codable, Sendable {
+        public let code: String
+        public init(code: String) { self.code = code }
+    }
+
+    /// The code was right: this token authorises resetting this one card's passcode, for a few minutes.
+    public struct Verified: Codable, Sendable {
+        public let token: String
+        public let expiresInSeconds: Int
+        public init(token: String, expiresInSeconds: Int) {
+            self.token = token
+            self.expiresInSeconds = expiresInSeconds
+        }
+    }
+
+    public struct Authorise: Codable, Sendable {
+        public let cardChallenge: Data
+        public init(cardChallenge: Data) { self.cardChallenge = cardChallenge }
+    }
+}

@@ -1,0 +1,148 @@
+public import CardDeskCore
+import Foundation
+import SQLKit
+
+extension SQLStore: UnlockStore, OutboxStore {
+    public func contacts(userID: UserID) async throws -> ContactDetails? {
+        try await host.read { db in
+            guard let row = try await db.raw("SELECT * FROM user_contacts WHERE user_id = \(bind: userID.rawValue)").first() else { return nil }
+            return ContactDetails(
+                userID: userID,
+                email: try row.decode(column: "email", as: String?.self),
+                emailConfirmed: try row.decode(column: "email_confirmed", as: Bool.self),
+                mobile: try row.decode(column: "mobile", as: String?.self),
+                mobileConfirmed: try row.decode(column: "mobile_confirmed", as: Bool.self)
+            )
+        }
+    }
+
+    public func saveContacts(_ contacts: ContactDetails, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            let id = contacts.userID.rawValue
+            guard try await db.raw("SELECT id FROM users WHERE id = \(bind: id)").first() != nil else {
+                throw CardDeskError(.unknownUser, "There is no user \(id).")
+            }
+            try await db.raw("DELETE FROM user_contacts WHERE user_id = \(bind: id)").run()
+            try await db.raw("""
+                INSERT INTO user_contacts (user_id, email, email_confirmed, mobile, mobile_confirmed, updated_at)
+                VALUES (\(bind: id), \(bind: contacts.email), \(bind: contacts.emailConfirmed), \(bind: contacts.mobile),
+                        \(bind: contacts.mobileConfirmed), \(bind: audit.time.millisecondsSince1970))
+                """).run()
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    public func addCode(_ code: OneTimeCodeRecord, message: OutboxMessage, audit: AuditEvent, limit: Int) async throws {
+        try await host.transaction { db in
+            let since = code.createdAt.adding(seconds: -3600).millisecondsSince1970
+            // Serialise requests for the same card (or user) so that two at once cannot both slip under the limit.
+            if self.host.flavour == .postgres {
+                if let serial = code.cardSerial {
+                    _ = try await db.raw("SELECT serial FROM cards WHERE serial = \(bind: serial) FOR UPDATE").first()
+                } else {
+                    _ = try await db.raw("SELECT id FROM users WHERE id = \(bind: code.userID.rawValue) FOR UPDATE").first()
+                }
+            }
+            let recent: [any SQLRow]
+            if let serial = code.cardSerial {
+                recent = try await db.raw("""
+                    SELECT created_at FROM one_time_codes WHERE card_serial = \(bind: serial) AND purpose = \(bind: code.purpose.rawValue)
+                      AND created_at > \(bind: since) ORDER BY created_at
+                    """).all()
+            } else {
+                recent = try await db.raw("""
+                    SELECT created_at FROM one_time_codes WHERE user_id = \(bind: code.userID.rawValue) AND purpose = \(bind: code.purpose.rawValue)
+                      AND created_at > \(bind: since) ORDER BY created_at
+                    """).all()
+            }
+            if recent.count >= limit, let first = recent.first {
+                let earliest = try first.decode(column: "created_at", as: Int64.self)
+                throw CodeLimitReached(retryAfter: Timestamp(millisecondsSince1970: earliest + 3_600_000))
+            }
+            try await db.raw("""
+                INSERT INTO one_time_codes (id, purpose, user_id, card_serial, channel, recipient, code_hash, created_at, expires_at, failed_attempts)
+                VALUES (\(bind: code.id), \(bind: code.purpose.rawValue), \(bind: code.userID.rawValue), \(bind: code.cardSerial),
+                        \(bind: code.channel.rawValue), \(bind: code.recipient), \(bind: code.codeHash), \(bind: code.createdAt.millisecondsSince1970),
+                        \(bind: code.expiresAt.millisecondsSince1970), 0)
+                """).run()
+            try await db.raw("""
+                INSERT INTO outbox (id, channel, recipient, subject, body_sealed, created_at, attempts, next_attempt_at)
+                VALUES (\(bind: message.id), \(bind: message.channel.rawValue), \(bind: message.recipient), \(bind: message.subject),
+                        \(bind: Data(message.bodySealed)), \(bind: message.createdAt.millisecondsSince1970), 0, \(bind: message.nextAttemptAt.millisecondsSince1970))
+                """).run()
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    public func code(id: String) async throws -> OneTimeCodeRecord? {
+        try await host.read { db in
+            guard let row = try await db.raw("SELECT * FROM one_time_codes WHERE id = \(bind: id)").first() else { return nil }
+            func time(_ column: String) throws -> Timestamp? {
+                try row.decode(column: column, as: Int64?.self).map(Timestamp.init(millisecondsSince1970:))
+            }
+            guard let purpose = OneTimeCodeRecord.Purpose(rawValue: try row.decode(column: "purpose", as: String.self)),
+                  let channel = ContactChannel(rawValue: try row.decode(column: "channel", as: String.self))
+            else { throw CardDeskError(.storageUnavailable, "One-time code \(id) has an unknown purpose or channel in the database.") }
+            return OneTimeCodeRecord(
+                id: id, purpose: purpose, userID: try UserID(try row.decode(column: "user_id", as: String.self)),
+                cardSerial: try row.decode(column: "card_serial", as: String?.self), channel: channel,
+                recipient: try row.decode(column: "recipient", as: String.self), codeHash: try row.decode(column: "code_hash", as: String.self),
+                createdAt: try time("created_at")!, expiresAt: try time("expires_at")!,
+                failedAttempts: try row.decode(column: "failed_attempts", as: Int.self), usedAt: try time("used_at"), voidedAt: try time("voided_at"),
+                tokenHash: try row.decode(column: "token_hash", as: String?.self), tokenExpiresAt: try time("token_expires_at"),
+                completedAt: try time("completed_at")
+            )
+        }
+    }
+
+    public func saveCode(_ code: OneTimeCodeRecord, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            try await db.raw("""
+                UPDATE one_time_codes SET failed_attempts = \(bind: code.failedAttempts), used_at = \(bind: code.usedAt?.millisecondsSince1970),
+                    voided_at = \(bind: code.voidedAt?.millisecondsSince1970), token_hash = \(bind: code.tokenHash),
+                    token_expires_at = \(bind: code.tokenExpiresAt?.millisecondsSince1970), completed_at = \(bind: code.completedAt?.millisecondsSince1970)
+                WHERE id = \(bind: code.id)
+                """).run()
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    public func dueMessages(now: Timestamp, limit: Int) async throws -> [OutboxMessage] {
+        try await host.read { db in
+            try await db.raw("""
+                SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= \(bind: now.millisecondsSince1970)
+                ORDER BY created_at LIMIT \(bind: limit)
+                """).all().map { row in
+                guard let channel = ContactChannel(rawValue: try row.decode(column: "channel", as: String.self)) else {
+                    throw CardDeskError(.storageUnavailable, "An outbox message has an unknown channel.")
+                }
+                return OutboxMessage(
+                    id: try row.decode(column: "id", as: String.self), channel: channel,
+                    recipient: try row.decode(column: "recipient", as: String.self), subject: try row.decode(column: "subject", as: String.self),
+                    bodySealed: Array(try row.decode(column: "body_sealed", as: Data.self)),
+                    createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self)),
+                    attempts: try row.decode(column: "attempts", as: Int.self),
+                    nextAttemptAt: Timestamp(millisecondsSince1970: try row.decode(column: "next_attempt_at", as: Int64.self)),
+                    lastError: try row.decode(column: "last_error", as: String?.self)
+                )
+            }
+        }
+    }
+
+    public func markSent(id: String, at time: Timestamp) async throws {
+        try await host.transaction { db in
+            try await db.raw("""
+                UPDATE outbox SET sent_at = \(bind: time.millisecondsSince1970), body_sealed = \(bind: Data()), last_error = NULL WHERE id = \(bind: id)
+                """).run()
+        }
+    }
+
+    public func markFailed(id: String, error: String, nextAttemptAt: Timestamp) async throws {
+        try await host.transaction { db in
+            try await db.raw("""
+                UPDATE outbox SET attempts = attempts + 1, last_error = \(bind: String(error.prefix(500))),
+                    next_attempt_at = \(bind: nextAttemptAt.millisecondsSince1970) WHERE id = \(bind: id)
+                """).run()
+        }
+    }
+}

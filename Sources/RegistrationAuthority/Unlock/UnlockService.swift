@@ -1,0 +1,284 @@
+public import CardDeskAPI
+public import CardDeskCore
+public import CardDeskStore
+public import CertificateAuthority
+import Crypto
+import Foundation
+import Smartcard
+
+/// Self-service unlock, and confirming the contact addresses it sends codes to.
+///
+/// 1. `options`: the card in the reader names its holder; the holder's confirmed addresses are offered, masked.
+/// 2. `requestCode`: a 6-digit code goes to the chosen address through the outbox (at most 3 an hour per card).
+/// 3. `verify`: the code is checked (15 minutes, single use, 5 wrong entries void it; a keyed hash, compared in
+///    constant time); the answer is a short-lived token for this one card.
+/// 4. `authorise`: with that token, the server answers the card's admin challenge for `.resetPIN` only.
+/// 5. `complete`: the agent reports the card reset. The new passcode is set on the card and never reaches the server.
+///
+/// Not for cancelled cards or expired certificates, nor for cards blocked for good: those go to the RA.
+/// Every attempt, refused or not, is audited.
+public struct UnlockService: Sendable {
+    let store: any UnlockStore & RenewalStore
+    let masterKey: MasterKey
+    let clock: any WallClock
+    public let allowedEmailDomains: [String]
+    let codeKey: SymmetricKey
+
+    /// How long the token from a right code may be used to reset the card.
+    public static let tokenLifetime: Int64 = 10 * 60
+
+    public init(store: any UnlockStore & RenewalStore, masterKey: MasterKey, clock: any WallClock, allowedEmailDomains: [String]) {
+        self.store = store
+        self.masterKey = masterKey
+        self.clock = clock
+        self.allowedEmailDomains = allowedEmailDomains
+        self.codeKey = masterKey.derivedKey(label: "one-time-codes")
+    }
+
+    // MARK: Unlock
+
+    public func options(cardSerial: String) async throws -> UnlockAPI.Options {
+        let (_, contacts) = try await eligible(cardSerial, step: "options")
+        return .init(cardSerial: cardSerial, contacts: contacts.usable.map { .init(channel: $0.0, masked: ContactChannel.mask($0.1, channel: $0.0)) })
+    }
+
+    public func requestCode(cardSerial: String, channel: ContactChannel) async throws -> UnlockAPI.CodeSent {
+        let (card, contacts) = try await eligible(cardSerial, step: "code")
+        guard let address = contacts.address(for: channel) else {
+            try await refuse(cardSerial, "code", CardDeskError(.noContactDetails, "No confirmed \(channel.spoken) address is registered for you. Choose another, or go to your Registration Authority."))
+        }
+        let code = Self.newCode()
+        let sent = try await send(
+            code: code, purpose: .unlock, userID: card.userID, cardSerial: card.serial, channel: channel, address: address,
+            subject: "Your smartcard unlock code",
+            body: "Your code to unlock your smartcard is \(code). It works once, for 15 minutes. Do not share it. If you did not ask for it, call your IT service desk.",
+            actor: "card:\(card.serial)"
+        )
+        return .init(unlockID: sent.id, channel: channel, sentTo: ContactChannel.mask(address, channel: channel), expiresInSeconds: Int(OneTimeCodeRecord.lifetimeSeconds))
+    }
+
+    public func verify(unlockID: String, code: String) async throws -> UnlockAPI.Verified {
+        var record = try await check(id: unlockID, code: code, purpose: .unlock)
+        let token = CardChallenges.randomToken()
+        record.tokenHash = CardChallenges.hash(token)
+        record.tokenExpiresAt = clock.now().adding(seconds: Self.tokenLifetime)
+        try await store.saveCode(record, audit: AuditEvent(
+            action: .codeCheck, actor: "card:\(record.cardSerial ?? "")", subject: "user:\(record.userID)", details: "unlock=\(record.id) code accepted", time: clock.now()
+        ))
+        return .init(token: token, expiresInSeconds: Int(Self.tokenLifetime))
+    }
+
+    /// The answer to the card's challenge for `.resetPIN`, for the card this unlock is about.
+    public func authorise(unlockID: String, token: String, cardChallenge: [UInt8]) async throws -> [UInt8] {
+        let record = try await authorised(unlockID, token: token)
+        guard let serial = record.cardSerial, let card = try await store.card(serial: serial) else {
+            throw CardDeskError(.unknownCard, "The card of this unlock is not known.")
+        }
+        guard card.status == .active else { throw CardDeskError(.cardCancelled, Self.cancelledMessage) }
+        guard !cardChallenge.isEmpty, cardChallenge.count <= 64 else { throw CardDeskError(.invalidInput, "The card's challenge is missing or too long.") }
+        let managementKey = try masterKey.open(card.managementKeySealed, label: "card \(card.serial) management key")
+        _ = try await store.appendAudit(AuditEvent(
+            action: .unlock, actor: "card:\(serial)", subject: "card:\(serial)", details: "unlock=\(record.id) reset authorised", time: clock.now()
+        ))
+        return AdminAuthorisation.answer(challenge: cardChallenge, operation: .resetPIN, managementKey: managementKey).response
+    }
+
+    /// The agent reports the passcode reset on the card.
+    public func complete(unlockID: String, token: String) async throws {
+        var record = try await authorised(unlockID, token: token)
+        record.completedAt = clock.now()
+        try await store.saveCode(record, audit: AuditEvent(
+            action: .unlock, actor: "card:\(record.cardSerial ?? "")", subject: "user:\(record.userID)", details: "unlock=\(record.id) passcode reset on the card", time: clock.now()
+        ))
+    }
+
+    // MARK: Contact addresses
+
+    /// Starts registering (or changing) an address: a code goes to it; the address counts once the code comes back.
+    public func registerContact(userID: UserID, channel: ContactChannel, address text: String) async throws -> UnlockAPI.CodeSent {
+        let address: String
+        do {
+            address = channel == .email ? try ContactAddress.email(text, allowedDomains: allowedEmailDomains) : try ContactAddress.mobile(text)
+        } catch {
+            _ = try? await store.appendAudit(AuditEvent(
+                action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)", outcome: .failure, details: "\(channel.rawValue) refused: \(error.code.name)", time: clock.now()
+            ))
+            throw error
+        }
+        let code = Self.newCode()
+        let sent = try await send(
+            code: code, purpose: .confirmContact, userID: userID, cardSerial: nil, channel: channel, address: address,
+            subject: "Confirm your address for smartcard unlock",
+            body: "Your code to confirm this \(channel.spoken) address for smartcard unlock is \(code). It works once, for 15 minutes.",
+            actor: "user:\(userID)"
+        )
+        return .init(unlockID: sent.id, channel: channel, sentTo: ContactChannel.mask(address, channel: channel), expiresInSeconds: Int(OneTimeCodeRecord.lifetimeSeconds))
+    }
+
+    public func confirmContact(userID: UserID, confirmationID: String, code: String) async throws -> ContactDetails {
+        var record = try await check(id: confirmationID, code: code, purpose: .confirmContact)
+        guard record.userID == userID else { throw CardDeskError(.wrongCode, "This code is not for you.") }
+        var contacts = try await store.contacts(userID: userID) ?? ContactDetails(userID: userID)
+        switch record.channel {
+        case .email:
+            contacts.email = record.recipient
+            contacts.emailConfirmed = true
+        case .sms:
+            contacts.mobile = record.recipient
+            contacts.mobileConfirmed = true
+        }
+        record.completedAt = clock.now()
+        try await store.saveCode(record, audit: AuditEvent(
+            action: .codeCheck, actor: "user:\(userID)", subject: "user:\(userID)", details: "confirm=\(record.id) code accepted", time: clock.now()
+        ))
+        try await store.saveContacts(contacts, audit: AuditEvent(
+            action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)", details: "\(record.channel.rawValue) confirmed", time: clock.now()
+        ))
+        return contacts
+    }
+
+    /// An operator (or RA) sets addresses directly: they count as confirmed.
+    public func setContacts(userID: UserID, email: String?, mobile: String?, actor: String) async throws -> ContactDetails {
+        guard try await store.user(id: userID) != nil else { throw CardDeskError(.unknownUser, "There is no user \(userID).") }
+        var contacts = try await store.contacts(userID: userID) ?? ContactDetails(userID: userID)
+        if let email {
+            contacts.email = email.isEmpty ? nil : try ContactAddress.email(email, allowedDomains: allowedEmailDomains)
+            contacts.emailConfirmed = !email.isEmpty
+        }
+        if let mobile {
+            contacts.mobile = mobile.isEmpty ? nil : try ContactAddress.mobile(mobile)
+            contacts.mobileConfirmed = !mobile.isEmpty
+        }
+        try await store.saveContacts(contacts, audit: AuditEvent(
+            action: .contactsUpdate, actor: actor, subject: "user:\(userID)",
+            details: [email.map { $0.isEmpty ? "email removed" : "email set" }, mobile.map { $0.isEmpty ? "mobile removed" : "mobile set" }].compactMap { $0 }.joined(separator: ", "),
+            time: clock.now()
+        ))
+        return contacts
+    }
+
+    // MARK: Rules
+
+    static let cancelledMessage = "This card has been cancelled, so it cannot be unlocked online. Go to your Registration Authority."
+    static let expiredMessage = "Your smartcard's certificates have expired, so it cannot be unlocked online. Go to your Registration Authority."
+
+    /// The card may be unlocked online: known, not cancelled, certificates in force, and a confirmed address.
+    private func eligible(_ cardSerial: String, step: String) async throws -> (CardRecord, ContactDetails) {
+        guard let card = try await store.card(serial: cardSerial) else {
+            try await refuse(cardSerial, step, CardDeskError(.unknownCard, "This card is not known to CardDesk. Go to your Registration Authority."))
+        }
+        guard card.status == .active else {
+            try await refuse(cardSerial, step, CardDeskError(.cardCancelled, Self.cancelledMessage))
+        }
+        let (_, current) = try await CardInForce.load(cardSerial, store: store)
+        let now = clock.now()
+        guard !current.isEmpty, current.values.allSatisfy({ $0.notAfter > now }) else {
+            try await refuse(cardSerial, step, CardDeskError(.certificatesExpired, Self.expiredMessage))
+        }
+        guard let contacts = try await store.contacts(userID: card.userID), !contacts.usable.isEmpty else {
+            try await refuse(cardSerial, step, CardDeskError(
+                .noContactDetails,
+                "No email address or mobile number is registered for your card, so a code cannot be sent. Go to your Registration Authority; next time, register one on your CardDesk home page."
+            ))
+        }
+        return (card, contacts)
+    }
+
+    private func refuse(_ cardSerial: String, _ step: String, _ error: CardDeskError) async throws -> Never {
+        _ = try? await store.appendAudit(AuditEvent(
+            action: .unlock, actor: "card:\(cardSerial)", subject: "card:\(cardSerial)", outcome: .failure, details: "\(step) refused: \(error.code.name)", time: clock.now()
+        ))
+        throw error
+    }
+
+    private func send(
+        code: String, purpose: OneTimeCodeRecord.Purpose, userID: UserID, cardSerial: String?, channel: ContactChannel, address: String,
+        subject: String, body: String, actor: String
+    ) async throws -> OneTimeCodeRecord {
+        let now = clock.now()
+        let id = UUID().uuidString.lowercased()
+        let record = OneTimeCodeRecord(
+            id: id, purpose: purpose, userID: userID, cardSerial: cardSerial, channel: channel, recipient: address,
+            codeHash: hash(code, id: id), createdAt: now, expiresAt: now.adding(seconds: OneTimeCodeRecord.lifetimeSeconds)
+        )
+        let messageID = UUID().uuidString.lowercased()
+        let message = OutboxMessage(
+            id: messageID, channel: channel, recipient: address, subject: subject,
+            bodySealed: try masterKey.seal(Array(body.utf8), label: "outbox \(messageID)"), createdAt: now, nextAttemptAt: now
+        )
+        do {
+            try await store.addCode(record, message: message, audit: AuditEvent(
+                action: .codeSend, actor: actor, subject: "user:\(userID)",
+                details: "\(purpose.rawValue)=\(id) by \(channel.rawValue) to \(ContactChannel.mask(address, channel: channel))", time: now
+            ), limit: OneTimeCodeRecord.maximumPerHour)
+        } catch let limit as CodeLimitReached {
+            let error = CardDeskError(
+                .tooManyCodes,
+                "You have asked for \(OneTimeCodeRecord.maximumPerHour) codes in the last hour, the most allowed. Try again after \(limit.retryAfter.timeOfDayDescription) UTC, or go to your Registration Authority."
+            )
+            _ = try? await store.appendAudit(AuditEvent(
+                action: .codeSend, actor: actor, subject: "user:\(userID)", outcome: .failure, details: "\(purpose.rawValue) refused: tooManyCodes", time: now
+            ))
+            throw error
+        }
+        return record
+    }
+
+    /// Checks a code; counts a wrong one (voiding it at the fifth); returns the record marked used.
+    private func check(id: String, code: String, purpose: OneTimeCodeRecord.Purpose) async throws -> OneTimeCodeRecord {
+        let now = clock.now()
+        guard var record = try await store.code(id: id), record.purpose == purpose else {
+            throw CardDeskError(.wrongCode, "This code request is not known. Ask for a new code.")
+        }
+        let actor = record.cardSerial.map { "card:\($0)" } ?? "user:\(record.userID)"
+        func refuse(_ error: CardDeskError) async throws -> Never {
+            _ = try? await store.appendAudit(AuditEvent(
+                action: .codeCheck, actor: actor, subject: "user:\(record.userID)", outcome: .failure, details: "\(purpose.rawValue)=\(id) \(error.code.name)", time: now
+            ))
+            throw error
+        }
+        if record.usedAt != nil { try await refuse(CardDeskError(.codeAlreadyUsed, "This code has already been used. Ask for a new code.")) }
+        if record.voidedAt != nil {
+            try await refuse(CardDeskError(.codeVoided, "This code no longer works: it was entered wrongly \(OneTimeCodeRecord.maximumWrongEntries) times. Ask for a new code."))
+        }
+        if record.expiresAt <= now { try await refuse(CardDeskError(.codeExpired, "This code has expired: codes work for 15 minutes. Ask for a new code.")) }
+        let given = code.trimmingCharacters(in: .whitespaces)
+        guard CardChallenges.constantTimeEqual(hash(given, id: id), record.codeHash) else {
+            record.failedAttempts += 1
+            let left = OneTimeCodeRecord.maximumWrongEntries - record.failedAttempts
+            if left <= 0 { record.voidedAt = now }
+            try await store.saveCode(record, audit: AuditEvent(
+                action: .codeCheck, actor: actor, subject: "user:\(record.userID)", outcome: .failure,
+                details: "\(purpose.rawValue)=\(id) wrong code (\(record.failedAttempts) of \(OneTimeCodeRecord.maximumWrongEntries))" + (left <= 0 ? ", voided" : ""), time: now
+            ))
+            if left <= 0 {
+                throw CardDeskError(.codeVoided, "That code is not right, and it has now been entered wrongly \(OneTimeCodeRecord.maximumWrongEntries) times, so it no longer works. Ask for a new code.")
+            }
+            throw CardDeskError(.wrongCode, "That code is not right. You can try \(left) more time\(left == 1 ? "" : "s").")
+        }
+        record.usedAt = now
+        return record
+    }
+
+    private func authorised(_ unlockID: String, token: String) async throws -> OneTimeCodeRecord {
+        guard let record = try await store.code(id: unlockID), record.purpose == .unlock, let tokenHash = record.tokenHash,
+              CardChallenges.constantTimeEqual(CardChallenges.hash(token), tokenHash)
+        else {
+            throw CardDeskError(.authenticationFailed, "This unlock was not confirmed with a code. Start again.")
+        }
+        guard record.completedAt == nil else { throw CardDeskError(.codeAlreadyUsed, "This unlock is finished. Start again to unlock the card again.") }
+        guard let expiry = record.tokenExpiresAt, expiry > clock.now() else {
+            throw CardDeskError(.codeExpired, "Too much time passed since the code was entered. Start again.")
+        }
+        return record
+    }
+
+    private func hash(_ code: String, id: String) -> String {
+        HMAC<SHA256>.authenticationCode(for: Array("\(id):\(code)".utf8), using: codeKey).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func newCode() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(format: "%06d", Int.random(in: 0..<1_000_000, using: &generator))
+    }
+}
