@@ -253,7 +253,7 @@ let package = Package(
             name: "RegistrationAuthorityTests",
             dependencies: [
                 "CardDeskAPI", "CardDeskCore", "CardDeskStore", "CertificateAuthority", "RegistrationAuthority",
-                "Smartcard", "VirtualSmartcard", "CardAgent", "CardDeskServerKit", "CardDeskWeb",
+                "Smartcard", "VirtualSmartcard", "CardAgent", "CardDeskServerKit", "CardDeskWeb", "Messaging",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -216,6 +216,18 @@ struct LiveServer {
         task.cancel()
         _ = try? await task.value
     }
+
+    /// Runs `body` with a client of a live server, and stops the server however `body` ends.
+    static func with(_ instance: CardDeskInstance, _ body: (ServerClient) async throws -> Void) async throws {
+        let server = try await start(instance)
+        do {
+            try await body(ServerClient(baseURL: server.url))
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
 }
 
 @Suite("Renewal at scale")

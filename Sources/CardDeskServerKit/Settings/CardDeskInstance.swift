@@ -104,6 +104,11 @@ extension CardDeskInstance {
 }
 
 extension CardDeskInstance {
+    /// The outbox worker with the given senders (the transport) instead of the configured ones.
+    public func outboxWorker(senders: MessageSenders, logger: Logger) -> OutboxWorker {
+        OutboxWorker(store: store, masterKey: masterKey, senders: senders, clock: clock, logger: logger)
+    }
+
     /// The worker that sends queued emails and text messages, with the senders the settings configure.
     public func outboxWorker(logger: Logger) throws -> OutboxWorker {
         var senders = MessageSenders()
