@@ -99,6 +99,37 @@ public enum BridgeAPI {
         public init(number: Int) { self.number = number }
     }
 
+    public struct UnlockChannel: Codable, Sendable {
+        public let channel: ContactChannel
+        public init(channel: ContactChannel) { self.channel = channel }
+    }
+
+    public struct UnlockCode: Codable, Sendable {
+        public let code: String
+        public init(code: String) { self.code = code }
+    }
+
+    /// A new passcode typed twice (checked on the workstation only).
+    public struct NewPasscode: Codable, Sendable {
+        public let passcode: String
+        public let repeated: String
+        public init(passcode: String, repeated: String) {
+            self.passcode = passcode
+            self.repeated = repeated
+        }
+    }
+
+    public struct ChangePasscode: Codable, Sendable {
+        public let current: String
+        public let passcode: String
+        public let repeated: String
+        public init(current: String, passcode: String, repeated: String) {
+            self.current = current
+            self.passcode = passcode
+            self.repeated = repeated
+        }
+    }
+
     /// The progress of a renewal the page started (`GET /v1/renewal`).
     public struct RenewalProgress: Codable, Sendable {
         public enum State: String, Codable, Sendable { case idle, running, succeeded, failed }

@@ -57,7 +57,7 @@ def wait_until(predicate, seconds=20, interval=0.05, what="condition"):
 class Server:
     """carddesk-server serve on free ports, with its own data folder."""
 
-    def __init__(self, folder, bridge_port):
+    def __init__(self, folder, bridge_port, extra_arguments=()):
         self.folder = folder
         self.data = os.path.join(folder, "data")
         self.port = free_port()
@@ -68,7 +68,8 @@ class Server:
         env = dict(os.environ, CARDDESK_LOG_LEVEL="debug", CARDDESK_HELP_IT_PHONE="IT support 0300 123 4567",
                    CARDDESK_HELP_REGISTRATION_AUTHORITY="Registration Authority, Room 4, 0300 765 4321")
         self.process = subprocess.Popen(
-            [SERVER, "serve", "--data", self.data, "--port", str(self.port), "--agent-port", str(bridge_port), "--no-demo"],
+            [SERVER, "serve", "--data", self.data, "--port", str(self.port), "--agent-port", str(bridge_port), "--no-demo",
+             *extra_arguments],
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
         wait_until(self.healthy, seconds=60, what="the server to start")
@@ -83,9 +84,10 @@ class Server:
     def command(self, *args):
         return run([SERVER, *args, "--data", self.data])
 
-    def add_user(self, user_id, given, family, roles):
+    def add_user(self, user_id, given, family, roles, email=None, mobile=None):
         role_args = [a for role in roles for a in ("--role", role)]
-        self.command("user", "add", "--id", user_id, "--given", given, "--family", family, "--org", "RBQ", *role_args)
+        contact_args = (["--email", email] if email else []) + (["--mobile", mobile] if mobile else [])
+        self.command("user", "add", "--id", user_id, "--given", given, "--family", family, "--org", "RBQ", *role_args, *contact_args)
 
     def issue_card(self, user_id, path, passcode, expires_in_days=None):
         args = ["card", "issue", "--user", user_id, "--virtual", path, "--passcode", passcode,

@@ -93,6 +93,7 @@ public actor WorkstationAgent {
     func removed() async {
         let current = token
         card = nil
+        unlocking = nil
         token = nil
         view = nil
         phase = .noCard
@@ -283,6 +284,67 @@ public actor WorkstationAgent {
                 self.output("The renewal stopped: \(Self.describe(error))")
             }
         }
+    }
+
+    // MARK: Unlock and passcode change (from the page)
+
+    /// The unlock in progress from the page: which card, which request, and the token once the code was right.
+    private var unlocking: (serial: String, unlockID: String?, token: String?)?
+
+    private func unlockClient() throws -> (UnlockClient, String) {
+        guard let card else { throw CardDeskError(.cardRemoved, "Insert your smartcard first.") }
+        return (UnlockClient(server: server, card: card.session), card.serial)
+    }
+
+    func unlockOptions() async throws -> UnlockAPI.Options {
+        let (client, serial) = try unlockClient()
+        let options = try await client.options()
+        unlocking = (serial, nil, nil)
+        return options
+    }
+
+    func requestUnlockCode(channel: ContactChannel) async throws -> UnlockAPI.CodeSent {
+        let (client, serial) = try unlockClient()
+        let sent = try await client.requestCode(cardSerial: serial, channel: channel)
+        unlocking = (serial, sent.unlockID, nil)
+        output("An unlock code was sent by \(channel.spoken) to \(sent.sentTo).")
+        return sent
+    }
+
+    func verifyUnlockCode(_ code: String) async throws {
+        let (client, serial) = try unlockClient()
+        guard let unlocking, unlocking.serial == serial, let id = unlocking.unlockID else {
+            throw CardDeskError(.invalidInput, "Ask for a code first.")
+        }
+        let verified = try await client.verify(unlockID: id, code: code)
+        self.unlocking = (serial, id, verified.token)
+    }
+
+    func resetPasscode(_ passcode: String, repeated: String) async throws {
+        let (client, serial) = try unlockClient()
+        guard let unlocking, unlocking.serial == serial, let id = unlocking.unlockID, let token = unlocking.token else {
+            throw CardDeskError(.invalidInput, "Enter the code you were sent first.")
+        }
+        try await client.reset(unlockID: id, token: token, passcode: passcode, repeated: repeated)
+        self.unlocking = nil
+        output("Your smartcard is unlocked: sign in with your new passcode.")
+        if phase == .cardLocked || phase == .awaitingPasscode {
+            await askForPasscode()
+        }
+    }
+
+    /// Changes the passcode knowing the current one (signed-in pages only).
+    func changePasscode(current: String, new: String, repeated: String) async throws {
+        guard phase == .signedIn, let card else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
+        try Passcode.checkNew(new, repeated: repeated)
+        do {
+            try await card.session.changePIN(current: current, new: new)
+        } catch let error as CardDeskError {
+            triesLeft = (try? await card.session.pinState())?.pinTriesLeft
+            if error.code == .cardLocked { phase = .cardLocked }
+            throw error
+        }
+        output("Your passcode has been changed.")
     }
 
     static func describe(_ error: any Error) -> String {

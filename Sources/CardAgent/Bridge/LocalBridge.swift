@@ -15,7 +15,8 @@ public import Logging
 /// - State changes only on POST. It never exposes keys, certificates' private parts or card administration.
 ///
 /// Routes: `GET /v1/status`, `POST /v1/login`, `POST /v1/login/role`, `POST /v1/handover`,
-/// `POST /v1/renewal` (passcode), `GET /v1/renewal` (progress).
+/// `POST /v1/renewal` (passcode), `GET /v1/renewal` (progress), `POST /v1/unlock/options|code|verify|passcode`
+/// (self-service unlock), `POST /v1/passcode` (change, signed in).
 public struct LocalBridge: Sendable {
     let agent: WorkstationAgent
     let origin: String
@@ -43,6 +44,28 @@ public struct LocalBridge: Sendable {
             return await agent.status()
         }
         api.post("handover") { _, _ in try await agent.handover() }
+        // Self-service unlock: before sign-in (the card is locked, or its passcode forgotten).
+        api.post("unlock/options") { _, _ in try await agent.unlockOptions() }
+        api.post("unlock/code") { request, context in
+            let body = try await request.decode(as: BridgeAPI.UnlockChannel.self, context: context)
+            return try await agent.requestUnlockCode(channel: body.channel)
+        }
+        api.post("unlock/verify") { request, context -> BridgeAPI.Status in
+            let body = try await request.decode(as: BridgeAPI.UnlockCode.self, context: context)
+            try await agent.verifyUnlockCode(body.code)
+            return await agent.status()
+        }
+        api.post("unlock/passcode") { request, context -> BridgeAPI.Status in
+            let body = try await request.decode(as: BridgeAPI.NewPasscode.self, context: context)
+            try await agent.resetPasscode(body.passcode, repeated: body.repeated)
+            return await agent.status()
+        }
+        api.post("passcode") { request, context -> BridgeAPI.Status in
+            try await requireToken(request)
+            let body = try await request.decode(as: BridgeAPI.ChangePasscode.self, context: context)
+            try await agent.changePasscode(current: body.current, new: body.passcode, repeated: body.repeated)
+            return await agent.status()
+        }
         api.post("renewal") { request, context -> Response in
             try await requireToken(request)
             let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
@@ -76,6 +99,8 @@ public struct LocalBridge: Sendable {
 extension BridgeAPI.Status: ResponseEncodable {}
 extension BridgeAPI.RenewalProgress: ResponseEncodable {}
 extension LoginAPI.Handover: ResponseEncodable {}
+extension UnlockAPI.Options: ResponseEncodable {}
+extension UnlockAPI.CodeSent: ResponseEncodable {}
 
 /// Host and Origin checks, CORS for the one allowed origin (with Chrome's private network access preflight), and
 /// errors as `{"error": {"code", "message"}}`.
@@ -125,7 +150,9 @@ struct BridgeGuard<Context: RequestContext>: RouterMiddleware {
         case .wrongPasscode, .authenticationFailed: .unauthorized
         case .cardLocked, .cardBlocked: .init(code: 423, reasonPhrase: "Locked")
         case .notAuthorised: .forbidden
-        case .invalidInput, .malformedRequest: .badRequest
+        case .invalidInput, .malformedRequest, .weakPasscode, .wrongCode, .emailDomainNotAllowed: .badRequest
+        case .codeExpired, .codeAlreadyUsed, .codeVoided, .cardCancelled, .noContactDetails: .conflict
+        case .tooManyCodes: .tooManyRequests
         case .renewalConflict, .renewalNotOpen, .certificatesExpired, .userNotActive: .conflict
         case .serverUnreachable: .badGateway
         default: .internalServerError

@@ -37,6 +37,15 @@ struct PageRoutes {
             return try await login.status(token: token)
         }
         router.post("login/handover") { request, context in try await handover(request, context: context) }
+        router.get("unlock") { _, _ in html(Pages.unlock(settings: settings)) }
+        router.get("passcode") { request, _ in
+            guard let (token, session) = try await signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/"]) }
+            var frame = HTML.Frame(title: "Change your passcode", page: "passcode", settings: settings, session: session, csrf: Self.csrf(token))
+            frame.bridgeToken = try await login.bridgeToken(token: token)
+            return html(Pages.changePasscode(frame))
+        }
+        router.post("contacts") { request, _ in try await contacts(request, confirm: false) }
+        router.post("contacts/confirm") { request, _ in try await contacts(request, confirm: true) }
         router.post("logout") { request, context in try await logout(request, context: context) }
         router.get("assets/carddesk.js") { _, _ in asset(Assets.script, type: "text/javascript; charset=utf-8") }
         router.get("assets/check.js") { _, _ in asset(Assets.check, type: "text/javascript; charset=utf-8") }
@@ -60,7 +69,52 @@ struct PageRoutes {
             frame.page = "renew"
             return html(Pages.renewal(frame, session: session))
         }
-        return html(Pages.home(frame, session: session))
+        return try await home(frame, session: session, pending: nil, message: nil, error: nil)
+    }
+
+    private func home(_ frame: HTML.Frame, session: SessionView, pending: UnlockAPI.CodeSent?, message: String?, error: String?) async throws -> Response {
+        let contacts = try await unlock.contacts(userID: try UserID(session.userID))
+        let part = Pages.contacts(contacts, csrf: frame.csrf ?? "", pending: pending, message: message, error: error)
+        return html(Pages.home(frame, session: session, contacts: part))
+    }
+
+    /// The signed-in session of this request, if it is open.
+    private func signedIn(_ request: Request) async throws -> (String, SessionView)? {
+        guard let token = request.cookies[Self.sessionCookie]?.value, try await login.status(token: token).active else { return nil }
+        return (token, try await login.current(token: token))
+    }
+
+    /// Adding (or changing) a contact address, then confirming it with the code sent to it. Plain forms.
+    private func contacts(_ request: Request, confirm: Bool) async throws -> Response {
+        guard let (token, session) = try await signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/"]) }
+        let form = try await Self.formFields(request)
+        guard let given = form["csrf"], Self.constantTimeEqual(given, Self.csrf(token)) else { throw Self.csrfRefusal }
+        var frame = HTML.Frame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))
+        frame.bridgeToken = try await login.bridgeToken(token: token)
+        let userID = try UserID(session.userID)
+        do {
+            if confirm {
+                _ = try await unlock.confirmContact(userID: userID, confirmationID: form["id"] ?? "", code: form["code"] ?? "")
+                return try await home(frame, session: session, pending: nil, message: "Confirmed: unlock codes can now be sent there.", error: nil)
+            }
+            let channel = ContactChannel(rawValue: form["channel"] ?? "") ?? .email
+            let pending = try await unlock.registerContact(userID: userID, channel: channel, address: form["address"] ?? "")
+            return try await home(frame, session: session, pending: pending, message: nil, error: nil)
+        } catch let error as CardDeskError {
+            return try await home(frame, session: session, pending: nil, message: nil, error: error.reason)
+        }
+    }
+
+    /// The fields of an `application/x-www-form-urlencoded` body.
+    static func formFields(_ request: Request) async throws -> [String: String] {
+        guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else { return [:] }
+        let text = String(buffer: try await request.body.collect(upTo: 16 * 1024))
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            if parts.count == 2 { fields[parts[0]] = parts[1] }
+        }
+        return fields
     }
 
     private func signInPage(operation: String?) -> Response {
@@ -92,10 +146,7 @@ struct PageRoutes {
             return Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])
         }
         var given = request.headers[Self.csrfHeader]
-        if given == nil, request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
-            let form = String(buffer: try await request.body.collect(upTo: 4096))
-            given = form.split(separator: "&").first { $0.hasPrefix("csrf=") }.map { String($0.dropFirst(5)).removingPercentEncoding ?? "" }
-        }
+        if given == nil { given = try await Self.formFields(request)["csrf"] }
         guard let given, Self.constantTimeEqual(given, Self.csrf(token)) else { throw Self.csrfRefusal }
         try await login.logout(token: token, reason: "logged out")
         var response = Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])

@@ -137,6 +137,10 @@ public struct UnlockService: Sendable {
         return contacts
     }
 
+    public func contacts(userID: UserID) async throws -> ContactDetails? {
+        try await store.contacts(userID: userID)
+    }
+
     /// An operator (or RA) sets addresses directly: they count as confirmed.
     public func setContacts(userID: UserID, email: String?, mobile: String?, actor: String) async throws -> ContactDetails {
         guard try await store.user(id: userID) != nil else { throw CardDeskError(.unknownUser, "There is no user \(userID).") }

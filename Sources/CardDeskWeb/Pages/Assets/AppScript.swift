@@ -16,7 +16,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function panel() { return byId('compat'); }
 
-function explain(id, title, paragraphs) {
+function explain(id, title, paragraphs, link) {
   const box = document.createElement('div');
   box.className = 'problem';
   box.id = 'problem-' + id;
@@ -27,6 +27,16 @@ function explain(id, title, paragraphs) {
   for (const text of paragraphs) {
     const p = document.createElement('p');
     p.textContent = text;
+    box.appendChild(p);
+  }
+  if (link) {
+    const a = document.createElement('a');
+    a.className = 'button';
+    a.id = 'problem-' + id + '-action';
+    a.href = link.href;
+    a.textContent = link.text;
+    const p = document.createElement('p');
+    p.appendChild(a);
     box.appendChild(p);
   }
   panel().replaceChildren(box);
@@ -183,9 +193,9 @@ async function signIn(status) {
         showStep('signin-card');
         message.textContent = '';
         explain('card-locked', 'Your smartcard is locked', [
-          'Three wrong passcodes locked the card. Unlock it first: use self-service unlock (carddesk unlock), ' +
-          'or go to ' + contactRA + '. Then come back to this page.',
-        ]);
+          'Three wrong passcodes locked the card. Unlock it first with self-service unlock: we send a code to your ' +
+          'email or mobile, then you choose a new passcode. If that is not possible, go to ' + contactRA + '.',
+        ], { href: '/unlock', text: 'Unlock your card' });
       } else if (phase === 'awaitingPasscode') {
         showStep('signin-passcode');
         byId('passcode').focus();
@@ -252,7 +262,9 @@ async function renew() {
     if (!answer.ok) {
       error.textContent = errorText(answer.data, 'The renewal could not start.');
       if (answer.data.error && answer.data.error.code === 'cardLocked') {
-        error.textContent += ' Unlock your card first (self-service unlock), or go to ' + contactRA + '.';
+        explain('card-locked', 'Your smartcard is locked', [
+          'Unlock it first with self-service unlock, then renew. If that is not possible, go to ' + contactRA + '.',
+        ], { href: '/unlock', text: 'Unlock your card' });
       }
       return;
     }
@@ -278,16 +290,100 @@ async function renew() {
   });
 }
 
+// ---- Unlock and passcode change -------------------------------------------------------------------------------
+
+function formError(id, answer, fallback) {
+  byId(id).textContent = errorText(answer.data, fallback);
+}
+
+async function unlock() {
+  const options = await bridgeCall('/v1/unlock/options', { method: 'POST', body: {} });
+  if (!options.ok) {
+    showStep('unlock-refused');
+    byId('unlock-refused-text').textContent = errorText(options.data, 'Your card cannot be unlocked online. Go to ' + contactRA + '.');
+    return;
+  }
+  const list = byId('unlock-contacts');
+  options.data.contacts.forEach((contact, index) => {
+    const div = document.createElement('div');
+    div.className = 'choice';
+    const input = document.createElement('input');
+    input.type = 'radio';
+    input.name = 'unlock-channel';
+    input.id = 'unlock-channel-' + contact.channel;
+    input.value = contact.channel;
+    if (index === 0) input.checked = true;
+    const label = document.createElement('label');
+    label.htmlFor = input.id;
+    label.textContent = (contact.channel === 'email' ? 'Email to ' : 'Text message to ') + contact.masked;
+    div.append(input, label);
+    list.appendChild(div);
+  });
+  showStep('unlock-choose');
+  byId('unlock-choose').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const channel = document.querySelector('input[name=unlock-channel]:checked').value;
+    const sent = await bridgeCall('/v1/unlock/code', { method: 'POST', body: { channel } });
+    if (!sent.ok) { formError('unlock-choose-error', sent, 'The code could not be sent.'); return; }
+    byId('unlock-sent').textContent = 'We sent a 6-digit code by ' + (sent.data.channel === 'email' ? 'email' : 'text message') +
+      ' to ' + sent.data.sentTo + '. It works once, for 15 minutes.';
+    showStep('unlock-code');
+    byId('unlock-code-input').focus();
+  });
+  byId('unlock-code').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const input = byId('unlock-code-input');
+    byId('unlock-code-error').textContent = '';
+    const checked = await bridgeCall('/v1/unlock/verify', { method: 'POST', body: { code: input.value.trim() } });
+    input.value = '';
+    if (!checked.ok) { formError('unlock-code-error', checked, 'The code could not be checked.'); return; }
+    showStep('unlock-passcode');
+    byId('unlock-new').focus();
+  });
+  byId('unlock-passcode').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    byId('unlock-passcode-error').textContent = '';
+    const answer = await bridgeCall('/v1/unlock/passcode', {
+      method: 'POST', body: { passcode: byId('unlock-new').value, repeated: byId('unlock-again').value },
+    });
+    byId('unlock-new').value = '';
+    byId('unlock-again').value = '';
+    if (!answer.ok) { formError('unlock-passcode-error', answer, 'The passcode could not be set.'); return; }
+    showStep('unlock-done');
+    byId('unlock-success').focus();
+  });
+}
+
+function changePasscode() {
+  showStep('change-passcode');
+  byId('change-passcode').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    byId('change-error').textContent = '';
+    const fields = ['change-current', 'change-new', 'change-again'].map(byId);
+    const answer = await bridgeCall('/v1/passcode', {
+      method: 'POST', body: { current: fields[0].value, passcode: fields[1].value, repeated: fields[2].value },
+    });
+    for (const field of fields) field.value = '';
+    if (!answer.ok) { formError('change-error', answer, 'The passcode could not be changed.'); return; }
+    showStep('change-done');
+    byId('change-success').focus();
+  });
+}
+
 // ---- Start ---------------------------------------------------------------------------------------------------
 
 async function start() {
-  if (page === 'home' || page === 'renew') watchSession();
+  if (page === 'home' || page === 'renew' || page === 'passcode') watchSession();
   const status = await checkAgent();
   note('Your browser is supported and the CardDesk agent is running.');
   if (page === 'signin') {
     await signIn(status);
   } else if (page === 'renew') {
     await renew();
+  } else if (page === 'unlock') {
+    await unlock();
+  } else if (page === 'passcode') {
+    changePasscode();
   }
 }
 

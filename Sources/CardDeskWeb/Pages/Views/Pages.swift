@@ -20,6 +20,7 @@ enum Pages {
             <input id="passcode" name="passcode" type="password" inputmode="numeric" minlength="6" maxlength="8" required>
             <button type="submit">Sign in</button>
             <p id="signin-error" class="error" role="alert"></p>
+            <p><a href="/unlock" id="forgotten">I have forgotten my passcode</a></p>
             </form>
             <form id="signin-role" class="step" hidden>
             <fieldset><legend>Choose the role to work in</legend><div id="roles"></div></fieldset>
@@ -28,7 +29,7 @@ enum Pages {
             """)
     }
 
-    static func home(_ frame: HTML.Frame, session: SessionView) -> String {
+    static func home(_ frame: HTML.Frame, session: SessionView, contacts: String = "") -> String {
         var main = HTML.compatibilityPanel
         if session.renewal.renewalAvailable {
             let earliest = session.certificates.map(\.notAfter).min()
@@ -49,6 +50,7 @@ enum Pages {
             <h2>Certificates on your smartcard</h2>
             \(certificateTable(session))
             <p>\(HTML.escape(session.renewal.message))</p>
+            \(contacts)
             """
         return HTML.page(frame, main: main)
     }
@@ -127,6 +129,110 @@ enum Pages {
                 """
         }
         return HTML.page(frame, main: main)
+    }
+
+    /// `/unlock`: self-service unlock (locked card or forgotten passcode), run by the script through the agent.
+    static func unlock(settings: PageSettings) -> String {
+        HTML.page(.init(title: "Unlock your smartcard", page: "unlock", settings: settings), main: """
+            <p>Use this if your card is locked after three wrong passcodes, or you have forgotten your passcode. We send a
+            6-digit code to the email address or mobile number registered for you; then you choose a new passcode. The new
+            passcode is set on your card by this computer and is never sent to CardDesk.</p>
+            \(HTML.compatibilityPanel)
+            <form id="unlock-choose" class="step" hidden>
+            <fieldset><legend>Where should we send your code?</legend><div id="unlock-contacts"></div></fieldset>
+            <button type="submit">Send code</button>
+            <p id="unlock-choose-error" class="error" role="alert"></p>
+            </form>
+            <form id="unlock-code" class="step" hidden>
+            <p id="unlock-sent" role="status"></p>
+            <label for="unlock-code-input">The 6-digit code</label>
+            <input id="unlock-code-input" type="text" inputmode="numeric" maxlength="6" required>
+            <button type="submit">Continue</button>
+            <p id="unlock-code-error" class="error" role="alert"></p>
+            </form>
+            <form id="unlock-passcode" class="step" hidden>
+            <p>Choose a new passcode: 6 to 8 digits, not one digit repeated and not a run such as 123456.</p>
+            <label for="unlock-new">New passcode</label>
+            <input id="unlock-new" type="password" inputmode="numeric" minlength="6" maxlength="8" required>
+            <label for="unlock-again">New passcode again</label>
+            <input id="unlock-again" type="password" inputmode="numeric" minlength="6" maxlength="8" required>
+            <button type="submit">Set passcode</button>
+            <p id="unlock-passcode-error" class="error" role="alert"></p>
+            </form>
+            <section id="unlock-done" class="step" hidden>
+            <p id="unlock-success" class="success" role="status" tabindex="-1">Your smartcard is unlocked.</p>
+            <p><a class="button" href="/">Sign in with your new passcode</a></p>
+            </section>
+            <section id="unlock-refused" class="step" hidden>
+            <div class="problem" role="alert"><p id="unlock-refused-text"></p></div>
+            <p><a href="/help">Help and contacts</a></p>
+            </section>
+            """)
+    }
+
+    /// `/passcode`: change the passcode, knowing the current one (signed in; done by the agent on the card).
+    static func changePasscode(_ frame: HTML.Frame) -> String {
+        HTML.page(frame, main: """
+            \(HTML.compatibilityPanel)
+            <form id="change-passcode" class="step" hidden>
+            <label for="change-current">Current passcode</label>
+            <input id="change-current" type="password" inputmode="numeric" minlength="6" maxlength="8" required>
+            <label for="change-new">New passcode</label>
+            <input id="change-new" type="password" inputmode="numeric" minlength="6" maxlength="8" required>
+            <label for="change-again">New passcode again</label>
+            <input id="change-again" type="password" inputmode="numeric" minlength="6" maxlength="8" required>
+            <button type="submit">Change passcode</button>
+            <p id="change-error" class="error" role="alert"></p>
+            </form>
+            <section id="change-done" class="step" hidden>
+            <p id="change-success" class="success" role="status" tabindex="-1">Your passcode has been changed.</p>
+            <p><a href="/">Back to your account</a></p>
+            </section>
+            """)
+    }
+
+    /// The contact details part of the home page: what is registered, and a form to add or change an address.
+    static func contacts(_ contacts: ContactDetails?, csrf: String, pending: UnlockAPI.CodeSent?, message: String?, error: String?) -> String {
+        func shown(_ address: String?, _ confirmed: Bool) -> String {
+            guard let address else { return "none" }
+            return HTML.escape(address) + (confirmed ? "" : " (not confirmed)")
+        }
+        var html = """
+            <h2 id="contacts-heading">Contact details for unlocking your card</h2>
+            <p>If your card locks or you forget your passcode, we send a code here so you can unlock it yourself.</p>
+            <dl class="account">
+            <dt>Email</dt><dd id="contact-email">\(shown(contacts?.email, contacts?.emailConfirmed ?? false))</dd>
+            <dt>Mobile</dt><dd id="contact-mobile">\(shown(contacts?.mobile, contacts?.mobileConfirmed ?? false))</dd>
+            </dl>
+            """
+        if let message { html += "<p id=\"contacts-message\" class=\"success\" role=\"status\">\(HTML.escape(message))</p>" }
+        if let error { html += "<p id=\"contacts-error\" class=\"error\" role=\"alert\">\(HTML.escape(error))</p>" }
+        if let pending {
+            html += """
+                <form method="post" action="/contacts/confirm" id="contacts-confirm">
+                <input type="hidden" name="csrf" value="\(csrf)"><input type="hidden" name="id" value="\(HTML.escape(pending.unlockID))">
+                <label for="contacts-code">The 6-digit code sent by \(pending.channel.spoken) to \(HTML.escape(pending.sentTo))</label>
+                <input id="contacts-code" name="code" type="text" inputmode="numeric" maxlength="6" required>
+                <button type="submit">Confirm</button>
+                </form>
+                """
+        } else {
+            html += """
+                <form method="post" action="/contacts" id="contacts-add">
+                <input type="hidden" name="csrf" value="\(csrf)">
+                <fieldset><legend>Add or change</legend>
+                <div class="choice"><input type="radio" id="contacts-channel-email" name="channel" value="email" checked>
+                <label for="contacts-channel-email">Email address</label></div>
+                <div class="choice"><input type="radio" id="contacts-channel-sms" name="channel" value="sms">
+                <label for="contacts-channel-sms">Mobile number</label></div>
+                </fieldset>
+                <label for="contacts-address">Address or number</label>
+                <input id="contacts-address" name="address" type="text" autocomplete="email" required>
+                <button type="submit">Send a code to confirm it</button>
+                </form>
+                """
+        }
+        return html + "<p><a href=\"/passcode\" id=\"change-passcode-link\">Change your passcode</a></p>"
     }
 
     static func loggedOut(settings: PageSettings, reason: String?) -> String {

@@ -1,0 +1,293 @@
+"""Issue 5: self-service unlock and passcode change, in the browser and the terminal, with a real SMTP server
+(aiosmtpd) and a real HTTP text-message gateway, against the real server, agent and virtual cards."""
+
+import base64
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import unittest
+
+from aiosmtpd.controller import Controller
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from selenium.webdriver.common.by import By
+
+from harness import (CLIENT, Agent, Server, chromium, free_port, requests_sent, screenshot,
+                     serious_accessibility_violations, temporary_folder, visible, wait_until)
+
+OLD = "24681357"
+NEW = "97531864"
+WRONG = "11223344"
+
+
+class Inbox:
+    """aiosmtpd handler: keeps every message it is given."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf8", errors="replace")))
+        return "250 OK"
+
+    def codes(self):
+        return [re.search(r"\b(\d{6})\b", body.split("\r\n\r\n", 1)[-1]).group(1) for _, body in self.messages]
+
+
+class TextGateway(BaseHTTPRequestHandler):
+    received = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        TextGateway.received.append((self.headers.get("Authorization"), body))
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def carddesk(*args, stdin=""):
+    return subprocess.run([CLIENT, *args], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+class UnlockTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.folder = temporary_folder("unlock")
+        cls.inbox = Inbox()
+        cls.smtp_port = free_port()
+        cls.smtp = Controller(cls.inbox, hostname="127.0.0.1", port=cls.smtp_port)
+        cls.smtp.start()
+        cls.gateway_port = free_port()
+        cls.gateway = ThreadingHTTPServer(("127.0.0.1", cls.gateway_port), TextGateway)
+        threading.Thread(target=cls.gateway.serve_forever, daemon=True).start()
+        cls.bridge_port = free_port()
+        os.environ["CARDDESK_SMS_GATEWAY_TOKEN"] = "gateway-secret"
+        cls.server = Server(cls.folder, cls.bridge_port, extra_arguments=(
+            "--smtp", f"smtp://127.0.0.1:{cls.smtp_port}", "--smtp-from", "carddesk@nhs.net",
+            "--sms-gateway", f"http://127.0.0.1:{cls.gateway_port}/messages"))
+        cls.agent = Agent(cls.folder, cls.server, cls.bridge_port)
+        cls.driver = chromium()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+        cls.agent.stop()
+        cls.server.stop()
+        cls.smtp.stop()
+        cls.gateway.shutdown()
+
+    def card_for(self, user_id, name, email=None, mobile=None):
+        self.server.add_user(user_id, name, "Tester", ["R8000@RBQ"], email=email, mobile=mobile)
+        path = os.path.join(self.folder, f"{user_id}.json")
+        self.server.issue_card(user_id, path, OLD, expires_in_days=30)
+        return path
+
+    def lock_in_terminal(self, card):
+        for _ in range(3):
+            carddesk("renew", "--card", card, "--server", self.server.url, stdin=WRONG + "\n")
+        status = carddesk("status", "--card", card, "--server", self.server.url)
+        self.assertIn("Passcode: locked", status.stdout)
+
+    def new_code(self, count_before):
+        wait_until(lambda: len(self.inbox.messages) > count_before, seconds=30, what="the email with the code")
+        return self.inbox.codes()[-1]
+
+    def check_accessibility(self, page):
+        violations = serious_accessibility_violations(self.driver)
+        self.assertEqual([], [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations], page)
+
+    def test_1_browser_locked_card_unlock_then_sign_in_and_renew(self):
+        driver, agent, server = self.driver, self.agent, self.server
+        card = self.card_for("555254600170", "Lena", email="lena.tester@nhs.net")
+        agent.empty_reader()
+        agent.insert(card)
+        driver.get(server.url + "/?operation=selfRenewSmartcard")
+        for _ in range(3):
+            visible(driver, "passcode").send_keys(WRONG)
+            driver.find_element(By.CSS_SELECTOR, "#signin-passcode button").click()
+            time.sleep(0.3)
+        visible(driver, "problem-card-locked")
+        screenshot(driver, "20-locked-offers-unlock")
+        driver.find_element(By.ID, "problem-card-locked-action").click()
+
+        visible(driver, "unlock-choose")
+        self.assertIn("Email to l", driver.find_element(By.ID, "unlock-contacts").text)
+        self.check_accessibility("unlock: choose")
+        screenshot(driver, "21-unlock-choose-contact")
+        before = len(self.inbox.messages)
+        driver.find_element(By.CSS_SELECTOR, "#unlock-choose button").click()
+        visible(driver, "unlock-code-input")
+        code = self.new_code(before)
+        self.assertEqual(["lena.tester@nhs.net"], self.inbox.messages[-1][0])
+        wrong = "000000" if code != "000000" else "000001"
+        driver.find_element(By.ID, "unlock-code-input").send_keys(wrong)
+        driver.find_element(By.CSS_SELECTOR, "#unlock-code button").click()
+        wait_until(lambda: driver.find_element(By.ID, "unlock-code-error").text, what="the wrong-code message")
+        self.assertEqual("That code is not right. You can try 4 more times.", driver.find_element(By.ID, "unlock-code-error").text)
+        driver.find_element(By.ID, "unlock-code-input").send_keys(code)
+        driver.find_element(By.CSS_SELECTOR, "#unlock-code button").click()
+        visible(driver, "unlock-new")
+        self.check_accessibility("unlock: new passcode")
+        for field in ("unlock-new", "unlock-again"):
+            driver.find_element(By.ID, field).send_keys("12345678")
+        driver.find_element(By.CSS_SELECTOR, "#unlock-passcode button").click()
+        wait_until(lambda: driver.find_element(By.ID, "unlock-passcode-error").text, what="the weak-passcode message")
+        self.assertIn("straight run", driver.find_element(By.ID, "unlock-passcode-error").text)
+        for field in ("unlock-new", "unlock-again"):
+            driver.find_element(By.ID, field).send_keys(NEW)
+        screenshot(driver, "22-unlock-new-passcode")
+        driver.find_element(By.CSS_SELECTOR, "#unlock-passcode button").click()
+        self.assertEqual("Your smartcard is unlocked.", visible(driver, "unlock-success").text)
+        screenshot(driver, "23-unlocked")
+
+        # Sign in with the new passcode, then renew.
+        driver.find_element(By.LINK_TEXT, "Sign in with your new passcode").click()
+        visible(driver, "passcode").send_keys(NEW)
+        driver.find_element(By.CSS_SELECTOR, "#signin-passcode button").click()
+        visible(driver, "certificates")
+        driver.get(server.url + "/?operation=selfRenewSmartcard")
+        visible(driver, "continue").click()
+        visible(driver, "renew-passcode-input").send_keys(NEW)
+        driver.find_element(By.ID, "renew-confirm").click()
+        self.assertEqual("Success: certificate renewed for smartcard", visible(driver, "renew-success", seconds=30).text)
+
+        # Change the passcode from the page, knowing the current one.
+        driver.get(server.url + "/passcode")
+        visible(driver, "change-current").send_keys(NEW)
+        driver.find_element(By.ID, "change-new").send_keys("86420975")
+        driver.find_element(By.ID, "change-again").send_keys("86420975")
+        self.check_accessibility("change passcode")
+        driver.find_element(By.CSS_SELECTOR, "#change-passcode button").click()
+        self.assertEqual("Your passcode has been changed.", visible(driver, "change-success").text)
+        agent.remove()
+
+        self.assert_no_secret_in_clear([OLD, NEW, "86420975", code] + self.inbox.codes())
+
+    def test_2_terminal_unlock_by_text_message(self):
+        card = self.card_for("555254600171", "Milo", mobile="07700 900171")
+        self.lock_in_terminal(card)
+        process = subprocess.Popen([CLIENT, "unlock", "--card", card, "--server", self.server.url],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        before = len(TextGateway.received)
+        process.stdin.write("1\n")
+        process.stdin.flush()
+        wait_until(lambda: len(TextGateway.received) > before, seconds=30, what="the text message")
+        authorization, message = TextGateway.received[-1]
+        self.assertEqual("Bearer gateway-secret", authorization)
+        self.assertEqual("07700900171", message["to"])
+        code = re.search(r"\b(\d{6})\b", message["text"]).group(1)
+        output, _ = process.communicate(f"{code}\n111111\n111111\n{NEW}\n{NEW}\n", timeout=60)
+        self.assertEqual(0, process.returncode, output)
+        self.assertIn("1. text message ••••••••171", output)
+        self.assertIn("A passcode cannot be one digit repeated", output)
+        self.assertIn("Your smartcard is unlocked. Sign in with your new passcode.", output)
+        renew = carddesk("renew", "--card", card, "--server", self.server.url, stdin=NEW + "\n")
+        self.assertEqual(0, renew.returncode, renew.stderr)
+        self.assertIn("Success: certificate renewed for smartcard", renew.stdout)
+
+        change = carddesk("passcode", "change", "--card", card, stdin=f"{NEW}\n13572468\n13572468\n")
+        self.assertEqual(0, change.returncode, change.stderr)
+        self.assertIn("Your passcode has been changed.", change.stdout)
+        status = carddesk("renew", "--card", card, "--server", self.server.url, stdin="13572468\n")
+        self.assertIn("Success", status.stdout)
+
+    def test_3_refusals_in_the_terminal(self):
+        card = self.card_for("555254600172", "Nia", email="nia.tester@nhs.net")
+        self.lock_in_terminal(card)
+        # Three codes an hour, then a clear refusal with its own exit status.
+        for attempt in range(3):
+            result = carddesk("unlock", "--card", card, "--server", self.server.url, stdin="1\n")
+            self.assertIn("A 6-digit code was sent by email", result.stdout)
+        fourth = carddesk("unlock", "--card", card, "--server", self.server.url, stdin="1\n")
+        self.assertEqual(97, fourth.returncode)
+        self.assertIn("You have asked for 3 codes in the last hour, the most allowed.", fourth.stderr)
+        # An unlisted email domain is refused (exit 98), and nothing is added.
+        refused = self.server_command("user", "add", "--id", "555254600173", "--given", "Ola", "--family", "Tester",
+                                      "--org", "RBQ", "--role", "R8000@RBQ", "--email", "ola@example.com")
+        self.assertEqual(98, refused.returncode)
+        self.assertIn("must be at one of: nhs.net, nhs.uk", refused.stderr)
+        self.assertEqual("0", self.server.sqlite("SELECT count(*) FROM users WHERE id = '555254600173'"))
+        # No address registered: go to the RA.
+        bare = self.card_for("555254600174", "Pia")
+        self.lock_in_terminal(bare)
+        none = carddesk("unlock", "--card", bare, "--server", self.server.url, stdin="1\n")
+        self.assertEqual(100, none.returncode)
+        self.assertIn("Go to your Registration Authority", none.stderr)
+
+    def test_4_smtp_down_then_back(self):
+        card = self.card_for("555254600175", "Quin", email="quin.tester@nhs.net")
+        self.smtp.stop()
+        try:
+            before = len(self.inbox.messages)
+            started = time.monotonic()
+            result = carddesk("unlock", "--card", card, "--server", self.server.url, stdin="1\n")
+            self.assertIn("A 6-digit code was sent by email", result.stdout)
+            self.assertLess(time.monotonic() - started, 10, "the request does not wait for the relay")
+            wait_until(lambda: self.server.sqlite("SELECT max(attempts) FROM outbox WHERE sent_at IS NULL") not in ("", "0"),
+                       seconds=20, what="a failed delivery attempt")
+        finally:
+            self.smtp = Controller(self.inbox, hostname="127.0.0.1", port=self.smtp_port)
+            self.smtp.start()
+            type(self).smtp = self.smtp
+        self.new_code(before)
+        self.assertEqual(["quin.tester@nhs.net"], self.inbox.messages[-1][0])
+        self.assertEqual("0", self.server.sqlite("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+        self.assertEqual("0", self.server.sqlite("SELECT count(*) FROM outbox WHERE length(body_sealed) > 0 AND sent_at IS NOT NULL"))
+
+    def test_5_contact_registration_in_the_page(self):
+        driver, agent, server = self.driver, self.agent, self.server
+        card = self.card_for("555254600176", "Rae")
+        agent.empty_reader()
+        agent.insert(card)
+        driver.get(server.url + "/")
+        visible(driver, "passcode").send_keys(OLD)
+        driver.find_element(By.CSS_SELECTOR, "#signin-passcode button").click()
+        visible(driver, "contacts-address").send_keys("rae@gmail.com")
+        driver.find_element(By.CSS_SELECTOR, "#contacts-add button").click()
+        self.assertIn("must be at one of: nhs.net, nhs.uk", visible(driver, "contacts-error").text)
+        before = len(self.inbox.messages)
+        driver.find_element(By.ID, "contacts-address").send_keys("rae.tester@nhs.net")
+        driver.find_element(By.CSS_SELECTOR, "#contacts-add button").click()
+        visible(driver, "contacts-code").send_keys(self.new_code(before))
+        self.check_accessibility("contacts: confirm")
+        driver.find_element(By.CSS_SELECTOR, "#contacts-confirm button").click()
+        self.assertIn("Confirmed", visible(driver, "contacts-message").text)
+        self.assertEqual("rae.tester@nhs.net", driver.find_element(By.ID, "contact-email").text)
+        screenshot(driver, "24-contact-details-confirmed")
+        agent.remove()
+
+    def server_command(self, *args):
+        return subprocess.run([os.path.join(os.path.dirname(CLIENT), "carddesk-server"), *args, "--data", self.server.data],
+                              capture_output=True, text=True, timeout=60)
+
+    def assert_no_secret_in_clear(self, secrets):
+        """Passcodes, one-time codes and PUKs: not in the server's log, store, or any request the page sent it."""
+        with open(os.path.join(self.server.data, "master.key")) as f:
+            key = base64.b64decode(f.read().strip())
+        for row in self.server.sqlite("SELECT serial || ':' || hex(puk_sealed) FROM cards").splitlines():
+            serial, sealed = row.split(":")
+            blob = bytes.fromhex(sealed)
+            secrets.append(AESGCM(key).decrypt(blob[:12], blob[12:], f"card {serial} PUK".encode()).decode())
+        with open(self.server.log_path) as f:
+            log = f.read()
+        files = []
+        for name in os.listdir(self.server.data):
+            path = os.path.join(self.server.data, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    files.append(f.read())
+        sent = [(u, b) for u, b in requests_sent(self.driver) if u.startswith(self.server.url)]
+        for secret in set(secrets):
+            self.assertNotIn(secret, log)
+            for content in files:
+                self.assertNotIn(secret.encode(), content)
+            self.assertEqual([], [u for u, b in sent if secret in b or secret in u])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
