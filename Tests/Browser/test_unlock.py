@@ -261,6 +261,64 @@ class UnlockTests(unittest.TestCase):
         screenshot(driver, "24-contact-details-confirmed")
         agent.remove()
 
+    def test_6_smtp_with_starttls_and_authentication(self):
+        """A relay that requires STARTTLS and a login, as a real one does: the code still arrives."""
+        import datetime
+        import ipaddress
+        import ssl
+        from aiosmtpd.smtp import AuthResult
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        folder = temporary_folder("smtp-tls")
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.test")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                       .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                       .not_valid_after(now + datetime.timedelta(days=1))
+                       .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                       .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                       .sign(key, hashes.SHA256()))
+        cert_path, key_path = os.path.join(folder, "relay.pem"), os.path.join(folder, "relay.key")
+        with open(cert_path, "wb") as f:
+            f.write(certificate.public_bytes(serialization.Encoding.PEM))
+        with open(key_path, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_path, key_path)
+        logins = []
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            logins.append((mechanism, auth_data.login, auth_data.password, session.ssl is not None))
+            return AuthResult(success=auth_data.login == b"carddesk" and auth_data.password == b"relay secret")
+
+        inbox = Inbox()
+        port = free_port()
+        relay = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                           authenticator=authenticator, auth_required=True)
+        relay.start()
+        os.environ["CARDDESK_SMTP_CA_FILE"] = cert_path
+        server = None
+        try:
+            server = Server(folder, free_port(), extra_arguments=(
+                "--smtp", f"smtp://carddesk:relay%20secret@127.0.0.1:{port}", "--smtp-from", "carddesk@nhs.net"))
+            server.add_user("555254600180", "Tia", "Tester", ["R8000@RBQ"], email="tia.tester@nhs.uk")
+            card = os.path.join(folder, "tia.json")
+            server.issue_card("555254600180", card, OLD, expires_in_days=30)
+            result = carddesk("unlock", "--card", card, "--server", server.url, stdin="1\n")
+            self.assertIn("A 6-digit code was sent by email", result.stdout)
+            wait_until(lambda: inbox.messages, seconds=30, what="the email over STARTTLS")
+            self.assertEqual(["tia.tester@nhs.uk"], inbox.messages[0][0])
+            self.assertEqual([("PLAIN", b"carddesk", b"relay secret", True)], logins)
+        finally:
+            del os.environ["CARDDESK_SMTP_CA_FILE"]
+            if server:
+                server.stop()
+            relay.stop()
+
     def server_command(self, *args):
         return subprocess.run([os.path.join(os.path.dirname(CLIENT), "carddesk-server"), *args, "--data", self.server.data],
                               capture_output=True, text=True, timeout=60)

@@ -176,6 +176,21 @@ struct UnlockTests {
             let refusedExpired = await #expect(throws: CardDeskError.self) { try await unlock.requestCode(cardSerial: try await expiring.serial(), channel: .email) }
             #expect(refusedExpired?.code == .certificatesExpired)
 
+            // A card whose PUK is used up is blocked for good: refused before any code is sent, and the card itself
+            // refuses an authorised reset.
+            let blocked = try await fixture.lockedCard("blocked")
+            for _ in 0..<3 { try? await blocked.unblockPIN(puk: "00000000", newPIN: "975310") }
+            #expect(try await blocked.pinState().pukTriesLeft == 0)
+            let offline = UnlockClient(server: ServerClient(baseURL: URL(string: "http://127.0.0.1:9")!), card: blocked)
+            let refusedBlocked = await #expect(throws: CardDeskError.self) { try await offline.options() }
+            #expect(refusedBlocked?.code == .cardBlocked)
+            #expect(refusedBlocked?.reason.contains("Take it to your Registration Authority") == true)
+            let challenge = try await blocked.adminChallenge()
+            let verifiedCard = await #expect(throws: CardDeskError.self) {
+                try await blocked.resetPIN(newPIN: "975310", authorisation: AdminAuthorisation(challenge: challenge, response: Array(repeating: 0, count: 32)))
+            }
+            #expect(verifiedCard?.code == .cardBlocked)
+
             let failures = try await fixture.audit("card.unlock").filter { $0.hasPrefix("failure") }
             #expect(failures.contains { $0.contains("noContactDetails") } && failures.contains { $0.contains("cardCancelled") } && failures.contains { $0.contains("certificatesExpired") })
             #expect(try await fixture.audit("user.contacts").contains { $0.hasPrefix("failure") && $0.contains("emailDomainNotAllowed") })
