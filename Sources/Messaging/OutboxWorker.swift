@@ -44,6 +44,8 @@ public struct OutboxWorker: Service {
                 logger.warning("No sender configured for a queued message", metadata: ["channel": "\(message.channel.rawValue)", "message": "\(message.id)"])
                 continue
             }
+            // Several server instances may share the outbox: only the one that claims a message sends it.
+            guard try await store.claimMessage(message, leaseUntil: clock.now().adding(seconds: 120)) else { continue }
             do {
                 let body = String(decoding: try masterKey.open(message.bodySealed, label: "outbox \(message.id)"), as: UTF8.self)
                 try await sender.send(to: message.recipient, subject: message.subject, body: body)

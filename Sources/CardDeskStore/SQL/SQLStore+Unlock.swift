@@ -129,6 +129,17 @@ extension SQLStore: UnlockStore, OutboxStore {
         }
     }
 
+    public func claimMessage(_ message: OutboxMessage, leaseUntil: Timestamp) async throws -> Bool {
+        try await host.transaction { db in
+            // Compare-and-set on the attempt time read: of several workers, exactly one gets the row back.
+            try await db.raw("""
+                UPDATE outbox SET next_attempt_at = \(bind: leaseUntil.millisecondsSince1970)
+                WHERE id = \(bind: message.id) AND sent_at IS NULL AND next_attempt_at = \(bind: message.nextAttemptAt.millisecondsSince1970)
+                RETURNING id
+                """).first() != nil
+        }
+    }
+
     public func markSent(id: String, at time: Timestamp) async throws {
         try await host.transaction { db in
             try await db.raw("""

@@ -113,6 +113,9 @@ public struct CodeLimitReached: Error, Sendable {
 public protocol OutboxStore: Sendable {
     /// Unsent messages whose next attempt is due, oldest first.
     func dueMessages(now: Timestamp, limit: Int) async throws -> [OutboxMessage]
+    /// Takes a due message for sending until `leaseUntil`, unless another worker (another server instance) took it
+    /// first: true when this caller has it.
+    func claimMessage(_ message: OutboxMessage, leaseUntil: Timestamp) async throws -> Bool
     /// Sent: the sealed body is wiped.
     func markSent(id: String, at: Timestamp) async throws
     func markFailed(id: String, error: String, nextAttemptAt: Timestamp) async throws
