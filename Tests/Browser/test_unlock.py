@@ -319,6 +319,21 @@ class UnlockTests(unittest.TestCase):
                 server.stop()
             relay.stop()
 
+    def test_7_forgotten_passcode_on_a_card_that_is_not_locked(self):
+        card = self.card_for("555254600177", "Sol", email="sol.tester@nhs.net")
+        before = len(self.inbox.messages)
+        process = subprocess.Popen([CLIENT, "unlock", "--card", card, "--server", self.server.url],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process.stdin.write("1\n")
+        process.stdin.flush()
+        code = self.new_code(before)
+        output, _ = process.communicate(f"{code}\n{NEW}\n{NEW}\n", timeout=60)
+        self.assertEqual(0, process.returncode, output)
+        old = carddesk("renew", "--card", card, "--server", self.server.url, stdin=OLD + "\n")
+        self.assertEqual(80, old.returncode, "the forgotten passcode no longer works")
+        renewed = carddesk("renew", "--card", card, "--server", self.server.url, stdin=NEW + "\n")
+        self.assertIn("Success: certificate renewed for smartcard", renewed.stdout)
+
     def server_command(self, *args):
         return subprocess.run([os.path.join(os.path.dirname(CLIENT), "carddesk-server"), *args, "--data", self.server.data],
                               capture_output=True, text=True, timeout=60)
