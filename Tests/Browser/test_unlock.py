@@ -22,6 +22,8 @@ OLD = "24681357"
 NEW = "97531864"
 WRONG = "11223344"
 
+TIMINGS = {}
+
 
 class Inbox:
     """aiosmtpd handler: keeps every message it is given."""
@@ -80,6 +82,8 @@ class UnlockTests(unittest.TestCase):
         cls.server.stop()
         cls.smtp.stop()
         cls.gateway.shutdown()
+        if TIMINGS:
+            print("\nUnlock timings: " + ", ".join(f"{k} {v:.3f} s" for k, v in TIMINGS.items()))
 
     def card_for(self, user_id, name, email=None, mobile=None):
         self.server.add_user(user_id, name, "Tester", ["R8000@RBQ"], email=email, mobile=mobile)
@@ -113,6 +117,7 @@ class UnlockTests(unittest.TestCase):
             time.sleep(0.3)
         visible(driver, "problem-card-locked")
         screenshot(driver, "20-locked-offers-unlock")
+        started = time.monotonic()
         driver.find_element(By.ID, "problem-card-locked-action").click()
 
         visible(driver, "unlock-choose")
@@ -122,7 +127,9 @@ class UnlockTests(unittest.TestCase):
         before = len(self.inbox.messages)
         driver.find_element(By.CSS_SELECTOR, "#unlock-choose button").click()
         visible(driver, "unlock-code-input")
+        asked = time.monotonic()
         code = self.new_code(before)
+        TIMINGS["code asked -> email at the SMTP server"] = time.monotonic() - asked
         self.assertEqual(["lena.tester@nhs.net"], self.inbox.messages[-1][0])
         wrong = "000000" if code != "000000" else "000001"
         driver.find_element(By.ID, "unlock-code-input").send_keys(wrong)
@@ -143,6 +150,7 @@ class UnlockTests(unittest.TestCase):
         screenshot(driver, "22-unlock-new-passcode")
         driver.find_element(By.CSS_SELECTOR, "#unlock-passcode button").click()
         self.assertEqual("Your smartcard is unlocked.", visible(driver, "unlock-success").text)
+        TIMINGS["'Unlock your card' -> unlocked (browser, incl. one wrong code and one weak passcode)"] = time.monotonic() - started
         screenshot(driver, "23-unlocked")
 
         # Sign in with the new passcode, then renew.
@@ -234,7 +242,9 @@ class UnlockTests(unittest.TestCase):
             self.smtp = Controller(self.inbox, hostname="127.0.0.1", port=self.smtp_port)
             self.smtp.start()
             type(self).smtp = self.smtp
+            back = time.monotonic()
         self.new_code(before)
+        TIMINGS["relay back -> queued code delivered"] = time.monotonic() - back
         self.assertEqual(["quin.tester@nhs.net"], self.inbox.messages[-1][0])
         self.assertEqual("0", self.server.sqlite("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
         self.assertEqual("0", self.server.sqlite("SELECT count(*) FROM outbox WHERE length(body_sealed) > 0 AND sent_at IS NOT NULL"))

@@ -86,7 +86,7 @@ public struct LocalBridge: Sendable {
 
     private func requireToken(_ request: Request) async throws {
         let given = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
-        guard let expected = await agent.bridgeToken(), BridgeGuard<BasicRequestContext>.constantTimeEqual(given, expected) else {
+        guard let expected = await agent.bridgeToken(), ConstantTime.equal(given, expected) else {
             throw CardDeskError(.authenticationFailed, "This page is not paired with the agent's current session. Reload the page to sign in again.")
         }
     }
@@ -159,9 +159,4 @@ struct BridgeGuard<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
 }

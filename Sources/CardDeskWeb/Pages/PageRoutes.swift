@@ -88,7 +88,7 @@ struct PageRoutes {
     private func contacts(_ request: Request, confirm: Bool) async throws -> Response {
         guard let (token, session) = try await signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/"]) }
         let form = try await Self.formFields(request)
-        guard let given = form["csrf"], Self.constantTimeEqual(given, Self.csrf(token)) else { throw Self.csrfRefusal }
+        guard let given = form["csrf"], ConstantTime.equal(given, Self.csrf(token)) else { throw Self.csrfRefusal }
         var frame = HTML.Frame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))
         frame.bridgeToken = try await login.bridgeToken(token: token)
         let userID = try UserID(session.userID)
@@ -130,7 +130,7 @@ struct PageRoutes {
     private func handover(_ request: Request, context: WebContext) async throws -> Response {
         struct Body: Decodable { let code: String }
         guard let expected = request.cookies[Self.loginCookie]?.value, let given = request.headers[Self.csrfHeader],
-              Self.constantTimeEqual(expected, given)
+              ConstantTime.equal(expected, given)
         else { throw Self.csrfRefusal }
         let body = try await request.decode(as: Body.self, context: context)
         let session = try await login.redeemHandover(code: body.code)
@@ -147,7 +147,7 @@ struct PageRoutes {
         }
         var given = request.headers[Self.csrfHeader]
         if given == nil { given = try await Self.formFields(request)["csrf"] }
-        guard let given, Self.constantTimeEqual(given, Self.csrf(token)) else { throw Self.csrfRefusal }
+        guard let given, ConstantTime.equal(given, Self.csrf(token)) else { throw Self.csrfRefusal }
         try await login.logout(token: token, reason: "logged out")
         var response = Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])
         response.setCookie(cookie(Self.sessionCookie, value: "", maxAge: 0))
@@ -170,11 +170,6 @@ struct PageRoutes {
         (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
 
     private func cookie(_ name: String, value: String, maxAge: Int?) -> Cookie {
         // Names and values are ours (hex or base64url): always valid.

@@ -227,7 +227,7 @@ public struct RenewalEngine: Sendable {
         guard let renewal = try await store.renewal(id: id) else {
             throw CardDeskError(.authenticationFailed, "There is no such renewal. Run the renewal again.")
         }
-        guard CardChallenges.constantTimeEqual(CardChallenges.hash(token), renewal.tokenHash), clock.now() < renewal.tokenExpiresAt else {
+        guard ConstantTime.equal(CardChallenges.hash(token), renewal.tokenHash), clock.now() < renewal.tokenExpiresAt else {
             throw CardDeskError(.authenticationFailed, "The renewal session has expired. Run the renewal again to continue where it stopped.")
         }
         return (renewal, try Self.decode(renewal.state))

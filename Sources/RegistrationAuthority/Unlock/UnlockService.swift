@@ -247,7 +247,7 @@ public struct UnlockService: Sendable {
         }
         if record.expiresAt <= now { try await refuse(CardDeskError(.codeExpired, "This code has expired: codes work for 15 minutes. Ask for a new code.")) }
         let given = code.trimmingCharacters(in: .whitespaces)
-        guard CardChallenges.constantTimeEqual(hash(given, id: id), record.codeHash) else {
+        guard ConstantTime.equal(hash(given, id: id), record.codeHash) else {
             record.failedAttempts += 1
             let left = OneTimeCodeRecord.maximumWrongEntries - record.failedAttempts
             if left <= 0 { record.voidedAt = now }
@@ -266,7 +266,7 @@ public struct UnlockService: Sendable {
 
     private func authorised(_ unlockID: String, token: String) async throws -> OneTimeCodeRecord {
         guard let record = try await store.code(id: unlockID), record.purpose == .unlock, let tokenHash = record.tokenHash,
-              CardChallenges.constantTimeEqual(CardChallenges.hash(token), tokenHash)
+              ConstantTime.equal(CardChallenges.hash(token), tokenHash)
         else {
             throw CardDeskError(.authenticationFailed, "This unlock was not confirmed with a code. Start again.")
         }
