@@ -41,13 +41,13 @@ def run(args, **kwargs):
 
 
 def wait_until(predicate, seconds=20, interval=0.05, what="condition"):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             value = predicate()
-        except (StaleElementReferenceException, NoSuchElementException):
-            value = None  # the page is being replaced: look again
+        except WebDriverException:
+            value = None  # the page is being replaced (stale or detached nodes): look again
         if value:
             return value
         time.sleep(interval)
@@ -189,9 +189,19 @@ def screenshot(driver, name):
     driver.save_screenshot(os.path.join(SCREENSHOTS, name + ".png"))
 
 
+def axe_core_script():
+    """axe-core 4.x: the copy inside axe-playwright-python (installed without Playwright), which is current; the one
+    axe-selenium-python bundles is 3.1 and misjudges valid markup."""
+    import importlib.util
+    spec = importlib.util.find_spec("axe_playwright_python")
+    if spec is None:
+        raise AssertionError("pip install --no-deps axe-playwright-python (it carries axe-core 4)")
+    return os.path.join(spec.submodule_search_locations[0], "axe.min.js")
+
+
 def serious_accessibility_violations(driver):
     from axe_selenium_python import Axe
-    axe = Axe(driver)
+    axe = Axe(driver, script_url=axe_core_script())
     axe.inject()
     results = axe.run()
     return [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
