@@ -19,6 +19,12 @@ extension LoginAPI {
         public init(bridgePort: Int) { self.bridgePort = bridgePort }
     }
 
+    /// The answer to a check-in that carried the agent's session token: whether that session is still open.
+    public struct AgentCheckInAnswer: Codable, Sendable {
+        public let session: SessionStatus?
+        public init(session: SessionStatus?) { self.session = session }
+    }
+
     /// `GET /api/v1/agents/presence`: whether an agent on the caller's address checked in recently.
     public struct AgentPresence: Codable, Sendable {
         public let seen: Bool

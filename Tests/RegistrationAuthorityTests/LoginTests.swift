@@ -127,6 +127,24 @@ struct LoginTests {
         }
     }
 
+    @Test("The agent's check-in keeps its session open while the card is in, writing last-seen at most every two minutes")
+    func keepAlive() async throws {
+        try await RenewalFixture.with { fixture in
+            let login = fixture.instance.login
+            let token = try #require(try await Self.signIn(fixture, try await fixture.issueCard("alive")).token)
+            fixture.clock.advance(seconds: 10 * 60)
+            #expect(try await login.keepAlive(token: token) == .init(active: true, reason: nil))    // writes (10 min old)
+            fixture.clock.advance(seconds: 10 * 60)
+            #expect(try await login.keepAlive(token: token) == .init(active: true, reason: nil))    // writes again
+            fixture.clock.advance(seconds: 30)
+            #expect(try await login.keepAlive(token: token) == .init(active: true, reason: nil))    // 30 s: no write
+            fixture.clock.advance(seconds: 14 * 60 + 45)
+            // 15 min 15 s since the last write: the 30-second check-in did not count, so the session has ended.
+            #expect(try await login.keepAlive(token: token) == .init(active: false, reason: "idle timeout"))
+            #expect(try await login.keepAlive(token: "unknown") == .init(active: false, reason: "not signed in"))
+        }
+    }
+
     @Test("After renewal the new certificate signs in and the old key is refused; the home data shows the new expiry")
     func afterRenewal() async throws {
         try await RenewalFixture.with { fixture in

@@ -26,7 +26,9 @@ public actor WorkstationAgent {
     private var triesLeft: Int?
     let progress = RenewalBoard()
 
-    public static let version = "0.4.0"
+    public static let version = "0.5.0"
+    /// How often the agent checks in (presence, keep-alive, ended elsewhere).
+    static let heartbeatInterval: Duration = .seconds(5)
 
     /// - Parameters:
     ///   - output: where the agent writes (standard output, flushed per line).
@@ -74,7 +76,7 @@ public actor WorkstationAgent {
             group.addTask {
                 while !Task.isCancelled {
                     await self.heartbeat()
-                    try? await Task.sleep(for: .seconds(3))
+                    try? await Task.sleep(for: Self.heartbeatInterval)
                 }
             }
             await group.next()
@@ -139,23 +141,18 @@ public actor WorkstationAgent {
         }
     }
 
-    /// Every few seconds: tell the server an agent runs here (so a page that cannot reach the bridge can tell "not
-    /// running" from "blocked"), and notice a session ended elsewhere (logged out from the page, idle).
+    /// Every few seconds, one small request: tell the server an agent runs here (so a page that cannot reach the
+    /// bridge can tell "not running" from "blocked"), keep the session open while the card is in, and notice a
+    /// session ended elsewhere (logged out from the page).
     func heartbeat() async {
-        try? await server.checkIn(bridgePort: bridgePort)
-        guard let current = token, phase == .signedIn || phase == .awaitingRole else { return }
-        do {
-            _ = try await server.session(token: current)
-        } catch let error as CardDeskError where error.code == .authenticationFailed {
-            guard token == current else { return }
-            token = nil
-            view = nil
-            askingExpiry = false
-            output(error.reason)
-            await askForPasscode()
-        } catch {
-            // The server is unreachable for a moment: keep the session.
-        }
+        let current = phase == .signedIn || phase == .awaitingRole ? token : nil
+        guard let answer = try? await server.checkIn(bridgePort: bridgePort, token: current) else { return }
+        guard let current, let status = answer.session, !status.active, token == current else { return }
+        token = nil
+        view = nil
+        askingExpiry = false
+        output("You have been logged out (\(status.reason ?? "session ended")). Insert your card and sign in again.")
+        await askForPasscode()
     }
 
     // MARK: Signing in (terminal and bridge)

@@ -95,9 +95,10 @@ public struct ServerClient: Sendable {
         try await send("POST", "api/v1/session/handovers", token: token, body: Optional<String>.none, as: LoginAPI.Handover.self)
     }
 
-    /// "An agent runs on this workstation, its bridge on this port."
-    public func checkIn(bridgePort: Int) async throws {
-        _ = try await send("POST", "api/v1/agents/checkin", body: LoginAPI.AgentCheckIn(bridgePort: bridgePort), as: Empty.self)
+    /// "An agent runs on this workstation, its bridge on this port"; with the session token, also keeps the session
+    /// open and says whether it still is.
+    public func checkIn(bridgePort: Int, token: String?) async throws -> LoginAPI.AgentCheckInAnswer {
+        try await send("POST", "api/v1/agents/checkin", token: token, body: LoginAPI.AgentCheckIn(bridgePort: bridgePort), as: LoginAPI.AgentCheckInAnswer.self)
     }
 
     /// The server's origin (`scheme://host[:port]`): the only origin the localhost bridge answers.

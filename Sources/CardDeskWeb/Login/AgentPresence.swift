@@ -13,7 +13,7 @@ actor AgentPresence {
     /// How long a check-in counts.
     let freshness: TimeInterval
 
-    init(freshness: TimeInterval = 30) {
+    init(freshness: TimeInterval = 20) {
         self.freshness = freshness
     }
 

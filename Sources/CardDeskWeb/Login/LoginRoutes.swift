@@ -8,6 +8,14 @@ extension SessionView: ResponseEncodable {}
 extension LoginAPI.Handover: ResponseEncodable {}
 extension LoginAPI.AgentPresence: ResponseEncodable {}
 extension LoginAPI.SessionStatus: ResponseEncodable {}
+extension LoginAPI.AgentCheckInAnswer: ResponseEncodable {}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}
 
 /// Signing in with a card (one handler per operation):
 /// - `POST /api/v1/login/challenges` → a single-use challenge for the card to sign
@@ -16,7 +24,8 @@ extension LoginAPI.SessionStatus: ResponseEncodable {}
 /// - `POST /api/v1/session/role` → choose a role by its number
 /// - `DELETE /api/v1/session?reason=card%20removed` → end the session
 /// - `POST /api/v1/session/handovers` → (agent) a single-use code for a browser to join this session
-/// - `POST /api/v1/agents/checkin` → (agent) "an agent runs on this workstation"
+/// - `POST /api/v1/agents/checkin` → (agent) "an agent runs on this workstation"; with its session token, also keeps
+///   that session open and answers whether it still is
 /// - `GET /api/v1/agents/presence` → (page) whether an agent checked in from this address lately
 struct LoginRoutes {
     let login: LoginService
@@ -46,11 +55,12 @@ struct LoginRoutes {
         api.post("session/handovers") { request, _ in
             try await login.handover(token: try RenewalRoutes.token(request))
         }
-        api.post("agents/checkin") { request, context -> HTTPResponse.Status in
+        api.post("agents/checkin") { request, context in
             let body = try await request.decode(as: LoginAPI.AgentCheckIn.self, context: context)
             guard (1...65535).contains(body.bridgePort) else { throw CardDeskError(.invalidInput, "The bridge port must be from 1 to 65535.") }
             await presence.checkIn(address: context.peerAddress, bridgePort: body.bridgePort)
-            return .noContent
+            let token = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+            return LoginAPI.AgentCheckInAnswer(session: try await token.asyncMap { try await login.keepAlive(token: $0) })
         }
         api.get("agents/presence") { _, context in
             let port = await presence.seen(address: context.peerAddress)

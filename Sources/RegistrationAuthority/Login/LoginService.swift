@@ -153,6 +153,25 @@ public struct LoginService: Sendable {
         return .init(active: ended.endedAt == nil, reason: ended.endReason)
     }
 
+    /// The agent's periodic check-in: is its session still open? Counts as activity, but writes the last-seen time
+    /// at most every `keepAliveWrite` seconds, so thousands of agents checking in cost reads, not commits.
+    public func keepAlive(token: String) async throws -> LoginAPI.SessionStatus {
+        guard let found = try await store.session(tokenHash: CardChallenges.hash(token)) else {
+            return .init(active: false, reason: "not signed in")
+        }
+        var session = try await endIfOver(found)
+        guard session.endedAt == nil else { return .init(active: false, reason: session.endReason) }
+        let now = clock.now()
+        if session.lastSeenAt.adding(seconds: Self.keepAliveWrite) < now {
+            session.lastSeenAt = now
+            try await store.saveSession(session, audit: nil)
+        }
+        return .init(active: true, reason: nil)
+    }
+
+    /// Seconds between last-seen writes from check-ins.
+    public static let keepAliveWrite: Int64 = 120
+
     /// The token the pages of this browser session present to the agent's localhost bridge.
     public func bridgeToken(token: String) async throws -> String? {
         guard let session = try await store.session(tokenHash: CardChallenges.hash(token)) else { return nil }
