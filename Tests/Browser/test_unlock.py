@@ -268,6 +268,7 @@ class UnlockTests(unittest.TestCase):
         driver.find_element(By.CSS_SELECTOR, "#contacts-confirm button").click()
         self.assertIn("Confirmed", visible(driver, "contacts-message").text)
         self.assertEqual("rae.tester@nhs.net", driver.find_element(By.ID, "contact-email").text)
+        driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.ID, "contacts-heading"))
         screenshot(driver, "24-contact-details-confirmed")
         agent.remove()
 
