@@ -201,6 +201,7 @@ let package = Package(
             name: "carddesk-bench",
             dependencies: [
                 "CardAgent",
+                "CardDeskAPI",
                 "CardDeskServerKit",
                 "CardDeskWeb",
                 "VirtualSmartcard",

@@ -1,10 +1,14 @@
 import CardAgent
+import CardDeskAPI
 import CardDeskCore
 import CardDeskServerKit
 import CardDeskStore
 import CardDeskWeb
 import CertificateAuthority
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Hummingbird
 import Logging
 import VirtualSmartcard
@@ -45,6 +49,7 @@ enum RenewalScenario {
         let rate = try await Benchmark.measure(count: renewals, concurrency: concurrency) { index in
             try await RenewalClient(server: client, card: cardList[index]).renew(passcode: "123456") { _, _ in }
         }
+        try await checkIns(client: client, port: port, cards: cardList, concurrency: concurrency)
         serverTask.cancel()
         _ = try? await serverTask.value
 
@@ -56,5 +61,38 @@ enum RenewalScenario {
         print("renewal (2 certificates, HTTP, \(concurrency) in flight)".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
         print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 10 HTTP requests, 5 card signatures, 2 CA signatures, 15 durable commits)", rate / rawRate))
         print("  all \(renewals) renewals complete: \(renewals * 2) old certificates revoked as superseded")
+    }
+
+    /// What every running agent costs the server: a check-in every 5 s (presence, and with its session token a
+    /// keep-alive read), against `GET /health` (one database read) in the same run.
+    static func checkIns(client: ServerClient, port: Int, cards: [VirtualCard], concurrency: Int) async throws {
+        var tokens: [String] = []
+        for card in cards.prefix(50) {
+            let serial = try await card.serial()
+            let challenge = try await client.loginChallenge()
+            let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+            let session = try await client.login(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+            if let token = session.token { tokens.append(token) }
+        }
+        let sessionTokens = tokens
+        let health = URL(string: "http://127.0.0.1:\(port)/health")!
+        let count = 5_000
+        let baseline = try await Benchmark.measure(count: count, concurrency: concurrency) { _ in
+            _ = try await URLSession.shared.data(from: health)
+        }
+        let presence = try await Benchmark.measure(count: count, concurrency: concurrency) { _ in
+            _ = try await client.checkIn(bridgePort: 43490, token: nil)
+        }
+        let keepAlive = try await Benchmark.measure(count: count, concurrency: concurrency) { index in
+            let answer = try await client.checkIn(bridgePort: 43490, token: sessionTokens[index % sessionTokens.count])
+            guard answer.session?.active == true else { throw CardDeskError(.internalFailure, "a benchmark session ended") }
+        }
+        func line(_ name: String, _ rate: Double) -> String {
+            name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s   ratio to /health %.2f", rate, rate / baseline)
+        }
+        print(line("GET /health (baseline, \(concurrency) in flight)", baseline))
+        print(line("agent check-in, presence only", presence))
+        print(line("agent check-in with session keep-alive", keepAlive))
+        print(String(format: "  at one check-in per agent every 5 s: %.0f running agents per server at the keep-alive rate (a lower bound: the client shares the process and cores)", keepAlive * 5))
     }
 }
