@@ -1,6 +1,5 @@
 import CardDeskAPI
 import CardDeskCore
-import Crypto
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -119,7 +118,7 @@ struct PageRoutes {
 
     private func signInPage(operation: String?) -> Response {
         // A fresh login CSRF token: in the page for the script, and in an HttpOnly cookie to compare with.
-        let token = Self.randomToken()
+        let token = CardChallenges.randomToken()
         var response = html(Pages.signIn(settings: settings, operation: operation).replacingOccurrences(
             of: "data-page=\"signin\"", with: "data-page=\"signin\" data-csrf=\"\(token)\""
         ))
@@ -163,12 +162,9 @@ struct PageRoutes {
 
     /// The CSRF token of a session: derived from its (HttpOnly) cookie token, so nothing extra is stored.
     static func csrf(_ sessionToken: String) -> String {
-        SHA256.hash(data: Array("carddesk-csrf:\(sessionToken)".utf8)).map { String(format: "%02x", $0) }.joined()
+        CardChallenges.hash("carddesk-csrf:\(sessionToken)")
     }
 
-    static func randomToken() -> String {
-        (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-    }
 
 
     private func cookie(_ name: String, value: String, maxAge: Int?) -> Cookie {

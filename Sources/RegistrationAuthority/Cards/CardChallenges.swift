@@ -7,7 +7,7 @@ import X509
 
 /// What sign-in and renewal share: single-use challenges a card signs, bearer tokens stored only as hashes, and
 /// checking a card's signature against one of its certificates.
-enum CardChallenges {
+public enum CardChallenges {
     /// How long a challenge may be used, in seconds.
     static let lifetime: Int64 = 120
 
@@ -18,17 +18,17 @@ enum CardChallenges {
         return nonce
     }
 
-    static func randomToken() -> String {
+    /// 32 random bytes, base64url: session tokens, hand-over secrets, CSRF values.
+    public static func randomToken() -> String {
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
         return Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// SHA-256 (hex) of a token: what the store keeps instead of the token.
-    static func hash(_ token: String) -> String {
+    public static func hash(_ token: String) -> String {
         SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
-
 
     /// Whether the key of `record`'s certificate made `signature` over `message`.
     static func verify(_ signature: [UInt8], over message: [UInt8], by record: CertificateRecord) throws -> Bool {
