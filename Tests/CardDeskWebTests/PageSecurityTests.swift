@@ -58,4 +58,23 @@ struct PageSecurityTests {
             }
         }
     }
+
+    @Test("Unlock failures get their own HTTP status (not 500): an unknown card 404, a code for no request 400")
+    func unlockStatuses() async throws {
+        try await RoutesTests.withApp { _, client in
+            try await client.execute(
+                uri: "/api/v1/unlock/options", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"cardSerial":"CDNOSUCHCARD"}"#)
+            ) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(
+                uri: "/api/v1/unlock/no-such-request/verification", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"code":"123456"}"#)
+            ) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("wrongCode"))
+            }
+        }
+    }
 }

@@ -146,17 +146,6 @@ struct BridgeGuard<Context: RequestContext>: RouterMiddleware {
     }
 
     static func status(for code: CardDeskError.Code) -> HTTPResponse.Status {
-        switch code {
-        case .wrongPasscode, .authenticationFailed: .unauthorized
-        case .cardLocked, .cardBlocked: .init(code: 423, reasonPhrase: "Locked")
-        case .notAuthorised: .forbidden
-        case .invalidInput, .malformedRequest, .weakPasscode, .wrongCode, .emailDomainNotAllowed: .badRequest
-        case .codeExpired, .codeAlreadyUsed, .codeVoided, .cardCancelled, .noContactDetails: .conflict
-        case .tooManyCodes: .tooManyRequests
-        case .renewalConflict, .renewalNotOpen, .certificatesExpired, .userNotActive: .conflict
-        case .serverUnreachable: .badGateway
-        default: .internalServerError
-        }
+        HTTPResponse.Status(code: code.httpStatus)
     }
-
 }

@@ -21,14 +21,6 @@ struct CardDeskErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func status(for code: CardDeskError.Code) -> HTTPResponse.Status {
-        switch code {
-        case .invalidInput, .malformedRequest, .badProofOfPossession, .unsupportedKey: .badRequest
-        case .authenticationFailed: .unauthorized
-        case .notAuthorised: .forbidden
-        case .unknownUser, .unknownCertificate, .unknownCard: .notFound
-        case .alreadyRevoked, .userExists, .userNotActive, .renewalConflict, .renewalNotOpen, .certificatesExpired: .conflict
-        case .storageUnavailable: .serviceUnavailable
-        default: .internalServerError
-        }
+        HTTPResponse.Status(code: code.httpStatus)
     }
 }
