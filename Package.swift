@@ -169,7 +169,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "carddesk-server",
-            dependencies: ["CardDeskServerKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CardDeskCore", "CardDeskServerKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         // The workstation agent: talks to the server, drives the card.
@@ -193,6 +193,7 @@ let package = Package(
             name: "carddesk",
             dependencies: [
                 "CardAgent",
+                "CardDeskCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -277,6 +278,20 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Attacks on the server, the agent and the files: each reproduces a confirmed defect and passes only with its fix.
+        .testTarget(
+            name: "SecurityTests",
+            dependencies: [
+                "CardDeskAPI", "CardDeskCore", "CardDeskStore", "CertificateAuthority", "RegistrationAuthority",
+                "Smartcard", "VirtualSmartcard", "CardAgent", "CardDeskServerKit", "CardDeskWeb",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Security",
             swiftSettings: swiftSettings
         ),
         // Drives the real carddesk-server binary with openssl, Python cryptography and pkilint.

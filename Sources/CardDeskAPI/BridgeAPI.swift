@@ -85,6 +85,9 @@ public enum BridgeAPI {
         public let cardSerial: String?
         public let triesLeft: Int?
         public let roles: [String]
+        /// Only in the answer to a passcode typed in the page: the single-use secret with which that page (and no
+        /// other local program) may join the agent's session.
+        public var handoverSecret: String?
         public init(agent: String = "carddesk", version: String, phase: Phase, cardSerial: String?, triesLeft: Int?, roles: [String]) {
             self.agent = agent
             self.version = version
@@ -98,6 +101,17 @@ public enum BridgeAPI {
     public struct Passcode: Codable, Sendable {
         public let passcode: String
         public init(passcode: String) { self.passcode = passcode }
+    }
+
+    /// `POST /v1/handover`: the page proves it may join the agent's session with the secret the agent gave it (in the
+    /// URL fragment of the browser it opened, or in the answer to a passcode typed in the page), or with the passcode.
+    public struct HandoverRequest: Codable, Sendable {
+        public let secret: String?
+        public let passcode: String?
+        public init(secret: String? = nil, passcode: String? = nil) {
+            self.secret = secret
+            self.passcode = passcode
+        }
     }
 
     public struct ChooseRole: Codable, Sendable {

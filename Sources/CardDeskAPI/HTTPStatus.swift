@@ -12,7 +12,7 @@ extension CardDeskError.Code {
         case .alreadyRevoked, .userExists, .userNotActive, .renewalConflict, .renewalNotOpen, .certificatesExpired,
              .codeExpired, .codeAlreadyUsed, .codeVoided, .cardCancelled, .noContactDetails: 409
         case .cardLocked, .cardBlocked: 423
-        case .tooManyCodes: 429
+        case .tooManyCodes, .tooManyRequests: 429
         case .serverUnreachable: 502
         case .storageUnavailable: 503
         default: 500

@@ -25,6 +25,7 @@ public struct FolderReader: CardReader {
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CardDeskError(.invalidInput, "The reader folder \(folder.path) does not exist.")
         }
+        try checkPrivate()
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
             .filter { !$0.hasPrefix(".") && $0.hasSuffix(".json") }
             .sorted()
@@ -48,11 +49,26 @@ public struct FolderReader: CardReader {
         }
         _ = try VirtualCard.read(file)
         let destination = folder.appendingPathComponent(file.lastPathComponent.hasSuffix(".json") ? file.lastPathComponent : file.lastPathComponent + ".json")
-        try Data(file.standardizedFileURL.path.utf8).write(to: originFile, options: .atomic)
+        try SecretFile.write(Array(file.standardizedFileURL.path.utf8), to: originFile.path)
         guard rename(file.path, destination.path) == 0 else {
             throw CardDeskError(.invalidInput, "Cannot move \(file.path) into the reader \(folder.path) (they must be on the same file system).")
         }
         return destination
+    }
+
+    /// A reader folder that another user can write to could swap the card or its `.carddesk-origin` (and so move a
+    /// card file anywhere on removal): refuse it. The folder must belong to this user and be writable by no one else.
+    func checkPrivate() throws {
+        var info = stat()
+        guard stat(folder.path, &info) == 0 else {
+            throw CardDeskError(.invalidInput, "The reader folder \(folder.path) cannot be read.")
+        }
+        guard info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+            throw CardDeskError(
+                .invalidInput,
+                "The reader folder \(folder.path) can be changed by other users, so a card in it could be swapped. Use a folder of your own: chmod 700 \(folder.path)."
+            )
+        }
     }
 
     /// Moves the card out of the reader, back where it came from (or to `destination`).

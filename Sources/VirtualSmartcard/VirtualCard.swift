@@ -247,14 +247,11 @@ public actor VirtualCard: SmartcardSession {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(image)
-        let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        // Mode 0600 from the first byte, then rename(2): a reader sees the old image or the new one, never a mix.
+        do {
+            try SecretFile.write(Array(data), to: file.path)
+        } catch {
             throw CardDeskError(.corruptCard, "Cannot write to the card in \(file.path): check that its folder is writable.")
-        }
-        // rename(2) replaces the card file in one step: a reader sees the old image or the new one, never a mix.
-        guard rename(temporary.path, file.path) == 0 else {
-            try? FileManager.default.removeItem(at: temporary)
-            throw CardDeskError(.corruptCard, "Cannot write to the card in \(file.path).")
         }
     }
 }

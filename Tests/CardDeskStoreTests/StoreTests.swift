@@ -77,18 +77,18 @@ struct StoreTests {
             try await store.recordIssuance(record, audit: Fixtures.event(.certificateIssue))
 
             let when = Fixtures.now.adding(seconds: 60)
-            let revoked = try await store.revoke(serial: record.serial, reason: .keyCompromise, at: when, supersededBy: nil, audit: Fixtures.event(.certificateRevoke))
+            let revoked = try await store.revoke(serial: record.serial, reason: .keyCompromise, at: when, supersededBy: nil, byRenewal: nil, audit: Fixtures.event(.certificateRevoke))
             #expect(revoked.status == .revoked)
             #expect(try await store.certificate(serial: record.serial)?.revocationReason == .keyCompromise)
             #expect(try await store.revokedCertificates(profile: .signing) == [RevokedCertificate(serial: record.serial, revokedAt: when, reason: .keyCompromise)])
             #expect(try await store.revokedCertificates(profile: .authentication).isEmpty)
 
             let again = await #expect(throws: CardDeskError.self) {
-                try await store.revoke(serial: record.serial, reason: .superseded, at: when, supersededBy: nil, audit: Fixtures.event(.certificateRevoke))
+                try await store.revoke(serial: record.serial, reason: .superseded, at: when, supersededBy: nil, byRenewal: nil, audit: Fixtures.event(.certificateRevoke))
             }
             #expect(again?.code == .alreadyRevoked)
             let unknown = await #expect(throws: CardDeskError.self) {
-                try await store.revoke(serial: try SerialNumber(hex: "ABCDEF"), reason: .superseded, at: when, supersededBy: nil, audit: Fixtures.event(.certificateRevoke))
+                try await store.revoke(serial: try SerialNumber(hex: "ABCDEF"), reason: .superseded, at: when, supersededBy: nil, byRenewal: nil, audit: Fixtures.event(.certificateRevoke))
             }
             #expect(unknown?.code == .unknownCertificate)
             #expect(try await store.certificate(serial: record.serial)?.revocationReason == .keyCompromise)

@@ -24,6 +24,10 @@ public actor WorkstationAgent {
     private var view: SessionView?
     private var askingExpiry = false
     private var triesLeft: Int?
+    /// Hashes of the hand-over secrets given out (URL fragment, passcode typed in the page), with their expiry.
+    private var handoverSecrets: [String: Date] = [:]
+    /// How long a hand-over secret may be used.
+    static let handoverSecretLifetime: TimeInterval = 600
     let progress = RenewalBoard()
 
     public static let version = "0.5.0"
@@ -131,7 +135,7 @@ public actor WorkstationAgent {
             do { try await chooseRole(number: number, fromTerminal: true) } catch { output(Self.describe(error)) }
         case .signedIn where askingExpiry:
             askingExpiry = false
-            if answer.lowercased().hasPrefix("y"), opener(renewalURL) {
+            if answer.lowercased().hasPrefix("y"), opener(renewalURLWithHandover()) {
                 output("Opening \(renewalURL.absoluteString) in your browser.")
             } else {
                 output("To renew later, copy this link into a supported browser: \(renewalURL.absoluteString)")
@@ -251,9 +255,58 @@ public actor WorkstationAgent {
         return BridgeToken.derive(sessionToken: token)
     }
 
-    func handover() async throws -> LoginAPI.Handover {
-        guard phase == .signedIn, let token else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
+    /// A browser joins the agent's session only with a secret the agent gave to the page it opened (or to the page
+    /// where the passcode was typed), or with the card's passcode: another program on this computer, which can send
+    /// the server's `Origin` too, has neither.
+    func handover(_ request: BridgeAPI.HandoverRequest) async throws -> LoginAPI.Handover {
+        guard phase == .signedIn, let token, let card else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
+        if let secret = request.secret, consumeHandoverSecret(secret) {
+            return try await server.handover(token: token)
+        }
+        guard let passcode = request.passcode, !passcode.isEmpty else {
+            throw CardDeskError(
+                .passcodeRequired,
+                "This page was not opened by the CardDesk agent. Enter your smartcard passcode to continue in this browser."
+            )
+        }
+        try await checkPasscode(passcode, on: card.session)
         return try await server.handover(token: token)
+    }
+
+    /// A new single-use hand-over secret (only its hash is kept).
+    func newHandoverSecret() -> String {
+        let now = Date()
+        handoverSecrets = handoverSecrets.filter { $0.value > now }
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        handoverSecrets[Self.hash(secret)] = now.addingTimeInterval(Self.handoverSecretLifetime)
+        return secret
+    }
+
+    private func consumeHandoverSecret(_ secret: String) -> Bool {
+        guard let expiry = handoverSecrets.removeValue(forKey: Self.hash(secret)) else { return false }
+        return expiry > Date()
+    }
+
+    private static func hash(_ text: String) -> String {
+        BridgeToken.derive(sessionTokenHash: "handover:" + text)
+    }
+
+    /// The renewal page with a fresh hand-over secret in the fragment: the fragment never reaches a server, and the
+    /// page removes it from the address bar as soon as it has read it.
+    func renewalURLWithHandover() -> URL {
+        URL(string: renewalURL.absoluteString + "#handover=" + newHandoverSecret())!
+    }
+
+    /// The passcode checked on the card (the tries left and a lock noted as for a sign-in).
+    private func checkPasscode(_ passcode: String, on session: any SmartcardSession) async throws {
+        do {
+            try await session.verifyPIN(passcode)
+            triesLeft = (try? await session.pinState())?.pinTriesLeft
+        } catch let error as CardDeskError {
+            triesLeft = (try? await session.pinState())?.pinTriesLeft
+            if error.code == .cardLocked || triesLeft == 0 { phase = .cardLocked }
+            throw error
+        }
     }
 
     /// Checks the passcode, then renews in the background; the page follows `progress`.

@@ -36,14 +36,19 @@ public struct LocalBridge: Sendable {
         api.post("login") { request, context -> BridgeAPI.Status in
             let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
             try await agent.signIn(passcode: body.passcode, fromTerminal: false)
-            return await agent.status()
+            // The page that typed the passcode, and only it, may join the session.
+            var status = await agent.status()
+            status.handoverSecret = await agent.newHandoverSecret()
+            return status
         }
         api.post("login/role") { request, context -> BridgeAPI.Status in
             let body = try await request.decode(as: BridgeAPI.ChooseRole.self, context: context)
             try await agent.chooseRole(number: body.number, fromTerminal: false)
             return await agent.status()
         }
-        api.post("handover") { _, _ in try await agent.handover() }
+        api.post("handover") { request, context in
+            try await agent.handover(try await request.decode(as: BridgeAPI.HandoverRequest.self, context: context))
+        }
         // Self-service unlock: before sign-in (the card is locked, or its passcode forgotten).
         api.post("unlock/options") { _, _ in try await agent.unlockOptions() }
         api.post("unlock/code") { request, context in

@@ -18,6 +18,7 @@ public struct AuditEvent: Hashable, Sendable {
         public static let codeSend = Action(rawValue: "code.send")
         public static let codeCheck = Action(rawValue: "code.check")
         public static let raAction = Action(rawValue: "ra.action")
+        public static let rateLimit = Action(rawValue: "rate.limit")
     }
 
     /// How it ended. Kept as the stored text, so an edited row can never read back as a valid outcome.
@@ -40,13 +41,32 @@ public struct AuditEvent: Hashable, Sendable {
     public let details: String
     public let time: Timestamp
 
+    /// The longest actor or subject, and the longest details, an entry keeps (characters). Whatever a request
+    /// carries, an audit entry stays small: an unauthenticated client cannot fill the disk through the log.
+    public static let maximumNameLength = 128
+    public static let maximumDetailsLength = 1024
+
     public init(action: Action, actor: String, subject: String, outcome: Outcome = .success, details: String = "", time: Timestamp) {
+        self.action = action
+        self.actor = Self.capped(actor, Self.maximumNameLength)
+        self.subject = Self.capped(subject, Self.maximumNameLength)
+        self.outcome = outcome
+        self.details = Self.capped(details, Self.maximumDetailsLength)
+        self.time = time
+    }
+
+    /// An entry exactly as stored (reading the log back): nothing is capped, so the hash is checked over what is there.
+    public init(stored action: Action, actor: String, subject: String, outcome: Outcome, details: String, time: Timestamp) {
         self.action = action
         self.actor = actor
         self.subject = subject
         self.outcome = outcome
         self.details = details
         self.time = time
+    }
+
+    static func capped(_ text: String, _ limit: Int) -> String {
+        text.count <= limit ? text : String(text.prefix(limit - 12)) + "…[truncated]"
     }
 }
 

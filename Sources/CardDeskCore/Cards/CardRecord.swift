@@ -34,6 +34,8 @@ public struct RenewalRecord: Hashable, Sendable {
     public enum Status: String, Hashable, Sendable {
         case active
         case done
+        /// Stopped by the server: a certificate of the card was revoked while it ran.
+        case cancelled
     }
 
     public let id: String

@@ -55,6 +55,8 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let cardCancelled = Code("cardCancelled", exitStatus: 99)
         public static let noContactDetails = Code("noContactDetails", exitStatus: 100)
         public static let weakPasscode = Code("weakPasscode", exitStatus: 101)
+        /// A rate limit: too many requests from one address or for one card in a short time.
+        public static let tooManyRequests = Code("tooManyRequests", exitStatus: 102)
 
         /// Every code, so a client can turn a server's `code` back into the same `Code`.
         public static let all: [Code] = [
@@ -63,7 +65,7 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
             .configuration, .internalFailure, .wrongPasscode, .cardLocked, .cardBlocked, .cardRemoved, .corruptCard, .notAuthorised,
             .passcodeRequired, .renewalNotOpen, .certificatesExpired, .unknownCard, .serverUnreachable, .authenticationFailed,
             .renewalConflict, .codeExpired, .codeAlreadyUsed, .codeVoided, .wrongCode, .tooManyCodes, .emailDomainNotAllowed,
-            .cardCancelled, .noContactDetails, .weakPasscode,
+            .cardCancelled, .noContactDetails, .weakPasscode, .tooManyRequests,
         ]
 
         public static func named(_ name: String) -> Code? { all.first { $0.name == name } }
@@ -74,10 +76,13 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
     public let reason: String
     public let file: String
     public let line: UInt
+    /// For a refusal that passes with time (rate limits): how many seconds to wait (HTTP `Retry-After`).
+    public var retryAfterSeconds: Int?
 
-    public init(_ code: Code, _ reason: String, file: String = #fileID, line: UInt = #line) {
+    public init(_ code: Code, _ reason: String, retryAfterSeconds: Int? = nil, file: String = #fileID, line: UInt = #line) {
         self.code = code
         self.reason = reason
+        self.retryAfterSeconds = retryAfterSeconds
         self.file = file
         self.line = line
     }

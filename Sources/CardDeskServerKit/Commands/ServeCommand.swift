@@ -66,7 +66,10 @@ struct ServeCommand: AsyncParsableCommand {
                 // Stops gracefully on SIGTERM or SIGINT: open requests finish, then the store closes.
                 // The web app and the outbox worker run together and stop together (SIGTERM/SIGINT: graceful).
                 let group = ServiceGroup(configuration: .init(
-                    services: [.init(service: app), .init(service: outbox)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                    services: [
+                        .init(service: app), .init(service: outbox),
+                        .init(service: MaintenanceWorker(store: instance.store, clock: instance.clock, logger: logger)),
+                    ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
                 ))
                 try await group.run()
             } catch {

@@ -26,7 +26,7 @@ enum DemoCard {
                 userID: id, file: file, passcode: passcode, keyAlgorithm: .rsa2048, validityDays: 30, actor: "system"
             )
             let reader = data.appendingPathComponent("reader")
-            try FileManager.default.createDirectory(at: reader, withIntermediateDirectories: true)
+            try SecretFile.createDirectory(reader.path)
             _ = try FolderReader(folder: reader).insert(file)
             let text = """
                 Demo smartcard \(card.serial) for Demo Clinician (user \(userID)), in the reader folder \(reader.path).

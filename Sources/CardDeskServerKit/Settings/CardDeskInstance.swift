@@ -34,7 +34,7 @@ public struct CardDeskInstance: Sendable {
             }
         } else {
             do {
-                try manager.createDirectory(at: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try SecretFile.createDirectory(data.path)
             } catch {
                 throw CardDeskError(.configuration, "Cannot create the data directory \(data.path): \(error.localizedDescription)")
             }
@@ -99,7 +99,10 @@ public struct CardDeskInstance: Sendable {
 extension CardDeskInstance {
     /// Everything the HTTP application calls into.
     public var webServices: WebServices {
-        WebServices(store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock, pages: settings.pages)
+        WebServices(
+            store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock, pages: settings.pages,
+            limiter: RateLimiter(store: store, clock: clock, scale: Double(settings.rateLimitPercent) / 100)
+        )
     }
 }
 

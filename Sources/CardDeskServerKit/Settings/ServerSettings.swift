@@ -34,6 +34,7 @@ public import SwiftASN1
 /// | `email.allowed.domains` | `--allowed-email-domains` | `CARDDESK_EMAIL_ALLOWED_DOMAINS` | `nhs.net,nhs.uk` |
 /// | `sms.gateway.url` | `--sms-gateway` | `CARDDESK_SMS_GATEWAY_URL` | none: text messages wait in the outbox |
 /// | `sms.gateway.token` | — | `CARDDESK_SMS_GATEWAY_TOKEN` | none |
+/// | `rate.limit.percent` | — | `CARDDESK_RATE_LIMIT_PERCENT` | `100`: the rate limits as they are; `200` doubles them (many workstations behind one address), `0` turns them off |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
 ///
@@ -63,6 +64,8 @@ public struct ServerSettings: Sendable {
     public var allowedEmailDomains: [String]
     public var smsGatewayURL: String?
     public var smsGatewayToken: String?
+    /// Rate limits in percent of the built-in ones (0 turns them off).
+    public var rateLimitPercent: Int = 100
 
     /// Values given on the command line, by configuration key.
     public typealias Flags = [String: String]
@@ -122,7 +125,7 @@ public struct ServerSettings: Sendable {
                 registrationAuthority: config.string(forKey: "help.registration.authority", default: defaults.contacts.registrationAuthority)
             )
         )
-        return ServerSettings(
+        var settings = ServerSettings(
             dataDirectory: data,
             database: try DatabaseLocation(url: databaseURL),
             host: host,
@@ -147,6 +150,8 @@ public struct ServerSettings: Sendable {
             smsGatewayURL: config.string(forKey: "sms.gateway.url"),
             smsGatewayToken: config.string(forKey: "sms.gateway.token", isSecret: true)
         )
+        settings.rateLimitPercent = try integer(config, "rate.limit.percent", default: 100, range: 0...100_000)
+        return settings
     }
 
     private static func integer(_ config: ConfigReader, _ key: ConfigKey, default value: Int, range: ClosedRange<Int>) throws -> Int {

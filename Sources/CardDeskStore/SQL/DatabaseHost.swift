@@ -48,7 +48,7 @@ final class DatabaseHost: Sendable {
     private static func openSQLite(path: String, logger: Logger) async throws -> DatabaseHost {
         // Card holder records live here: readable by the server's user only.
         if !FileManager.default.fileExists(atPath: path) {
-            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            try SecretFile.createNew([], at: path)
         }
         func connect() async throws -> SQLiteConnection {
             let connection = try await SQLiteConnection.open(
@@ -117,21 +117,37 @@ final class DatabaseHost: Sendable {
     }
 
     /// Runs `body` inside one transaction: committed when it returns, rolled back when it throws.
-    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    ///
+    /// `durable: false` is for bookkeeping that may be lost in a power cut (rate-limit counters, purges): the commit
+    /// does not wait for the disk (SQLite `synchronous = NORMAL` for that commit, which WAL keeps consistent; PostgreSQL `synchronous_commit = off`).
+    /// It never weakens another transaction: later durable commits still flush everything before them.
+    func transaction<R: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         if let writeLock {
-            return try await writeLock.withLock { try await Self.runTransaction(on: self.writer, begin: "BEGIN IMMEDIATE", body) }
+            return try await writeLock.withLock {
+                guard !durable else { return try await Self.runTransaction(on: self.writer, begin: "BEGIN IMMEDIATE", body) }
+                try await self.writer.raw("PRAGMA synchronous = NORMAL").run()
+                do {
+                    let result = try await Self.runTransaction(on: self.writer, begin: "BEGIN IMMEDIATE", body)
+                    try await self.writer.raw("PRAGMA synchronous = FULL").run()
+                    return result
+                } catch {
+                    try? await self.writer.raw("PRAGMA synchronous = FULL").run()
+                    throw error
+                }
+            }
         }
         return try await writer.withSession { session in
-            try await Self.runTransaction(on: session, begin: "BEGIN", body)
+            try await Self.runTransaction(on: session, begin: "BEGIN", then: durable ? nil : "SET LOCAL synchronous_commit = off", body)
         }
     }
 
     private static func runTransaction<R: Sendable>(
-        on database: any SQLDatabase, begin: String,
+        on database: any SQLDatabase, begin: String, then setup: String? = nil,
         _ body: @escaping @Sendable (any SQLDatabase) async throws -> R
     ) async throws -> R {
         try await database.raw(SQLQueryString(begin)).run()
         do {
+            if let setup { try await database.raw(SQLQueryString(setup)).run() }
             let result = try await body(database)
             try await database.raw("COMMIT").run()
             return result

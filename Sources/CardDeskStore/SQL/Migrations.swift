@@ -213,6 +213,22 @@ enum Migrations {
                 "CREATE INDEX outbox_due ON outbox (sent_at, next_attempt_at)",
             ]
         },
+        Migration(version: 6, name: "rate limits shared by every server instance") { flavour in
+            // Counters that may be lost in a crash: PostgreSQL keeps them out of its write-ahead log.
+            let unlogged = flavour == .postgres ? "UNLOGGED " : ""
+            return [
+                """
+                CREATE \(unlogged)TABLE rate_limits (
+                    bucket TEXT PRIMARY KEY,
+                    window_start BIGINT NOT NULL,
+                    hits BIGINT NOT NULL,
+                    refusal_audited INTEGER NOT NULL DEFAULT 0
+                )
+                """,
+                "CREATE INDEX rate_limits_by_window ON rate_limits (window_start)",
+                "CREATE INDEX challenges_by_expiry ON challenges (expires_at)",
+            ]
+        },
     ]
 
     /// Applies every migration not yet applied, each in its own transaction.

@@ -55,7 +55,7 @@ extension SQLStore: AuditLogReader, AuditLogWriter {
     static func auditEntry(from row: any SQLRow) throws -> AuditEntry {
         let outcomeText = try row.decode(column: "outcome", as: String.self)
         let event = AuditEvent(
-            action: AuditEvent.Action(rawValue: try row.decode(column: "action", as: String.self)),
+            stored: AuditEvent.Action(rawValue: try row.decode(column: "action", as: String.self)),
             actor: try row.decode(column: "actor", as: String.self),
             subject: try row.decode(column: "subject", as: String.self),
             outcome: AuditEvent.Outcome(rawValue: outcomeText),

@@ -18,7 +18,7 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
     }
 
     public func revoke(
-        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, audit: AuditEvent
+        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent
     ) async throws -> CertificateRecord {
         try await host.transaction { db in
             guard var record = try await Self.certificate(serial: serial, on: db) else {
@@ -35,6 +35,22 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
                 WHERE serial = \(bind: serial.hex) AND status = 'good'
                 """).run()
             _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            // A revoked certificate vouches for nothing: the card's unfinished renewal (unless it is the renewal
+            // making this revocation) stops here, so no certificate it issued or relied on can carry it on.
+            if let cardSerial = record.cardSerial {
+                let cancelled = try await db.raw("""
+                    UPDATE renewals SET status = 'cancelled', version = version + 1, updated_at = \(bind: time.millisecondsSince1970)
+                    WHERE card_serial = \(bind: cardSerial) AND status = 'active' AND id <> \(bind: byRenewal ?? "")
+                    RETURNING id
+                    """).all()
+                for row in cancelled {
+                    let id = try row.decode(column: "id", as: String.self)
+                    _ = try await Self.appendAudit(AuditEvent(
+                        action: .renewalStep, actor: audit.actor, subject: "card:\(cardSerial)",
+                        details: "renewal=\(id) cancelled: certificate \(serial.hex) revoked (\(reason.name))", time: time
+                    ), on: db, flavour: self.host.flavour)
+                }
+            }
             record.status = .revoked
             record.revokedAt = time
             record.revocationReason = reason

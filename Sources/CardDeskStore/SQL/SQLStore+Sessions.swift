@@ -2,27 +2,51 @@ public import CardDeskCore
 import SQLKit
 
 extension SQLStore: SessionStore {
-    public func saveSession(_ session: SessionRecord, audit: AuditEvent?) async throws {
+    public func addSession(_ session: SessionRecord, audit: AuditEvent) async throws {
         try await host.transaction { db in
-            let exists = try await db.raw("SELECT id FROM sessions WHERE id = \(bind: session.id)").first() != nil
-            if exists {
-                try await db.raw("""
-                    UPDATE sessions SET role_code = \(bind: session.role?.code), role_organisation = \(bind: session.role?.organisation),
-                        last_seen_at = \(bind: session.lastSeenAt.millisecondsSince1970), ended_at = \(bind: session.endedAt?.millisecondsSince1970),
-                        end_reason = \(bind: session.endReason)
-                    WHERE id = \(bind: session.id)
-                    """).run()
-            } else {
-                try await db.raw("""
-                    INSERT INTO sessions (id, token_hash, user_id, card_serial, certificate_serial, role_code, role_organisation,
-                                          created_at, last_seen_at, ended_at, end_reason, parent_id)
-                    VALUES (\(bind: session.id), \(bind: session.tokenHash), \(bind: session.userID.rawValue), \(bind: session.cardSerial),
-                            \(bind: session.certificateSerial.hex), \(bind: session.role?.code), \(bind: session.role?.organisation),
-                            \(bind: session.createdAt.millisecondsSince1970), \(bind: session.lastSeenAt.millisecondsSince1970),
-                            \(bind: session.endedAt?.millisecondsSince1970), \(bind: session.endReason), \(bind: session.parentID))
-                    """).run()
-            }
-            if let audit { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            try await db.raw("""
+                INSERT INTO sessions (id, token_hash, user_id, card_serial, certificate_serial, role_code, role_organisation,
+                                      created_at, last_seen_at, ended_at, end_reason, parent_id)
+                VALUES (\(bind: session.id), \(bind: session.tokenHash), \(bind: session.userID.rawValue), \(bind: session.cardSerial),
+                        \(bind: session.certificateSerial.hex), \(bind: session.role?.code), \(bind: session.role?.organisation),
+                        \(bind: session.createdAt.millisecondsSince1970), \(bind: session.lastSeenAt.millisecondsSince1970),
+                        \(bind: session.endedAt?.millisecondsSince1970), \(bind: session.endReason), \(bind: session.parentID))
+                """).run()
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    // Each update writes only its own columns, and only while the session is open (`ended_at IS NULL`): a request
+    // that read the session before a logout can never write it back open.
+
+    public func chooseRole(sessionID: String, role: Role, audit: AuditEvent) async throws -> Bool {
+        try await host.transaction { db in
+            let changed = try await db.raw("""
+                UPDATE sessions SET role_code = \(bind: role.code), role_organisation = \(bind: role.organisation)
+                WHERE id = \(bind: sessionID) AND ended_at IS NULL RETURNING id
+                """).first() != nil
+            if changed { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            return changed
+        }
+    }
+
+    public func touchSession(id: String, lastSeenAt: Timestamp) async throws {
+        try await host.transaction { db in
+            try await db.raw("""
+                UPDATE sessions SET last_seen_at = \(bind: lastSeenAt.millisecondsSince1970)
+                WHERE id = \(bind: id) AND ended_at IS NULL AND last_seen_at < \(bind: lastSeenAt.millisecondsSince1970)
+                """).run()
+        }
+    }
+
+    public func endSession(id: String, at time: Timestamp, reason: String, audit: AuditEvent?) async throws -> Bool {
+        try await host.transaction { db in
+            let ended = try await db.raw("""
+                UPDATE sessions SET ended_at = \(bind: time.millisecondsSince1970), end_reason = \(bind: reason)
+                WHERE id = \(bind: id) AND ended_at IS NULL RETURNING id
+                """).first() != nil
+            if ended, let audit { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            return ended
         }
     }
 

@@ -77,34 +77,76 @@ extension SQLStore: UnlockStore, OutboxStore {
     public func code(id: String) async throws -> OneTimeCodeRecord? {
         try await host.read { db in
             guard let row = try await db.raw("SELECT * FROM one_time_codes WHERE id = \(bind: id)").first() else { return nil }
-            func time(_ column: String) throws -> Timestamp? {
-                try row.decode(column: column, as: Int64?.self).map(Timestamp.init(millisecondsSince1970:))
-            }
-            guard let purpose = OneTimeCodeRecord.Purpose(rawValue: try row.decode(column: "purpose", as: String.self)),
-                  let channel = ContactChannel(rawValue: try row.decode(column: "channel", as: String.self))
-            else { throw CardDeskError(.storageUnavailable, "One-time code \(id) has an unknown purpose or channel in the database.") }
-            return OneTimeCodeRecord(
-                id: id, purpose: purpose, userID: try UserID(try row.decode(column: "user_id", as: String.self)),
-                cardSerial: try row.decode(column: "card_serial", as: String?.self), channel: channel,
-                recipient: try row.decode(column: "recipient", as: String.self), codeHash: try row.decode(column: "code_hash", as: String.self),
-                createdAt: try time("created_at")!, expiresAt: try time("expires_at")!,
-                failedAttempts: try row.decode(column: "failed_attempts", as: Int.self), usedAt: try time("used_at"), voidedAt: try time("voided_at"),
-                tokenHash: try row.decode(column: "token_hash", as: String?.self), tokenExpiresAt: try time("token_expires_at"),
-                completedAt: try time("completed_at")
-            )
+            return try Self.code(row)
         }
     }
 
-    public func saveCode(_ code: OneTimeCodeRecord, audit: AuditEvent) async throws {
+    public func takeCodeAttempt(id: String, purpose: OneTimeCodeRecord.Purpose, now: Timestamp, maximum: Int) async throws -> OneTimeCodeRecord? {
         try await host.transaction { db in
-            try await db.raw("""
-                UPDATE one_time_codes SET failed_attempts = \(bind: code.failedAttempts), used_at = \(bind: code.usedAt?.millisecondsSince1970),
-                    voided_at = \(bind: code.voidedAt?.millisecondsSince1970), token_hash = \(bind: code.tokenHash),
-                    token_expires_at = \(bind: code.tokenExpiresAt?.millisecondsSince1970), completed_at = \(bind: code.completedAt?.millisecondsSince1970)
-                WHERE id = \(bind: code.id)
-                """).run()
+            // One statement decides and counts: of any number of concurrent attempts, at most `maximum` get a row.
+            guard let row = try await db.raw("""
+                UPDATE one_time_codes SET failed_attempts = failed_attempts + 1
+                WHERE id = \(bind: id) AND purpose = \(bind: purpose.rawValue) AND used_at IS NULL AND voided_at IS NULL
+                  AND expires_at > \(bind: now.millisecondsSince1970) AND failed_attempts < \(bind: maximum)
+                RETURNING *
+                """).first() else { return nil }
+            return try Self.code(row)
+        }
+    }
+
+    public func recordWrongCode(id: String, void: Bool, at time: Timestamp, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            if void {
+                try await db.raw("""
+                    UPDATE one_time_codes SET voided_at = \(bind: time.millisecondsSince1970) WHERE id = \(bind: id) AND voided_at IS NULL AND used_at IS NULL
+                    """).run()
+            }
             _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
         }
+    }
+
+    public func useCode(id: String, at time: Timestamp, tokenHash: String?, tokenExpiresAt: Timestamp?, audit: AuditEvent) async throws -> Bool {
+        try await host.transaction { db in
+            // Compare-and-set: a code is used once, and never after it was voided.
+            let used = try await db.raw("""
+                UPDATE one_time_codes SET used_at = \(bind: time.millisecondsSince1970), token_hash = \(bind: tokenHash),
+                    token_expires_at = \(bind: tokenExpiresAt?.millisecondsSince1970)
+                WHERE id = \(bind: id) AND used_at IS NULL AND voided_at IS NULL RETURNING id
+                """).first() != nil
+            if used { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            return used
+        }
+    }
+
+    public func completeCode(id: String, at time: Timestamp, audit: AuditEvent) async throws -> Bool {
+        try await host.transaction { db in
+            let completed = try await db.raw("""
+                UPDATE one_time_codes SET completed_at = \(bind: time.millisecondsSince1970)
+                WHERE id = \(bind: id) AND used_at IS NOT NULL AND completed_at IS NULL RETURNING id
+                """).first() != nil
+            if completed { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            return completed
+        }
+    }
+
+    static func code(_ row: any SQLRow) throws -> OneTimeCodeRecord {
+        func time(_ column: String) throws -> Timestamp? {
+            try row.decode(column: column, as: Int64?.self).map(Timestamp.init(millisecondsSince1970:))
+        }
+        let id = try row.decode(column: "id", as: String.self)
+        guard let purpose = OneTimeCodeRecord.Purpose(rawValue: try row.decode(column: "purpose", as: String.self)),
+              let channel = ContactChannel(rawValue: try row.decode(column: "channel", as: String.self)),
+              let createdAt = try time("created_at"), let expiresAt = try time("expires_at")
+        else { throw CardDeskError(.storageUnavailable, "One-time code \(id) has an unknown purpose or channel in the database.") }
+        return OneTimeCodeRecord(
+            id: id, purpose: purpose, userID: try UserID(try row.decode(column: "user_id", as: String.self)),
+            cardSerial: try row.decode(column: "card_serial", as: String?.self), channel: channel,
+            recipient: try row.decode(column: "recipient", as: String.self), codeHash: try row.decode(column: "code_hash", as: String.self),
+            createdAt: createdAt, expiresAt: expiresAt,
+            failedAttempts: try row.decode(column: "failed_attempts", as: Int.self), usedAt: try time("used_at"), voidedAt: try time("voided_at"),
+            tokenHash: try row.decode(column: "token_hash", as: String?.self), tokenExpiresAt: try time("token_expires_at"),
+            completedAt: try time("completed_at")
+        )
     }
 
     public func dueMessages(now: Timestamp, limit: Int) async throws -> [OutboxMessage] {

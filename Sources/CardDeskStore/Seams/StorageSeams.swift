@@ -19,9 +19,10 @@ public protocol CertificateAuthorityStorage: Sendable {
     func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws
     /// Marks a certificate revoked and appends the audit entry in one transaction.
     /// Throws `.unknownCertificate` or `.alreadyRevoked`; nothing is written then.
-    /// `supersededBy` names the certificate that replaced it in a renewal.
+    /// `supersededBy` names the certificate that replaced it in a renewal. Revoking a card's certificate cancels
+    /// the card's unfinished renewal (audited) unless `byRenewal` names that renewal as the one revoking it.
     func revoke(
-        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, audit: AuditEvent
+        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent
     ) async throws -> CertificateRecord
     /// Every revoked certificate of one issuing CA, for its CRL.
     func revokedCertificates(profile: CertificateProfileKind) async throws -> [RevokedCertificate]
@@ -81,8 +82,15 @@ public protocol RenewalStore: Sendable {
 /// What signing in needs.
 public protocol SessionStore: Sendable {
     func user(id: UserID) async throws -> User?
-    /// Stores a session, or updates it (role chosen, last seen, ended), with its audit entry when given.
-    func saveSession(_ session: SessionRecord, audit: AuditEvent?) async throws
+    /// Stores a new session with its audit entry.
+    func addSession(_ session: SessionRecord, audit: AuditEvent) async throws
+    /// Sets the role of an open session (with its audit entry); false when the session has ended.
+    func chooseRole(sessionID: String, role: Role, audit: AuditEvent) async throws -> Bool
+    /// Moves an open session's last-seen time forward; never touches an ended session.
+    func touchSession(id: String, lastSeenAt: Timestamp) async throws
+    /// Ends an open session (the audit entry is written only when this call ended it); false when it had already
+    /// ended. No update of a session ever reopens it.
+    func endSession(id: String, at: Timestamp, reason: String, audit: AuditEvent?) async throws -> Bool
     func session(tokenHash: String) async throws -> SessionRecord?
     func session(id: String) async throws -> SessionRecord?
 }
@@ -98,8 +106,16 @@ public protocol UnlockStore: Sendable {
     /// hour before it: then throws `CodeLimitReached` and writes nothing.
     func addCode(_ code: OneTimeCodeRecord, message: OutboxMessage, audit: AuditEvent, limit: Int) async throws
     func code(id: String) async throws -> OneTimeCodeRecord?
-    /// Updates a code (a wrong entry, used, voided, token set, completed) with its audit entry.
-    func saveCode(_ code: OneTimeCodeRecord, audit: AuditEvent) async throws
+    /// Takes one attempt at a code, atomically: counts it and answers the code (with the attempt's number in
+    /// `failedAttempts`) only while the code is unused, not voided, unexpired and has had fewer than `maximum`
+    /// attempts; nil otherwise. However many requests run at once, at most `maximum` attempts are ever checked.
+    func takeCodeAttempt(id: String, purpose: OneTimeCodeRecord.Purpose, now: Timestamp, maximum: Int) async throws -> OneTimeCodeRecord?
+    /// Records a wrong attempt (audited), voiding the code when `void`.
+    func recordWrongCode(id: String, void: Bool, at: Timestamp, audit: AuditEvent) async throws
+    /// Marks a code used, with the token it gives (compare-and-set): false when it was used or voided meanwhile.
+    func useCode(id: String, at: Timestamp, tokenHash: String?, tokenExpiresAt: Timestamp?, audit: AuditEvent) async throws -> Bool
+    /// Marks a used code's purpose completed (compare-and-set): false when it already was.
+    func completeCode(id: String, at: Timestamp, audit: AuditEvent) async throws -> Bool
     func appendAudit(_ event: AuditEvent) async throws -> AuditEntry
 }
 
@@ -119,4 +135,19 @@ public protocol OutboxStore: Sendable {
     /// Sent: the sealed body is wiped.
     func markSent(id: String, at: Timestamp) async throws
     func markFailed(id: String, error: String, nextAttemptAt: Timestamp) async throws
+}
+
+/// Request counters for rate limits, in the store so that every server instance counts against the same limit.
+public protocol RateLimitStore: Sendable {
+    /// Counts one request in `bucket` (for example `signin:addr:192.0.2.7`) for the window starting at `windowStart`,
+    /// starting the count again when the window is new; answers the count including this request.
+    func countRequest(bucket: String, windowStart: Timestamp) async throws -> Int64
+    /// Appends `audit` for the first refusal in this bucket's window only: true when this call wrote it.
+    func auditRefusalOnce(bucket: String, windowStart: Timestamp, audit: AuditEvent) async throws -> Bool
+}
+
+/// Housekeeping: what may be deleted once it has expired.
+public protocol MaintenanceStore: Sendable {
+    /// Deletes expired challenges and rate-limit windows older than a day; answers how many rows went.
+    func purgeExpired(now: Timestamp) async throws -> Int
 }

@@ -24,10 +24,10 @@ public func buildRouter(services: WebServices) -> Router<WebContext> {
     router.add(middleware: CardDeskErrorMiddleware())
     HealthRoutes(store: services.store).register(on: router)
     PKIRoutes(authority: services.authority).register(on: router)
-    OCSPRoutes(responder: services.ocsp).register(on: router)
-    RenewalRoutes(engine: services.renewal).register(on: router)
-    LoginRoutes(login: services.login, presence: services.presence).register(on: router)
-    UnlockRoutes(unlock: services.unlock).register(on: router)
-    PageRoutes(login: services.login, unlock: services.unlock, settings: services.pages).register(on: router)
+    OCSPRoutes(responder: services.ocsp, limiter: services.limiter).register(on: router)
+    RenewalRoutes(engine: services.renewal, limiter: services.limiter).register(on: router)
+    LoginRoutes(login: services.login, presence: services.presence, limiter: services.limiter).register(on: router)
+    UnlockRoutes(unlock: services.unlock, limiter: services.limiter).register(on: router)
+    PageRoutes(login: services.login, unlock: services.unlock, settings: services.pages, limiter: services.limiter).register(on: router)
     return router
 }

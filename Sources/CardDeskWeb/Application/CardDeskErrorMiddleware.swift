@@ -12,9 +12,11 @@ struct CardDeskErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as CardDeskError {
             let body = try JSONEncoder().encode(APIErrorBody(error: .init(code: error.code.name, message: error.reason)))
+            var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+            if let seconds = error.retryAfterSeconds { headers[.retryAfter] = String(max(1, seconds)) }
             return Response(
                 status: Self.status(for: error.code),
-                headers: [.contentType: "application/json; charset=utf-8"],
+                headers: headers,
                 body: .init(byteBuffer: ByteBuffer(bytes: body))
             )
         }

@@ -12,6 +12,10 @@ public struct WebContext: RequestContext, RemoteAddressRequestContext {
         self.remoteAddress = source.channel.remoteAddress
     }
 
+    /// Every body CardDesk takes is small (the largest is a CSR of a few kilobytes): refuse more with 413 before
+    /// reading it.
+    public var maxUploadSize: Int { 16 * 1024 }
+
     /// The peer's IP address as text ("127.0.0.1"), or "unknown".
     var peerAddress: String { remoteAddress?.ipAddress ?? "unknown" }
 }

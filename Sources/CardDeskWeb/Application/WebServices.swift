@@ -12,12 +12,14 @@ public struct WebServices: Sendable {
     public let login: LoginService
     public let unlock: UnlockService
     public let pages: PageSettings
+    public let limiter: RateLimiter
     let presence = AgentPresence()
 
     public init(
         store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine, login: LoginService,
-        unlock: UnlockService, pages: PageSettings = PageSettings()
+        unlock: UnlockService, pages: PageSettings = PageSettings(), limiter: RateLimiter
     ) {
+        self.limiter = limiter
         self.unlock = unlock
         self.pages = pages
         self.store = store

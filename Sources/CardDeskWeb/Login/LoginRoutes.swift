@@ -30,14 +30,18 @@ extension Optional {
 struct LoginRoutes {
     let login: LoginService
     let presence: AgentPresence
+    let limiter: RateLimiter
 
     func register(on router: Router<WebContext>) {
         let api = router.group("api/v1")
-        api.post("login/challenges") { _, _ in
-            RenewalAPI.Challenge(challenge: try await login.challenge())
+        api.post("login/challenges") { _, context in
+            try await limiter.check(.challenges, "addr:\(context.peerAddress)")
+            return RenewalAPI.Challenge(challenge: try await login.challenge())
         }
         api.post("sessions") { request, context in
+            try await limiter.check(.signIn, "addr:\(context.peerAddress)")
             let body = try await request.decode(as: LoginAPI.Login.self, context: context)
+            try await limiter.check(.signInPerCard, "card:\(try Identifiers.cardSerial(body.cardSerial))")
             return try await login.login(cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature))
         }
         api.get("session") { request, _ in

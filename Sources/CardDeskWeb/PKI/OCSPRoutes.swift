@@ -1,20 +1,24 @@
 import CertificateAuthority
 import Foundation
 import Hummingbird
+import RegistrationAuthority
 
 /// The OCSP responder (RFC 6960 appendix A): `POST /ocsp` with a DER request body, or
 /// `GET /ocsp/{base64 of the DER request, URL-encoded}`. The answer is always a DER OCSPResponse.
 struct OCSPRoutes {
     let responder: OCSPResponder
+    let limiter: RateLimiter
     /// RFC 6960 requests are small; anything larger is refused before parsing.
     static let maximumRequestSize = 8 * 1024
 
     func register(on router: Router<WebContext>) {
         router.post("/ocsp") { request, context in
+            try await limiter.check(.ocsp, "addr:\(context.peerAddress)")
             let body = try await request.body.collect(upTo: Self.maximumRequestSize)
             return await respond(Array(buffer: body), context: context)
         }
         router.get("/ocsp/**") { request, context in
+            try await limiter.check(.ocsp, "addr:\(context.peerAddress)")
             // The base64 may contain "/", so take the raw path rather than the split catch-all.
             let path = request.uri.path
             let encoded = path.dropFirst("/ocsp/".count)

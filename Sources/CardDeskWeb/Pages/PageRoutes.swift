@@ -18,6 +18,7 @@ struct PageRoutes {
     let login: LoginService
     let unlock: UnlockService
     let settings: PageSettings
+    let limiter: RateLimiter
 
     static let sessionCookie = "carddesk_session"
     static let loginCookie = "carddesk_login"
@@ -131,6 +132,7 @@ struct PageRoutes {
         guard let expected = request.cookies[Self.loginCookie]?.value, let given = request.headers[Self.csrfHeader],
               ConstantTime.equal(expected, given)
         else { throw Self.csrfRefusal }
+        try await limiter.check(.handovers, "addr:\(context.peerAddress)")
         let body = try await request.decode(as: Body.self, context: context)
         let session = try await login.redeemHandover(code: body.code)
         guard let token = session.token else { throw CardDeskError(.internalFailure, "No session was opened.") }

@@ -22,17 +22,22 @@ extension RenewalAPI.Issued: ResponseEncodable {}
 /// - `POST /api/v1/renewals/{id}/confirmations` → the card proves the new key is in place; the old one is revoked
 struct RenewalRoutes {
     let engine: RenewalEngine
+    let limiter: RateLimiter
 
     func register(on router: Router<WebContext>) {
         let api = router.group("api/v1")
-        api.post("challenges") { _, _ in
-            RenewalAPI.Challenge(challenge: try await engine.challenge())
+        api.post("challenges") { _, context in
+            try await limiter.check(.challenges, "addr:\(context.peerAddress)")
+            return RenewalAPI.Challenge(challenge: try await engine.challenge())
         }
         api.get("cards/:serial/renewal") { _, context in
-            try await engine.status(cardSerial: try context.parameters.require("serial"))
+            try await limiter.check(.signIn, "addr:\(context.peerAddress)")
+            return try await engine.status(cardSerial: try context.parameters.require("serial"))
         }
         api.post("renewals") { request, context in
+            try await limiter.check(.signIn, "addr:\(context.peerAddress)")
             let body = try await request.decode(as: RenewalAPI.Start.self, context: context)
+            try await limiter.check(.renewalPerCard, "card:\(try Identifiers.cardSerial(body.cardSerial))")
             return try await engine.start(cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature))
         }
         api.post("renewals/:id/authorisations") { request, context in
@@ -45,8 +50,7 @@ struct RenewalRoutes {
         }
         api.post("renewals/:id/certificates") { request, context in
             let body = try await request.decode(as: RenewalAPI.Submit.self, context: context)
-            let csr = try CertificateRequestCheck.parse(Array(body.csr))
-            let der = try await engine.submit(renewalID: try context.parameters.require("id"), token: try Self.token(request), profile: body.profile, csr: csr)
+            let der = try await engine.submit(renewalID: try context.parameters.require("id"), token: try Self.token(request), profile: body.profile, csr: Array(body.csr))
             return RenewalAPI.Issued(certificate: Data(der))
         }
         api.post("renewals/:id/confirmations") { request, context in
@@ -61,6 +65,6 @@ struct RenewalRoutes {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw CardDeskError(.authenticationFailed, "This request needs the renewal's token. Run the renewal again.")
         }
-        return String(header.dropFirst("Bearer ".count))
+        return try Identifiers.token(String(header.dropFirst("Bearer ".count)))
     }
 }

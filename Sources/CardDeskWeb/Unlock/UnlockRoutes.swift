@@ -16,18 +16,24 @@ extension UnlockAPI.Verified: ResponseEncodable {}
 /// - `POST /api/v1/unlock/{id}/completion` → (token) the card was reset
 struct UnlockRoutes {
     let unlock: UnlockService
+    let limiter: RateLimiter
 
     func register(on router: Router<WebContext>) {
         let api = router.group("api/v1/unlock")
         api.post("options") { request, context in
+            try await limiter.check(.unlock, "addr:\(context.peerAddress)")
             let body = try await request.decode(as: UnlockAPI.Start.self, context: context)
+            try await limiter.check(.unlockPerCard, "card:\(try Identifiers.cardSerial(body.cardSerial))")
             return try await unlock.options(cardSerial: body.cardSerial)
         }
         api.post("codes") { request, context in
+            try await limiter.check(.unlock, "addr:\(context.peerAddress)")
             let body = try await request.decode(as: UnlockAPI.RequestCode.self, context: context)
+            try await limiter.check(.unlockPerCard, "card:\(try Identifiers.cardSerial(body.cardSerial))")
             return try await unlock.requestCode(cardSerial: body.cardSerial, channel: body.channel)
         }
         api.post(":id/verification") { request, context in
+            try await limiter.check(.codeChecks, "addr:\(context.peerAddress)")
             let body = try await request.decode(as: UnlockAPI.Verify.self, context: context)
             return try await unlock.verify(unlockID: try context.parameters.require("id"), code: body.code)
         }

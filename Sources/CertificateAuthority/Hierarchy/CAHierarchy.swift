@@ -32,7 +32,7 @@ public struct CAHierarchy: Sendable {
             return (try load(directory: directory, masterKey: masterKey), false)
         }
         let scratch = directory.deletingLastPathComponent().appendingPathComponent(".pki-\(UUID().uuidString)")
-        try manager.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try SecretFile.createDirectory(scratch.path)
         defer { try? manager.removeItem(at: scratch) }
         try create(in: scratch, masterKey: masterKey, organisation: organisation, now: now)
         do {
@@ -84,10 +84,8 @@ public struct CAHierarchy: Sendable {
     }
 
     private static func create(in directory: URL, masterKey: MasterKey, organisation: String, now: Timestamp) throws {
-        func write(_ name: String, _ bytes: [UInt8], mode: Int = 0o644) throws {
-            let url = directory.appendingPathComponent(name)
-            try Data(bytes).write(to: url, options: .atomic)
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
+        func write(_ name: String, _ bytes: [UInt8], mode: UInt32 = 0o644) throws {
+            try SecretFile.write(bytes, to: directory.appendingPathComponent(name).path, mode: mode)
         }
         let notBefore = now.date.addingTimeInterval(-300)
         /// A CA certificate valid for `years` from `notBefore`, signed by `issuerKey`.

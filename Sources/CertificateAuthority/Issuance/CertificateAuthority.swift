@@ -124,13 +124,16 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// Revokes a certificate (RFC 5280 reason) and records who did it, in one transaction.
-    public func revoke(serial: SerialNumber, reason: RevocationReason, supersededBy: SerialNumber? = nil, actor: String) async throws -> CertificateRecord {
+    /// Revokes a certificate. `byRenewal`: the renewal revoking it as one of its own steps (it is not cancelled).
+    public func revoke(
+        serial: SerialNumber, reason: RevocationReason, supersededBy: SerialNumber? = nil, byRenewal: String? = nil, actor: String
+    ) async throws -> CertificateRecord {
         let now = clock.now()
         let audit = AuditEvent(
             action: .certificateRevoke, actor: actor, subject: "certificate:\(serial.hex)",
             details: "reason=\(reason.name)" + (supersededBy.map { " supersededBy=\($0.hex)" } ?? ""), time: now
         )
-        let record = try await storage.revoke(serial: serial, reason: reason, at: now, supersededBy: supersededBy, audit: audit)
+        let record = try await storage.revoke(serial: serial, reason: reason, at: now, supersededBy: supersededBy, byRenewal: byRenewal, audit: audit)
         await crlCache.invalidate(record.profile)
         return record
     }

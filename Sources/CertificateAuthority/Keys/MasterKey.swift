@@ -25,11 +25,9 @@ public struct MasterKey: Sendable {
     public static func loadOrCreate(file: URL) throws(CardDeskError) -> MasterKey {
         let manager = FileManager.default
         if !manager.fileExists(atPath: file.path) {
-            let created = manager.createFile(
-                atPath: file.path, contents: Data((generateBase64() + "\n").utf8),
-                attributes: [.posixPermissions: 0o600]
-            )
-            guard created else {
+            do {
+                try SecretFile.createNew(Array((generateBase64() + "\n").utf8), at: file.path)
+            } catch {
                 throw CardDeskError(.configuration, "Cannot create the master key file \(file.path): check that the folder is writable.")
             }
         }

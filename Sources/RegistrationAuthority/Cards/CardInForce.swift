@@ -46,6 +46,7 @@ enum CardInForce {
            let serial = item.newSerial, let record = try await store.certificate(serial: serial) {
             candidates.append(record)
         }
-        return candidates
+        // Only a good certificate vouches for anything (callers refuse an expired one with their own message).
+        return candidates.filter { $0.status == .good }
     }
 }

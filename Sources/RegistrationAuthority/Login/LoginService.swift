@@ -28,6 +28,10 @@ public struct LoginService: Sendable {
 
     public func login(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> SessionView {
         let now = clock.now()
+        // Checked before anything is read or written (the audit entry of a refusal names the serial).
+        let cardSerial = try Identifiers.cardSerial(cardSerial)
+        let challenge = try Identifiers.token(challenge)
+        let signature = try Identifiers.signature(signature)
         do {
             guard try await store.consumeChallenge(challenge, purpose: "login", now: now) else {
                 throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. Try again.")
@@ -49,7 +53,7 @@ public struct LoginService: Sendable {
                 id: UUID().uuidString.lowercased(), tokenHash: CardChallenges.hash(token), userID: user.id, cardSerial: card.serial,
                 certificateSerial: certificate.serial, role: user.roles.count == 1 ? user.roles[0] : nil, createdAt: now, lastSeenAt: now
             )
-            try await store.saveSession(session, audit: AuditEvent(
+            try await store.addSession(session, audit: AuditEvent(
                 action: .login, actor: "card:\(card.serial)", subject: "user:\(user.id)",
                 details: "session=\(session.id) certificate=\(certificate.serial.hex)" + (session.role.map { " role=\($0)" } ?? ""), time: now
             ))
@@ -71,9 +75,11 @@ public struct LoginService: Sendable {
             throw CardDeskError(.invalidInput, "Choose a role by its number, from 1 to \(user.roles.count).")
         }
         session.role = user.roles[number - 1]
-        try await store.saveSession(session, audit: AuditEvent(
+        guard try await store.chooseRole(sessionID: session.id, role: user.roles[number - 1], audit: AuditEvent(
             action: .login, actor: "user:\(user.id)", subject: "user:\(user.id)", details: "session=\(session.id) role=\(user.roles[number - 1])", time: clock.now()
-        ))
+        )) else {
+            throw CardDeskError(.authenticationFailed, "You have been logged out. Insert your card and sign in again.")
+        }
         return try await view(session, user: user, token: nil)
     }
 
@@ -94,10 +100,7 @@ public struct LoginService: Sendable {
 
     private func end(_ session: SessionRecord, reason: String) async throws {
         guard session.endedAt == nil else { return }
-        var session = session
-        session.endedAt = clock.now()
-        session.endReason = reason
-        try await store.saveSession(session, audit: AuditEvent(
+        _ = try await store.endSession(id: session.id, at: clock.now(), reason: reason, audit: AuditEvent(
             action: .login, actor: "user:\(session.userID)", subject: "user:\(session.userID)", details: "session=\(session.id) ended: \(reason)", time: clock.now()
         ))
     }
@@ -124,7 +127,7 @@ public struct LoginService: Sendable {
     public func redeemHandover(code: String) async throws -> SessionView {
         let now = clock.now()
         let parts = code.split(separator: ".", maxSplits: 1).map(String.init)
-        guard parts.count == 2, try await store.consumeChallenge(CardChallenges.hash(parts[1]), purpose: "handover:\(parts[0])", now: now),
+        guard parts.count == 2, (try? Identifiers.requestID(parts[0])) != nil, (try? Identifiers.token(parts[1])) != nil, try await store.consumeChallenge(CardChallenges.hash(parts[1]), purpose: "handover:\(parts[0])", now: now),
               let parent = try await store.session(id: parts[0]), parent.endedAt == nil, parent.parentID == nil
         else {
             throw CardDeskError(.authenticationFailed, "This sign-in link has expired or was already used. Sign in again from the page.")
@@ -137,7 +140,7 @@ public struct LoginService: Sendable {
             id: UUID().uuidString.lowercased(), tokenHash: CardChallenges.hash(token), userID: parent.userID, cardSerial: parent.cardSerial,
             certificateSerial: parent.certificateSerial, role: parent.role, createdAt: now, lastSeenAt: now, parentID: parent.id
         )
-        try await store.saveSession(session, audit: AuditEvent(
+        try await store.addSession(session, audit: AuditEvent(
             action: .login, actor: "card:\(parent.cardSerial)", subject: "user:\(parent.userID)",
             details: "session=\(session.id) browser joined session=\(parent.id)", time: now
         ))
@@ -159,12 +162,11 @@ public struct LoginService: Sendable {
         guard let found = try await store.session(tokenHash: CardChallenges.hash(token)) else {
             return .init(active: false, reason: "not signed in")
         }
-        var session = try await endIfOver(found)
+        let session = try await endIfOver(found)
         guard session.endedAt == nil else { return .init(active: false, reason: session.endReason) }
         let now = clock.now()
         if session.lastSeenAt.adding(seconds: Self.keepAliveWrite) < now {
-            session.lastSeenAt = now
-            try await store.saveSession(session, audit: nil)
+            try await store.touchSession(id: session.id, lastSeenAt: now)
         }
         return .init(active: true, reason: nil)
     }
@@ -184,17 +186,19 @@ public struct LoginService: Sendable {
         guard session.endedAt == nil else { return session }
         var session = session
         let now = clock.now()
-        if let parentID = session.parentID, let parent = try await store.session(id: parentID), parent.endedAt != nil {
-            session.endedAt = parent.endedAt
-            session.endReason = parent.endReason
-            try await store.saveSession(session, audit: nil)
+        if let parentID = session.parentID, let parent = try await store.session(id: parentID), let parentEnded = parent.endedAt {
+            session.endedAt = parentEnded
+            session.endReason = parent.endReason ?? "logged out"
+            _ = try await store.endSession(id: session.id, at: parentEnded, reason: session.endReason ?? "logged out", audit: nil)
         } else if session.lastSeenAt.adding(seconds: idleTimeout) < now {
             session.endedAt = now
             session.endReason = "idle timeout"
-            try await store.saveSession(session, audit: AuditEvent(
+            _ = try await store.endSession(id: session.id, at: now, reason: "idle timeout", audit: AuditEvent(
                 action: .login, actor: "user:\(session.userID)", subject: "user:\(session.userID)", details: "session=\(session.id) ended: idle timeout", time: now
             ))
         }
+        // Ended meanwhile by another request (logout, card removed): read what that request wrote.
+        if session.endedAt != nil, let stored = try await store.session(id: session.id), stored.endedAt != nil { return stored }
         return session
     }
 
@@ -212,7 +216,7 @@ public struct LoginService: Sendable {
             throw CardDeskError(.authenticationFailed, "You are not signed in.")
         }
         session.lastSeenAt = now
-        try await store.saveSession(session, audit: nil)
+        try await store.touchSession(id: session.id, lastSeenAt: now)
         return (session, user)
     }
 

@@ -37,6 +37,7 @@ public struct RenewalEngine: Sendable {
     // MARK: What the agent sees
 
     public func status(cardSerial: String) async throws -> CardRenewalStatus {
+        let cardSerial = try Identifiers.cardSerial(cardSerial)
         let (card, current) = try await cardAndCurrentCertificates(cardSerial)
         return try await status(card: card, current: current)
     }
@@ -75,14 +76,21 @@ public struct RenewalEngine: Sendable {
     /// Starts a renewal, or resumes the card's unfinished one, after checking the card's signature over the challenge.
     public func start(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> RenewalView {
         let now = clock.now()
+        let cardSerial = try Identifiers.cardSerial(cardSerial)
+        let challenge = try Identifiers.token(challenge)
+        let signature = try Identifiers.signature(signature)
         let (card, current) = try await cardAndCurrentCertificates(cardSerial)
         guard try await store.consumeChallenge(challenge, purpose: "renewal", now: now) else {
             throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. Run the renewal again.")
         }
         let candidates = try await CardInForce.authenticationCandidates(card: card, current: current, store: store)
         let message = RenewalStartMessage.make(challenge: challenge, cardSerial: card.serial)
-        guard try candidates.contains(where: { try CardChallenges.verify(signature, over: message, by: $0) }) else {
+        guard let signer = try candidates.first(where: { try CardChallenges.verify(signature, over: message, by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
+        }
+        // Resuming too: a renewal is never carried on by an expired certificate.
+        guard signer.notAfter > now else {
+            throw CardDeskError(.certificatesExpired, "Your authentication certificate expired on \(signer.notAfter.dateDescription), so it cannot renew the card. Go to your Registration Authority.")
         }
         let token = CardChallenges.randomToken()
         if var renewal = try await store.activeRenewal(cardSerial: card.serial) {
@@ -147,8 +155,10 @@ public struct RenewalEngine: Sendable {
 
     /// Issues the new certificate for a CSR signed by the new key. Repeating it with the same key returns the same
     /// certificate; a different key (the card made another) gets a new certificate and the unused one is revoked.
-    public func submit(renewalID: String, token: String, profile: CertificateProfileKind, csr: CertificateSigningRequest) async throws -> [UInt8] {
+    public func submit(renewalID: String, token: String, profile: CertificateProfileKind, csr csrDER: [UInt8]) async throws -> [UInt8] {
         var (renewal, state) = try await load(renewalID, token: token)
+        // Parsed only for a caller holding the renewal's token.
+        let csr = try CertificateRequestCheck.parse(csrDER)
         let index = try state.index(of: profile)
         let item = state.items[index]
         guard item.step >= .keyAuthorised, item.step != .done else {
@@ -170,7 +180,7 @@ public struct RenewalEngine: Sendable {
         }
         for record in earlier {
             // Issued for a key the card no longer holds: it can never be used, so it must not stay valid.
-            _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: "renewal:\(renewal.id)")
+            _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, byRenewal: renewal.id, actor: "renewal:\(renewal.id)")
         }
         let prepared = try await authority.prepare(userID: renewal.userID, profile: profile, csr: csr)
         Self.killer.checkpoint("issue", after: false)
@@ -199,7 +209,7 @@ public struct RenewalEngine: Sendable {
         }
         if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
             Self.killer.checkpoint("revoke", after: false)
-            _ = try await authority.revoke(serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, actor: "renewal:\(renewal.id)")
+            _ = try await authority.revoke(serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, byRenewal: renewal.id, actor: "renewal:\(renewal.id)")
             Self.killer.checkpoint("revoke", after: true)
         }
         state.items[index].step = .done
@@ -224,11 +234,14 @@ public struct RenewalEngine: Sendable {
     }
 
     func load(_ id: String, token: String) async throws -> (RenewalRecord, RenewalState) {
-        guard let renewal = try await store.renewal(id: id) else {
+        guard let id = try? Identifiers.requestID(id), let renewal = try await store.renewal(id: id) else {
             throw CardDeskError(.authenticationFailed, "There is no such renewal. Run the renewal again.")
         }
         guard ConstantTime.equal(CardChallenges.hash(token), renewal.tokenHash), clock.now() < renewal.tokenExpiresAt else {
             throw CardDeskError(.authenticationFailed, "The renewal session has expired. Run the renewal again to continue where it stopped.")
+        }
+        guard renewal.status != .cancelled else {
+            throw CardDeskError(.authenticationFailed, "This renewal was stopped because a certificate of the card was revoked. Go to your Registration Authority.")
         }
         return (renewal, try Self.decode(renewal.state))
     }

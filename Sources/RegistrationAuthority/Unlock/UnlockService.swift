@@ -38,11 +38,13 @@ public struct UnlockService: Sendable {
     // MARK: Unlock
 
     public func options(cardSerial: String) async throws -> UnlockAPI.Options {
+        let cardSerial = try Identifiers.cardSerial(cardSerial)
         let (_, contacts) = try await eligible(cardSerial, step: "options")
         return .init(cardSerial: cardSerial, contacts: contacts.usable.map { .init(channel: $0.0, masked: ContactChannel.mask($0.1, channel: $0.0)) })
     }
 
     public func requestCode(cardSerial: String, channel: ContactChannel) async throws -> UnlockAPI.CodeSent {
+        let cardSerial = try Identifiers.cardSerial(cardSerial)
         let (card, contacts) = try await eligible(cardSerial, step: "code")
         guard let address = contacts.address(for: channel) else {
             try await refuse(cardSerial, "code", CardDeskError(.noContactDetails, "No confirmed \(channel.spoken) address is registered for you. Choose another, or go to your Registration Authority."))
@@ -58,13 +60,8 @@ public struct UnlockService: Sendable {
     }
 
     public func verify(unlockID: String, code: String) async throws -> UnlockAPI.Verified {
-        var record = try await check(id: unlockID, code: code, purpose: .unlock)
         let token = CardChallenges.randomToken()
-        record.tokenHash = CardChallenges.hash(token)
-        record.tokenExpiresAt = clock.now().adding(seconds: Self.tokenLifetime)
-        try await store.saveCode(record, audit: AuditEvent(
-            action: .codeCheck, actor: "card:\(record.cardSerial ?? "")", subject: "user:\(record.userID)", details: "unlock=\(record.id) code accepted", time: clock.now()
-        ))
+        _ = try await check(id: unlockID, code: code, purpose: .unlock, tokenHash: CardChallenges.hash(token), tokenExpiresAt: clock.now().adding(seconds: Self.tokenLifetime))
         return .init(token: token, expiresInSeconds: Int(Self.tokenLifetime))
     }
 
@@ -85,11 +82,12 @@ public struct UnlockService: Sendable {
 
     /// The agent reports the passcode reset on the card.
     public func complete(unlockID: String, token: String) async throws {
-        var record = try await authorised(unlockID, token: token)
-        record.completedAt = clock.now()
-        try await store.saveCode(record, audit: AuditEvent(
+        let record = try await authorised(unlockID, token: token)
+        guard try await store.completeCode(id: record.id, at: clock.now(), audit: AuditEvent(
             action: .unlock, actor: "card:\(record.cardSerial ?? "")", subject: "user:\(record.userID)", details: "unlock=\(record.id) passcode reset on the card", time: clock.now()
-        ))
+        )) else {
+            throw CardDeskError(.codeAlreadyUsed, "This unlock is finished. Start again to unlock the card again.")
+        }
     }
 
     // MARK: Contact addresses
@@ -116,8 +114,10 @@ public struct UnlockService: Sendable {
     }
 
     public func confirmContact(userID: UserID, confirmationID: String, code: String) async throws -> ContactDetails {
-        var record = try await check(id: confirmationID, code: code, purpose: .confirmContact)
-        guard record.userID == userID else { throw CardDeskError(.wrongCode, "This code is not for you.") }
+        guard (try? Identifiers.requestID(confirmationID)) != nil, let pending = try await store.code(id: confirmationID), pending.purpose == .confirmContact, pending.userID == userID else {
+            throw CardDeskError(.wrongCode, "This code request is not known. Ask for a new code.")
+        }
+        let record = try await check(id: confirmationID, code: code, purpose: .confirmContact, tokenHash: nil, tokenExpiresAt: nil)
         var contacts = try await store.contacts(userID: userID) ?? ContactDetails(userID: userID)
         switch record.channel {
         case .email:
@@ -127,10 +127,6 @@ public struct UnlockService: Sendable {
             contacts.mobile = record.recipient
             contacts.mobileConfirmed = true
         }
-        record.completedAt = clock.now()
-        try await store.saveCode(record, audit: AuditEvent(
-            action: .codeCheck, actor: "user:\(userID)", subject: "user:\(userID)", details: "confirm=\(record.id) code accepted", time: clock.now()
-        ))
         try await store.saveContacts(contacts, audit: AuditEvent(
             action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)", details: "\(record.channel.rawValue) confirmed", time: clock.now()
         ))
@@ -218,7 +214,8 @@ public struct UnlockService: Sendable {
         } catch let limit as CodeLimitReached {
             let error = CardDeskError(
                 .tooManyCodes,
-                "You have asked for \(OneTimeCodeRecord.maximumPerHour) codes in the last hour, the most allowed. Try again after \(limit.retryAfter.timeOfDayDescription) UTC, or go to your Registration Authority."
+                "You have asked for \(OneTimeCodeRecord.maximumPerHour) codes in the last hour, the most allowed. Try again after \(limit.retryAfter.timeOfDayDescription) UTC, or go to your Registration Authority.",
+                retryAfterSeconds: Int(max(1, (limit.retryAfter.millisecondsSince1970 - now.millisecondsSince1970 + 999) / 1000))
             )
             _ = try? await store.appendAudit(AuditEvent(
                 action: .codeSend, actor: actor, subject: "user:\(userID)", outcome: .failure, details: "\(purpose.rawValue) refused: tooManyCodes", time: now
@@ -228,44 +225,61 @@ public struct UnlockService: Sendable {
         return record
     }
 
-    /// Checks a code; counts a wrong one (voiding it at the fifth); returns the record marked used.
-    private func check(id: String, code: String, purpose: OneTimeCodeRecord.Purpose) async throws -> OneTimeCodeRecord {
+    /// Checks a code and marks it used. Each check first takes one of the code's attempts atomically in the store, so
+    /// any number of guesses at once are still at most `maximumWrongEntries` checks; the fifth wrong one voids it.
+    private func check(
+        id: String, code: String, purpose: OneTimeCodeRecord.Purpose, tokenHash: String?, tokenExpiresAt: Timestamp?
+    ) async throws -> OneTimeCodeRecord {
         let now = clock.now()
-        guard var record = try await store.code(id: id), record.purpose == purpose else {
+        let maximum = OneTimeCodeRecord.maximumWrongEntries
+        guard (try? Identifiers.requestID(id)) != nil, code.utf8.count <= 32 else {
             throw CardDeskError(.wrongCode, "This code request is not known. Ask for a new code.")
         }
-        let actor = record.cardSerial.map { "card:\($0)" } ?? "user:\(record.userID)"
-        func refuse(_ error: CardDeskError) async throws -> Never {
-            _ = try? await store.appendAudit(AuditEvent(
-                action: .codeCheck, actor: actor, subject: "user:\(record.userID)", outcome: .failure, details: "\(purpose.rawValue)=\(id) \(error.code.name)", time: now
-            ))
+        func refuse(_ record: OneTimeCodeRecord?, _ error: CardDeskError) async throws -> Never {
+            if let record {
+                _ = try? await store.appendAudit(AuditEvent(
+                    action: .codeCheck, actor: record.cardSerial.map { "card:\($0)" } ?? "user:\(record.userID)", subject: "user:\(record.userID)",
+                    outcome: .failure, details: "\(purpose.rawValue)=\(id) \(error.code.name)", time: now
+                ))
+            }
             throw error
         }
-        if record.usedAt != nil { try await refuse(CardDeskError(.codeAlreadyUsed, "This code has already been used. Ask for a new code.")) }
-        if record.voidedAt != nil {
-            try await refuse(CardDeskError(.codeVoided, "This code no longer works: it was entered wrongly \(OneTimeCodeRecord.maximumWrongEntries) times. Ask for a new code."))
+        let voided = CardDeskError(.codeVoided, "This code no longer works: it was entered wrongly \(maximum) times. Ask for a new code.")
+        guard let attempt = try await store.takeCodeAttempt(id: id, purpose: purpose, now: now, maximum: maximum) else {
+            // No attempt left to take: say why.
+            guard let record = try await store.code(id: id), record.purpose == purpose else {
+                throw CardDeskError(.wrongCode, "This code request is not known. Ask for a new code.")
+            }
+            if record.usedAt != nil { try await refuse(record, CardDeskError(.codeAlreadyUsed, "This code has already been used. Ask for a new code.")) }
+            if record.voidedAt != nil || record.failedAttempts >= maximum { try await refuse(record, voided) }
+            try await refuse(record, CardDeskError(.codeExpired, "This code has expired: codes work for 15 minutes. Ask for a new code."))
         }
-        if record.expiresAt <= now { try await refuse(CardDeskError(.codeExpired, "This code has expired: codes work for 15 minutes. Ask for a new code.")) }
+        let actor = attempt.cardSerial.map { "card:\($0)" } ?? "user:\(attempt.userID)"
         let given = code.trimmingCharacters(in: .whitespaces)
-        guard ConstantTime.equal(hash(given, id: id), record.codeHash) else {
-            record.failedAttempts += 1
-            let left = OneTimeCodeRecord.maximumWrongEntries - record.failedAttempts
-            if left <= 0 { record.voidedAt = now }
-            try await store.saveCode(record, audit: AuditEvent(
-                action: .codeCheck, actor: actor, subject: "user:\(record.userID)", outcome: .failure,
-                details: "\(purpose.rawValue)=\(id) wrong code (\(record.failedAttempts) of \(OneTimeCodeRecord.maximumWrongEntries))" + (left <= 0 ? ", voided" : ""), time: now
+        guard ConstantTime.equal(hash(given, id: id), attempt.codeHash) else {
+            let number = attempt.failedAttempts
+            let left = maximum - number
+            try await store.recordWrongCode(id: id, void: left <= 0, at: now, audit: AuditEvent(
+                action: .codeCheck, actor: actor, subject: "user:\(attempt.userID)", outcome: .failure,
+                details: "\(purpose.rawValue)=\(id) wrong code (\(number) of \(maximum))" + (left <= 0 ? ", voided" : ""), time: now
             ))
             if left <= 0 {
-                throw CardDeskError(.codeVoided, "That code is not right, and it has now been entered wrongly \(OneTimeCodeRecord.maximumWrongEntries) times, so it no longer works. Ask for a new code.")
+                throw CardDeskError(.codeVoided, "That code is not right, and it has now been entered wrongly \(maximum) times, so it no longer works. Ask for a new code.")
             }
             throw CardDeskError(.wrongCode, "That code is not right. You can try \(left) more time\(left == 1 ? "" : "s").")
         }
+        guard try await store.useCode(id: id, at: now, tokenHash: tokenHash, tokenExpiresAt: tokenExpiresAt, audit: AuditEvent(
+            action: .codeCheck, actor: actor, subject: "user:\(attempt.userID)", details: "\(purpose.rawValue)=\(id) code accepted", time: now
+        )) else {
+            try await refuse(attempt, voided)
+        }
+        var record = attempt
         record.usedAt = now
         return record
     }
 
     private func authorised(_ unlockID: String, token: String) async throws -> OneTimeCodeRecord {
-        guard let record = try await store.code(id: unlockID), record.purpose == .unlock, let tokenHash = record.tokenHash,
+        guard (try? Identifiers.requestID(unlockID)) != nil, let record = try await store.code(id: unlockID), record.purpose == .unlock, let tokenHash = record.tokenHash,
               ConstantTime.equal(CardChallenges.hash(token), tokenHash)
         else {
             throw CardDeskError(.authenticationFailed, "This unlock was not confirmed with a code. Start again.")

@@ -127,8 +127,18 @@ async function watchSession() {
 
 // ---- Sign in -------------------------------------------------------------------------------------------------
 
-async function join() {
-  const handover = await bridgeCall('/v1/handover', { method: 'POST', body: {} });
+/// The hand-over secret the agent put in the fragment of the page it opened. Read once, then removed from the
+/// address bar (it never reaches the server: fragments are not sent).
+let handoverSecret = (() => {
+  const match = /(?:^#|&)handover=([0-9a-f]{64})/.exec(location.hash);
+  if (!match) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  return match[1];
+})();
+
+/// Joins the agent's session with a proof the agent accepts: its secret, or the card's passcode.
+async function join(proof) {
+  const handover = await bridgeCall('/v1/handover', { method: 'POST', body: proof });
   if (!handover.ok) throw new Error(errorText(handover.data, 'The agent could not hand over its session.'));
   const answer = await fetch('/login/handover', {
     method: 'POST', cache: 'no-store',
@@ -170,9 +180,17 @@ async function signIn(status) {
     const input = byId('passcode');
     const error = byId('signin-error');
     error.textContent = '';
+    if (phase === 'signedIn') {
+      // The card is signed in at the agent already: the passcode lets this page join that session.
+      const passcode = input.value;
+      input.value = '';
+      try { await join({ passcode }); } catch (e) { error.textContent = e.message; }
+      return;
+    }
     const answer = await bridgeCall('/v1/login', { method: 'POST', body: { passcode: input.value } });
     input.value = '';
     if (!answer.ok) { error.textContent = errorText(answer.data, 'The agent could not sign you in.'); return; }
+    if (answer.data.handoverSecret) handoverSecret = answer.data.handoverSecret;
     phase = null;
   });
   byId('signin-role').addEventListener('submit', async (event) => {
@@ -205,7 +223,14 @@ async function signIn(status) {
       } else if (phase === 'signedIn') {
         showStep('signin-card');
         message.textContent = 'Signing you in…';
-        try { await join(); return; } catch (e) { message.textContent = e.message; }
+        const secret = handoverSecret;
+        handoverSecret = null;
+        let joined = false;
+        if (secret) { try { await join({ secret }); joined = true; } catch (e) { /* expired or used: ask for the passcode */ } }
+        if (joined) return;
+        showStep('signin-passcode');
+        message.textContent = 'Your smartcard is signed in on this computer. Enter your passcode to continue in this browser.';
+        byId('passcode').focus();
       }
     }
     await sleep(400);

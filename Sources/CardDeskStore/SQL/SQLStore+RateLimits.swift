@@ -1,0 +1,42 @@
+public import CardDeskCore
+import SQLKit
+
+extension SQLStore: RateLimitStore, MaintenanceStore {
+    public func countRequest(bucket: String, windowStart: Timestamp) async throws -> Int64 {
+        // One statement counts, so concurrent requests (on any instance) never both see the same count. Not durable:
+        // losing the last few counts in a crash only forgives a few requests.
+        try await host.transaction(durable: false) { db in
+            let window = windowStart.millisecondsSince1970
+            guard let row = try await db.raw("""
+                INSERT INTO rate_limits (bucket, window_start, hits, refusal_audited) VALUES (\(bind: bucket), \(bind: window), 1, 0)
+                ON CONFLICT (bucket) DO UPDATE SET
+                    hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END,
+                    refusal_audited = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.refusal_audited ELSE 0 END,
+                    window_start = excluded.window_start
+                RETURNING hits
+                """).first() else { return 1 }
+            return try row.decode(column: "hits", as: Int64.self)
+        }
+    }
+
+    public func auditRefusalOnce(bucket: String, windowStart: Timestamp, audit: AuditEvent) async throws -> Bool {
+        try await host.transaction { db in
+            let first = try await db.raw("""
+                UPDATE rate_limits SET refusal_audited = 1
+                WHERE bucket = \(bind: bucket) AND window_start = \(bind: windowStart.millisecondsSince1970) AND refusal_audited = 0
+                RETURNING bucket
+                """).first() != nil
+            if first { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            return first
+        }
+    }
+
+    public func purgeExpired(now: Timestamp) async throws -> Int {
+        try await host.transaction(durable: false) { db in
+            let challenges = try await db.raw("DELETE FROM challenges WHERE expires_at < \(bind: now.millisecondsSince1970) RETURNING nonce").all().count
+            // A window older than a day is of no use to any limit.
+            let limits = try await db.raw("DELETE FROM rate_limits WHERE window_start < \(bind: now.millisecondsSince1970 - 86_400_000) RETURNING bucket").all().count
+            return challenges + limits
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import CardDeskCore
+import Foundation
+import Synchronization
+import Testing
+import VirtualSmartcard
+
+/// Item 7: secrets are never readable by another user, not even while they are being written.
+@Suite("Security: secret files are the owner's alone from the first byte", .serialized)
+struct SecretFileModeTests {
+    @Test("With umask 000, 300 writes of a card file are watched: no file in its folder is ever readable by others")
+    func cardWritesUnderOpenUmask() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-modes-\(UUID().uuidString)")
+        try SecretFile.createDirectory(folder.path)
+        let previous = umask(0)
+        defer { umask(previous) }
+        let file = folder.appendingPathComponent("card.json")
+        let card = try VirtualCard.create(file: file, serial: "CD-MODES-0001", pin: "123456", puk: "12345678", managementKey: Array(repeating: 7, count: 32))
+
+        // A watcher lists the folder as fast as it can and records any file that others could read.
+        let exposed = Mutex<[String]>([])
+        let stop = Atomic<Bool>(false)
+        let watcher = Thread {
+            while !stop.load(ordering: .relaxed) {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+                    var info = stat()
+                    if stat(folder.appendingPathComponent(name).path, &info) == 0, info.st_mode & 0o077 != 0 {
+                        exposed.withLock { $0.append("\(name) \(String(info.st_mode & 0o777, radix: 8))") }
+                    }
+                }
+            }
+        }
+        watcher.start()
+        for _ in 0..<300 {
+            try? await card.verifyPIN("654321")    // a wrong passcode: the try counter is written
+            try await card.verifyPIN("123456")     // the counter reset: written again
+        }
+        stop.store(true, ordering: .relaxed)
+        #expect(exposed.withLock { $0 }.isEmpty, "readable by others while written: \(exposed.withLock { Array($0.prefix(5)) })")
+        var info = stat()
+        #expect(stat(file.path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(stat(folder.path, &info) == 0 && info.st_mode & 0o777 == 0o700)
+    }
+
+    @Test("A reader folder that others can write to is refused: its card or origin file could be swapped")
+    func sharedReaderFolderRefused() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-shared-reader-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        #expect(chmod(folder.path, 0o777) == 0)
+        let refused = #expect(throws: CardDeskError.self) { try FolderReader(folder: folder).cardFile() }
+        #expect(refused?.reason.contains("can be changed by other users") == true)
+        #expect(chmod(folder.path, 0o700) == 0)
+        #expect(try FolderReader(folder: folder).cardFile() == nil)
+    }
+}
