@@ -1,5 +1,6 @@
 public import CardDeskCore
 import Crypto
+public import Foundation
 
 extension LoginAPI {
     /// A single-use code that lets a browser join the agent's session (`POST /api/v1/session/handovers`).
@@ -112,6 +113,26 @@ public enum BridgeAPI {
             self.secret = secret
             self.passcode = passcode
         }
+    }
+
+    /// `POST /v1/contacts/consent` (bridge token): the passcode checked on the card, which then signs
+    /// `ContactChangeMessage` for this address; the answer is the signature for the page to send to the server.
+    public struct ContactConsent: Codable, Sendable {
+        public let passcode: String
+        public let challenge: String
+        public let channel: ContactChannel
+        public let address: String
+        public init(passcode: String, challenge: String, channel: ContactChannel, address: String) {
+            self.passcode = passcode
+            self.challenge = challenge
+            self.channel = channel
+            self.address = address
+        }
+    }
+
+    public struct ContactSignature: Codable, Sendable {
+        public let signature: Data
+        public init(signature: Data) { self.signature = signature }
     }
 
     public struct ChooseRole: Codable, Sendable {

@@ -6,7 +6,7 @@ extension CardDeskError.Code {
     public var httpStatus: Int {
         switch self {
         case .invalidInput, .malformedRequest, .badProofOfPossession, .unsupportedKey, .weakPasscode, .wrongCode, .emailDomainNotAllowed: 400
-        case .authenticationFailed, .wrongPasscode: 401
+        case .authenticationFailed, .wrongPasscode, .passcodeRequired: 401
         case .notAuthorised: 403
         case .unknownUser, .unknownCertificate, .unknownCard: 404
         case .alreadyRevoked, .userExists, .userNotActive, .renewalConflict, .renewalNotOpen, .certificatesExpired,

@@ -146,6 +146,14 @@ public enum LoginMessage {
     }
 }
 
+/// What the card signs to consent to a new unlock address: the server's challenge, the card, and the exact address,
+/// so the signature cannot be used for another address or another card.
+public enum ContactChangeMessage {
+    public static func make(challenge: String, cardSerial: String, channel: ContactChannel, address: String) -> [UInt8] {
+        Array("carddesk-contact-change-v1\n\(challenge)\n\(cardSerial)\n\(channel.rawValue)\n\(address)".utf8)
+    }
+}
+
 /// Signing in with a card, and the session that results.
 public enum LoginAPI {
     /// Signing in: the card's signature over `LoginMessage`.

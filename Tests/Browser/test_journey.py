@@ -3,6 +3,7 @@
 import datetime
 import json
 import os
+import re
 import time
 import unittest
 
@@ -76,7 +77,8 @@ class JourneyTests(unittest.TestCase):
         agent.wait_for("Renew them now? [Yes/No]")
         agent.type("Yes")
         url = wait_until(lambda: agent.opened_urls(), what="$BROWSER to be called")[0]
-        self.assertEqual(f"{server.url}/?operation=selfRenewSmartcard", url)
+        # The page gets a single-use hand-over secret in the fragment: only it can join the agent's session.
+        self.assertRegex(url, "^" + re.escape(f"{server.url}/?operation=selfRenewSmartcard") + "#handover=[0-9a-f]{64}$")
 
         # The test's $BROWSER hands the URL to the WebDriver session: the page joins the agent's session.
         driver.get(url)
@@ -189,6 +191,12 @@ class JourneyTests(unittest.TestCase):
         driver.get(server.url + "/")
         self.sign_in_in_page(OTHER_PASSCODE)
         visible(driver, "certificates")
+        # Issue 9, item 5: another program on this computer that sends the server's Origin gets no hand-over code
+        # without the secret the agent gave the page, or the passcode; a made-up secret does not do.
+        for attempt in (b'{}', b'{"secret":"' + b"0" * 64 + b'"}'):
+            status, body = http("POST", bridge + "/v1/handover", {"Origin": server.url, "Content-Type": "application/json"}, attempt)
+            self.assertEqual(401, status, body)
+            self.assertIn("Enter your smartcard passcode", json.loads(body)["error"]["message"])
         cookie = driver.get_cookie("carddesk_session")["value"]
         status, body = http("POST", server.url + "/logout", {"Cookie": f"carddesk_session={cookie}"})
         self.assertEqual(403, status)

@@ -56,6 +56,18 @@ struct UnlockFixture {
         return sent
     }
 
+    /// Registers an address as the page does: the card (passcode verified) signs the change over a fresh challenge.
+    func register(_ card: VirtualCard, _ channel: ContactChannel, _ address: String) async throws -> UnlockAPI.CodeSent {
+        let challenge = try await unlock.contactChallenge()
+        let serial = try await card.serial()
+        let signature = try await card.sign(
+            ContactChangeMessage.make(challenge: challenge, cardSerial: serial, channel: channel, address: address), with: .authentication
+        )
+        return try await unlock.registerContact(
+            userID: base.user, cardSerial: serial, channel: channel, address: address, challenge: challenge, signature: signature.rawRepresentation
+        )
+    }
+
     func audit(_ action: String) async throws -> [String] {
         let found = Mutex<[String]>([])
         try await base.instance.store.forEachAuditEntry { entry in
@@ -158,7 +170,7 @@ struct UnlockTests {
             #expect(none?.code == .noContactDetails)
 
             let domain = await #expect(throws: CardDeskError.self) {
-                try await unlock.registerContact(userID: base.user, channel: .email, address: "jane@gmail.com")
+                try await fixture.register(noContacts, .email, "jane@gmail.com")
             }
             #expect(domain?.code == .emailDomainNotAllowed)
             #expect(domain?.reason == "Email addresses for unlocking cards must be at one of: nhs.net, nhs.uk. Use your work email address.")
@@ -202,7 +214,8 @@ struct UnlockTests {
         try await RenewalFixture.with { base in
             let fixture = UnlockFixture(base)
             let unlock = fixture.unlock
-            let pending = try await unlock.registerContact(userID: base.user, channel: .email, address: "Jane.Doe@NHS.net")
+            let consenting = try await base.issueCard("consenting")
+            let pending = try await fixture.register(consenting, .email, "Jane.Doe@NHS.net")
             #expect(try await base.instance.store.contacts(userID: base.user)?.emailConfirmed != true)
             #expect(try await fixture.worker.sendDue() == 1)
             let code = try fixture.mailbox.lastCode()

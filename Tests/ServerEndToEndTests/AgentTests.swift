@@ -80,7 +80,9 @@ struct AgentTests {
         agent.type("Yes")
         try agent.waitFor("Opening \(server.url)/?operation=selfRenewSmartcard in your browser.")
         Thread.sleep(forTimeInterval: 0.3)
-        #expect((try? String(contentsOf: browserLog, encoding: .utf8)) == "\(server.url)/?operation=selfRenewSmartcard\n")
+        // The browser is opened with a single-use hand-over secret in the fragment (never printed, never sent to the server).
+        let opened = (try? String(contentsOf: browserLog, encoding: .utf8)) ?? ""
+        #expect(opened.wholeMatch(of: /(.+)#handover=[0-9a-f]{64}\n/)?.1 == "\(server.url)/?operation=selfRenewSmartcard")
 
         let database = data.appendingPathComponent("carddesk.sqlite")
         #expect(try Tools.sqlite(database, "SELECT count(*) FROM sessions WHERE ended_at IS NULL") == "1")

@@ -273,6 +273,16 @@ public actor WorkstationAgent {
         return try await server.handover(token: token)
     }
 
+    /// The holder consents, with the passcode, to a new unlock address: the card signs exactly that address.
+    func contactConsent(_ consent: BridgeAPI.ContactConsent) async throws -> BridgeAPI.ContactSignature {
+        guard phase == .signedIn, let card else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
+        try await checkPasscode(consent.passcode, on: card.session)
+        let message = ContactChangeMessage.make(challenge: consent.challenge, cardSerial: card.serial, channel: consent.channel, address: consent.address)
+        let signature = try await card.session.sign(message, with: .authentication)
+        output("Contact address change confirmed with your passcode.")
+        return .init(signature: Data(signature.rawRepresentation))
+    }
+
     /// A new single-use hand-over secret (only its hash is kept).
     func newHandoverSecret() -> String {
         let now = Date()

@@ -71,6 +71,10 @@ public struct LocalBridge: Sendable {
             try await agent.changePasscode(current: body.current, new: body.passcode, repeated: body.repeated)
             return await agent.status()
         }
+        api.post("contacts/consent") { request, context -> BridgeAPI.ContactSignature in
+            try await requireToken(request)
+            return try await agent.contactConsent(try await request.decode(as: BridgeAPI.ContactConsent.self, context: context))
+        }
         api.post("renewal") { request, context -> Response in
             try await requireToken(request)
             let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
@@ -103,6 +107,7 @@ public struct LocalBridge: Sendable {
 
 extension BridgeAPI.Status: ResponseEncodable {}
 extension BridgeAPI.RenewalProgress: ResponseEncodable {}
+extension BridgeAPI.ContactSignature: ResponseEncodable {}
 extension LoginAPI.Handover: ResponseEncodable {}
 extension UnlockAPI.Options: ResponseEncodable {}
 extension UnlockAPI.CodeSent: ResponseEncodable {}

@@ -65,13 +65,24 @@ extension SQLStore: UnlockStore, OutboxStore {
                         \(bind: code.channel.rawValue), \(bind: code.recipient), \(bind: code.codeHash), \(bind: code.createdAt.millisecondsSince1970),
                         \(bind: code.expiresAt.millisecondsSince1970), 0)
                 """).run()
-            try await db.raw("""
-                INSERT INTO outbox (id, channel, recipient, subject, body_sealed, created_at, attempts, next_attempt_at)
-                VALUES (\(bind: message.id), \(bind: message.channel.rawValue), \(bind: message.recipient), \(bind: message.subject),
-                        \(bind: Data(message.bodySealed)), \(bind: message.createdAt.millisecondsSince1970), 0, \(bind: message.nextAttemptAt.millisecondsSince1970))
-                """).run()
+            try await Self.insertMessage(message, on: db)
             _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
         }
+    }
+
+    public func addMessage(_ message: OutboxMessage, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            try await Self.insertMessage(message, on: db)
+            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+        }
+    }
+
+    static func insertMessage(_ message: OutboxMessage, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT INTO outbox (id, channel, recipient, subject, body_sealed, created_at, attempts, next_attempt_at)
+            VALUES (\(bind: message.id), \(bind: message.channel.rawValue), \(bind: message.recipient), \(bind: message.subject),
+                    \(bind: Data(message.bodySealed)), \(bind: message.createdAt.millisecondsSince1970), 0, \(bind: message.nextAttemptAt.millisecondsSince1970))
+            """).run()
     }
 
     public func code(id: String) async throws -> OneTimeCodeRecord? {

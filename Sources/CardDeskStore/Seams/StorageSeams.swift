@@ -117,6 +117,8 @@ public protocol UnlockStore: Sendable {
     /// Marks a used code's purpose completed (compare-and-set): false when it already was.
     func completeCode(id: String, at: Timestamp, audit: AuditEvent) async throws -> Bool
     func appendAudit(_ event: AuditEvent) async throws -> AuditEntry
+    /// Queues a message that carries no code (a notice), with its audit entry.
+    func addMessage(_ message: OutboxMessage, audit: AuditEvent) async throws
 }
 
 /// Thrown by `addCode` when the hourly limit is reached: the earliest moment another code may be asked for.

@@ -74,7 +74,9 @@ struct PageRoutes {
 
     private func home(_ frame: HTML.Frame, session: SessionView, pending: UnlockAPI.CodeSent?, message: String?, error: String?) async throws -> Response {
         let contacts = try await unlock.contacts(userID: try UserID(session.userID))
-        let part = Pages.contacts(contacts, csrf: frame.csrf ?? "", pending: pending, message: message, error: error)
+        // A change of address needs the card's consent over a fresh challenge (the page asks the agent for it).
+        let challenge = pending == nil ? try await unlock.contactChallenge() : ""
+        let part = Pages.contacts(contacts, csrf: frame.csrf ?? "", challenge: challenge, pending: pending, message: message, error: error)
         return html(Pages.home(frame, session: session, contacts: part))
     }
 
@@ -98,7 +100,10 @@ struct PageRoutes {
                 return try await home(frame, session: session, pending: nil, message: "Confirmed: unlock codes can now be sent there.", error: nil)
             }
             let channel = ContactChannel(rawValue: form["channel"] ?? "") ?? .email
-            let pending = try await unlock.registerContact(userID: userID, channel: channel, address: form["address"] ?? "")
+            let pending = try await unlock.registerContact(
+                userID: userID, cardSerial: session.renewal.cardSerial, channel: channel, address: form["address"] ?? "",
+                challenge: form["challenge"] ?? "", signature: Array(Data(base64Encoded: form["signature"] ?? "") ?? Data())
+            )
             return try await home(frame, session: session, pending: pending, message: nil, error: nil)
         } catch let error as CardDeskError {
             return try await home(frame, session: session, pending: nil, message: nil, error: error.reason)

@@ -90,7 +90,7 @@ public struct RenewalEngine: Sendable {
         }
         // Resuming too: a renewal is never carried on by an expired certificate.
         guard signer.notAfter > now else {
-            throw CardDeskError(.certificatesExpired, "Your authentication certificate expired on \(signer.notAfter.dateDescription), so it cannot renew the card. Go to your Registration Authority.")
+            throw CardDeskError(.certificatesExpired, "Your authentication certificate expired on \(signer.notAfter.dateDescription), so the card cannot renew itself: ask your Registration Authority.")
         }
         let token = CardChallenges.randomToken()
         if var renewal = try await store.activeRenewal(cardSerial: card.serial) {

@@ -92,8 +92,37 @@ public struct UnlockService: Sendable {
 
     // MARK: Contact addresses
 
+    /// A fresh challenge for the card to sign when the holder changes an unlock address (two minutes, single use).
+    public func contactChallenge() async throws -> String {
+        try await CardChallenges.issue(purpose: "contacts", store: store, clock: clock)
+    }
+
     /// Starts registering (or changing) an address: a code goes to it; the address counts once the code comes back.
-    public func registerContact(userID: UserID, channel: ContactChannel, address text: String) async throws -> UnlockAPI.CodeSent {
+    /// The holder's card must consent: a fresh signature, made after the passcode was checked on the card, over
+    /// `ContactChangeMessage` for exactly this address (a session alone, or a program on the workstation, cannot).
+    public func registerContact(
+        userID: UserID, cardSerial: String, channel: ContactChannel, address text: String, challenge: String, signature: [UInt8]
+    ) async throws -> UnlockAPI.CodeSent {
+        let now = clock.now()
+        do {
+            let challenge = try Identifiers.token(challenge)
+            guard try await store.consumeChallenge(challenge, purpose: "contacts", now: now) else {
+                throw CardDeskError(.authenticationFailed, "The confirmation has expired. Enter your passcode again.")
+            }
+            let (card, current) = try await CardInForce.load(try Identifiers.cardSerial(cardSerial), store: store)
+            guard card.userID == userID, let certificate = current[.authentication], certificate.notAfter > now,
+                  try CardChallenges.verify(
+                    try Identifiers.signature(signature),
+                    over: ContactChangeMessage.make(challenge: challenge, cardSerial: card.serial, channel: channel, address: text), by: certificate)
+            else {
+                throw CardDeskError(.authenticationFailed, "Your smartcard did not confirm this change. Enter your passcode to confirm it.")
+            }
+        } catch let error as CardDeskError {
+            _ = try? await store.appendAudit(AuditEvent(
+                action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)", outcome: .failure, details: "\(channel.rawValue) refused: \(error.code.name)", time: now
+            ))
+            throw error
+        }
         let address: String
         do {
             address = channel == .email ? try ContactAddress.email(text, allowedDomains: allowedEmailDomains) : try ContactAddress.mobile(text)
@@ -119,6 +148,7 @@ public struct UnlockService: Sendable {
         }
         let record = try await check(id: confirmationID, code: code, purpose: .confirmContact, tokenHash: nil, tokenExpiresAt: nil)
         var contacts = try await store.contacts(userID: userID) ?? ContactDetails(userID: userID)
+        let previous = contacts.address(for: record.channel)
         switch record.channel {
         case .email:
             contacts.email = record.recipient
@@ -126,6 +156,9 @@ public struct UnlockService: Sendable {
         case .sms:
             contacts.mobile = record.recipient
             contacts.mobileConfirmed = true
+        }
+        if let previous, previous != record.recipient {
+            try await tellOldAddress(previous, channel: record.channel, userID: userID, newAddress: record.recipient)
         }
         try await store.saveContacts(contacts, audit: AuditEvent(
             action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)", details: "\(record.channel.rawValue) confirmed", time: clock.now()
@@ -155,6 +188,20 @@ public struct UnlockService: Sendable {
             time: clock.now()
         ))
         return contacts
+    }
+
+    /// The address being replaced is told, so a change the holder did not make does not go unnoticed.
+    private func tellOldAddress(_ old: String, channel: ContactChannel, userID: UserID, newAddress: String) async throws {
+        let now = clock.now()
+        let id = UUID().uuidString.lowercased()
+        let body = "The \(channel.spoken) address for unlocking your smartcard was changed to \(ContactChannel.mask(newAddress, channel: channel)). Codes will no longer come here. If you did not make this change, call your IT service desk or your Registration Authority now."
+        try await store.addMessage(OutboxMessage(
+            id: id, channel: channel, recipient: old, subject: "Your smartcard unlock address was changed",
+            bodySealed: try masterKey.seal(Array(body.utf8), label: "outbox \(id)"), createdAt: now, nextAttemptAt: now
+        ), audit: AuditEvent(
+            action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)",
+            details: "\(channel.rawValue) change told to the old address \(ContactChannel.mask(old, channel: channel))", time: now
+        ))
     }
 
     // MARK: Rules

@@ -395,6 +395,34 @@ function changePasscode() {
   });
 }
 
+/// Changing an unlock address: the passcode goes to the agent only, the card signs exactly this address, and the
+/// form carries that signature (never the passcode) to the server.
+function contactsConsent() {
+  const form = byId('contacts-add');
+  if (!form) return;
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    let error = byId('contacts-consent-error');
+    if (!error) {
+      error = document.createElement('p');
+      error.id = 'contacts-consent-error';
+      error.className = 'error';
+      error.setAttribute('role', 'alert');
+      form.appendChild(error);
+    }
+    error.textContent = '';
+    const passcode = byId('contacts-passcode');
+    const channel = form.querySelector('input[name=channel]:checked').value;
+    const answer = await bridgeCall('/v1/contacts/consent', {
+      method: 'POST', body: { passcode: passcode.value, challenge: form.elements.challenge.value, channel, address: form.elements.address.value },
+    });
+    passcode.value = '';
+    if (!answer.ok) { error.textContent = errorText(answer.data, 'Your smartcard could not confirm the change.'); return; }
+    form.elements.signature.value = answer.data.signature;
+    form.submit();
+  });
+}
+
 // ---- Start ---------------------------------------------------------------------------------------------------
 
 async function start() {
@@ -409,6 +437,8 @@ async function start() {
     await unlock();
   } else if (page === 'passcode') {
     changePasscode();
+  } else if (page === 'home') {
+    contactsConsent();
   }
 }
 

@@ -192,7 +192,7 @@ enum Pages {
     }
 
     /// The contact details part of the home page: what is registered, and a form to add or change an address.
-    static func contacts(_ contacts: ContactDetails?, csrf: String, pending: UnlockAPI.CodeSent?, message: String?, error: String?) -> String {
+    static func contacts(_ contacts: ContactDetails?, csrf: String, challenge: String, pending: UnlockAPI.CodeSent?, message: String?, error: String?) -> String {
         func shown(_ address: String?, _ confirmed: Bool) -> String {
             guard let address else { return "none" }
             return HTML.escape(address) + (confirmed ? "" : " (not confirmed)")
@@ -220,6 +220,8 @@ enum Pages {
             html += """
                 <form method="post" action="/contacts" id="contacts-add">
                 <input type="hidden" name="csrf" value="\(csrf)">
+                <input type="hidden" name="challenge" value="\(HTML.escape(challenge))">
+                <input type="hidden" name="signature" value="">
                 <fieldset><legend>Add or change</legend>
                 <div class="choice"><input type="radio" id="contacts-channel-email" name="channel" value="email" checked>
                 <label for="contacts-channel-email">Email address</label></div>
@@ -228,6 +230,8 @@ enum Pages {
                 </fieldset>
                 <label for="contacts-address">Address or number</label>
                 <input id="contacts-address" name="address" type="text" autocomplete="email" required>
+                <label for="contacts-passcode">Your smartcard passcode, to confirm the change</label>
+                <input id="contacts-passcode" type="password" inputmode="numeric" autocomplete="off" minlength="6" maxlength="8">
                 <button type="submit">Send a code to confirm it</button>
                 </form>
                 """
