@@ -210,7 +210,7 @@ struct AgentCommand: AsyncParsableCommand {
                     do {
                         try await bridge.runService()
                     } catch {
-                        throw CardDeskError(.configuration, "The agent's bridge cannot listen on 127.0.0.1:\(bridgePort) (\(error)). Another CardDesk agent may be running: stop it, or choose another --bridge-port.")
+                        throw CardDeskError(.configuration, "The agent's bridge cannot listen on 127.0.0.1:\(bridgePort) (\(error)). Another CardDesk agent (yours, or another user's on this computer) holds that port. The bridge serves one user per workstation, so this agent does not start: stop the other agent, or choose another --bridge-port.")
                     }
                 }
                 group.addTask { await agent.run(lines: StandardInputLines.stream()) }

@@ -123,6 +123,9 @@ public struct RenewalEngine: Sendable {
     /// Answers the card's admin challenge for the next operation of one certificate, if it is the right one.
     public func authorise(renewalID: String, token: String, profile: CertificateProfileKind, operation: AdminOperation, cardChallenge: [UInt8]) async throws -> AdminAuthorisation {
         var (renewal, state) = try await load(renewalID, token: token)
+        guard !cardChallenge.isEmpty, cardChallenge.count <= 64 else {
+            throw CardDeskError(.invalidInput, "The card's challenge is missing or too long.")
+        }
         let index = try state.index(of: profile)
         let card = try await requireCard(renewal.cardSerial)
         let mainSlot = CardSlot.main(for: profile)

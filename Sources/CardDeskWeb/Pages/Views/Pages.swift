@@ -244,8 +244,8 @@ enum Pages {
         case "card removed": "Your smartcard was removed from the reader."
         case "logged out": "You logged out."
         case "idle timeout": "There was no activity for 15 minutes."
-        case .some(let other): "Reason: \(HTML.escape(other))."
-        case .none: "Your session has ended."
+        // Only the reasons CardDesk gives: a link cannot make this page show words of an attacker's choosing.
+        default: "Your session has ended."
         }
         return HTML.page(.init(title: "You have been logged out", page: "logged-out", settings: settings), main: """
             <p id="logout-reason">\(explanation)</p>
