@@ -106,7 +106,7 @@ struct StoreTests {
         try await store.close()
         let reopened = try await SQLStore.open(location, logger: .init(label: "test"), now: Fixtures.now)
         #expect(try await reopened.nextCRLNumber(profile: .authentication) == 3)
-        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5])
+        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6])
         try await reopened.close()
     }
 

@@ -42,7 +42,7 @@ enum HTTPServer {
     }
 
     static func send(_ base: URL, _ path: String, method: String, body: Data? = nil, headers: [String: String] = [:]) async throws -> Answer {
-        var request = URLRequest(url: base.appendingPathComponent(path))
+        var request = URLRequest(url: try #require(URL(string: base.absoluteString + path)))
         request.httpMethod = method
         request.httpBody = body
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")

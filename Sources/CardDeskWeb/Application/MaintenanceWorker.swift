@@ -27,7 +27,12 @@ public struct MaintenanceWorker: Service {
             } catch {
                 logger.warning("Maintenance pass failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: interval)
+            // Short naps, so a graceful stop (SIGTERM) is never kept waiting for the next pass.
+            var slept: Duration = .zero
+            while slept < interval, !Task.isCancelled, !Task.isShuttingDownGracefully {
+                try? await Task.sleep(for: .milliseconds(200))
+                slept += .milliseconds(200)
+            }
         }
     }
 }
