@@ -5,7 +5,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import CLIENT, temporary_folder
+from harness import CLIENT, free_port, temporary_folder
 
 
 class BridgeStartTests(unittest.TestCase):
@@ -21,7 +21,7 @@ class BridgeStartTests(unittest.TestCase):
         port = holder.getsockname()[1]
         try:
             result = subprocess.run(
-                [CLIENT, "agent", "--reader", reader, "--server", "http://127.0.0.1:9", "--bridge-port", str(port)],
+                [CLIENT, "agent", "--reader", reader, "--server", f"http://127.0.0.1:{free_port()}", "--bridge-port", str(port)],
                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
             )
         finally:

@@ -1,5 +1,6 @@
 public import CardDeskAPI
 import CardDeskCore
+import Crypto
 public import Foundation
 public import Smartcard
 import Synchronization
@@ -186,14 +187,7 @@ public actor WorkstationAgent {
         }
         busy = true
         defer { busy = false }
-        do {
-            try await card.session.verifyPIN(passcode)
-        } catch let error as CardDeskError {
-            triesLeft = (try? await card.session.pinState())?.pinTriesLeft
-            if error.code == .cardLocked || triesLeft == 0 { phase = .cardLocked }
-            throw error
-        }
-        triesLeft = (try? await card.session.pinState())?.pinTriesLeft
+        try await checkPasscode(passcode, on: card.session)
         let challenge = try await server.loginChallenge()
         let signature = try await card.session.sign(LoginMessage.make(challenge: challenge, cardSerial: card.serial), with: .authentication)
         let session = try await server.login(.init(cardSerial: card.serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
@@ -298,7 +292,7 @@ public actor WorkstationAgent {
     }
 
     private static func hash(_ text: String) -> String {
-        BridgeToken.derive(sessionTokenHash: "handover:" + text)
+        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// The renewal page with a fresh hand-over secret in the fragment: the fragment never reaches a server, and the
@@ -307,10 +301,15 @@ public actor WorkstationAgent {
         URL(string: renewalURL.absoluteString + "#handover=" + newHandoverSecret())!
     }
 
-    /// The passcode checked on the card (the tries left and a lock noted as for a sign-in).
+    /// The passcode checked on the card; the tries left are noted, and a card that locks moves the agent to `cardLocked`.
+    /// Every place the agent hands the card a passcode (sign-in, renewal, hand-over, contact consent, change) goes here.
     private func checkPasscode(_ passcode: String, on session: any SmartcardSession) async throws {
+        try await checkPasscode(on: session) { try await $0.verifyPIN(passcode) }
+    }
+
+    private func checkPasscode(on session: any SmartcardSession, _ operation: (any SmartcardSession) async throws -> Void) async throws {
         do {
-            try await session.verifyPIN(passcode)
+            try await operation(session)
             triesLeft = (try? await session.pinState())?.pinTriesLeft
         } catch let error as CardDeskError {
             triesLeft = (try? await session.pinState())?.pinTriesLeft
@@ -323,13 +322,7 @@ public actor WorkstationAgent {
     func startRenewal(passcode: String) async throws {
         guard phase == .signedIn, let card, let view else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
         guard !progress.isRunning else { throw CardDeskError(.renewalConflict, "A renewal is already running.") }
-        do {
-            try await card.session.verifyPIN(passcode)
-        } catch let error as CardDeskError {
-            triesLeft = (try? await card.session.pinState())?.pinTriesLeft
-            if error.code == .cardLocked { phase = .cardLocked }
-            throw error
-        }
+        try await checkPasscode(passcode, on: card.session)
         progress.start(view.certificates.map(\.profile))
         output("Renewal started from the browser.")
         let client = RenewalClient(server: server, card: card.session)
@@ -397,13 +390,7 @@ public actor WorkstationAgent {
     func changePasscode(current: String, new: String, repeated: String) async throws {
         guard phase == .signedIn, let card else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
         try Passcode.checkNew(new, repeated: repeated)
-        do {
-            try await card.session.changePIN(current: current, new: new)
-        } catch let error as CardDeskError {
-            triesLeft = (try? await card.session.pinState())?.pinTriesLeft
-            if error.code == .cardLocked { phase = .cardLocked }
-            throw error
-        }
+        try await checkPasscode(on: card.session) { try await $0.changePIN(current: current, new: new) }
         output("Your passcode has been changed.")
     }
 

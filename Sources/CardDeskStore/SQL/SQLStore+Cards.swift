@@ -34,7 +34,8 @@ extension SQLStore: CardRegistry, RenewalStore {
     }
 
     public func addChallenge(_ nonce: String, purpose: String, expiresAt: Timestamp) async throws {
-        try await host.transaction { db in
+        // Not durable: a challenge lost in a crash only makes its card ask for another one. Using one up stays durable.
+        try await host.transaction(durable: false) { db in
             try await db.raw("""
                 INSERT INTO challenges (nonce, purpose, expires_at) VALUES (\(bind: nonce), \(bind: purpose), \(bind: expiresAt.millisecondsSince1970))
                 """).run()
@@ -49,8 +50,7 @@ extension SQLStore: CardRegistry, RenewalStore {
                 WHERE nonce = \(bind: nonce) AND purpose = \(bind: purpose) AND used_at IS NULL AND expires_at > \(bind: now.millisecondsSince1970)
                 RETURNING nonce
                 """).all()
-            // Old challenges are of no further use: clear those expired more than an hour ago.
-            try await db.raw("DELETE FROM challenges WHERE expires_at < \(bind: now.millisecondsSince1970 - 3_600_000)").run()
+            // Expired challenges are deleted by the maintenance pass (`purgeExpired`), not on every sign-in.
             return rows.count == 1
         }
     }

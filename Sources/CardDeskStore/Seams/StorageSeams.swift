@@ -64,7 +64,8 @@ public protocol RenewalStore: Sendable {
     func certificates(renewalID: String) async throws -> [CertificateRecord]
     func certificate(serial: SerialNumber) async throws -> CertificateRecord?
 
-    /// Stores a fresh challenge.
+    /// Stores a fresh challenge. The write need not survive a crash (the card then asks for another challenge);
+    /// `consumeChallenge` must.
     func addChallenge(_ nonce: String, purpose: String, expiresAt: Timestamp) async throws
     /// Uses a challenge up: true only the first time, and only before it expires.
     func consumeChallenge(_ nonce: String, purpose: String, now: Timestamp) async throws -> Bool

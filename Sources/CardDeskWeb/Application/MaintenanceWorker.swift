@@ -27,12 +27,8 @@ public struct MaintenanceWorker: Service {
             } catch {
                 logger.warning("Maintenance pass failed", metadata: ["error": "\(error)"])
             }
-            // Short naps, so a graceful stop (SIGTERM) is never kept waiting for the next pass.
-            var slept: Duration = .zero
-            while slept < interval, !Task.isCancelled, !Task.isShuttingDownGracefully {
-                try? await Task.sleep(for: .milliseconds(200))
-                slept += .milliseconds(200)
-            }
+            // The wait ends at once on a graceful stop (SIGTERM), not after the interval.
+            try? await cancelWhenGracefulShutdown { [interval] in try await Task.sleep(for: interval) }
         }
     }
 }

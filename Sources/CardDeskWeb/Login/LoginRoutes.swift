@@ -63,8 +63,7 @@ struct LoginRoutes {
             let body = try await request.decode(as: LoginAPI.AgentCheckIn.self, context: context)
             guard (1...65535).contains(body.bridgePort) else { throw CardDeskError(.invalidInput, "The bridge port must be from 1 to 65535.") }
             await presence.checkIn(address: context.peerAddress, bridgePort: body.bridgePort)
-            let token = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-            return LoginAPI.AgentCheckInAnswer(session: try await token.asyncMap { try await login.keepAlive(token: $0) })
+            return LoginAPI.AgentCheckInAnswer(session: try await RenewalRoutes.bearer(request).asyncMap { try await login.keepAlive(token: $0) })
         }
         api.get("agents/presence") { _, context in
             let port = await presence.seen(address: context.peerAddress)

@@ -62,9 +62,15 @@ struct RenewalRoutes {
     }
 
     static func token(_ request: Request) throws -> String {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        guard let token = try bearer(request) else {
             throw CardDeskError(.authenticationFailed, "This request needs the renewal's token. Run the renewal again.")
         }
+        return token
+    }
+
+    /// The `Authorization: Bearer` token, checked for form, if the request has one.
+    static func bearer(_ request: Request) throws -> String? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
         return try Identifiers.token(String(header.dropFirst("Bearer ".count)))
     }
 }

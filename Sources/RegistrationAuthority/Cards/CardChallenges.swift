@@ -30,6 +30,27 @@ public enum CardChallenges {
         SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// What sign-in, renewal and a change of unlock address share: the card proves it is present and its holder typed
+    /// the passcode. Uses up `challenge` (single use, for `purpose`), then finds the card's good authentication
+    /// certificate whose key made `signature` over `message`: the one in force, or the unfinished renewal's newly
+    /// written one. Expiry is left to the caller, which words its own advice. `retry` ends the expired-challenge message.
+    static func signer(
+        of signature: [UInt8], over message: [UInt8], challenge: String, purpose: String, cardSerial: String, retry: String,
+        store: any RenewalStore, now: Timestamp
+    ) async throws -> (card: CardRecord, current: [CertificateProfileKind: CertificateRecord], signer: CertificateRecord) {
+        let challenge = try Identifiers.token(challenge)
+        let signature = try Identifiers.signature(signature)
+        guard try await store.consumeChallenge(challenge, purpose: purpose, now: now) else {
+            throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. \(retry)")
+        }
+        let (card, current) = try await CardInForce.load(cardSerial, store: store)
+        let candidates = try await CardInForce.authenticationCandidates(card: card, current: current, store: store)
+        guard let signer = try candidates.first(where: { try verify(signature, over: message, by: $0) }) else {
+            throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
+        }
+        return (card, current, signer)
+    }
+
     /// Whether the key of `record`'s certificate made `signature` over `message`.
     static func verify(_ signature: [UInt8], over message: [UInt8], by record: CertificateRecord) throws -> Bool {
         let certificate = try Certificate(derEncoded: record.der)

@@ -30,18 +30,13 @@ public struct LoginService: Sendable {
         let now = clock.now()
         // Checked before anything is read or written (the audit entry of a refusal names the serial).
         let cardSerial = try Identifiers.cardSerial(cardSerial)
-        let challenge = try Identifiers.token(challenge)
-        let signature = try Identifiers.signature(signature)
+        _ = try Identifiers.token(challenge)
+        _ = try Identifiers.signature(signature)
         do {
-            guard try await store.consumeChallenge(challenge, purpose: "login", now: now) else {
-                throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. Try again.")
-            }
-            let (card, current) = try await CardInForce.load(cardSerial, store: store)
-            let candidates = try await CardInForce.authenticationCandidates(card: card, current: current, store: store)
-            let message = LoginMessage.make(challenge: challenge, cardSerial: card.serial)
-            guard let certificate = try candidates.first(where: { try CardChallenges.verify(signature, over: message, by: $0) }) else {
-                throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
-            }
+            let (card, _, certificate) = try await CardChallenges.signer(
+                of: signature, over: LoginMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "login",
+                cardSerial: cardSerial, retry: "Try again.", store: store, now: now
+            )
             guard certificate.notAfter > now else {
                 throw CardDeskError(.certificatesExpired, "Your authentication certificate expired on \(certificate.notAfter.dateDescription). Ask your Registration Authority to renew it.")
             }
@@ -186,19 +181,22 @@ public struct LoginService: Sendable {
         guard session.endedAt == nil else { return session }
         var session = session
         let now = clock.now()
+        let ended: Bool
         if let parentID = session.parentID, let parent = try await store.session(id: parentID), let parentEnded = parent.endedAt {
             session.endedAt = parentEnded
             session.endReason = parent.endReason ?? "logged out"
-            _ = try await store.endSession(id: session.id, at: parentEnded, reason: session.endReason ?? "logged out", audit: nil)
+            ended = try await store.endSession(id: session.id, at: parentEnded, reason: session.endReason ?? "logged out", audit: nil)
         } else if session.lastSeenAt.adding(seconds: idleTimeout) < now {
             session.endedAt = now
             session.endReason = "idle timeout"
-            _ = try await store.endSession(id: session.id, at: now, reason: "idle timeout", audit: AuditEvent(
+            ended = try await store.endSession(id: session.id, at: now, reason: "idle timeout", audit: AuditEvent(
                 action: .login, actor: "user:\(session.userID)", subject: "user:\(session.userID)", details: "session=\(session.id) ended: idle timeout", time: now
             ))
+        } else {
+            return session
         }
-        // Ended meanwhile by another request (logout, card removed): read what that request wrote.
-        if session.endedAt != nil, let stored = try await store.session(id: session.id), stored.endedAt != nil { return stored }
+        // Another request (logout, card removed) ended it first: what that request wrote is the truth.
+        if !ended, let stored = try await store.session(id: session.id) { return stored }
         return session
     }
 

@@ -77,17 +77,10 @@ public struct RenewalEngine: Sendable {
     public func start(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> RenewalView {
         let now = clock.now()
         let cardSerial = try Identifiers.cardSerial(cardSerial)
-        let challenge = try Identifiers.token(challenge)
-        let signature = try Identifiers.signature(signature)
-        let (card, current) = try await cardAndCurrentCertificates(cardSerial)
-        guard try await store.consumeChallenge(challenge, purpose: "renewal", now: now) else {
-            throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. Run the renewal again.")
-        }
-        let candidates = try await CardInForce.authenticationCandidates(card: card, current: current, store: store)
-        let message = RenewalStartMessage.make(challenge: challenge, cardSerial: card.serial)
-        guard let signer = try candidates.first(where: { try CardChallenges.verify(signature, over: message, by: $0) }) else {
-            throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
-        }
+        let (card, current, signer) = try await CardChallenges.signer(
+            of: signature, over: RenewalStartMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "renewal",
+            cardSerial: cardSerial, retry: "Run the renewal again.", store: store, now: now
+        )
         // Resuming too: a renewal is never carried on by an expired certificate.
         guard signer.notAfter > now else {
             throw CardDeskError(.certificatesExpired, "Your authentication certificate expired on \(signer.notAfter.dateDescription), so the card cannot renew itself: ask your Registration Authority.")

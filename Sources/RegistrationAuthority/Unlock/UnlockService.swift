@@ -104,31 +104,25 @@ public struct UnlockService: Sendable {
         userID: UserID, cardSerial: String, channel: ContactChannel, address text: String, challenge: String, signature: [UInt8]
     ) async throws -> UnlockAPI.CodeSent {
         let now = clock.now()
+        let address: String
+        let notConfirmed = CardDeskError(.authenticationFailed, "Your smartcard did not confirm this change. Enter your passcode to confirm it.")
         do {
-            let challenge = try Identifiers.token(challenge)
-            guard try await store.consumeChallenge(challenge, purpose: "contacts", now: now) else {
-                throw CardDeskError(.authenticationFailed, "The confirmation has expired. Enter your passcode again.")
+            let consent: (card: CardRecord, signer: CertificateRecord)
+            do {
+                let cardSerial = try Identifiers.cardSerial(cardSerial)
+                let proof = try await CardChallenges.signer(
+                    of: signature, over: ContactChangeMessage.make(challenge: challenge, cardSerial: cardSerial, channel: channel, address: text),
+                    challenge: challenge, purpose: "contacts", cardSerial: cardSerial, retry: "", store: store, now: now
+                )
+                consent = (proof.card, proof.signer)
+            } catch let error as CardDeskError where error.code == .authenticationFailed {
+                throw notConfirmed
             }
-            let (card, current) = try await CardInForce.load(try Identifiers.cardSerial(cardSerial), store: store)
-            guard card.userID == userID, let certificate = current[.authentication], certificate.notAfter > now,
-                  try CardChallenges.verify(
-                    try Identifiers.signature(signature),
-                    over: ContactChangeMessage.make(challenge: challenge, cardSerial: card.serial, channel: channel, address: text), by: certificate)
-            else {
-                throw CardDeskError(.authenticationFailed, "Your smartcard did not confirm this change. Enter your passcode to confirm it.")
-            }
+            guard consent.card.userID == userID, consent.signer.notAfter > now else { throw notConfirmed }
+            address = channel == .email ? try ContactAddress.email(text, allowedDomains: allowedEmailDomains) : try ContactAddress.mobile(text)
         } catch let error as CardDeskError {
             _ = try? await store.appendAudit(AuditEvent(
                 action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)", outcome: .failure, details: "\(channel.rawValue) refused: \(error.code.name)", time: now
-            ))
-            throw error
-        }
-        let address: String
-        do {
-            address = channel == .email ? try ContactAddress.email(text, allowedDomains: allowedEmailDomains) : try ContactAddress.mobile(text)
-        } catch {
-            _ = try? await store.appendAudit(AuditEvent(
-                action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)", outcome: .failure, details: "\(channel.rawValue) refused: \(error.code.name)", time: clock.now()
             ))
             throw error
         }
@@ -193,15 +187,20 @@ public struct UnlockService: Sendable {
     /// The address being replaced is told, so a change the holder did not make does not go unnoticed.
     private func tellOldAddress(_ old: String, channel: ContactChannel, userID: UserID, newAddress: String) async throws {
         let now = clock.now()
-        let id = UUID().uuidString.lowercased()
         let body = "The \(channel.spoken) address for unlocking your smartcard was changed to \(ContactChannel.mask(newAddress, channel: channel)). Codes will no longer come here. If you did not make this change, call your IT service desk or your Registration Authority now."
-        try await store.addMessage(OutboxMessage(
-            id: id, channel: channel, recipient: old, subject: "Your smartcard unlock address was changed",
-            bodySealed: try masterKey.seal(Array(body.utf8), label: "outbox \(id)"), createdAt: now, nextAttemptAt: now
-        ), audit: AuditEvent(
+        try await store.addMessage(try sealedMessage(channel: channel, to: old, subject: "Your smartcard unlock address was changed", body: body, now: now), audit: AuditEvent(
             action: .contactsUpdate, actor: "user:\(userID)", subject: "user:\(userID)",
             details: "\(channel.rawValue) change told to the old address \(ContactChannel.mask(old, channel: channel))", time: now
         ))
+    }
+
+    /// A message for the outbox, its body sealed under the master key (the outbox worker opens it to send it).
+    private func sealedMessage(channel: ContactChannel, to recipient: String, subject: String, body: String, now: Timestamp) throws -> OutboxMessage {
+        let id = UUID().uuidString.lowercased()
+        return OutboxMessage(
+            id: id, channel: channel, recipient: recipient, subject: subject,
+            bodySealed: try masterKey.seal(Array(body.utf8), label: "outbox \(id)"), createdAt: now, nextAttemptAt: now
+        )
     }
 
     // MARK: Rules
@@ -248,11 +247,7 @@ public struct UnlockService: Sendable {
             id: id, purpose: purpose, userID: userID, cardSerial: cardSerial, channel: channel, recipient: address,
             codeHash: hash(code, id: id), createdAt: now, expiresAt: now.adding(seconds: OneTimeCodeRecord.lifetimeSeconds)
         )
-        let messageID = UUID().uuidString.lowercased()
-        let message = OutboxMessage(
-            id: messageID, channel: channel, recipient: address, subject: subject,
-            bodySealed: try masterKey.seal(Array(body.utf8), label: "outbox \(messageID)"), createdAt: now, nextAttemptAt: now
-        )
+        let message = try sealedMessage(channel: channel, to: address, subject: subject, body: body, now: now)
         do {
             try await store.addCode(record, message: message, audit: AuditEvent(
                 action: .codeSend, actor: actor, subject: "user:\(userID)",
