@@ -66,3 +66,20 @@ struct AuditFloodTests {
         try await fixture.instance.store.auditHead()?.sequence ?? 0
     }
 }
+
+/// OCSP is counted in memory and added to the store in batches, so the limit costs no store write on most requests.
+@Suite("Security: batched rate limit on OCSP")
+struct OCSPRateLimitTests {
+    @Test("At 1 % of the limits, 60 OCSP requests a minute pass and the rest get 429; the store holds the counts and one audit entry")
+    func ocspLimited() async throws {
+        try await SecurityFixture.with(flags: ["rate.limit.percent": "1"]) { fixture in
+            try await HTTPServer.with(fixture.instance) { base in
+                var statuses: [Int] = []
+                for _ in 0..<100 { statuses.append(try await HTTPServer.send(base, "/ocsp/MAA%3D", method: "GET").status) }
+                #expect(statuses.prefix(60).allSatisfy { $0 == 200 }, "\(statuses)")
+                #expect(statuses.dropFirst(60).allSatisfy { $0 == 429 }, "\(statuses)")
+                #expect(try await fixture.audit(.rateLimit).count == 1)
+            }
+        }
+    }
+}

@@ -2,19 +2,19 @@ public import CardDeskCore
 import SQLKit
 
 extension SQLStore: RateLimitStore, MaintenanceStore {
-    public func countRequest(bucket: String, windowStart: Timestamp) async throws -> Int64 {
+    public func countRequests(bucket: String, windowStart: Timestamp, count: Int64) async throws -> Int64 {
         // One statement counts, so concurrent requests (on any instance) never both see the same count. Not durable:
         // losing the last few counts in a crash only forgives a few requests.
         try await host.transaction(durable: false) { db in
             let window = windowStart.millisecondsSince1970
             guard let row = try await db.raw("""
-                INSERT INTO rate_limits (bucket, window_start, hits, refusal_audited) VALUES (\(bind: bucket), \(bind: window), 1, 0)
+                INSERT INTO rate_limits (bucket, window_start, hits, refusal_audited) VALUES (\(bind: bucket), \(bind: window), \(bind: count), 0)
                 ON CONFLICT (bucket) DO UPDATE SET
-                    hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END,
+                    hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + excluded.hits ELSE excluded.hits END,
                     refusal_audited = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.refusal_audited ELSE 0 END,
                     window_start = excluded.window_start
                 RETURNING hits
-                """).first() else { return 1 }
+                """).first() else { return count }
             return try row.decode(column: "hits", as: Int64.self)
         }
     }

@@ -142,9 +142,9 @@ public protocol OutboxStore: Sendable {
 
 /// Request counters for rate limits, in the store so that every server instance counts against the same limit.
 public protocol RateLimitStore: Sendable {
-    /// Counts one request in `bucket` (for example `signin:addr:192.0.2.7`) for the window starting at `windowStart`,
-    /// starting the count again when the window is new; answers the count including this request.
-    func countRequest(bucket: String, windowStart: Timestamp) async throws -> Int64
+    /// Adds `count` requests to `bucket` (for example `signin:addr:192.0.2.7`) for the window starting at
+    /// `windowStart`, starting the count again when the window is new; answers the window's count including them.
+    func countRequests(bucket: String, windowStart: Timestamp, count: Int64) async throws -> Int64
     /// Appends `audit` for the first refusal in this bucket's window only: true when this call wrote it.
     func auditRefusalOnce(bucket: String, windowStart: Timestamp, audit: AuditEvent) async throws -> Bool
 }
