@@ -16,29 +16,38 @@ struct SecretFileModeTests {
         let file = folder.appendingPathComponent("card.json")
         let card = try VirtualCard.create(file: file, serial: "CD-MODES-0001", pin: "123456", puk: "12345678", managementKey: Array(repeating: 7, count: 32))
 
-        // A watcher lists the folder as fast as it can and records any file that others could read.
-        let exposed = Mutex<[String]>([])
-        let stop = Atomic<Bool>(false)
+        // A watcher lists the folder as fast as it can and records any file that others could read. Its state lives in
+        // an object the thread holds, and the test waits for the thread to end before reading it.
+        let watch = Watch()
         let watcher = Thread {
-            while !stop.load(ordering: .relaxed) {
+            while !watch.stop.load(ordering: .acquiring) {
                 for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
                     var info = stat()
                     if stat(folder.appendingPathComponent(name).path, &info) == 0, info.st_mode & 0o077 != 0 {
-                        exposed.withLock { $0.append("\(name) \(String(info.st_mode & 0o777, radix: 8))") }
+                        watch.exposed.withLock { $0.append("\(name) \(String(info.st_mode & 0o777, radix: 8))") }
                     }
                 }
             }
+            watch.done.store(true, ordering: .releasing)
         }
         watcher.start()
         for _ in 0..<300 {
             try? await card.verifyPIN("654321")    // a wrong passcode: the try counter is written
             try await card.verifyPIN("123456")     // the counter reset: written again
         }
-        stop.store(true, ordering: .relaxed)
-        #expect(exposed.withLock { $0 }.isEmpty, "readable by others while written: \(exposed.withLock { Array($0.prefix(5)) })")
+        watch.stop.store(true, ordering: .releasing)
+        while !watch.done.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(watch.exposed.withLock { $0 }.isEmpty, "readable by others while written: \(watch.exposed.withLock { Array($0.prefix(5)) })")
         var info = stat()
         #expect(stat(file.path, &info) == 0 && info.st_mode & 0o777 == 0o600)
         #expect(stat(folder.path, &info) == 0 && info.st_mode & 0o777 == 0o700)
+    }
+
+    /// What the watcher thread shares with the test.
+    final class Watch: Sendable {
+        let exposed = Mutex<[String]>([])
+        let stop = Atomic<Bool>(false)
+        let done = Atomic<Bool>(false)
     }
 
     @Test("A reader folder that others can write to is refused: its card or origin file could be swapped")
