@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "carddesk-server", targets: ["carddesk-server"]),
         .executable(name: "carddesk", targets: ["carddesk"]),
         .executable(name: "carddesk-bench", targets: ["carddesk-bench"]),
+        .executable(name: "carddesk-fuzz", targets: ["carddesk-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -198,6 +199,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fuzz targets for what attackers send (CSR, OCSP, CRL, JSON bodies, forms): a corpus replayer in a normal
+        // build, a libFuzzer program when scripts/fuzz builds it with -sanitize=fuzzer,address.
+        .target(name: "CLibFuzzerDriver"),
+        .executableTarget(
+            name: "carddesk-fuzz",
+            dependencies: ["CardDeskAPI", "CardDeskCore", "CardDeskWeb", "CertificateAuthority", "CLibFuzzerDriver"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "carddesk-bench",
             dependencies: [
@@ -235,7 +244,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CardDeskStoreTests",
-            dependencies: ["CardDeskCore", "CardDeskStore"],
+            dependencies: ["CardDeskCore", "CardDeskStore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -4,8 +4,11 @@ import NIOCore
 import NIOExtras
 import NIOPosix
 import NIOSSL
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Email over SMTP (RFC 5321): EHLO, STARTTLS when the server offers it (required when `requireTLS`), AUTH PLAIN when
+/// Email over SMTP (RFC 5321): EHLO, STARTTLS (required unless the operator allowed plain text), AUTH PLAIN when
 /// a user is configured, then one message. One connection per message: the outbox sends few, and a fresh connection
 /// survives relays that drop idle ones.
 public struct SMTPSender: MessageSender {
@@ -33,8 +36,9 @@ public struct SMTPSender: MessageSender {
             self.heloName = heloName
         }
 
-        /// `smtp://[user:password@]host:port` (`smtp+starttls://` requires STARTTLS).
-        public static func parse(url text: String, from: String, trustedCAFile: String? = nil) throws(CardDeskError) -> Settings {
+        /// `smtp://[user:password@]host:port`. STARTTLS is required (a relay that does not offer it, or a network that
+        /// strips it, gets nothing) unless `allowPlaintext` (`--smtp-insecure`), and always when a user is configured.
+        public static func parse(url text: String, from: String, trustedCAFile: String? = nil, allowPlaintext: Bool = false) throws(CardDeskError) -> Settings {
             guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), ["smtp", "smtp+starttls"].contains(scheme),
                   let host = url.host, !host.isEmpty
             else {
@@ -45,12 +49,23 @@ public struct SMTPSender: MessageSender {
             }
             return Settings(
                 host: host, port: url.port ?? 25, user: url.user?.removingPercentEncoding, password: url.password?.removingPercentEncoding,
-                from: from, requireTLS: scheme == "smtp+starttls" || url.user != nil, trustedCAFile: trustedCAFile
+                from: from, requireTLS: !allowPlaintext || scheme == "smtp+starttls" || url.user != nil, trustedCAFile: trustedCAFile
             )
         }
     }
 
     public let settings: Settings
+
+    /// The name the relay's certificate must carry: the host as configured. Only an IP address literal is left to the
+    /// TLS layer, which then checks the certificate against the address it connected to (a name is never skipped,
+    /// even one that starts with a digit, such as `1mail.example.org`).
+    static func verifiedName(_ host: String) -> String? {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if inet_pton(AF_INET, bare, &v4) == 1 || inet_pton(AF_INET6, bare, &v6) == 1 { return nil }
+        return host
+    }
 
     public init(settings: Settings) {
         self.settings = settings
@@ -104,11 +119,11 @@ public struct SMTPSender: MessageSender {
                     configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
                 }
                 let context = try NIOSSLContext(configuration: configuration)
-                let handler = try NIOSSLClientHandler(context: context, serverHostname: settings.host.first?.isNumber == true ? nil : settings.host)
+                let handler = try NIOSSLClientHandler(context: context, serverHostname: Self.verifiedName(settings.host))
                 try await channel.channel.pipeline.addHandler(handler, position: .first).get()
                 capabilities = try await command("EHLO \(settings.heloName)", expect: 250...250)
             } else if settings.requireTLS {
-                throw Failure(description: "the SMTP relay does not offer STARTTLS, and sending a password or a code in clear is refused")
+                throw Failure(description: "the SMTP relay does not offer STARTTLS, and sending a password or a code in clear is refused (a relay on a trusted network only: --smtp-insecure)")
             }
             if let user = settings.user {
                 let token = Data(("\0" + user + "\0" + (settings.password ?? "")).utf8).base64EncodedString()

@@ -59,10 +59,11 @@ struct Benchmark {
         let logger = Logger(label: "carddesk-bench")
         let location = try options.databaseURL.map(DatabaseLocation.init(url:)) ?? .sqlite(path: folder.appendingPathComponent("bench.sqlite").path)
         let clock = SystemClock()
-        let store = try await SQLStore.open(location, logger: logger, now: clock.now())
+        let masterKey = try MasterKey(base64: MasterKey.generateBase64())
+        let store = try await SQLStore.open(location, logger: logger, now: clock.now(), auditKey: masterKey.derivedKey(label: "audit-chain"))
         defer { Task { try? await store.close() } }
         let (hierarchy, _) = try CAHierarchy.loadOrCreate(
-            directory: folder.appendingPathComponent("pki"), masterKey: try MasterKey(base64: MasterKey.generateBase64()),
+            directory: folder.appendingPathComponent("pki"), masterKey: masterKey,
             organisation: "Bench", now: clock.now()
         )
         let authority = CertificateAuthority(
@@ -112,7 +113,7 @@ struct Benchmark {
         guard stored >= options.issuances * 2 else {
             throw CardDeskError(.internalFailure, "only \(stored) of \(options.issuances * 2) issued certificates are stored")
         }
-        guard case .intact = try await AuditChain.verify(store) else {
+        guard case .intact = try await store.verifyAuditChain() else {
             throw CardDeskError(.auditChainBroken, "the audit chain does not verify after the benchmark")
         }
         print("  all \(stored) certificates stored; audit chain verified")

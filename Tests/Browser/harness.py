@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -90,11 +91,10 @@ class Server:
         self.command("user", "add", "--id", user_id, "--given", given, "--family", family, "--org", "RBQ", *role_args, *contact_args)
 
     def issue_card(self, user_id, path, passcode, expires_in_days=None):
-        args = ["card", "issue", "--user", user_id, "--virtual", path, "--passcode", passcode,
-                "--key-algorithm", "p256", "--public-url", self.url]
+        args = ["card", "issue", "--user", user_id, "--virtual", path, "--key-algorithm", "p256", "--public-url", self.url]
         if expires_in_days is not None:
             args += ["--expires-in-days", str(expires_in_days)]
-        self.command(*args)
+        run([SERVER, *args, "--data", self.data], input=passcode + "\n")
 
     def sqlite(self, sql):
         return run(["sqlite3", os.path.join(self.data, "carddesk.sqlite"), sql]).stdout.strip()
@@ -182,6 +182,27 @@ def chromium(javascript=True, extra_arguments=()):
 
 def visible(driver, element_id, seconds=20):
     return WebDriverWait(driver, seconds, poll_frequency=0.05).until(EC.visibility_of_element_located((By.ID, element_id)))
+
+
+def visible_text(driver, element_id, expected, seconds=20):
+    """Waits until the element is shown and holds `expected`, and answers its text. After a form is sent the old page
+    (with an older message under the same id) can still be in place, and its nodes vanish while being read: such a
+    read counts as not yet, never as a failure."""
+    seen = []
+
+    def shown(d):
+        try:
+            element = d.find_element(By.ID, element_id)
+            text = element.text if element.is_displayed() else ""
+        except WebDriverException:
+            return False
+        seen[:] = [text]
+        return text if expected in text else False
+
+    try:
+        return WebDriverWait(driver, seconds, poll_frequency=0.05).until(shown)
+    except TimeoutException:
+        raise AssertionError(f"#{element_id} never showed {expected!r} within {seconds} s; it last read {seen[-1] if seen else None!r}")
 
 
 def screenshot(driver, name):

@@ -12,11 +12,13 @@ import time
 import unittest
 
 from aiosmtpd.controller import Controller
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from selenium.webdriver.common.by import By
 
 from harness import (CLIENT, Agent, Server, chromium, free_port, requests_sent, screenshot,
-                     serious_accessibility_violations, temporary_folder, visible, wait_until)
+                     serious_accessibility_violations, temporary_folder, visible, visible_text, wait_until)
 
 OLD = "24681357"
 NEW = "97531864"
@@ -70,7 +72,7 @@ class UnlockTests(unittest.TestCase):
         cls.bridge_port = free_port()
         os.environ["CARDDESK_SMS_GATEWAY_TOKEN"] = "gateway-secret"
         cls.server = Server(cls.folder, cls.bridge_port, extra_arguments=(
-            "--smtp", f"smtp://127.0.0.1:{cls.smtp_port}", "--smtp-from", "carddesk@nhs.net",
+            "--smtp", f"smtp://127.0.0.1:{cls.smtp_port}", "--smtp-from", "carddesk@nhs.net", "--smtp-insecure",
             "--sms-gateway", f"http://127.0.0.1:{cls.gateway_port}/messages"))
         cls.agent = Agent(cls.folder, cls.server, cls.bridge_port)
         cls.driver = chromium()
@@ -262,11 +264,11 @@ class UnlockTests(unittest.TestCase):
         # Issue 9, item 6: a form sent without the card's consent (no passcode at the agent) changes nothing.
         visible(driver, "contacts-address").send_keys("rae.intruder@nhs.net")
         driver.execute_script("document.getElementById('contacts-add').submit()")
-        self.assertIn("did not confirm this change", visible(driver, "contacts-error").text)
+        visible_text(driver, "contacts-error", "did not confirm this change")
         driver.find_element(By.ID, "contacts-address").send_keys("rae@gmail.com")
         driver.find_element(By.ID, "contacts-passcode").send_keys(OLD)
         driver.find_element(By.CSS_SELECTOR, "#contacts-add button").click()
-        self.assertIn("must be at one of: nhs.net, nhs.uk", visible(driver, "contacts-error").text)
+        visible_text(driver, "contacts-error", "must be at one of: nhs.net, nhs.uk")
         before = len(self.inbox.messages)
         driver.find_element(By.ID, "contacts-address").send_keys("rae.tester@nhs.net")
         driver.find_element(By.ID, "contacts-passcode").send_keys(OLD)
@@ -274,7 +276,7 @@ class UnlockTests(unittest.TestCase):
         visible(driver, "contacts-code").send_keys(self.new_code(before))
         self.check_accessibility("contacts: confirm")
         driver.find_element(By.CSS_SELECTOR, "#contacts-confirm button").click()
-        self.assertIn("Confirmed", visible(driver, "contacts-message").text)
+        visible_text(driver, "contacts-message", "Confirmed")
         self.assertEqual("rae.tester@nhs.net", driver.find_element(By.ID, "contact-email").text)
         driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.ID, "contacts-heading"))
         screenshot(driver, "24-contact-details-confirmed")
@@ -338,6 +340,35 @@ class UnlockTests(unittest.TestCase):
                 server.stop()
             relay.stop()
 
+    def test_8_a_relay_without_starttls_gets_no_code_unless_allowed(self):
+        """Issue 9, item 8: a relay that offers no STARTTLS (or a network that strips it) is refused by default, so a
+        code never crosses the network in clear; the test suite's own plain relay works only with --smtp-insecure."""
+        folder = temporary_folder("unlock-plain-relay")
+        inbox = Inbox()
+        port = free_port()
+        relay = Controller(inbox, hostname="127.0.0.1", port=port)
+        relay.start()
+        server = None
+        try:
+            server = Server(folder, free_port(), extra_arguments=(
+                "--smtp", f"smtp://127.0.0.1:{port}", "--smtp-from", "carddesk@nhs.net"))
+            server.add_user("555254600181", "Uma", "Tester", ["R8000@RBQ"], email="uma.tester@nhs.net")
+            card = os.path.join(folder, "uma.json")
+            server.issue_card("555254600181", card, OLD, expires_in_days=30)
+            result = carddesk("unlock", "--card", card, "--server", server.url, stdin="1\n")
+            self.assertIn("A 6-digit code was sent by email", result.stdout)
+
+            def refused():
+                with open(server.log_path) as f:
+                    return "does not offer STARTTLS" in f.read()
+            wait_until(refused, seconds=30, what="the outbox to refuse the plain relay")
+            self.assertEqual([], inbox.messages)
+            self.assertEqual("1", server.sqlite("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+        finally:
+            if server:
+                server.stop()
+            relay.stop()
+
     def test_7_forgotten_passcode_on_a_card_that_is_not_locked(self):
         card = self.card_for("555254600177", "Sol", email="sol.tester@nhs.net")
         before = len(self.inbox.messages)
@@ -360,7 +391,10 @@ class UnlockTests(unittest.TestCase):
     def assert_no_secret_in_clear(self, secrets):
         """Passcodes, one-time codes and PUKs: not in the server's log, store, or any request the page sent it."""
         with open(os.path.join(self.server.data, "master.key")) as f:
-            key = base64.b64decode(f.read().strip())
+            master = base64.b64decode(f.read().strip())
+        # Secrets are sealed under a key derived from the master key (HKDF-SHA256, "carddesk:sealing"), never under
+        # the master key itself.
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"carddesk:sealing").derive(master)
         for row in self.server.sqlite("SELECT serial || ':' || hex(puk_sealed) FROM cards").splitlines():
             serial, sealed = row.split(":")
             blob = bytes.fromhex(sealed)

@@ -1,5 +1,6 @@
 import CardDeskCore
 import CardDeskStore
+import Crypto
 import Foundation
 import Logging
 import Testing
@@ -33,7 +34,7 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 
     func openStore(now: Timestamp = Timestamp(secondsSince1970: 1_795_000_000)) async throws -> SQLStore {
-        try await SQLStore.open(try freshLocation(), logger: Logger(label: "test"), now: now)
+        try await SQLStore.open(try freshLocation(), logger: Logger(label: "test"), now: now, auditKey: Fixtures.auditKey)
     }
 
     /// Opens a fresh store, runs `body`, and closes the store whether or not `body` throws.
@@ -73,6 +74,8 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
 enum Fixtures {
     static let now = Timestamp(secondsSince1970: 1_795_000_000)
+    /// The audit chain's key in these tests (a server derives it from its master key).
+    static let auditKey = SymmetricKey(data: Array(repeating: UInt8(7), count: 32))
 
     static func user(_ id: String = "555254600106", given: String = "Jane", family: String = "Doe") throws -> User {
         try User(

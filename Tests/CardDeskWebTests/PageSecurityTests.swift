@@ -31,6 +31,25 @@ struct PageSecurityTests {
         }
     }
 
+    @Test("Under https the cookies carry the __Host- prefix (Secure, Path=/, no Domain), so no other host can plant them")
+    func hostPrefixedCookiesUnderHTTPS() async throws {
+        try await RoutesTests.withApp(publicURL: "https://pki.test") { _, client in
+            try await client.execute(uri: "/", method: .get) { response in
+                let cookie = try #require(response.headers[.setCookie])
+                #expect(cookie.hasPrefix("__Host-carddesk_login="), "\(cookie)")
+                #expect(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.lowercased().contains("domain="))
+            }
+            // A handover with only the unprefixed cookie (as a plain-http page or a sibling host could set) is refused.
+            try await client.execute(
+                uri: "/login/handover", method: .post,
+                headers: [.contentType: "application/json", .cookie: "carddesk_login=abc", HTTPField.Name("X-CSRF-Token")!: "abc"],
+                body: ByteBuffer(string: #"{"code":"x"}"#)
+            ) { response in
+                #expect(response.status == .forbidden)
+            }
+        }
+    }
+
     @Test("State-changing requests without the CSRF token are refused with a clear 403")
     func csrf() async throws {
         try await RoutesTests.withApp { _, client in

@@ -15,9 +15,11 @@ import X509
 /// Hummingbird's router test client.
 @Suite("HTTP routes")
 struct RoutesTests {
-    static func withApp(_ body: @escaping @Sendable (CardDeskInstance, any TestClientProtocol) async throws -> Void) async throws {
+    static func withApp(
+        publicURL: String = "http://pki.test", _ body: @escaping @Sendable (CardDeskInstance, any TestClientProtocol) async throws -> Void
+    ) async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-web-\(UUID().uuidString)")
-        let settings = try await ServerSettings.resolve(flags: ["data": data.path, "public.url": "http://pki.test"], environment: [:])
+        let settings = try await ServerSettings.resolve(flags: ["data": data.path, "public.url": publicURL], environment: [:])
         let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"))
         let app = buildApplication(
             services: instance.webServices,

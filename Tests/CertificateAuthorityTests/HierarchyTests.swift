@@ -1,5 +1,6 @@
 import CardDeskCore
 import CertificateAuthority
+import Crypto
 import Foundation
 import Testing
 import X509
@@ -32,6 +33,26 @@ struct HierarchyTests {
                 #expect(mode.intValue == 0o600)
             }
         }
+    }
+
+    @Test("The master key only derives keys: sealing uses a derived key, never the master key itself")
+    func derivedSealingKey() throws {
+        let base64 = MasterKey.generateBase64()
+        let master = try MasterKey(base64: base64)
+        let raw = SymmetricKey(data: try #require(Data(base64Encoded: base64)))
+        let sealed = try master.seal(Array("a card's PUK".utf8), label: "card 1 PUK")
+        let box = try AES.GCM.SealedBox(combined: sealed)
+        #expect(throws: (any Error).self) { try AES.GCM.open(box, using: raw, authenticating: Array("card 1 PUK".utf8)) }
+        let opened = try AES.GCM.open(box, using: master.derivedKey(label: "sealing"), authenticating: Array("card 1 PUK".utf8))
+        #expect(Array(opened) == Array("a card's PUK".utf8))
+        #expect(try master.open(sealed, label: "card 1 PUK") == Array("a card's PUK".utf8))
+        // Each purpose has its own key.
+        let purposes = ["sealing", "audit-chain", "one-time-codes"].map { master.derivedKey(label: $0).withUnsafeBytes { Array($0) } }
+        #expect(Set(purposes).count == 3)
+        #expect(!purposes.contains(raw.withUnsafeBytes { Array($0) }))
+        // Data sealed by CardDesk 0.5 (under the master key itself) still opens.
+        let legacy = try AES.GCM.seal(Array("old".utf8), using: raw, authenticating: Array("root CA".utf8)).combined!
+        #expect(try master.open(Array(legacy), label: "root CA") == Array("old".utf8))
     }
 
     @Test("A wrong master key, a missing file or swapped keys are reported clearly")

@@ -144,7 +144,7 @@ struct IssuanceTests {
             #expect(last.event.action == .certificateIssue)
             #expect(last.event.details.contains("serial=\(serial.hex)"))
             #expect(last.event.details.contains("profile=authentication"))
-            #expect(try await AuditChain.verify(pki.store) == .intact(entries: 2))
+            #expect(try await pki.store.verifyAuditChain() == .intact(entries: 2))
         }
     }
 }

@@ -29,7 +29,7 @@ struct TestPKI {
             directory: folder.appendingPathComponent("pki"), masterKey: masterKey, organisation: "Test Trust", now: time
         )
         precondition(created)
-        let store = try await SQLStore.open(.sqlite(path: folder.appendingPathComponent("db.sqlite").path), logger: Logger(label: "test"), now: time)
+        let store = try await SQLStore.open(.sqlite(path: folder.appendingPathComponent("db.sqlite").path), logger: Logger(label: "test"), now: time, auditKey: masterKey.derivedKey(label: "audit-chain"))
         let user = try User(
             id: try UserID("555254600106"), givenName: "Jane", familyName: "Doe", organisation: "RBQ",
             roles: [try Role(parsing: "S0080:G0450:R5080@RBQ")]

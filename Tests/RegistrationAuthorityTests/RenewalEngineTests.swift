@@ -184,7 +184,7 @@ struct RenewalEngineTests {
                 try await fixture.instance.renewal.start(cardSerial: serial, challenge: challenge, signature: oldSignature.rawRepresentation)
             }
             #expect(withOld?.code == .authenticationFailed)
-            guard case .intact = try await AuditChain.verify(fixture.instance.store) else {
+            guard case .intact = try await fixture.instance.store.verifyAuditChain() else {
                 Issue.record("the audit chain must verify after a renewal")
                 return
             }
@@ -270,7 +270,7 @@ struct RenewalScaleTests {
             }
             #expect(serials.count == 800)
             #expect(good == 400, "exactly the new certificates stay valid")
-            guard case .intact = try await AuditChain.verify(fixture.instance.store) else {
+            guard case .intact = try await fixture.instance.store.verifyAuditChain() else {
                 Issue.record("the audit chain must verify")
                 return
             }

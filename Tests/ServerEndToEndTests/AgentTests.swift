@@ -57,8 +57,8 @@ struct AgentTests {
         #expect(add.ok, "\(add.stderr)")
         let server = try ServerProcess(data: data)
         let card = folder.appendingPathComponent("asha.json")
-        let issue = try Tools.server(["card", "issue", "--user", "555254600150", "--virtual", card.path, "--passcode", "246810",
-                                      "--expires-in-days", "30", "--key-algorithm", "p256", "--public-url", server.url], data: data)
+        let issue = try Tools.server(["card", "issue", "--user", "555254600150", "--virtual", card.path,
+                                      "--expires-in-days", "30", "--key-algorithm", "p256", "--public-url", server.url], data: data, input: "246810\n")
         #expect(issue.ok, "\(issue.stderr)")
         let reader = folder.appendingPathComponent("reader")
         try FileManager.default.createDirectory(at: reader, withIntermediateDirectories: true)

@@ -85,6 +85,16 @@ struct CrashAndAuditTests {
         #expect(intact.ok)
         // pki.create, user.add, three issuances.
         #expect(intact.stdout.contains("Audit log intact: 5 entries"))
+        // The head, kept elsewhere, anchors the log: it verifies now, and a wrong anchor is caught.
+        let head = try Tools.server(["audit", "head"], data: data)
+        let anchor = head.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(head.ok && anchor.hasPrefix("5:") && anchor.count == 66, "audit head: \(head.stdout)\(head.stderr)")
+        let anchored = try Tools.server(["audit", "verify", "--anchor", anchor], data: data)
+        #expect(anchored.ok && anchored.stdout.contains("anchored head 5 matches"), "\(anchored.stdout)\(anchored.stderr)")
+        let wrong = try Tools.server(["audit", "verify", "--anchor", "3:" + String(repeating: "ab", count: 32)], data: data)
+        #expect(wrong.status == 76 && wrong.stderr.contains("anchored head"), "\(wrong.stderr)")
+        let malformed = try Tools.server(["audit", "verify", "--anchor", "three"], data: data)
+        #expect(malformed.status == 64 && malformed.stderr.contains("is not an audit head"), "\(malformed.stderr)")
 
         let database = data.appendingPathComponent("carddesk.sqlite")
         // The database refuses the edit while its guard is in place…

@@ -24,10 +24,10 @@ struct TerminalRenewalTests {
             let user = String(format: "5552%08d", hash % 100_000_000)
             let added = try Tools.server(["user", "add", "--id", user, "--given", "Card", "--family", "Holder", "--org", "RBQ", "--role", "R8000@RBQ"], data: data)
             guard added.ok else { throw ToolError("user add: \(added.stderr)") }
-            var arguments = ["card", "issue", "--user", user, "--virtual", file.path, "--passcode", "123456",
+            var arguments = ["card", "issue", "--user", user, "--virtual", file.path,
                              "--key-algorithm", algorithm, "--public-url", server.url]
             if let days { arguments += ["--expires-in-days", String(days)] }
-            let result = try Tools.server(arguments, data: data)
+            let result = try Tools.server(arguments, data: data, input: "123456\n")
             guard result.ok else { throw ToolError("card issue: \(result.stderr)") }
             return file
         }

@@ -60,8 +60,8 @@ enum Tools {
         )
     }
 
-    static func server(_ arguments: [String], data: URL, environment: [String: String] = [:]) throws -> Result {
-        try run(serverBinary, arguments + ["--data", data.path], environment: environment)
+    static func server(_ arguments: [String], data: URL, environment: [String: String] = [:], input: String? = nil) throws -> Result {
+        try run(serverBinary, arguments + ["--data", data.path], environment: environment, input: input)
     }
 
     static func temporaryFolder(_ name: String) throws -> URL {

@@ -18,7 +18,13 @@ public actor WorkstationAgent {
     public private(set) var bridgePort: Int
 
     private var card: (serial: String, session: any SmartcardSession)?
-    private var phase: BridgeAPI.Status.Phase = .noCard
+    private var phase: BridgeAPI.Status.Phase = .noCard {
+        didSet {
+            // The terminal hides what is typed exactly while the agent waits for a passcode there.
+            if (phase == .awaitingPasscode) != (oldValue == .awaitingPasscode) { hideInput(phase == .awaitingPasscode) }
+        }
+    }
+    let hideInput: @Sendable (Bool) -> Void
     /// A sign-in or role choice is in flight: terminal lines wait for it rather than start another.
     private var busy = false
     private var token: String?
@@ -38,15 +44,18 @@ public actor WorkstationAgent {
     /// - Parameters:
     ///   - output: where the agent writes (standard output, flushed per line).
     ///   - opener: opens a URL in the browser; false when there is no browser to open.
+    ///   - hideInput: called with true when the agent starts waiting for a passcode typed at the terminal (which must
+    ///     then not echo it), and with false when it stops.
     public init(
         reader: any CardReader, server: ServerClient, bridgePort: Int, output: @escaping @Sendable (String) -> Void,
-        opener: @escaping @Sendable (URL) -> Bool
+        opener: @escaping @Sendable (URL) -> Bool, hideInput: @escaping @Sendable (Bool) -> Void = { _ in }
     ) {
         self.reader = reader
         self.server = server
         self.bridgePort = bridgePort
         self.output = output
         self.opener = opener
+        self.hideInput = hideInput
     }
 
     /// The page the expiry notification points to.

@@ -199,12 +199,13 @@ struct AgentCommand: AsyncParsableCommand {
             let output: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
             var logger = Logger(label: "carddesk.agent.bridge")
             logger.logLevel = .warning
-            let agent = WorkstationAgent(reader: folder, server: client, bridgePort: bridgePort, output: output, opener: Browser.open)
+            let agent = WorkstationAgent(reader: folder, server: client, bridgePort: bridgePort, output: output, opener: Browser.open, hideInput: TerminalEcho.hide)
             let bridge = LocalBridge(agent: agent, serverOrigin: client.origin, port: bridgePort).application(logger: logger) { port in
                 guard let port else { return }
                 await agent.setBridgePort(port)
                 output("Bridge for the web pages on http://127.0.0.1:\(port) (answers \(client.origin) only).")
             }
+            defer { TerminalEcho.hide(false) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     do {

@@ -4,7 +4,7 @@ import Foundation
 import Smartcard
 import X509
 
-/// `carddesk-server card issue --user ID --virtual FILE --passcode N [--expires-in-days D]`
+/// `carddesk-server card issue --user ID --virtual FILE [--passcode-file FILE] [--expires-in-days D]` (passcode on standard input by default)
 struct CardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "card", abstract: "Issue smartcards.", subcommands: [Issue.self])
 
@@ -16,12 +16,22 @@ struct CardCommand: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
         @Option(help: "The 12-digit user ID of the card holder.") var user: String
         @Option(name: .customLong("virtual"), help: "The file for the new virtual card.") var file: String
-        @Option(help: "The card holder's passcode (6 to 8 digits).") var passcode: String
+        @Option(name: .customLong("passcode-file"), help: "A file whose first line is the card holder's passcode (6 to 8 digits). Without it (or with -) the passcode is read from standard input, without echo at a terminal.")
+        var passcodeFile: String?
+        /// Refused: a passcode in the arguments can be read by every user of the computer (`ps`).
+        @Option(help: .hidden) var passcode: String?
         @Option(name: .customLong("expires-in-days"), help: "Shorter certificate validity, for demos and tests (30 puts the card in its renewal window).")
         var expiresInDays: Int?
         @Option(name: .customLong("key-algorithm"), help: "rsa2048 (default) or p256.") var keyAlgorithm: String = "rsa2048"
 
         func run() async throws {
+            var passcode = ""
+            try await CommandSupport.reportingErrors {
+                guard self.passcode == nil else {
+                    throw CardDeskError(.invalidInput, "A passcode on the command line can be read by every user of this computer (ps): type it when asked, pipe it in, or use --passcode-file FILE.")
+                }
+                passcode = try PasscodePrompt.read(file: passcodeFile ?? "-")
+            }
             try await CommandSupport.withInstance(store) { instance in
                 guard let algorithm = CardKeyAlgorithm(rawValue: keyAlgorithm) else {
                     throw CardDeskError(.invalidInput, "Unknown key algorithm \"\(keyAlgorithm)\": use rsa2048 or p256.")

@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("smtp-from"), help: "The sender address of the emails.")
     var smtpFrom: String?
 
+    @Flag(name: .customLong("smtp-insecure"), help: "Send to an SMTP relay that does not offer STARTTLS (codes cross the network in clear: a relay on this machine or a trusted network only).")
+    var smtpInsecure = false
+
     @Option(name: .customLong("allowed-email-domains"), help: "Email domains allowed for unlock codes, comma-separated (default nhs.net,nhs.uk).")
     var allowedEmailDomains: String?
 
@@ -43,6 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
             flags["agent.bridge.port"] = agentPort.map(String.init)
             flags["smtp.url"] = smtp
             flags["smtp.from"] = smtpFrom
+            if smtpInsecure { flags["smtp.insecure"] = "true" }
             flags["email.allowed.domains"] = allowedEmailDomains
             flags["sms.gateway.url"] = smsGateway
             let settings = try await ServerSettings.resolve(flags: flags, configFile: store.config)

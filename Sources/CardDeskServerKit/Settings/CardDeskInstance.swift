@@ -51,7 +51,7 @@ public struct CardDeskInstance: Sendable {
             masterKey = try MasterKey.loadOrCreate(file: settings.masterKeyFile)
         }
 
-        let store = try await SQLStore.open(settings.database, logger: logger, now: clock.now())
+        let store = try await SQLStore.open(settings.database, logger: logger, now: clock.now(), auditKey: masterKey.derivedKey(label: "audit-chain"))
         do {
             if !pkiExists, try await store.certificateCount() > 0 {
                 throw CardDeskError(.corruptDataDirectory, "The database holds issued certificates but \(pkiDirectory.path) is missing: restore the pki folder from a backup instead of creating a new CA.")
@@ -116,7 +116,7 @@ extension CardDeskInstance {
     public func outboxWorker(logger: Logger) throws -> OutboxWorker {
         var senders = MessageSenders()
         if let url = settings.smtpURL {
-            senders.email = SMTPSender(settings: try SMTPSender.Settings.parse(url: url, from: settings.smtpFrom ?? "", trustedCAFile: settings.smtpCAFile))
+            senders.email = SMTPSender(settings: try SMTPSender.Settings.parse(url: url, from: settings.smtpFrom ?? "", trustedCAFile: settings.smtpCAFile, allowPlaintext: settings.smtpInsecure))
         }
         if let gateway = settings.smsGatewayURL {
             guard let url = URL(string: gateway), url.scheme?.hasPrefix("http") == true else {

@@ -28,8 +28,9 @@ public import SwiftASN1
 /// | `help.it.phone` | — | `CARDDESK_HELP_IT_PHONE` | `your local IT service desk` (shown on the pages) |
 /// | `help.service.desk` | — | `CARDDESK_HELP_SERVICE_DESK` | `your organisation's service desk` |
 /// | `help.registration.authority` | — | `CARDDESK_HELP_REGISTRATION_AUTHORITY` | `your local Registration Authority` |
-/// | `smtp.url` | `--smtp` | `CARDDESK_SMTP_URL` | none: emails wait in the outbox (`smtp://[user:password@]host:port`; a user, or `smtp+starttls://`, requires STARTTLS) |
+/// | `smtp.url` | `--smtp` | `CARDDESK_SMTP_URL` | none: emails wait in the outbox (`smtp://[user:password@]host:port`) |
 /// | `smtp.from` | `--smtp-from` | `CARDDESK_SMTP_FROM` | none (required with `smtp.url`) |
+/// | `smtp.insecure` | `--smtp-insecure` | `CARDDESK_SMTP_INSECURE` | `false`: a relay must offer STARTTLS (with a valid certificate for its name), else nothing is sent |
 /// | `smtp.ca.file` | — | `CARDDESK_SMTP_CA_FILE` | the system's trust store (PEM of the CA that signed the relay's certificate) |
 /// | `email.allowed.domains` | `--allowed-email-domains` | `CARDDESK_EMAIL_ALLOWED_DOMAINS` | `nhs.net,nhs.uk` |
 /// | `sms.gateway.url` | `--sms-gateway` | `CARDDESK_SMS_GATEWAY_URL` | none: text messages wait in the outbox |
@@ -61,6 +62,8 @@ public struct ServerSettings: Sendable {
     public var smtpURL: String?
     public var smtpFrom: String?
     public var smtpCAFile: String?
+    /// Plain SMTP allowed when the relay offers no STARTTLS (never with a relay password).
+    public var smtpInsecure = false
     public var allowedEmailDomains: [String]
     public var smsGatewayURL: String?
     public var smsGatewayToken: String?
@@ -76,7 +79,7 @@ public struct ServerSettings: Sendable {
         let flagProvider = InMemoryProvider(
             name: "flags",
             values: Dictionary(uniqueKeysWithValues: flags.map { key, value in
-                let content: ConfigContent = Int(value).map { .int($0) } ?? .string(value)
+                let content: ConfigContent = Int(value).map { .int($0) } ?? (value == "true" ? .bool(true) : .string(value))
                 return (AbsoluteConfigKey(key.split(separator: ".").map(String.init)), ConfigValue(content, isSecret: false))
             })
         )
@@ -150,6 +153,7 @@ public struct ServerSettings: Sendable {
             smsGatewayURL: config.string(forKey: "sms.gateway.url"),
             smsGatewayToken: config.string(forKey: "sms.gateway.token", isSecret: true)
         )
+        settings.smtpInsecure = config.bool(forKey: "smtp.insecure", default: false)
         settings.rateLimitPercent = try integer(config, "rate.limit.percent", default: 100, range: 0...100_000)
         return settings
     }

@@ -1,15 +1,27 @@
 public import CardDeskCore
-import Crypto
+public import Crypto
 
-/// The hash chain that makes the audit log tamper-evident: each entry's hash covers the previous entry's hash
-/// and every field of the entry, so editing, removing or reordering an entry breaks every hash after it.
+/// The keyed hash chain that makes the audit log tamper-evident: each entry's hash is an HMAC-SHA256, under a key
+/// derived from the master key, over the previous entry's hash and every field of the entry. Editing, removing or
+/// reordering an entry breaks every hash after it, and someone who can write the database but does not hold the
+/// master key cannot compute a replacement chain. Someone who holds both can; `audit head` prints the head so that
+/// it can be kept elsewhere (a ticket, a log server) and checked later with `audit verify --anchor`.
 public enum AuditChain {
     /// The previous-hash of the first entry.
     public static let genesisHash = String(repeating: "0", count: 64)
 
-    /// SHA-256 over a length-prefixed encoding of the fields, so no two different entries encode alike.
-    public static func hash(sequence: Int64, event: AuditEvent, previousHash: String) -> String {
-        var bytes: [UInt8] = Array("carddesk-audit-v1".utf8)
+    /// HMAC-SHA256 over a length-prefixed encoding of the fields, so no two different entries encode alike.
+    public static func hash(key: SymmetricKey, sequence: Int64, event: AuditEvent, previousHash: String) -> String {
+        hex(HMAC<SHA256>.authenticationCode(for: encoding(version: "carddesk-audit-v2", sequence: sequence, event: event, previousHash: previousHash), using: key))
+    }
+
+    /// The unkeyed SHA-256 of logs written before the chain was keyed: read only once, when such a log is upgraded.
+    static func unkeyedHash(sequence: Int64, event: AuditEvent, previousHash: String) -> String {
+        hex(SHA256.hash(data: encoding(version: "carddesk-audit-v1", sequence: sequence, event: event, previousHash: previousHash)))
+    }
+
+    private static func encoding(version: String, sequence: Int64, event: AuditEvent, previousHash: String) -> [UInt8] {
+        var bytes: [UInt8] = Array(version.utf8)
         func append(_ field: String) {
             let utf8 = Array(field.utf8)
             append(Int64(utf8.count))
@@ -26,10 +38,12 @@ public enum AuditChain {
         append(event.outcome.rawValue)
         append(event.details)
         append(previousHash)
-        return SHA256.hash(data: bytes).map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-        }.joined()
+        return bytes
+    }
+
+    private static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+        let digits = Array("0123456789abcdef")
+        return String(digest.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] })
     }
 
     /// The outcome of checking a chain: data, not a thrown error, so a caller can report it as it likes.
@@ -39,8 +53,39 @@ public enum AuditChain {
         case broken(sequence: Int64, reason: String)
     }
 
-    /// Walks a log and reports its first broken entry.
-    public static func verify(_ log: any AuditLogReader) async throws -> Verdict {
+    /// Walks a log and reports its first broken entry. With an `anchor` (a head printed earlier by `audit head`),
+    /// that entry must still be in the log with that hash: a log rewritten or cut back by someone who holds the key
+    /// fails here.
+    public static func verify(_ log: any AuditLogReader, key: SymmetricKey, anchor: Anchor? = nil) async throws -> Verdict {
+        try await verify(log, anchor: anchor) { hash(key: key, sequence: $0, event: $1, previousHash: $2) }
+    }
+
+    /// A head kept outside the database: `SEQUENCE:HASH`.
+    public struct Anchor: Hashable, Sendable, CustomStringConvertible {
+        public let sequence: Int64
+        public let hash: String
+
+        public init(sequence: Int64, hash: String) {
+            self.sequence = sequence
+            self.hash = hash
+        }
+
+        public init(_ text: String) throws(CardDeskError) {
+            let parts = text.split(separator: ":")
+            guard parts.count == 2, let sequence = Int64(parts[0]), sequence >= 1, parts[1].count == 64,
+                  parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+            else {
+                throw CardDeskError(.invalidInput, "\"\(text)\" is not an audit head: use SEQUENCE:HASH as `carddesk-server audit head` prints it.")
+            }
+            self.init(sequence: sequence, hash: String(parts[1]))
+        }
+
+        public var description: String { "\(sequence):\(hash)" }
+    }
+
+    static func verify(
+        _ log: any AuditLogReader, anchor: Anchor? = nil, hash: @escaping @Sendable (Int64, AuditEvent, String) -> String
+    ) async throws -> Verdict {
         let walk = Mutex(AuditWalk())
         try await log.forEachAuditEntry { entry in
             walk.withLock { state in
@@ -52,8 +97,10 @@ public enum AuditChain {
                     )
                 } else if entry.previousHash != state.previousHash {
                     state.broken = .broken(sequence: entry.sequence, reason: "its link to entry \(entry.sequence - 1) does not match")
-                } else if AuditChain.hash(sequence: entry.sequence, event: entry.event, previousHash: entry.previousHash) != entry.hash {
-                    state.broken = .broken(sequence: entry.sequence, reason: "its contents do not match its hash (the row was changed)")
+                } else if hash(entry.sequence, entry.event, entry.previousHash) != entry.hash {
+                    state.broken = .broken(sequence: entry.sequence, reason: "its contents do not match its hash (the row was changed, or the hash was not made with this server's master key)")
+                } else if let anchor, anchor.sequence == entry.sequence, anchor.hash != entry.hash {
+                    state.broken = .broken(sequence: entry.sequence, reason: "its hash is not the anchored head \(anchor) (the log was rewritten from here on)")
                 } else {
                     state.expectedSequence += 1
                     state.previousHash = entry.hash
@@ -63,6 +110,9 @@ public enum AuditChain {
         let final = walk.withLock { $0 }
         if let broken = final.broken { return broken }
         let count = final.expectedSequence - 1
+        if let anchor, anchor.sequence > count {
+            return .broken(sequence: count + 1, reason: "the anchored head \(anchor) is past the end of the log (entry \(count)): entries were removed")
+        }
         let head = try await log.auditHead()
         switch head {
         case nil where count == 0:

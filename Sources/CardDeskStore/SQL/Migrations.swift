@@ -1,3 +1,5 @@
+import CardDeskCore
+import Crypto
 import SQLKit
 
 /// The schema, as numbered migrations shared by SQLite and PostgreSQL. Never edit a migration that has shipped:
@@ -231,8 +233,11 @@ enum Migrations {
         },
     ]
 
-    /// Applies every migration not yet applied, each in its own transaction.
-    static func run(on host: DatabaseHost, now: Int64) async throws {
+    /// Version 7 rewrites data rather than schema: it keys the audit chain (see `keyAuditChain`).
+    static let keyedAuditChain: Int64 = 7
+
+    /// Applies every migration not yet applied, in one transaction.
+    static func run(on host: DatabaseHost, now: Int64, auditKey: SymmetricKey) async throws {
         try await host.transaction { db in
             if host.flavour == .postgres {
                 // Several instances may start at once: one migrates, the others wait here.
@@ -250,6 +255,61 @@ enum Migrations {
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: now))"
                 ).run()
             }
+            if !applied.contains(keyedAuditChain) {
+                try await keyAuditChain(on: db, flavour: host.flavour, key: auditKey)
+                try await db.raw(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(bind: keyedAuditChain), 'audit chain keyed with the master key', \(bind: now))"
+                ).run()
+            }
+        }
+    }
+
+    /// Logs written before version 7 carry unkeyed SHA-256 hashes. The chain is checked as it was written, then every
+    /// hash is recomputed under the key, in the same transaction as the rest of the upgrade. A log that does not
+    /// verify is not re-keyed (that would launder the tampering): the server refuses to start and says where it breaks.
+    static func keyAuditChain(on db: any SQLDatabase, flavour: DatabaseHost.Flavour, key: SymmetricKey) async throws {
+        let rows = try await db.raw("SELECT * FROM audit_events ORDER BY seq").all()
+        guard !rows.isEmpty else { return }
+        let entries = try rows.map(SQLStore.auditEntry(from:))
+        var previous = AuditChain.genesisHash
+        var rekeyed: [(Int64, String, String)] = []
+        var keyedPrevious = AuditChain.genesisHash
+        for (index, entry) in entries.enumerated() {
+            guard entry.sequence == Int64(index + 1), entry.previousHash == previous,
+                  AuditChain.unkeyedHash(sequence: entry.sequence, event: entry.event, previousHash: entry.previousHash) == entry.hash
+            else {
+                throw CardDeskError(
+                    .auditChainBroken,
+                    "The audit log does not verify at entry \(index + 1), so it cannot be upgraded to the keyed chain. Keep a copy of the database for investigation, and start from a backup."
+                )
+            }
+            previous = entry.hash
+            let hash = AuditChain.hash(key: key, sequence: entry.sequence, event: entry.event, previousHash: keyedPrevious)
+            rekeyed.append((entry.sequence, keyedPrevious, hash))
+            keyedPrevious = hash
+        }
+        // The log is append-only (triggers refuse UPDATE): lift that for this one rewrite, then put it back.
+        let triggers = try await auditTriggers(on: db, flavour: flavour)
+        for trigger in triggers { try await db.raw(SQLQueryString(trigger.drop)).run() }
+        for (sequence, previousHash, hash) in rekeyed {
+            try await db.raw("UPDATE audit_events SET prev_hash = \(bind: previousHash), hash = \(bind: hash) WHERE seq = \(bind: sequence)").run()
+        }
+        try await db.raw("UPDATE audit_head SET hash = \(bind: keyedPrevious) WHERE id = 1").run()
+        for trigger in triggers { try await db.raw(SQLQueryString(trigger.create)).run() }
+    }
+
+    private static func auditTriggers(on db: any SQLDatabase, flavour: DatabaseHost.Flavour) async throws -> [(drop: String, create: String)] {
+        switch flavour {
+        case .sqlite:
+            return [(
+                "DROP TRIGGER IF EXISTS audit_events_no_update",
+                "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+            )]
+        case .postgres:
+            return [(
+                "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
+                "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION carddesk_audit_append_only()"
+            )]
         }
     }
 }

@@ -4,21 +4,21 @@ import SQLKit
 extension SQLStore: AuditLogReader, AuditLogWriter {
     @discardableResult
     public func appendAudit(_ event: AuditEvent) async throws -> AuditEntry {
-        try await host.transaction { db in try await Self.appendAudit(event, on: db, flavour: self.host.flavour) }
+        try await host.transaction { db in try await self.appendAudit(event, on: db) }
     }
 
     /// Appends inside the caller's transaction, so the entry commits with the change it records.
-    static func appendAudit(_ event: AuditEvent, on db: any SQLDatabase, flavour: DatabaseHost.Flavour) async throws -> AuditEntry {
+    func appendAudit(_ event: AuditEvent, on db: any SQLDatabase) async throws -> AuditEntry {
         // PostgreSQL: lock the head row so concurrent transactions append one after another.
         // SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
-        let lock = flavour == .postgres ? " FOR UPDATE" : ""
+        let lock = host.flavour == .postgres ? " FOR UPDATE" : ""
         guard let head = try await db.raw(SQLQueryString("SELECT seq, hash FROM audit_head WHERE id = 1" + lock)).first() else {
             throw CardDeskError(.storageUnavailable, "The audit log's head row is missing: the database was changed by hand. Run `carddesk-server audit verify`.")
         }
         let previousSequence = try head.decode(column: "seq", as: Int64.self)
         let previousHash = try head.decode(column: "hash", as: String.self)
         let sequence = previousSequence + 1
-        let hash = AuditChain.hash(sequence: sequence, event: event, previousHash: previousHash)
+        let hash = AuditChain.hash(key: auditKey, sequence: sequence, event: event, previousHash: previousHash)
         try await db.raw("""
             INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, prev_hash, hash)
             VALUES (\(bind: sequence), \(bind: event.time.millisecondsSince1970), \(bind: event.actor), \(bind: event.action.rawValue),
@@ -26,6 +26,11 @@ extension SQLStore: AuditLogReader, AuditLogWriter {
             """).run()
         try await db.raw("UPDATE audit_head SET seq = \(bind: sequence), hash = \(bind: hash) WHERE id = 1").run()
         return AuditEntry(sequence: sequence, event: event, previousHash: previousHash, hash: hash)
+    }
+
+    /// Checks the whole chain with this store's key (and, if given, against a head kept elsewhere).
+    public func verifyAuditChain(anchor: AuditChain.Anchor? = nil) async throws -> AuditChain.Verdict {
+        try await AuditChain.verify(self, key: auditKey, anchor: anchor)
     }
 
     public func forEachAuditEntry(_ body: @escaping @Sendable (AuditEntry) throws -> Void) async throws {

@@ -13,7 +13,7 @@ extension SQLStore: CardRegistry, RenewalStore {
                 VALUES (\(bind: card.serial), \(bind: card.userID.rawValue), \(bind: card.status.rawValue), \(bind: card.createdAt.millisecondsSince1970),
                         \(bind: card.keyAlgorithm), \(bind: Data(card.managementKeySealed)), \(bind: Data(card.pukSealed)))
                 """).run()
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 
@@ -100,7 +100,7 @@ extension SQLStore: CardRegistry, RenewalStore {
                     throw CardDeskError(.renewalConflict, "This renewal was changed by another session at the same time; run the renewal again to continue it.")
                 }
             }
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 
@@ -125,7 +125,7 @@ extension SQLStore {
     public func cancelCard(serial: String, audit: AuditEvent) async throws {
         try await host.transaction { db in
             try await db.raw("UPDATE cards SET status = 'cancelled' WHERE serial = \(bind: serial)").run()
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 }

@@ -13,7 +13,7 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
                         \(bind: certificate.notAfter.millisecondsSince1970), \(bind: certificate.status.rawValue),
                         \(bind: Data(certificate.der)), \(bind: audit.time.millisecondsSince1970))
                 """).run()
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 
@@ -34,7 +34,7 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
                     revocation_reason = \(bind: reason.rawValue), superseded_by = \(bind: supersededBy?.hex)
                 WHERE serial = \(bind: serial.hex) AND status = 'good'
                 """).run()
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
             // A revoked certificate vouches for nothing: the card's unfinished renewal (unless it is the renewal
             // making this revocation) stops here, so no certificate it issued or relied on can carry it on.
             if let cardSerial = record.cardSerial {
@@ -45,10 +45,10 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
                     """).all()
                 for row in cancelled {
                     let id = try row.decode(column: "id", as: String.self)
-                    _ = try await Self.appendAudit(AuditEvent(
+                    _ = try await self.appendAudit(AuditEvent(
                         action: .renewalStep, actor: audit.actor, subject: "card:\(cardSerial)",
                         details: "renewal=\(id) cancelled: certificate \(serial.hex) revoked (\(reason.name))", time: time
-                    ), on: db, flavour: self.host.flavour)
+                    ), on: db)
                 }
             }
             record.status = .revoked

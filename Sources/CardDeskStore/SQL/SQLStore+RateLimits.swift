@@ -26,7 +26,7 @@ extension SQLStore: RateLimitStore, MaintenanceStore {
                 WHERE bucket = \(bind: bucket) AND window_start = \(bind: windowStart.millisecondsSince1970) AND refusal_audited = 0
                 RETURNING bucket
                 """).first() != nil
-            if first { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            if first { _ = try await self.appendAudit(audit, on: db) }
             return first
         }
     }

@@ -12,7 +12,7 @@ extension SQLStore: SessionStore {
                         \(bind: session.createdAt.millisecondsSince1970), \(bind: session.lastSeenAt.millisecondsSince1970),
                         \(bind: session.endedAt?.millisecondsSince1970), \(bind: session.endReason), \(bind: session.parentID))
                 """).run()
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 
@@ -25,7 +25,7 @@ extension SQLStore: SessionStore {
                 UPDATE sessions SET role_code = \(bind: role.code), role_organisation = \(bind: role.organisation)
                 WHERE id = \(bind: sessionID) AND ended_at IS NULL RETURNING id
                 """).first() != nil
-            if changed { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            if changed { _ = try await self.appendAudit(audit, on: db) }
             return changed
         }
     }
@@ -45,7 +45,7 @@ extension SQLStore: SessionStore {
                 UPDATE sessions SET ended_at = \(bind: time.millisecondsSince1970), end_reason = \(bind: reason)
                 WHERE id = \(bind: id) AND ended_at IS NULL RETURNING id
                 """).first() != nil
-            if ended, let audit { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            if ended, let audit { _ = try await self.appendAudit(audit, on: db) }
             return ended
         }
     }

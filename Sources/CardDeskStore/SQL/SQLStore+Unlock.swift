@@ -28,7 +28,7 @@ extension SQLStore: UnlockStore, OutboxStore {
                 VALUES (\(bind: id), \(bind: contacts.email), \(bind: contacts.emailConfirmed), \(bind: contacts.mobile),
                         \(bind: contacts.mobileConfirmed), \(bind: audit.time.millisecondsSince1970))
                 """).run()
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 
@@ -66,14 +66,14 @@ extension SQLStore: UnlockStore, OutboxStore {
                         \(bind: code.expiresAt.millisecondsSince1970), 0)
                 """).run()
             try await Self.insertMessage(message, on: db)
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 
     public func addMessage(_ message: OutboxMessage, audit: AuditEvent) async throws {
         try await host.transaction { db in
             try await Self.insertMessage(message, on: db)
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 
@@ -112,7 +112,7 @@ extension SQLStore: UnlockStore, OutboxStore {
                     UPDATE one_time_codes SET voided_at = \(bind: time.millisecondsSince1970) WHERE id = \(bind: id) AND voided_at IS NULL AND used_at IS NULL
                     """).run()
             }
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 
@@ -124,7 +124,7 @@ extension SQLStore: UnlockStore, OutboxStore {
                     token_expires_at = \(bind: tokenExpiresAt?.millisecondsSince1970)
                 WHERE id = \(bind: id) AND used_at IS NULL AND voided_at IS NULL RETURNING id
                 """).first() != nil
-            if used { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            if used { _ = try await self.appendAudit(audit, on: db) }
             return used
         }
     }
@@ -135,7 +135,7 @@ extension SQLStore: UnlockStore, OutboxStore {
                 UPDATE one_time_codes SET completed_at = \(bind: time.millisecondsSince1970)
                 WHERE id = \(bind: id) AND used_at IS NOT NULL AND completed_at IS NULL RETURNING id
                 """).first() != nil
-            if completed { _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour) }
+            if completed { _ = try await self.appendAudit(audit, on: db) }
             return completed
         }
     }

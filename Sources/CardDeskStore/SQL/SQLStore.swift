@@ -1,4 +1,5 @@
 public import CardDeskCore
+public import Crypto
 public import Logging
 import SQLKit
 
@@ -8,22 +9,29 @@ import SQLKit
 public final class SQLStore: Sendable {
     let host: DatabaseHost
     public let location: DatabaseLocation
+    /// The audit chain's HMAC key (derived from the master key): who can write the database without it cannot
+    /// forge the chain.
+    let auditKey: SymmetricKey
 
-    private init(host: DatabaseHost, location: DatabaseLocation) {
+    private init(host: DatabaseHost, location: DatabaseLocation, auditKey: SymmetricKey) {
         self.host = host
         self.location = location
+        self.auditKey = auditKey
     }
 
     /// Opens (and creates or migrates) the store.
-    public static func open(_ location: DatabaseLocation, logger: Logger, now: Timestamp) async throws -> SQLStore {
+    public static func open(_ location: DatabaseLocation, logger: Logger, now: Timestamp, auditKey: SymmetricKey) async throws -> SQLStore {
         let host = try await DatabaseHost.open(location, logger: logger)
         do {
-            try await Migrations.run(on: host, now: now.millisecondsSince1970)
+            try await Migrations.run(on: host, now: now.millisecondsSince1970, auditKey: auditKey)
+        } catch let error as CardDeskError {
+            try? await host.close()
+            throw error
         } catch {
             try? await host.close()
             throw CardDeskError(.storageUnavailable, "Cannot prepare the database \(location): \(String(reflecting: error)).")
         }
-        return SQLStore(host: host, location: location)
+        return SQLStore(host: host, location: location, auditKey: auditKey)
     }
 
     public func close() async throws {
@@ -61,7 +69,7 @@ extension SQLStore: UserDirectory {
                     VALUES (\(bind: user.id.rawValue), \(bind: position), \(bind: role.code), \(bind: role.organisation))
                     """).run()
             }
-            _ = try await Self.appendAudit(audit, on: db, flavour: self.host.flavour)
+            _ = try await self.appendAudit(audit, on: db)
         }
     }
 

@@ -20,20 +20,22 @@ struct PageRoutes {
     let settings: PageSettings
     let limiter: RateLimiter
 
-    static let sessionCookie = "carddesk_session"
-    static let loginCookie = "carddesk_login"
+    /// Under https the names carry the `__Host-` prefix: the browser then takes them only when Secure, with Path=/
+    /// and no Domain, so no other host (a sibling subdomain, a plain-http page) can plant or overwrite them.
+    var sessionCookie: String { settings.secureCookies ? "__Host-carddesk_session" : "carddesk_session" }
+    var loginCookie: String { settings.secureCookies ? "__Host-carddesk_login" : "carddesk_login" }
 
     func register(on router: Router<WebContext>) {
         router.get("/") { request, _ in try await root(request) }
         router.get("logged-out") { request, _ in
             var response = html(Pages.loggedOut(settings: settings, reason: request.uri.queryParameters.get("reason").map { String($0.prefix(64)) }))
-            response.setCookie(cookie(Self.sessionCookie, value: "", maxAge: 0))
+            response.setCookie(cookie(sessionCookie, value: "", maxAge: 0))
             return response
         }
         router.get("help") { _, _ in html(Pages.help(settings: settings)) }
         router.get("favicon.ico") { _, _ in HTTPResponse.Status.noContent }
         router.get("session/status") { request, _ in
-            guard let token = request.cookies[Self.sessionCookie]?.value else { return LoginAPI.SessionStatus(active: false, reason: "not signed in") }
+            guard let token = request.cookies[sessionCookie]?.value else { return LoginAPI.SessionStatus(active: false, reason: "not signed in") }
             return try await login.status(token: token)
         }
         router.post("login/handover") { request, context in try await handover(request, context: context) }
@@ -54,7 +56,7 @@ struct PageRoutes {
 
     private func root(_ request: Request) async throws -> Response {
         let operation = request.uri.queryParameters.get("operation").map { String($0) }
-        guard let token = request.cookies[Self.sessionCookie]?.value else { return signInPage(operation: operation) }
+        guard let token = request.cookies[sessionCookie]?.value else { return signInPage(operation: operation) }
         let status = try await login.status(token: token)
         guard status.active else {
             // A session that ended while the page was closed: say so, once (that page clears the cookie).
@@ -82,7 +84,7 @@ struct PageRoutes {
 
     /// The signed-in session of this request, if it is open.
     private func signedIn(_ request: Request) async throws -> (String, SessionView)? {
-        guard let token = request.cookies[Self.sessionCookie]?.value, try await login.status(token: token).active else { return nil }
+        guard let token = request.cookies[sessionCookie]?.value, try await login.status(token: token).active else { return nil }
         return (token, try await login.current(token: token))
     }
 
@@ -113,13 +115,7 @@ struct PageRoutes {
     /// The fields of an `application/x-www-form-urlencoded` body.
     static func formFields(_ request: Request) async throws -> [String: String] {
         guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else { return [:] }
-        let text = String(buffer: try await request.body.collect(upTo: 16 * 1024))
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-            if parts.count == 2 { fields[parts[0]] = parts[1] }
-        }
-        return fields
+        return FormBody.fields(String(buffer: try await request.body.collect(upTo: 16 * 1024)))
     }
 
     private func signInPage(operation: String?) -> Response {
@@ -128,13 +124,13 @@ struct PageRoutes {
         var response = html(Pages.signIn(settings: settings, operation: operation).replacingOccurrences(
             of: "data-page=\"signin\"", with: "data-page=\"signin\" data-csrf=\"\(token)\""
         ))
-        response.setCookie(cookie(Self.loginCookie, value: token, maxAge: 3600))
+        response.setCookie(cookie(loginCookie, value: token, maxAge: 3600))
         return response
     }
 
     private func handover(_ request: Request, context: WebContext) async throws -> Response {
         struct Body: Decodable { let code: String }
-        guard let expected = request.cookies[Self.loginCookie]?.value, let given = request.headers[Self.csrfHeader],
+        guard let expected = request.cookies[loginCookie]?.value, let given = request.headers[Self.csrfHeader],
               ConstantTime.equal(expected, given)
         else { throw Self.csrfRefusal }
         try await limiter.check(.handovers, "addr:\(context.peerAddress)")
@@ -142,13 +138,13 @@ struct PageRoutes {
         let session = try await login.redeemHandover(code: body.code)
         guard let token = session.token else { throw CardDeskError(.internalFailure, "No session was opened.") }
         var response = Response(status: .noContent)
-        response.setCookie(cookie(Self.sessionCookie, value: token, maxAge: nil))
-        response.setCookie(cookie(Self.loginCookie, value: "", maxAge: 0))
+        response.setCookie(cookie(sessionCookie, value: token, maxAge: nil))
+        response.setCookie(cookie(loginCookie, value: "", maxAge: 0))
         return response
     }
 
     private func logout(_ request: Request, context: WebContext) async throws -> Response {
-        guard let token = request.cookies[Self.sessionCookie]?.value else {
+        guard let token = request.cookies[sessionCookie]?.value else {
             return Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])
         }
         var given = request.headers[Self.csrfHeader]
@@ -156,7 +152,7 @@ struct PageRoutes {
         guard let given, ConstantTime.equal(given, Self.csrf(token)) else { throw Self.csrfRefusal }
         try await login.logout(token: token, reason: "logged out")
         var response = Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])
-        response.setCookie(cookie(Self.sessionCookie, value: "", maxAge: 0))
+        response.setCookie(cookie(sessionCookie, value: "", maxAge: 0))
         return response
     }
 
@@ -171,8 +167,6 @@ struct PageRoutes {
     static func csrf(_ sessionToken: String) -> String {
         CardChallenges.hash("carddesk-csrf:\(sessionToken)")
     }
-
-
 
     private func cookie(_ name: String, value: String, maxAge: Int?) -> Cookie {
         // Names and values are ours (hex or base64url): always valid.

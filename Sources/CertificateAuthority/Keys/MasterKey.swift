@@ -41,28 +41,35 @@ public struct MasterKey: Sendable {
         return try MasterKey(base64: text)
     }
 
-    /// Encrypts `plaintext`; `label` is authenticated too, so a sealed key cannot be swapped for another's file.
-    /// Used for CA keys and for each card's management key and PUK.
-    /// A key for one purpose (`label`), derived with HKDF-SHA256; the master key itself never leaves this type.
+    /// A key for one purpose (`label`), derived with HKDF-SHA256; the master key itself never leaves this type and is
+    /// used for nothing but deriving: `sealing` (CA keys, card secrets), `audit-chain` (the log's HMAC), and so on.
     public func derivedKey(label: String) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Array("carddesk:\(label)".utf8), outputByteCount: 32)
     }
 
+    /// Encrypts `plaintext` under the derived sealing key; `label` is authenticated too, so a sealed key cannot be
+    /// swapped for another's file. Used for CA keys and for each card's management key and PUK.
     public func seal(_ plaintext: [UInt8], label: String) throws -> [UInt8] {
-        let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(label.utf8))
+        let box = try AES.GCM.seal(plaintext, using: derivedKey(label: "sealing"), authenticating: Array(label.utf8))
         guard let combined = box.combined else { throw CardDeskError(.internalFailure, "AES-GCM gave no combined box.") }
         return Array(combined)
     }
 
+    /// Opens what `seal` made. Data sealed before the sealing key was derived (CardDesk 0.5 and earlier) was sealed
+    /// under the master key itself; it still opens, read-only: nothing is sealed that way any more.
     public func open(_ sealed: [UInt8], label: String) throws(CardDeskError) -> [UInt8] {
+        let box: AES.GCM.SealedBox
         do {
-            let box = try AES.GCM.SealedBox(combined: sealed)
-            return Array(try AES.GCM.open(box, using: key, authenticating: Array(label.utf8)))
+            box = try AES.GCM.SealedBox(combined: sealed)
         } catch {
-            throw CardDeskError(
-                .wrongMasterKey,
-                "Cannot decrypt the \(label) key: the master key does not match the one it was sealed with, or the key file is damaged. Check CARDDESK_MASTER_KEY or master.key in the data directory."
-            )
+            throw CardDeskError(.wrongMasterKey, "The sealed \(label) key is damaged (not an AES-GCM box).")
         }
+        for candidate in [derivedKey(label: "sealing"), key] {
+            if let plaintext = try? AES.GCM.open(box, using: candidate, authenticating: Array(label.utf8)) { return Array(plaintext) }
+        }
+        throw CardDeskError(
+            .wrongMasterKey,
+            "Cannot decrypt the \(label) key: the master key does not match the one it was sealed with, or the key file is damaged. Check CARDDESK_MASTER_KEY or master.key in the data directory."
+        )
     }
 }

@@ -1,0 +1,111 @@
+import CardDeskAPI
+import CardDeskCore
+import CardDeskWeb
+import CertificateAuthority
+import Foundation
+
+/// The inputs an attacker controls, one fuzz target each. A target returns normally for any input the code handles
+/// (parsed, or refused with a `CardDeskError`); anything else (a crash, another error type escaping, a broken
+/// round trip) stops the process, which is what libFuzzer reports as a finding.
+enum FuzzTargets {
+    static let all: [String: @Sendable ([UInt8]) -> Void] = [
+        "csr": csr,
+        "ocsp-request": ocspRequest,
+        "crl": crl,
+        "ocsp-response": ocspResponse,
+        "json": json,
+        "forms": forms,
+    ]
+
+    /// The renewal CSR: parsed, then its proof of possession checked (as the renewal engine does).
+    static func csr(_ bytes: [UInt8]) {
+        refusedOnlyWithCardDeskError("CSR") {
+            let request = try CertificateRequestCheck.parse(bytes)
+            try CertificateRequestCheck.checkProofOfPossession(request)
+        }
+    }
+
+    /// `POST /ocsp` bodies (and `GET /ocsp/<base64>` once decoded).
+    static func ocspRequest(_ bytes: [UInt8]) {
+        refusedOnlyWithCardDeskError("OCSP request") { _ = try OCSPRequest(derEncoded: bytes) }
+    }
+
+    /// CRLs as relying parties (and the tests) read them back.
+    static func crl(_ bytes: [UInt8]) {
+        refusedOnlyWithCardDeskError("CRL") { _ = try CertificateRevocationList(derEncoded: bytes) }
+    }
+
+    /// OCSP responses as the agent and the tests read them.
+    static func ocspResponse(_ bytes: [UInt8]) {
+        refusedOnlyWithCardDeskError("OCSP response") { _ = try OCSPResponse(derEncoded: bytes) }
+    }
+
+    /// The JSON request bodies of the server and the bridge: the first byte picks the type, the rest is the body.
+    /// Whatever decodes must encode and decode again to the same bytes; every string in it goes through the
+    /// identifier checks the routes apply, which may refuse it (CardDeskError) but never crash.
+    static func json(_ bytes: [UInt8]) {
+        guard let selector = bytes.first else { return }
+        let body = Data(bytes.dropFirst())
+        let decoders = jsonBodies
+        decoders[Int(selector) % decoders.count](body)
+        if let text = String(validating: bytes.dropFirst(), as: UTF8.self) {
+            identifierChecks(text)
+        }
+    }
+
+    private static let jsonBodies: [@Sendable (Data) -> Void] = [
+        roundTrip(CardSignedChallenge.self), roundTrip(LoginAPI.ChooseRole.self),
+        roundTrip(RenewalAPI.Authorise.self), roundTrip(RenewalAPI.Submit.self), roundTrip(RenewalAPI.Confirm.self),
+        roundTrip(UnlockAPI.Start.self), roundTrip(UnlockAPI.RequestCode.self), roundTrip(UnlockAPI.Verify.self),
+        roundTrip(BridgeAPI.HandoverRequest.self), roundTrip(BridgeAPI.Passcode.self), roundTrip(BridgeAPI.ContactConsent.self),
+        roundTrip(BridgeAPI.NewPasscode.self), roundTrip(BridgeAPI.ChangePasscode.self), roundTrip(BridgeAPI.UnlockCode.self),
+        roundTrip(BridgeAPI.UnlockChannel.self), roundTrip(BridgeAPI.ChooseRole.self), roundTrip(LoginAPI.AgentCheckIn.self),
+    ]
+
+    private static func roundTrip<T: Codable>(_ type: T.Type) -> @Sendable (Data) -> Void {
+        { data in
+            guard let value = try? JSONDecoder().decode(T.self, from: data) else { return }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            guard let once = try? encoder.encode(value) else { fatalError("\(T.self) decoded but does not encode") }
+            guard let again = try? JSONDecoder().decode(T.self, from: once), let twice = try? encoder.encode(again), once == twice else {
+                fatalError("\(T.self) does not round-trip: \(String(decoding: once, as: UTF8.self))")
+            }
+        }
+    }
+
+    /// The identifier checks: refuse, or accept the text unchanged and within its bounds.
+    private static func identifierChecks(_ text: String) {
+        for (name, check, bound) in [
+            ("card serial", Identifiers.cardSerial, 40), ("request ID", Identifiers.requestID, 36), ("token", Identifiers.token, 128),
+        ] as [(String, (String) throws -> String, Int)] {
+            do {
+                let accepted = try check(text)
+                guard accepted == text, accepted.utf8.count <= bound else { fatalError("the \(name) check let \(text.debugDescription) through as \(accepted.debugDescription)") }
+            } catch is CardDeskError {
+            } catch {
+                fatalError("the \(name) check threw \(error)")
+            }
+        }
+    }
+
+    /// Form bodies: whatever is read encodes and reads back the same; every value is escaped before it is shown.
+    static func forms(_ bytes: [UInt8]) {
+        let fields = FormBody.fields(String(decoding: bytes, as: UTF8.self))
+        let again = FormBody.fields(FormBody.encode(fields))
+        guard again == fields else { fatalError("form fields do not round-trip: \(fields) then \(again)") }
+        for (name, value) in fields {
+            let shown = FormBody.escapedForPage(name) + FormBody.escapedForPage(value)
+            guard !shown.contains(where: { "<>\"'".contains($0) }) else { fatalError("unescaped markup in \(shown.debugDescription)") }
+        }
+    }
+
+    private static func refusedOnlyWithCardDeskError(_ what: String, _ body: () throws -> Void) {
+        do {
+            try body()
+        } catch is CardDeskError {
+        } catch {
+            fatalError("\(what): an error other than CardDeskError escaped: \(error)")
+        }
+    }
+}
