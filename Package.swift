@@ -294,7 +294,7 @@ let package = Package(
             name: "SecurityTests",
             dependencies: [
                 "CardDeskAPI", "CardDeskCore", "CardDeskStore", "CertificateAuthority", "RegistrationAuthority",
-                "Smartcard", "VirtualSmartcard", "CardAgent", "CardDeskServerKit", "CardDeskWeb",
+                "Smartcard", "VirtualSmartcard", "CardAgent", "CardDeskServerKit", "CardDeskWeb", "Messaging",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
