@@ -62,7 +62,7 @@ enum FuzzTargets {
         roundTrip(BridgeAPI.UnlockChannel.self), roundTrip(BridgeAPI.ChooseRole.self), roundTrip(LoginAPI.AgentCheckIn.self),
     ]
 
-    private static func roundTrip<T: Codable>(_ type: T.Type) -> @Sendable (Data) -> Void {
+    private static func roundTrip<T: Codable & SendableMetatype>(_ type: T.Type) -> @Sendable (Data) -> Void {
         { data in
             guard let value = try? JSONDecoder().decode(T.self, from: data) else { return }
             let encoder = JSONEncoder()
