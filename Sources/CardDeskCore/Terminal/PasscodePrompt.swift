@@ -11,15 +11,9 @@ public enum PasscodePrompt {
     public static func read(prompt: String = "Passcode: ") throws(CardDeskError) -> String {
         guard isatty(0) == 1 else { return try line() }
         writeError(prompt)
-        var original = termios()
-        tcgetattr(0, &original)
-        var silent = original
-        silent.c_lflag &= ~tcflag_t(ECHO)
-        tcsetattr(0, TCSAFLUSH, &silent)
-        defer {
-            tcsetattr(0, TCSAFLUSH, &original)
-            writeError("\n")
-        }
+        // Echo off (Enter still shows as a new line), and back on however the read ends.
+        TerminalEcho.hide(true)
+        defer { TerminalEcho.hide(false) }
         return try line()
     }
 

@@ -86,7 +86,7 @@ enum Migrations {
             switch flavour {
             case .sqlite:
                 statements += [
-                    "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+                    AuditGuard.sqliteNoUpdate,
                     "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
                 ]
             case .postgres:
@@ -96,7 +96,7 @@ enum Migrations {
                     BEGIN RAISE EXCEPTION 'the audit log is append-only'; END
                     $$ LANGUAGE plpgsql
                     """,
-                    "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION carddesk_audit_append_only()",
+                    AuditGuard.postgresAppendOnly,
                 ]
             }
             return statements
@@ -289,27 +289,30 @@ enum Migrations {
             keyedPrevious = hash
         }
         // The log is append-only (triggers refuse UPDATE): lift that for this one rewrite, then put it back.
-        let triggers = try await auditTriggers(on: db, flavour: flavour)
-        for trigger in triggers { try await db.raw(SQLQueryString(trigger.drop)).run() }
+        let guardTrigger = AuditGuard.updateTrigger(flavour)
+        try await db.raw(SQLQueryString(guardTrigger.drop)).run()
         for (sequence, previousHash, hash) in rekeyed {
             try await db.raw("UPDATE audit_events SET prev_hash = \(bind: previousHash), hash = \(bind: hash) WHERE seq = \(bind: sequence)").run()
         }
         try await db.raw("UPDATE audit_head SET hash = \(bind: keyedPrevious) WHERE id = 1").run()
-        for trigger in triggers { try await db.raw(SQLQueryString(trigger.create)).run() }
+        try await db.raw(SQLQueryString(guardTrigger.create)).run()
     }
 
-    private static func auditTriggers(on db: any SQLDatabase, flavour: DatabaseHost.Flavour) async throws -> [(drop: String, create: String)] {
+}
+
+/// The triggers that keep the audit log append-only in the database: created by migration 1, lifted and put back by
+/// the one rewrite the store ever does (keying the chain, migration 7).
+enum AuditGuard {
+    static let sqliteNoUpdate =
+        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    static let postgresAppendOnly =
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION carddesk_audit_append_only()"
+
+    /// The trigger that refuses UPDATE: how to drop it, and how to create it again.
+    static func updateTrigger(_ flavour: DatabaseHost.Flavour) -> (drop: String, create: String) {
         switch flavour {
-        case .sqlite:
-            return [(
-                "DROP TRIGGER IF EXISTS audit_events_no_update",
-                "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-            )]
-        case .postgres:
-            return [(
-                "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
-                "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION carddesk_audit_append_only()"
-            )]
+        case .sqlite: ("DROP TRIGGER IF EXISTS audit_events_no_update", sqliteNoUpdate)
+        case .postgres: ("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events", postgresAppendOnly)
         }
     }
 }

@@ -15,14 +15,6 @@ public enum FormBody {
         return fields
     }
 
-    /// Encodes fields so that `fields(_:)` reads them back unchanged.
-    public static func encode(_ fields: [String: String]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        func part(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? "" }
-        return fields.sorted { $0.key < $1.key }.map { part($0.key) + "=" + part($0.value) }.joined(separator: "&")
-    }
-
     /// Text as it goes into a page (the form's values and errors are echoed back): HTML-escaped.
     public static func escapedForPage(_ text: String) -> String {
         HTML.escape(text)

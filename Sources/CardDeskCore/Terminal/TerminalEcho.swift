@@ -2,16 +2,18 @@ import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
-/// Turns the terminal's echo off while the agent waits for a passcode, and back on afterwards, so that a passcode
-/// typed at the agent never shows on the screen (nor in a terminal's scrollback). Only when standard input is a
+/// Turns the terminal's echo off while a passcode is typed (the agent waiting for one, `PasscodePrompt`), and back
+/// on afterwards, so that a passcode never shows on the screen (nor in a terminal's scrollback). Only when standard input is a
 /// terminal; piped input (scripts, tests) is left alone. Ctrl-C or a SIGTERM while echo is off restore it first.
-enum TerminalEcho {
+public enum TerminalEcho {
     private static let saved = Mutex<termios?>(nil)
     private static let signalSources = Mutex<[any DispatchSourceSignal]>([])
 
-    @Sendable static func hide(_ hidden: Bool) {
+    @Sendable public static func hide(_ hidden: Bool) {
         guard isatty(0) == 1 else { return }
         installRestoreOnSignals()
         saved.withLock { saved in
