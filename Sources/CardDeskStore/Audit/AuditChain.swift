@@ -88,24 +88,7 @@ public enum AuditChain {
     ) async throws -> Verdict {
         let walk = Mutex(AuditWalk())
         try await log.forEachAuditEntry { entry in
-            walk.withLock { state in
-                guard state.broken == nil else { return }
-                if entry.sequence != state.expectedSequence {
-                    state.broken = .broken(
-                        sequence: state.expectedSequence,
-                        reason: "entry \(state.expectedSequence) is missing (the next stored entry is \(entry.sequence))"
-                    )
-                } else if entry.previousHash != state.previousHash {
-                    state.broken = .broken(sequence: entry.sequence, reason: "its link to entry \(entry.sequence - 1) does not match")
-                } else if hash(entry.sequence, entry.event, entry.previousHash) != entry.hash {
-                    state.broken = .broken(sequence: entry.sequence, reason: "its contents do not match its hash (the row was changed, or the hash was not made with this server's master key)")
-                } else if let anchor, anchor.sequence == entry.sequence, anchor.hash != entry.hash {
-                    state.broken = .broken(sequence: entry.sequence, reason: "its hash is not the anchored head \(anchor) (the log was rewritten from here on)")
-                } else {
-                    state.expectedSequence += 1
-                    state.previousHash = entry.hash
-                }
-            }
+            walk.withLock { $0.check(entry, anchor: anchor, hash: hash) }
         }
         let final = walk.withLock { $0 }
         if let broken = final.broken { return broken }
@@ -127,9 +110,27 @@ public enum AuditChain {
     }
 }
 
-/// Where a verification has got to.
-private struct AuditWalk: Sendable {
+/// Where a verification has got to: entries are checked one after another, in sequence order.
+struct AuditWalk: Sendable {
     var expectedSequence: Int64 = 1
     var previousHash = AuditChain.genesisHash
     var broken: AuditChain.Verdict?
+
+    /// Checks the next entry (nothing more once one is broken): in sequence, linked to the one before, hashed by `hash`,
+    /// and equal to the anchor at its sequence.
+    mutating func check(_ entry: AuditEntry, anchor: AuditChain.Anchor? = nil, hash: (Int64, AuditEvent, String) -> String) {
+        guard broken == nil else { return }
+        if entry.sequence != expectedSequence {
+            broken = .broken(sequence: expectedSequence, reason: "entry \(expectedSequence) is missing (the next stored entry is \(entry.sequence))")
+        } else if entry.previousHash != previousHash {
+            broken = .broken(sequence: entry.sequence, reason: "its link to entry \(entry.sequence - 1) does not match")
+        } else if hash(entry.sequence, entry.event, entry.previousHash) != entry.hash {
+            broken = .broken(sequence: entry.sequence, reason: "its contents do not match its hash (the row was changed, or the hash was not made with this server's master key)")
+        } else if let anchor, anchor.sequence == entry.sequence, anchor.hash != entry.hash {
+            broken = .broken(sequence: entry.sequence, reason: "its hash is not the anchored head \(anchor) (the log was rewritten from here on)")
+        } else {
+            expectedSequence += 1
+            previousHash = entry.hash
+        }
+    }
 }

@@ -271,19 +271,17 @@ enum Migrations {
         let rows = try await db.raw("SELECT * FROM audit_events ORDER BY seq").all()
         guard !rows.isEmpty else { return }
         let entries = try rows.map(SQLStore.auditEntry(from:))
-        var previous = AuditChain.genesisHash
+        var walk = AuditWalk()
         var rekeyed: [(Int64, String, String)] = []
         var keyedPrevious = AuditChain.genesisHash
-        for (index, entry) in entries.enumerated() {
-            guard entry.sequence == Int64(index + 1), entry.previousHash == previous,
-                  AuditChain.unkeyedHash(sequence: entry.sequence, event: entry.event, previousHash: entry.previousHash) == entry.hash
-            else {
+        for entry in entries {
+            walk.check(entry, hash: AuditChain.unkeyedHash)
+            if case .broken(let sequence, let reason)? = walk.broken {
                 throw CardDeskError(
                     .auditChainBroken,
-                    "The audit log does not verify at entry \(index + 1), so it cannot be upgraded to the keyed chain. Keep a copy of the database for investigation, and start from a backup."
+                    "The audit log does not verify at entry \(sequence) (\(reason)), so it cannot be upgraded to the keyed chain. Keep a copy of the database for investigation, and start from a backup."
                 )
             }
-            previous = entry.hash
             let hash = AuditChain.hash(key: key, sequence: entry.sequence, event: entry.event, previousHash: keyedPrevious)
             rekeyed.append((entry.sequence, keyedPrevious, hash))
             keyedPrevious = hash
