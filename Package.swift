@@ -68,15 +68,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The card seam: a session with one smartcard (PIN, keys, certificates, server-authorised administration).
+        // The card seam: a session with one smartcard (PIN, keys, certificates, server-authorised administration),
+        // APDUs and BER-TLV, and the PIV card application's host side.
         .target(
             name: "Smartcard",
             dependencies: [
                 "CardDeskCore",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // pcsc-lite, the PC/SC service every smartcard reader is reached through (libpcsclite-dev).
+        .systemLibrary(name: "CPCSC", pkgConfig: "libpcsclite", providers: [.apt(["libpcsclite-dev"])]),
+        // PC/SC from Swift: readers, card events, APDUs through pcscd (blocking calls on their own threads).
+        .target(
+            name: "PCSC",
+            dependencies: ["CardDeskCore", "CPCSC", "Smartcard"],
             swiftSettings: swiftSettings
         ),
         // A software card with the semantics of a PIV card, one file per card.
@@ -235,7 +245,7 @@ let package = Package(
         .testTarget(
             name: "VirtualSmartcardTests",
             dependencies: [
-                "CardDeskCore", "Smartcard", "VirtualSmartcard",
+                "CardDeskCore", "Smartcard", "VirtualSmartcard", "PCSC",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -307,7 +317,7 @@ let package = Package(
         .testTarget(
             name: "ServerEndToEndTests",
             dependencies: [
-                "CardDeskCore",
+                "CardDeskCore", "PCSC", "Smartcard", "VirtualSmartcard",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

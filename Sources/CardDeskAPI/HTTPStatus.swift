@@ -13,6 +13,7 @@ extension CardDeskError.Code {
              .codeExpired, .codeAlreadyUsed, .codeVoided, .cardCancelled, .noContactDetails: 409
         case .cardLocked, .cardBlocked: 423
         case .tooManyCodes, .tooManyRequests: 429
+        case .unsupportedCard: 422
         case .serverUnreachable: 502
         case .storageUnavailable: 503
         default: 500

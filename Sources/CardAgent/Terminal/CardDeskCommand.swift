@@ -7,6 +7,7 @@ import Logging
 import Smartcard
 import VirtualSmartcard
 import X509
+import Dispatch
 
 /// `carddesk`: the card holder's command line (the workstation agent comes with the browser journey).
 public struct CardDeskCommand: AsyncParsableCommand {
@@ -146,7 +147,65 @@ struct RenewCommand: AsyncParsableCommand {
 /// `carddesk card insert FILE --reader DIR` and `carddesk card remove --reader DIR [--to FILE]`: a virtual card goes
 /// into a reader folder and comes out again, as a real card goes into a reader.
 struct CardReaderCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "card", abstract: "Insert a virtual card into a reader folder, or remove it.", subcommands: [Insert.self, Remove.self])
+    static let configuration = CommandConfiguration(
+        commandName: "card",
+        abstract: "Virtual cards: make a blank one, put one into the PC/SC reader (vpcd) or a reader folder, or take it out.",
+        subcommands: [Blank.self, Connect.self, Insert.self, Remove.self]
+    )
+
+    /// `carddesk card blank FILE`: a factory-fresh virtual PIV card.
+    struct Blank: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a factory-fresh virtual PIV card: default management key, PIN 123456, PUK 12345678, no keys.",
+            discussion: "Virtual cards are for demos, tests and training: whoever can read the file can read the card's keys."
+        )
+        @Argument(help: "The new card's file (must not exist).") var file: String
+
+        func run() async throws {
+            try await Terminal.run {
+                let card = try VirtualPIVCard.blank(file: URL(fileURLWithPath: file))
+                let guid = try await PIVClient(transport: card).guid() ?? []
+                print("Blank virtual PIV card made in \(file) (card \(Hex.string(guid).lowercased())).")
+                print("PIN 123456, PUK 12345678, the default management key: enrol it before use (carddesk card enrol).")
+            }
+        }
+    }
+
+    /// `carddesk card connect FILE [--vpcd HOST:PORT]`: the card goes into vpcd's reader until this stops.
+    struct Connect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Insert a virtual PIV card into the PC/SC reader of vsmartcard's vpcd, until stopped (Ctrl-C or SIGTERM removes it).",
+            discussion: "pcscd then offers the card to every program on this computer (OpenSC, yubico-piv-tool, carddesk --pcsc). vpcd listens on TCP: on a shared network, firewall its ports (35963, 35964)."
+        )
+        @Argument(help: "The virtual card file.") var file: String
+        @Option(help: "Where vpcd listens (its first reader: 127.0.0.1:35963, the second: 35964).") var vpcd: String = "127.0.0.1:35963"
+
+        func run() async throws {
+            try await Terminal.run {
+                let url = URL(fileURLWithPath: file)
+                try VirtualPIVCard.check(url)
+                let (host, port) = try VPCDConnection.address(vpcd)
+                let connection = VPCDConnection(card: VirtualPIVCard(file: url), host: host, port: port)
+                let say: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+                let stop = SignalWatch.onTermination { connection.stop() }
+                defer { stop.cancel() }
+                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                    let thread = Thread {
+                        connection.run { event in
+                            switch event {
+                            case .inserted: say("Card \(url.lastPathComponent) inserted into vpcd at \(host):\(port). Stop this command to remove it.")
+                            case .waiting(let reason): say("Waiting for vpcd: \(reason)")
+                            case .disconnected: say("vpcd closed the connection (pcscd stopped?); reconnecting.")
+                            }
+                        }
+                        done.resume()
+                    }
+                    thread.start()
+                }
+                say("Card removed.")
+            }
+        }
+    }
 
     struct Insert: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Move a virtual card file into a reader folder.")
@@ -219,6 +278,29 @@ struct AgentCommand: AsyncParsableCommand {
                 group.cancelAll()
             }
         }
+    }
+}
+
+/// SIGINT and SIGTERM, delivered to a handler instead of ending the process at once (until `cancel()`).
+final class SignalWatch {
+    private let sources: [any DispatchSourceSignal]
+
+    private init(sources: [any DispatchSourceSignal]) {
+        self.sources = sources
+    }
+
+    static func onTermination(_ handler: @escaping @Sendable () -> Void) -> SignalWatch {
+        SignalWatch(sources: [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            return source
+        })
+    }
+
+    func cancel() {
+        sources.forEach { $0.cancel() }
     }
 }
 

@@ -57,6 +57,8 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let weakPasscode = Code("weakPasscode", exitStatus: 101)
         /// A rate limit: too many requests from one address or for one card in a short time.
         public static let tooManyRequests = Code("tooManyRequests", exitStatus: 102)
+        /// The card cannot do what was asked (a PIV card without a YubiKey extension, say).
+        public static let unsupportedCard = Code("unsupportedCard", exitStatus: 103)
 
         /// Every code, so a client can turn a server's `code` back into the same `Code`.
         public static let all: [Code] = [
@@ -65,7 +67,7 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
             .configuration, .internalFailure, .wrongPasscode, .cardLocked, .cardBlocked, .cardRemoved, .corruptCard, .notAuthorised,
             .passcodeRequired, .renewalNotOpen, .certificatesExpired, .unknownCard, .serverUnreachable, .authenticationFailed,
             .renewalConflict, .codeExpired, .codeAlreadyUsed, .codeVoided, .wrongCode, .tooManyCodes, .emailDomainNotAllowed,
-            .cardCancelled, .noContactDetails, .weakPasscode, .tooManyRequests,
+            .cardCancelled, .noContactDetails, .weakPasscode, .tooManyRequests, .unsupportedCard,
         ]
 
         public static func named(_ name: String) -> Code? { all.first { $0.name == name } }

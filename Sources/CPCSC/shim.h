@@ -1,0 +1,2 @@
+// pcsc-lite: pkg-config adds -I/usr/include/PCSC.
+#include <winscard.h>
