@@ -189,6 +189,7 @@ let package = Package(
             dependencies: [
                 "CardDeskAPI",
                 "CardDeskCore",
+                "PCSC",
                 "Smartcard",
                 "VirtualSmartcard",
                 .product(name: "X509", package: "swift-certificates"),
@@ -221,6 +222,7 @@ let package = Package(
             name: "carddesk-bench",
             dependencies: [
                 "CardAgent",
+                "Smartcard",
                 "CardDeskAPI",
                 "CardDeskServerKit",
                 "CardDeskWeb",
@@ -235,6 +237,14 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Test support: a virtual card in vpcd's reader that is pulled out, or kills the agent, at the Nth APDU (the
+        // PC/SC interruption tests). Fault injection lives here, on the card's side, not in the agent or the server.
+        .executableTarget(
+            name: "carddesk-test-card",
+            dependencies: ["Smartcard", "VirtualSmartcard"],
+            path: "Tests/Support/TestCard",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -12,20 +12,24 @@ public enum RenewalAPI {
     /// Starting or resuming a renewal: the card's signature over `RenewalStartMessage`.
     public typealias Start = CardSignedChallenge
 
-    public struct Authorise: Codable, Sendable {
+    /// The card's management-key witness (encrypted), for the slot of `profile`.
+    public struct Administer: Codable, Sendable {
         public let profile: CertificateProfileKind
-        public let operation: AdminOperation
-        public let cardChallenge: Data
-        public init(profile: CertificateProfileKind, operation: AdminOperation, cardChallenge: Data) {
+        public let witness: Data
+        public init(profile: CertificateProfileKind, witness: Data) {
             self.profile = profile
-            self.operation = operation
-            self.cardChallenge = cardChallenge
+            self.witness = witness
         }
     }
 
-    public struct Authorisation: Codable, Sendable {
-        public let response: Data
-        public init(response: Data) { self.response = response }
+    /// The server's answer: the witness decrypted, and its own challenge for the card.
+    public struct Administration: Codable, Sendable {
+        public let witness: Data
+        public let challenge: Data
+        public init(witness: Data, challenge: Data) {
+            self.witness = witness
+            self.challenge = challenge
+        }
     }
 
     public struct Submit: Codable, Sendable {
@@ -53,7 +57,7 @@ public enum RenewalAPI {
 }
 
 
-/// Where each certificate of a renewal has got to.
+/// Where each certificate of a renewal has got to (see `RenewalState` on the server).
 public enum RenewalStep: String, Codable, Hashable, Sendable, Comparable {
     case pending
     case keyAuthorised
@@ -83,12 +87,15 @@ public struct RenewalView: Codable, Hashable, Sendable {
     /// The bearer token for the following steps; only in the answer that starts or resumes the renewal.
     public let token: String?
     public let done: Bool
+    /// The PIV algorithm of the card's management key (GENERAL AUTHENTICATE names it).
+    public let managementKeyAlgorithm: UInt8?
     public let items: [Item]
 
-    public init(id: String, token: String?, done: Bool, items: [Item]) {
+    public init(id: String, token: String?, done: Bool, managementKeyAlgorithm: UInt8?, items: [Item]) {
         self.id = id
         self.token = token
         self.done = done
+        self.managementKeyAlgorithm = managementKeyAlgorithm
         self.items = items
     }
 }
@@ -101,13 +108,16 @@ public struct CardRenewalStatus: Codable, Hashable, Sendable {
     public let opensOn: Timestamp?
     public let message: String
     public let renewalInProgress: Bool
+    /// A PUK released for an unlock has not been changed on the card yet: the agent changes it at this contact.
+    public let pukRotationPending: Bool
 
-    public init(cardSerial: String, renewalAvailable: Bool, opensOn: Timestamp?, message: String, renewalInProgress: Bool) {
+    public init(cardSerial: String, renewalAvailable: Bool, opensOn: Timestamp?, message: String, renewalInProgress: Bool, pukRotationPending: Bool = false) {
         self.cardSerial = cardSerial
         self.renewalAvailable = renewalAvailable
         self.opensOn = opensOn
         self.message = message
         self.renewalInProgress = renewalInProgress
+        self.pukRotationPending = pukRotationPending
     }
 }
 
@@ -136,6 +146,13 @@ public enum RenewalStartMessage {
 public enum RenewalConfirmationMessage {
     public static func make(renewalID: String, profile: CertificateProfileKind, serial: SerialNumber) -> [UInt8] {
         Array("carddesk-installed-v1\n\(renewalID)\n\(profile.rawValue)\n\(serial.hex)".utf8)
+    }
+}
+
+/// The bytes a card signs (with either key pair) to have a released PUK rotated at its next contact.
+public enum PUKRotationMessage {
+    public static func make(challenge: String, cardSerial: String) -> [UInt8] {
+        Array("carddesk-puk-rotation-v1\n\(challenge)\n\(cardSerial)".utf8)
     }
 }
 

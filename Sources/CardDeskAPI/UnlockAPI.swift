@@ -1,8 +1,8 @@
 public import CardDeskCore
 public import Foundation
 
-/// Self-service unlock over HTTP (`/api/v1/unlock/…`). The new passcode never appears here: the server only
-/// authorises the card to reset it.
+/// Self-service unlock over HTTP (`/api/v1/unlock/…`). The new passcode never appears here: the server releases
+/// the card's PUK for the reset and names its successor.
 public enum UnlockAPI {
     public struct Start: Codable, Sendable {
         public let cardSerial: String
@@ -65,8 +65,16 @@ public enum UnlockAPI {
         }
     }
 
-    public struct Authorise: Codable, Sendable {
-        public let cardChallenge: Data
-        public init(cardChallenge: Data) { self.cardChallenge = cardChallenge }
+    /// The card's PUK, released for one reset, and the PUK the card must be given right after (PIV's CHANGE
+    /// REFERENCE DATA on the PUK). `token` (a rotation at the card's next contact) reports the change.
+    public struct PUKRelease: Codable, Sendable {
+        public let puk: String
+        public let nextPUK: String
+        public var token: String?
+        public init(puk: String, nextPUK: String, token: String?) {
+            self.puk = puk
+            self.nextPUK = nextPUK
+            self.token = token
+        }
     }
 }

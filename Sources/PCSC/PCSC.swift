@@ -219,13 +219,16 @@ public final class PCSCCard: APDUTransport, Sendable {
     public func transmit(_ command: [UInt8]) async throws -> [UInt8] {
         let handle = handle
         do {
-            return try await context.run {
+            let answer = try await context.run {
                 var pci = g_rgSCardT1Pci
                 var buffer = [UInt8](repeating: 0, count: 65_544)
                 var length = DWORD(buffer.count)
                 try PCSC.check(SCardTransmit(handle, &pci, command, DWORD(command.count), nil, &buffer, &length), "SCardTransmit")
                 return Array(buffer.prefix(Int(length)))
             }
+            // No status word at all: the card went away while answering (vpcd reports that as an empty answer).
+            guard answer.count >= 2 else { throw PCSC.Failure(code: 0x8010_0069, operation: "SCardTransmit").cardDeskError }
+            return answer
         } catch let failure as PCSC.Failure {
             throw failure.cardDeskError
         }

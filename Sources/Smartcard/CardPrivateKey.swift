@@ -34,6 +34,22 @@ public struct CardPrivateKey: CustomPrivateKey {
         return try await session.sign(Array(bytes), with: slot)
     }
 
+    /// A certificate signing request for this key, signed on the card (the CA sets the real subject; `commonName`
+    /// only labels the request).
+    public func signingRequest(commonName: String) async throws -> CertificateSigningRequest {
+        try await CertificateSigningRequest(
+            version: .v1, subject: try DistinguishedName { CommonName(commonName) }, asyncPrivateKey: .init(self),
+            attributes: .init(), signatureAlgorithm: defaultSignatureAlgorithm
+        )
+    }
+
+    /// The same request, DER-encoded.
+    public func signingRequestDER(commonName: String) async throws -> [UInt8] {
+        var coder = DER.Serializer()
+        try coder.serialize(try await signingRequest(commonName: commonName))
+        return coder.serializedBytes
+    }
+
     public static var defaultPEMDiscriminator: String { "CARD KEY" }
 
     public func serialize(into coder: inout DER.Serializer) throws {

@@ -21,19 +21,6 @@ public struct CardSlot: Hashable, Sendable, Codable, CustomStringConvertible, Co
         profile == .authentication ? .authentication : .signing
     }
 
-    /// The retired-key slots (82–95). A renewal generates the new key in one of these ("staging") so the current
-    /// key keeps working until the new certificate is on the card; installing then moves the new key into place
-    /// and keeps the old one here, retired.
-    public static func retired(_ index: Int) -> CardSlot? {
-        guard (1...20).contains(index) else { return nil }
-        return CardSlot(UInt8(0x81 + index))
-    }
-
-    /// Where a renewal of `slot` stages its new key: 82 for authentication, 83 for signing.
-    public static func staging(for slot: CardSlot) -> CardSlot {
-        slot == .authentication ? CardSlot(0x82) : CardSlot(0x83)
-    }
-
     public var isRetired: Bool { (0x82...0x95).contains(keyReference) }
 
     public var description: String {

@@ -3,11 +3,12 @@ public import CardDeskCore
 public struct PINState: Hashable, Sendable, Codable {
     public let pinTriesLeft: Int
     public let pinMaximumTries: Int
-    public let pukTriesLeft: Int
+    /// The PUK's tries left, when the card says (YubiKey metadata); nil for a card that does not.
+    public let pukTriesLeft: Int?
     /// Whether the PIN has been verified in this session (this card connection).
     public let pinVerified: Bool
 
-    public init(pinTriesLeft: Int, pinMaximumTries: Int, pukTriesLeft: Int, pinVerified: Bool) {
+    public init(pinTriesLeft: Int, pinMaximumTries: Int, pukTriesLeft: Int?, pinVerified: Bool) {
         self.pinTriesLeft = pinTriesLeft
         self.pinMaximumTries = pinMaximumTries
         self.pukTriesLeft = pukTriesLeft

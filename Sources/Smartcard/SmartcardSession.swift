@@ -1,44 +1,64 @@
 import CardDeskCore
+import Crypto
 public import X509
 
-/// A connection to one smartcard: what the renewal flow, the agent and the RA need from a card, and nothing of how
+/// A connection to one smartcard: what the renewal flow, the unlock flow, the agent and card issuing need from a
+/// card, in the terms of the PIV standard (NIST SP 800-73-4) that every supported card speaks, and nothing of how
 /// the card is reached.
 ///
-/// Implementations: `VirtualCard` (a file with real card semantics) today; a PC/SC backend speaking PIV
-/// (NIST SP 800-73-4 APDUs: VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER, GENERAL AUTHENTICATE,
-/// GENERATE ASYMMETRIC KEY PAIR, GET/PUT DATA) and a PKCS#11 backend (C_Login, C_GenerateKeyPair, C_Sign,
-/// C_CreateObject) later. Callers never see APDUs, and no method returns private key material.
+/// Implementation: `PIVCardSession`, over any APDU transport (PC/SC for real cards and for the virtual card in
+/// vpcd's reader; the virtual card in this process). Callers never see APDUs, and no method returns private key
+/// material.
 ///
-/// Rules every implementation keeps:
-/// - signing needs the PIN verified in this session; a new session starts unverified;
-/// - a wrong PIN costs a try; at zero the card is locked until a PUK reset; the counters survive power loss;
-/// - generating keys, installing certificates and resetting the PIN each need an `AdminAuthorisation` from the
-///   server for that operation, answered to a challenge the card issued;
-/// - a card that is removed fails every call with `.cardRemoved`; nothing is left half-written on it.
+/// What every card does, as PIV requires:
+/// - signing needs the PIN verified in this card session (a reset or a new connection starts unverified);
+/// - a wrong PIN costs a try; at zero the PIN is blocked until RESET RETRY COUNTER with the PUK; the PUK has its own
+///   counter and, at zero, the card is blocked for good; the counters survive power loss;
+/// - generating keys and writing certificates need the management key (9B) authenticated in this card session;
+///   CardDesk keeps each card's management key on the server, which answers the card's witness through the agent;
+/// - keys never move between slots: a renewal generates the new key in the slot it replaces;
+/// - a card that is taken out fails every call with `.cardRemoved`.
 public protocol SmartcardSession: Sendable {
-    /// The card's serial number (the PIV CHUID / card UUID on a real card).
+    /// CardDesk's serial number for the card: "CD" and the last 8 bytes of the GUID in its CHUID, in hexadecimal
+    /// (OpenSC shows the same 16 digits as the token serial).
     func serial() async throws -> String
     func pinState() async throws -> PINState
 
     /// Checks the passcode. Throws `.wrongPasscode` (with the tries left), `.cardLocked` at zero.
     func verifyPIN(_ pin: String) async throws
     func changePIN(current: String, new: String) async throws
-    /// Resets the PIN with the PUK (the PUK is held by the server and never shown to the user).
+    /// RESET RETRY COUNTER: a new PIN and a full retry counter, with the PUK.
     func unblockPIN(puk: String, newPIN: String) async throws
-    /// Sets a new PIN and restores its retry counter, authorised by the server for this card (`.resetPIN`): the
-    /// self-service unlock. A card whose PUK is exhausted is blocked for good and refuses.
-    func resetPIN(newPIN: String, authorisation: AdminAuthorisation) async throws
+    func changePUK(current: String, new: String) async throws
 
-    /// A fresh single-use challenge for the next administrative operation.
-    func adminChallenge() async throws -> [UInt8]
-    /// Generates a key pair in `slot`; returns its public key.
-    func generateKeyPair(in slot: CardSlot, algorithm: CardKeyAlgorithm, authorisation: AdminAuthorisation) async throws -> Certificate.PublicKey
-    /// Installs a certificate into `slot`, moving the key from `keyFrom` in the same step when given.
-    /// The certificate's public key must match the key it will sit with.
-    func installCertificate(_ der: [UInt8], into slot: CardSlot, keyFrom: CardSlot?, authorisation: AdminAuthorisation) async throws
+    /// Management-key mutual authentication: the card's encrypted witness goes to `answer` (the server), which
+    /// returns it decrypted with its own challenge; the card's encryption of that challenge comes back.
+    func authenticateAdministration(
+        algorithm: ManagementKey.Algorithm, answer: @Sendable (_ encryptedWitness: [UInt8]) async throws -> (witness: [UInt8], challenge: [UInt8])
+    ) async throws -> [UInt8]
+    /// Generates a key pair in `slot`, replacing the key there (its certificate stays until a new one is written).
+    func generateKeyPair(in slot: CardSlot, algorithm: CardKeyAlgorithm) async throws -> Certificate.PublicKey
+    /// Writes a certificate into the certificate object of `slot`.
+    func writeCertificate(_ der: [UInt8], into slot: CardSlot) async throws
+    /// The card's attestation that the key in `slot` was generated on it (a certificate, with the card's attestation
+    /// certificate that signed it), or nil for a card that cannot attest.
+    func attestation(of slot: CardSlot) async throws -> (certificate: [UInt8], issuer: [UInt8])?
 
     /// Signs `data` with the key in `slot` (ECDSA with SHA-256, or RSA PKCS#1 v1.5 with SHA-256). Needs a verified PIN.
     func sign(_ data: [UInt8], with slot: CardSlot) async throws -> Certificate.Signature
-    func publicKey(in slot: CardSlot) async throws -> Certificate.PublicKey?
     func certificate(in slot: CardSlot) async throws -> Certificate?
+
+    /// Forgets the PIN and management-key authentication (a card reset).
+    func reset() async throws
+}
+
+extension SmartcardSession {
+    /// Whether the key in `slot` is the one `certificate` certifies: the card signs a probe and the certificate's key
+    /// checks it (PIV has no command to read a slot's public key). Needs a verified PIN.
+    public func holdsKey(of certificate: Certificate, in slot: CardSlot) async throws -> Bool {
+        let probe = Array("carddesk-key-probe".utf8)
+        let signature = try await sign(probe, with: slot)
+        let algorithm: Certificate.SignatureAlgorithm = P256.Signing.PublicKey(certificate.publicKey) != nil ? .ecdsaWithSHA256 : .sha256WithRSAEncryption
+        return certificate.publicKey.isValidSignature(signature.rawRepresentation, for: probe, signatureAlgorithm: algorithm)
+    }
 }

@@ -36,7 +36,7 @@ public struct FolderReader: CardReader {
         guard let file = try cardFile() else {
             throw CardDeskError(.cardRemoved, "There is no smartcard in the reader. Insert your card and try again.")
         }
-        return VirtualCard(file: file)
+        return PIVCardSession(transport: VirtualPIVCard(file: file))
     }
 
     /// Moves a card file into the reader.
@@ -47,7 +47,7 @@ public struct FolderReader: CardReader {
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw CardDeskError(.invalidInput, "There is no card file \(file.path).")
         }
-        _ = try VirtualCard.read(file)
+        try VirtualPIVCard.check(file)
         let destination = folder.appendingPathComponent(file.lastPathComponent.hasSuffix(".json") ? file.lastPathComponent : file.lastPathComponent + ".json")
         try SecretFile.write(Array(file.standardizedFileURL.path.utf8), to: originFile.path)
         guard rename(file.path, destination.path) == 0 else {
@@ -98,8 +98,11 @@ public struct FolderReader: CardReader {
                     let now = try? folder.cardFile()
                     if now != present || first {
                         if present != nil, now != present { continuation.yield(.removed) }
-                        if let now, let serial = try? await VirtualCard(file: now, removal: nil).serial() {
-                            continuation.yield(.inserted(serial: serial, session: VirtualCard(file: now)))
+                        if let now {
+                            let session = PIVCardSession(transport: VirtualPIVCard(file: now))
+                            if let serial = try? await session.serial() {
+                                continuation.yield(.inserted(serial: serial, session: session))
+                            }
                         }
                         present = now
                         first = false

@@ -11,6 +11,7 @@ import FoundationNetworking
 #endif
 import Hummingbird
 import Logging
+import Smartcard
 import VirtualSmartcard
 
 /// Renewals through the whole path: virtual cards (P-256 keys generated on the card), the `carddesk` client over
@@ -28,11 +29,11 @@ enum RenewalScenario {
         if try await instance.store.user(id: user.id) == nil {
             try await instance.store.addUser(user, audit: AuditEvent(action: .userAdd, actor: "bench", subject: "user:\(user.id)", time: instance.clock.now()))
         }
-        var cards: [VirtualCard] = []
+        var cards: [PIVCardSession] = []
         for index in 0..<renewals {
             let file = folder.appendingPathComponent("card-\(index).json")
             _ = try await instance.cardIssuer.issueVirtualCard(userID: user.id, file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: 30, actor: "bench")
-            cards.append(VirtualCard(file: file, removal: nil))
+            cards.append(PIVCardSession(transport: VirtualPIVCard(file: file)))
         }
 
         let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -66,7 +67,7 @@ enum RenewalScenario {
 
     /// What every running agent costs the server: a check-in every 5 s (presence, and with its session token a
     /// keep-alive read), against `GET /health` (one database read) in the same run.
-    static func checkIns(client: ServerClient, port: Int, cards: [VirtualCard], concurrency: Int) async throws {
+    static func checkIns(client: ServerClient, port: Int, cards: [PIVCardSession], concurrency: Int) async throws {
         var tokens: [String] = []
         for card in cards.prefix(50) {
             let serial = try await card.serial()

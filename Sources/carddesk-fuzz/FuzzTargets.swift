@@ -55,7 +55,7 @@ enum FuzzTargets {
 
     private static let jsonBodies: [@Sendable (Data) -> Void] = [
         roundTrip(CardSignedChallenge.self), roundTrip(LoginAPI.ChooseRole.self),
-        roundTrip(RenewalAPI.Authorise.self), roundTrip(RenewalAPI.Submit.self), roundTrip(RenewalAPI.Confirm.self),
+        roundTrip(RenewalAPI.Administer.self), roundTrip(RenewalAPI.Submit.self), roundTrip(RenewalAPI.Confirm.self),
         roundTrip(UnlockAPI.Start.self), roundTrip(UnlockAPI.RequestCode.self), roundTrip(UnlockAPI.Verify.self),
         roundTrip(BridgeAPI.HandoverRequest.self), roundTrip(BridgeAPI.Passcode.self), roundTrip(BridgeAPI.ContactConsent.self),
         roundTrip(BridgeAPI.NewPasscode.self), roundTrip(BridgeAPI.ChangePasscode.self), roundTrip(BridgeAPI.UnlockCode.self),

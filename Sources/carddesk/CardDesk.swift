@@ -11,7 +11,7 @@ struct CardDesk: AsyncParsableCommand {
     static func main() async {
         SecretFile.restrictProcessUmask()
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(CardDeskCommand.normalised(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -10,7 +10,7 @@ import VirtualSmartcard
 
 @Suite("Signing in with a card")
 struct LoginTests {
-    static func signIn(_ fixture: RenewalFixture, _ card: VirtualCard, claiming: String? = nil) async throws -> SessionView {
+    static func signIn(_ fixture: RenewalFixture, _ card: PIVCardSession, claiming: String? = nil) async throws -> SessionView {
         let challenge = try await fixture.instance.login.challenge()
         let serial = try await card.serial()
         let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: claiming ?? serial), with: .authentication)
@@ -27,7 +27,7 @@ struct LoginTests {
             )
             let file = fixture.folder.appendingPathComponent("two.json")
             _ = try await fixture.instance.cardIssuer.issueVirtualCard(userID: try UserID("555254600199"), file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: 30, actor: "test")
-            let card = VirtualCard(file: file, removal: nil)
+            let card = PIVCardSession(transport: VirtualPIVCard(file: file))
             try await card.verifyPIN("123456")
 
             let session = try await Self.signIn(fixture, card)
@@ -150,6 +150,11 @@ struct LoginTests {
         try await RenewalFixture.with { fixture in
             let card = try await fixture.issueCard("renewed")
             let before = try await Self.signIn(fixture, card)
+            // A copy of the card as it was (the old keys), as someone who cloned a virtual card before the renewal has.
+            let copy = fixture.folder.appendingPathComponent("renewed-copy.json")
+            try FileManager.default.copyItem(at: fixture.folder.appendingPathComponent("renewed.json"), to: copy)
+            let oldCard = PIVCardSession(transport: VirtualPIVCard(file: copy))
+            try await oldCard.verifyPIN("123456")
             let server = try await LiveServer.start(fixture.instance)
             try await RenewalClient(server: ServerClient(baseURL: server.url), card: card).renew(passcode: "123456") { _, _ in }
             await server.stop()
@@ -161,7 +166,7 @@ struct LoginTests {
 
             let challenge = try await fixture.instance.login.challenge()
             let serial = try await card.serial()
-            let old = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: try #require(CardSlot.retired(4)))
+            let old = try await oldCard.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
             let refused = await #expect(throws: CardDeskError.self) {
                 try await fixture.instance.login.login(cardSerial: serial, challenge: challenge, signature: old.rawRepresentation)
             }

@@ -53,16 +53,16 @@ struct RenewalFixture {
         await fixture.instance.close()
     }
 
-    func issueCard(_ name: String, validityDays: Int? = 30) async throws -> VirtualCard {
+    func issueCard(_ name: String, validityDays: Int? = 30, keyAlgorithm: CardKeyAlgorithm = .p256) async throws -> PIVCardSession {
         let file = folder.appendingPathComponent("\(name).json")
-        _ = try await instance.cardIssuer.issueVirtualCard(userID: user, file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: validityDays, actor: "test")
-        let card = VirtualCard(file: file, removal: nil)
+        _ = try await instance.cardIssuer.issueVirtualCard(userID: user, file: file, passcode: "123456", keyAlgorithm: keyAlgorithm, validityDays: validityDays, actor: "test")
+        let card = PIVCardSession(transport: VirtualPIVCard(file: file))
         try await card.verifyPIN("123456")
         return card
     }
 
     /// Starts a renewal as the agent does: a fresh challenge signed by the card's authentication key.
-    func start(_ card: VirtualCard, claiming serial: String? = nil) async throws -> RenewalView {
+    func start(_ card: PIVCardSession, claiming serial: String? = nil) async throws -> RenewalView {
         let challenge = try await instance.renewal.challenge()
         let cardSerial = try await card.serial()
         let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial ?? cardSerial), with: .authentication)
@@ -118,36 +118,43 @@ struct RenewalEngineTests {
         }
     }
 
-    @Test("The server authorises only the next operation of its own renewal, and only the certificate it issued")
-    func authorisations() async throws {
+    @Test("The server answers the card's management-key witness only for the slot whose turn it is, and the answer opens the card")
+    func administration() async throws {
         try await RenewalFixture.with { fixture in
             let card = try await fixture.issueCard("c")
             let view = try await fixture.start(card)
             let token = try #require(view.token)
-            let staging = CardSlot.staging(for: .authentication)
-            // Not yet issued: a write is refused.
-            await #expect(throws: CardDeskError.self) {
-                try await fixture.instance.renewal.authorise(
-                    renewalID: view.id, token: token, profile: .authentication,
-                    operation: .installCertificate(slot: .authentication, keyFrom: staging, certificateSHA256: Array(repeating: 0, count: 32)),
-                    cardChallenge: try await card.adminChallenge()
-                )
+            let algorithm = try #require(view.managementKeyAlgorithm.flatMap(ManagementKey.Algorithm.init(rawValue:)))
+            #expect(algorithm == .aes256)
+            #expect(view.items.map(\.profile) == [.signing, .authentication], "the signing pair first")
+            let engine = fixture.instance.renewal
+            // Without the card's administration, the card refuses to generate a key.
+            let closed = await #expect(throws: CardDeskError.self) { _ = try await card.generateKeyPair(in: .signing, algorithm: .p256) }
+            #expect(closed?.code == .notAuthorised)
+            // Authentication is not its turn: the signing pair is renewed first.
+            let early = await #expect(throws: CardDeskError.self) {
+                _ = try await card.authenticateAdministration(algorithm: algorithm) { witness in
+                    try await engine.administer(renewalID: view.id, token: token, profile: .authentication, encryptedWitness: witness)
+                }
             }
-            // A key in the main slot (which would destroy the working key) is refused.
-            await #expect(throws: CardDeskError.self) {
-                try await fixture.instance.renewal.authorise(
-                    renewalID: view.id, token: token, profile: .authentication,
-                    operation: .generateKey(slot: .authentication, algorithm: .p256), cardChallenge: try await card.adminChallenge()
-                )
-            }
-            // A wrong token is refused.
+            #expect(early?.code == .notAuthorised)
+            // A wrong token, and a witness of the wrong size, are refused.
             let wrongToken = await #expect(throws: CardDeskError.self) {
-                try await fixture.instance.renewal.authorise(
-                    renewalID: view.id, token: "not-the-token", profile: .authentication,
-                    operation: .generateKey(slot: staging, algorithm: .p256), cardChallenge: try await card.adminChallenge()
-                )
+                _ = try await engine.administer(renewalID: view.id, token: "not-the-token", profile: .signing, encryptedWitness: Array(repeating: 0, count: 16))
             }
             #expect(wrongToken?.code == .authenticationFailed)
+            await #expect(throws: CardDeskError.self) {
+                _ = try await engine.administer(renewalID: view.id, token: token, profile: .signing, encryptedWitness: [1, 2, 3])
+            }
+            // The signing slot's turn: the server's answer opens the card, which then generates the key.
+            _ = try await card.authenticateAdministration(algorithm: algorithm) { witness in
+                try await engine.administer(renewalID: view.id, token: token, profile: .signing, encryptedWitness: witness)
+            }
+            _ = try await card.generateKeyPair(in: .signing, algorithm: .p256)
+            // A card reset closes it again.
+            try await card.reset()
+            try await card.verifyPIN("123456")
+            await #expect(throws: CardDeskError.self) { _ = try await card.generateKeyPair(in: .signing, algorithm: .p256) }
         }
     }
 
@@ -175,15 +182,9 @@ struct RenewalEngineTests {
             fixture.clock.advance(seconds: 86_401)
             let later = await #expect(throws: CardDeskError.self) { try await fixture.start(card) }
             #expect(later?.code == .renewalNotOpen)
-            // The old key (kept on the card, retired) no longer authenticates.
-            let serial = try await card.serial()
-            let challenge = try await fixture.instance.renewal.challenge()
-            let retired = try #require(CardSlot.retired(4))
-            let oldSignature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: retired)
-            let withOld = await #expect(throws: CardDeskError.self) {
-                try await fixture.instance.renewal.start(cardSerial: serial, challenge: challenge, signature: oldSignature.rawRepresentation)
-            }
-            #expect(withOld?.code == .authenticationFailed)
+            // The old key is gone: a PIV card generates the new key in the slot it replaces.
+            #expect(try await card.holdsKey(of: after, in: .authentication))
+            #expect(try await !card.holdsKey(of: before, in: .authentication))
             guard case .intact = try await fixture.instance.store.verifyAuditChain() else {
                 Issue.record("the audit chain must verify after a renewal")
                 return
@@ -236,7 +237,7 @@ struct RenewalScaleTests {
     @Test("200 renewals of 200 different cards at once against one server all succeed, with no duplicate serial")
     func twoHundredAtOnce() async throws {
         try await RenewalFixture.with { fixture in
-            var cards: [VirtualCard] = []
+            var cards: [PIVCardSession] = []
             for index in 0..<200 { cards.append(try await fixture.issueCard("card-\(index)")) }
             let server = try await LiveServer.start(fixture.instance)
             let client = ServerClient(baseURL: server.url)

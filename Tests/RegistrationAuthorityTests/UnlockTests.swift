@@ -42,7 +42,7 @@ struct UnlockFixture {
     }
 
     /// A card locked by three wrong passcodes, its holder with a confirmed email and mobile.
-    func lockedCard(_ name: String, validityDays: Int = 30) async throws -> VirtualCard {
+    func lockedCard(_ name: String, validityDays: Int = 30) async throws -> PIVCardSession {
         _ = try await unlock.setContacts(userID: base.user, email: "jane.doe@nhs.net", mobile: "07700 900123", actor: "test")
         let card = try await base.issueCard(name, validityDays: validityDays)
         for _ in 0..<3 { try? await card.verifyPIN("000000") }
@@ -50,14 +50,14 @@ struct UnlockFixture {
         return card
     }
 
-    func send(_ card: VirtualCard, _ channel: ContactChannel = .email) async throws -> UnlockAPI.CodeSent {
+    func send(_ card: PIVCardSession, _ channel: ContactChannel = .email) async throws -> UnlockAPI.CodeSent {
         let sent = try await unlock.requestCode(cardSerial: try await card.serial(), channel: channel)
         #expect(try await worker.sendDue() == 1)
         return sent
     }
 
     /// Registers an address as the page does: the card (passcode verified) signs the change over a fresh challenge.
-    func register(_ card: VirtualCard, _ channel: ContactChannel, _ address: String) async throws -> UnlockAPI.CodeSent {
+    func register(_ card: PIVCardSession, _ channel: ContactChannel, _ address: String) async throws -> UnlockAPI.CodeSent {
         let challenge = try await unlock.contactChallenge()
         let serial = try await card.serial()
         let signature = try await card.sign(
@@ -105,6 +105,55 @@ struct UnlockTests {
             _ = try await LoginTests.signIn(base, card)
             try await RenewalClient(server: server, card: card).renew(passcode: "975310") { _, _ in }
             #expect(try await fixture.audit("card.unlock").contains { $0.contains("passcode reset on the card") })
+            #expect(try await fixture.audit("card.unlock").contains { $0.contains("PUK rotated on the card") })
+            #expect(try await base.instance.store.card(serial: try await card.serial())?.pukRotationPending == false)
+            }
+        }
+    }
+
+    @Test("An unlock stopped after the reset: run again it finishes, whether or not the card already has its new PUK; at the next contact a renewal rotates it")
+    func interruptedUnlock() async throws {
+        try await RenewalFixture.with { base in
+            let fixture = UnlockFixture(base)
+            try await LiveServer.with(base.instance) { server in
+                for stoppedAfterPUKChange in [false, true] {
+                    let card = try await fixture.lockedCard("stopped-\(stoppedAfterPUKChange)")
+                    let serial = try await card.serial()
+                    let client = UnlockClient(server: server, card: card)
+                    let sent = try await fixture.send(card)
+                    let verified = try await client.verify(unlockID: sent.unlockID, code: try fixture.mailbox.lastCode())
+                    // The first run stops after the reset (and, the second time, after the PUK change too).
+                    let release = try await server.releasePUK(unlockID: sent.unlockID, token: verified.token)
+                    try await card.unblockPIN(puk: release.puk, newPIN: "975310")
+                    if stoppedAfterPUKChange { try await card.changePUK(current: release.puk, new: release.nextPUK) }
+                    let stored = try #require(try await base.instance.store.card(serial: serial))
+                    #expect(stored.pukRotationPending && stored.pukReleasedAt != nil, "the card's record shows the PUK out")
+                    // Released again: the same two PUKs.
+                    let again = try await server.releasePUK(unlockID: sent.unlockID, token: verified.token)
+                    #expect(again.puk == release.puk && again.nextPUK == release.nextPUK)
+                    try await client.reset(unlockID: sent.unlockID, token: verified.token, passcode: "864209", repeated: "864209")
+                    try await card.verifyPIN("864209")
+                    #expect(try await base.instance.store.card(serial: serial)?.pukRotationPending == false)
+                    // The card's PUK is the stored one, with every try: the released one is refused.
+                    #expect(try await card.pinState().pukTriesLeft == 3)
+                    try await card.changePUK(current: release.nextPUK, new: release.nextPUK)
+                    await #expect(throws: CardDeskError.self) { try await card.changePUK(current: release.puk, new: release.puk) }
+                }
+
+                // Stopped after the reset, and the unlock's token has run out: the card's next contact (a renewal here)
+                // changes its PUK.
+                let card = try await fixture.lockedCard("next-contact")
+                let serial = try await card.serial()
+                let sent = try await fixture.send(card)
+                let verified = try await server.verifyUnlockCode(unlockID: sent.unlockID, code: try fixture.mailbox.lastCode())
+                let release = try await server.releasePUK(unlockID: sent.unlockID, token: verified.token)
+                try await card.unblockPIN(puk: release.puk, newPIN: "975310")
+                base.clock.advance(seconds: UnlockService.tokenLifetime + 1)
+                #expect(try await server.renewalStatus(cardSerial: serial).pukRotationPending)
+                try await RenewalClient(server: server, card: card).renew(passcode: "975310") { _, _ in }
+                #expect(try await base.instance.store.card(serial: serial)?.pukRotationPending == false)
+                try await card.changePUK(current: release.nextPUK, new: release.nextPUK)
+                #expect(try await fixture.audit("card.unlock").contains { $0.contains("PUK rotated on the card at its next contact") })
             }
         }
     }
@@ -197,10 +246,7 @@ struct UnlockTests {
             let refusedBlocked = await #expect(throws: CardDeskError.self) { try await offline.options() }
             #expect(refusedBlocked?.code == .cardBlocked)
             #expect(refusedBlocked?.reason.contains("Take it to your Registration Authority") == true)
-            let challenge = try await blocked.adminChallenge()
-            let verifiedCard = await #expect(throws: CardDeskError.self) {
-                try await blocked.resetPIN(newPIN: "975310", authorisation: AdminAuthorisation(challenge: challenge, response: Array(repeating: 0, count: 32)))
-            }
+            let verifiedCard = await #expect(throws: CardDeskError.self) { try await blocked.unblockPIN(puk: "12345678", newPIN: "975310") }
             #expect(verifiedCard?.code == .cardBlocked)
 
             let failures = try await fixture.audit("card.unlock").filter { $0.hasPrefix("failure") }

@@ -18,22 +18,23 @@ struct RevokedCertificateTests {
             let renewal = try await fixture.startRenewal(card)
             let token = try #require(renewal.token)
             let engine = fixture.instance.renewal
-            // The agent's steps up to a new authentication key on the card and its certificate issued.
-            let staging = CardSlot.staging(for: .authentication)
-            let keyChallenge = try await card.adminChallenge()
-            let keyAnswer = try await engine.authorise(
-                renewalID: renewal.id, token: token, profile: .authentication,
-                operation: .generateKey(slot: staging, algorithm: .p256), cardChallenge: keyChallenge
-            )
-            let key = try await card.generateKeyPair(in: staging, algorithm: .p256, authorisation: keyAnswer)
-            let signer = CardPrivateKey(session: card, slot: staging, publicKey: key)
-            let request = try await CertificateSigningRequest(
-                version: .v1, subject: try DistinguishedName { CommonName("authentication") }, asyncPrivateKey: .init(signer),
-                attributes: .init(), signatureAlgorithm: signer.defaultSignatureAlgorithm
-            )
-            var coder = DER.Serializer()
-            try coder.serialize(request)
-            let csr = coder.serializedBytes
+            // The agent's steps: the signing pair renewed in full, then a new authentication key and its certificate issued.
+            let algorithm = try #require(renewal.managementKeyAlgorithm.flatMap(ManagementKey.Algorithm.init(rawValue:)))
+            func newKey(_ profile: CertificateProfileKind) async throws -> [UInt8] {
+                _ = try await card.authenticateAdministration(algorithm: algorithm) { witness in
+                    try await engine.administer(renewalID: renewal.id, token: token, profile: profile, encryptedWitness: witness)
+                }
+                let slot = CardSlot.main(for: profile)
+                let key = try await card.generateKeyPair(in: slot, algorithm: .p256)
+                return try await CardPrivateKey(session: card, slot: slot, publicKey: key).signingRequestDER(commonName: profile.rawValue)
+            }
+            let signingCSR = try await newKey(.signing)
+            let signing = try await engine.submit(renewalID: renewal.id, token: token, profile: .signing, csr: signingCSR)
+            try await card.writeCertificate(signing, into: .signing)
+            let signingSerial = SerialNumber(bytes: Array(try Certificate(derEncoded: signing).serialNumber.bytes))
+            let proof = try await card.sign(RenewalConfirmationMessage.make(renewalID: renewal.id, profile: .signing, serial: signingSerial), with: .signing)
+            _ = try await engine.confirm(renewalID: renewal.id, token: token, profile: .signing, signature: proof.rawRepresentation)
+            let csr = try await newKey(.authentication)
             let issued = try await engine.submit(renewalID: renewal.id, token: token, profile: .authentication, csr: csr)
             let newSerial = SerialNumber(bytes: Array(try Certificate(derEncoded: issued).serialNumber.bytes))
 
@@ -51,7 +52,7 @@ struct RevokedCertificateTests {
             // A signature by the new (revoked) key signs nobody in.
             let challenge = try await fixture.instance.login.challenge()
             let serial = try await card.serial()
-            let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: staging)
+            let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
             let login = await #expect(throws: CardDeskError.self) {
                 try await fixture.instance.login.login(cardSerial: serial, challenge: challenge, signature: signature.rawRepresentation)
             }

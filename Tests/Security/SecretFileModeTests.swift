@@ -2,6 +2,7 @@ import CardDeskCore
 import Foundation
 import Synchronization
 import Testing
+import Smartcard
 import VirtualSmartcard
 
 /// Item 7: secrets are never readable by another user, not even while they are being written.
@@ -14,7 +15,7 @@ struct SecretFileModeTests {
         // The test process keeps its umask (usually 022): umask is process-wide, and other suites run beside this one.
         // A writer that creates a file and restricts it afterwards shows a 0644 window under it; SecretFile has none.
         let file = folder.appendingPathComponent("card.json")
-        let card = try VirtualCard.create(file: file, serial: "CD-MODES-0001", pin: "123456", puk: "12345678", managementKey: Array(repeating: 7, count: 32))
+        let card = PIVCardSession(transport: try VirtualPIVCard.blank(file: file))
 
         // A watcher lists the folder as fast as it can and records any file that others could read. Its state lives in
         // an object the thread holds, and the test waits for the thread to end before reading it.

@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import Smartcard
 import VirtualSmartcard
 
 /// A clock the tests move by hand.
@@ -79,24 +80,24 @@ struct SecurityFixture {
         await instance.close()
     }
 
-    func issueCard(_ name: String, validityDays: Int = 30) async throws -> VirtualCard {
+    func issueCard(_ name: String, validityDays: Int = 30) async throws -> PIVCardSession {
         let file = folder.appendingPathComponent("\(name).json")
         _ = try await instance.cardIssuer.issueVirtualCard(
             userID: user, file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: validityDays, actor: "test"
         )
-        let card = VirtualCard(file: file, removal: nil)
+        let card = PIVCardSession(transport: VirtualPIVCard(file: file))
         try await card.verifyPIN("123456")
         return card
     }
 
-    func signIn(_ card: VirtualCard) async throws -> SessionView {
+    func signIn(_ card: PIVCardSession) async throws -> SessionView {
         let challenge = try await instance.login.challenge()
         let serial = try await card.serial()
         let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
         return try await instance.login.login(cardSerial: serial, challenge: challenge, signature: signature.rawRepresentation)
     }
 
-    func startRenewal(_ card: VirtualCard) async throws -> RenewalView {
+    func startRenewal(_ card: PIVCardSession) async throws -> RenewalView {
         let challenge = try await instance.renewal.challenge()
         let serial = try await card.serial()
         let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)

@@ -103,6 +103,17 @@ struct PCSCTests {
     }
 }
 
+extension PCSCTests {
+    /// Waits (up to 5 s) until pcscd no longer shows a card in the reader, so that the next card goes into an empty one.
+    static func waitUntilReaderEmpty() {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, let list = try? Tools.run("opensc-tool", ["-l"]),
+              list.stdout.split(separator: "\n").contains(where: { $0.contains("Yes") && $0.contains(reader) }) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+}
+
 enum PCSCTestSupport {
     static var enabled: Bool { ProcessInfo.processInfo.environment["CARDDESK_SKIP_PCSC"] != "1" }
 }
@@ -143,6 +154,7 @@ final class CardConnection {
         guard process.isRunning else { return }
         process.terminate()
         process.waitUntilExit()
+        PCSCTests.waitUntilReaderEmpty()
     }
 
     deinit { remove() }

@@ -26,7 +26,8 @@ enum Tools {
 
     @discardableResult
     static func run(
-        _ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil, input: String? = nil
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil, input: String? = nil,
+        started: (Int32) -> Void = { _ in }
     ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
@@ -52,6 +53,7 @@ enum Tools {
             process.standardInput = FileHandle.nullDevice
         }
         try process.run()
+        started(process.processIdentifier)
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,

@@ -197,6 +197,16 @@ public actor WorkstationAgent {
         busy = true
         defer { busy = false }
         try await checkPasscode(passcode, on: card.session)
+        // A renewal interrupted last time (the card was removed, the agent stopped) is finished first: until then the
+        // authentication key may not match its certificate.
+        if (try? await server.renewalStatus(cardSerial: card.serial))?.renewalInProgress == true {
+            output("Finishing the renewal of your certificates that was interrupted...")
+            let say = output
+            try await RenewalClient(server: server, card: card.session).renew(passcode: passcode) { profile, stage in
+                say("\(Terminal.label(profile)): \(stage.rawValue)")
+            }
+            output("Success: certificate renewed for smartcard")
+        }
         let challenge = try await server.loginChallenge()
         let signature = try await card.session.sign(LoginMessage.make(challenge: challenge, cardSerial: card.serial), with: .authentication)
         let session = try await server.login(.init(cardSerial: card.serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
@@ -232,6 +242,18 @@ public actor WorkstationAgent {
         view = session
         phase = .signedIn
         output("Signed in as \(session.name) (\(session.userID)) in role \(session.role ?? "").")
+        if session.renewal.pukRotationPending, let card {
+            // The card's PUK was released for an unlock that stopped before changing it: change it now.
+            let server = server, say = output
+            Task {
+                do {
+                    try await PUKRotation.ifPending(server: server, card: card.session, serial: card.serial)
+                    say("Your card's unlock key was renewed.")
+                } catch {
+                    say("Your card's unlock key could not be renewed now (\(Self.describe(error))); it will be next time.")
+                }
+            }
+        }
         guard session.renewal.renewalAvailable, let earliest = session.certificates.map(\.notAfter).min() else { return }
         let days = Terminal.daysLeft(until: Date(timeIntervalSince1970: Double(earliest.millisecondsSince1970) / 1000))
         let text = "Your smartcard certificates expire on \(earliest.dateDescription) (\(days) days)."

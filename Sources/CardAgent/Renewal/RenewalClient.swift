@@ -7,6 +7,11 @@ public import Smartcard
 import X509
 
 /// Drives a renewal from the workstation: the card does the key work, the server decides and issues.
+///
+/// One key pair at a time, in the order the server gives (signing, then authentication): generate the slot's new
+/// key on the card (the server answers the card's management-key witness for it), have the CA certify it, write the
+/// certificate into the slot, and prove the new key by a signature, after which the server revokes the old
+/// certificate. At every moment the other pair is whole, and it vouches for the card when a renewal resumes.
 /// Run it again after any interruption and it continues from what the card and the server already have.
 public struct RenewalClient: Sendable {
     public enum Stage: String, Sendable, CaseIterable {
@@ -29,8 +34,9 @@ public struct RenewalClient: Sendable {
     public func renew(passcode: String, progress: @Sendable (CertificateProfileKind, Stage) -> Void) async throws {
         try await card.verifyPIN(passcode)
         let serial = try await card.serial()
+        let vouching = try await CardVouching.wholePair(of: card)
         let challenge = try await server.challenge()
-        let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+        let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: vouching)
         var view = try await server.startRenewal(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
         if view.done {
             // Renewed already (an earlier run finished on the server but stopped before saying so).
@@ -38,73 +44,119 @@ public struct RenewalClient: Sendable {
             return
         }
         guard let token = view.token else { throw CardDeskError(.internalFailure, "The server started no renewal session.") }
-        for profile in CertificateProfileKind.allCases {
-            guard let item = view.items.first(where: { $0.profile == profile }) else { continue }
-            progress(profile, .pending)
+        let session = Session(client: self, renewal: view.id, token: token, algorithm: view.managementKeyAlgorithm)
+        for item in view.items {
+            progress(item.profile, .pending)
             if item.step != .done {
-                view = try await renew(item, renewal: view.id, token: token, progress: progress)
+                view = try await session.renew(item, progress: progress)
             }
-            progress(profile, .done)
+            progress(item.profile, .done)
         }
+        // A PUK released for an unlock and not yet changed is changed now, while the card is here.
+        try await PUKRotation.ifPending(server: server, card: card, serial: serial)
     }
 
-    private func renew(
-        _ item: RenewalView.Item, renewal: String, token: String, progress: @Sendable (CertificateProfileKind, Stage) -> Void
-    ) async throws -> RenewalView {
-        let profile = item.profile
-        let slot = CardSlot.main(for: profile)
-        let staging = CardSlot.staging(for: slot)
-        var issued: Certificate? = try item.newCertificate.map { try Certificate(derEncoded: Array($0)) }
+    /// One renewal's steps with its token.
+    struct Session {
+        let client: RenewalClient
+        let renewal: String
+        let token: String
+        let algorithm: UInt8?
+        var card: any SmartcardSession { client.card }
+        var server: ServerClient { client.server }
 
-        // Already on the card (the confirmation was what got lost)?
-        let installed = try await card.certificate(in: slot)
-        if let issued, installed == issued {
-            return try await confirm(profile, certificate: issued, renewal: renewal, token: token)
-        }
-        // Is the issued certificate's key staged on the card? If not, the card needs a (new) key.
-        let stagedKey = try await card.publicKey(in: staging)
-        if issued == nil || stagedKey != issued?.publicKey {
-            var key = stagedKey
-            // A key staged by an interrupted run of this renewal is used; a new renewal always starts with a new key.
-            if key == nil || item.step < .keyAuthorised {
-                progress(profile, .generatingKey)
-                let algorithm: CardKeyAlgorithm = (try await card.publicKey(in: slot)).map { P256.Signing.PublicKey($0) != nil } == true ? .p256 : .rsa2048
-                let operation = AdminOperation.generateKey(slot: staging, algorithm: algorithm)
-                key = try await card.generateKeyPair(in: staging, algorithm: algorithm, authorisation: try await authorise(profile, operation, renewal: renewal, token: token))
+        func renew(_ item: RenewalView.Item, progress: @Sendable (CertificateProfileKind, Stage) -> Void) async throws -> RenewalView {
+            let profile = item.profile
+            let slot = CardSlot.main(for: profile)
+            let issued: Certificate? = try item.newCertificate.map { try Certificate(derEncoded: Array($0)) }
+
+            if let issued, let der = item.newCertificate {
+                // Already written (the confirmation was what got lost)?
+                if try await card.certificate(in: slot) == issued {
+                    return try await confirm(profile, certificate: issued)
+                }
+                // Issued for the key the slot holds now: write it.
+                if try await card.holdsKey(of: issued, in: slot) {
+                    progress(profile, .writing)
+                    try await administer(profile)
+                    try await card.writeCertificate(Array(der), into: slot)
+                    return try await confirm(profile, certificate: issued)
+                }
             }
-            guard let key else { throw CardDeskError(.internalFailure, "The card generated no key.") }
+            // A key the server never saw (or none yet): the slot gets a new one.
+            progress(profile, .generatingKey)
+            try await administer(profile)
+            // The card keeps its key type (the issuing RA chose it): the type of the certificate it holds.
+            var current = try await card.certificate(in: slot)
+            if current == nil { current = try await card.certificate(in: slot == .authentication ? .signing : .authentication) }
+            let algorithm: CardKeyAlgorithm = current.flatMap { P256.Signing.PublicKey($0.publicKey) } != nil ? .p256 : .rsa2048
+            let publicKey = try await card.generateKeyPair(in: slot, algorithm: algorithm)
             progress(profile, .issuing)
-            let signer = CardPrivateKey(session: card, slot: staging, publicKey: key)
-            let csr = try await CertificateSigningRequest(
-                version: .v1, subject: try DistinguishedName { CommonName(profile.rawValue) }, asyncPrivateKey: .init(signer),
-                attributes: .init(), signatureAlgorithm: signer.defaultSignatureAlgorithm
-            )
-            var coder = DER.Serializer()
-            try coder.serialize(csr)
-            let answer = try await server.submit(renewal: renewal, token: token, .init(profile: profile, csr: Data(coder.serializedBytes)))
-            issued = try Certificate(derEncoded: Array(answer.certificate))
+            let csr = try await CardPrivateKey(session: card, slot: slot, publicKey: publicKey).signingRequestDER(commonName: profile.rawValue)
+            let answer = try await server.submit(renewal: renewal, token: token, .init(profile: profile, csr: Data(csr)))
+            let certificate = try Certificate(derEncoded: Array(answer.certificate))
+            progress(profile, .writing)
+            // Still authenticated with the management key in this card session.
+            try await card.writeCertificate(Array(answer.certificate), into: slot)
+            return try await confirm(profile, certificate: certificate)
         }
-        guard let issued else { throw CardDeskError(.internalFailure, "No certificate was issued.") }
-        progress(profile, .writing)
-        var coder = DER.Serializer()
-        try coder.serialize(issued)
-        let der = coder.serializedBytes
-        let operation = AdminOperation.installCertificate(slot: slot, keyFrom: staging, certificateSHA256: Array(SHA256.hash(data: der)))
-        try await card.installCertificate(der, into: slot, keyFrom: staging, authorisation: try await authorise(profile, operation, renewal: renewal, token: token))
-        return try await confirm(profile, certificate: issued, renewal: renewal, token: token)
+
+        /// Management-key authentication for this slot: the card's witness goes to the server and back.
+        func administer(_ profile: CertificateProfileKind) async throws {
+            guard let raw = algorithm, let algorithm = ManagementKey.Algorithm(rawValue: raw) else {
+                throw CardDeskError(.unsupportedCard, "The server did not say how to administer this card.")
+            }
+            let server = server, renewal = renewal, token = token
+            _ = try await card.authenticateAdministration(algorithm: algorithm) { witness in
+                let answer = try await server.administer(renewal: renewal, token: token, .init(profile: profile, witness: Data(witness)))
+                return (Array(answer.witness), Array(answer.challenge))
+            }
+        }
+
+        func confirm(_ profile: CertificateProfileKind, certificate: Certificate) async throws -> RenewalView {
+            let slot = CardSlot.main(for: profile)
+            let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
+            let message = RenewalConfirmationMessage.make(renewalID: renewal, profile: profile, serial: serial)
+            let signature = try await card.sign(message, with: slot)
+            return try await server.confirm(renewal: renewal, token: token, .init(profile: profile, signature: Data(signature.rawRepresentation)))
+        }
+    }
+}
+
+/// Which of the card's key pairs may vouch for it now: the authentication pair, unless a renewal stopped while
+/// replacing its key (its certificate then no longer matches), in which case the signing pair.
+enum CardVouching {
+    static func wholePair(of card: any SmartcardSession) async throws -> CardSlot {
+        for slot in [CardSlot.authentication, .signing] {
+            if let certificate = try await card.certificate(in: slot), try await card.holdsKey(of: certificate, in: slot) {
+                return slot
+            }
+        }
+        throw CardDeskError(.corruptCard, "Neither key on this card matches its certificate, so it cannot prove who it is. Ask your Registration Authority.")
+    }
+}
+
+/// After an unlock that stopped before the card's PUK was changed: the server releases both PUKs again (the card
+/// proves itself with a signature) and the card gets its new PUK.
+enum PUKRotation {
+    static func ifPending(server: ServerClient, card: any SmartcardSession, serial: String) async throws {
+        guard try await server.renewalStatus(cardSerial: serial).pukRotationPending else { return }
+        let slot = try await CardVouching.wholePair(of: card)
+        let challenge = try await server.pukChallenge()
+        let signature = try await card.sign(PUKRotationMessage.make(challenge: challenge, cardSerial: serial), with: slot)
+        let release = try await server.rotatePUK(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+        try await change(card: card, release: release)
+        guard let token = release.token else { throw CardDeskError(.internalFailure, "The server gave no token for the PUK change.") }
+        try await server.completePUKRotation(cardSerial: serial, token: token)
     }
 
-    private func authorise(_ profile: CertificateProfileKind, _ operation: AdminOperation, renewal: String, token: String) async throws -> AdminAuthorisation {
-        let challenge = try await card.adminChallenge()
-        let answer = try await server.authorise(renewal: renewal, token: token, .init(profile: profile, operation: operation, cardChallenge: Data(challenge)))
-        return AdminAuthorisation(challenge: challenge, response: Array(answer.response))
-    }
-
-    private func confirm(_ profile: CertificateProfileKind, certificate: Certificate, renewal: String, token: String) async throws -> RenewalView {
-        let slot = CardSlot.main(for: profile)
-        let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
-        let message = RenewalConfirmationMessage.make(renewalID: renewal, profile: profile, serial: serial)
-        let signature = try await card.sign(message, with: slot)
-        return try await server.confirm(renewal: renewal, token: token, .init(profile: profile, signature: Data(signature.rawRepresentation)))
+    /// Gives the card its new PUK. If the card already has it (the change was made but not reported), the old PUK
+    /// is refused at the cost of one PUK try, which the successful check with the new one restores.
+    static func change(card: any SmartcardSession, release: UnlockAPI.PUKRelease) async throws {
+        do {
+            try await card.changePUK(current: release.puk, new: release.nextPUK)
+        } catch let error as CardDeskError where error.code == .notAuthorised {
+            try await card.changePUK(current: release.nextPUK, new: release.nextPUK)
+        }
     }
 }

@@ -30,8 +30,8 @@ public struct ServerClient: Sendable {
         try await send("POST", "api/v1/renewals", body: body, as: RenewalView.self)
     }
 
-    public func authorise(renewal: String, token: String, _ body: RenewalAPI.Authorise) async throws -> RenewalAPI.Authorisation {
-        try await send("POST", "api/v1/renewals/\(renewal)/authorisations", token: token, body: body, as: RenewalAPI.Authorisation.self)
+    public func administer(renewal: String, token: String, _ body: RenewalAPI.Administer) async throws -> RenewalAPI.Administration {
+        try await send("POST", "api/v1/renewals/\(renewal)/administration", token: token, body: body, as: RenewalAPI.Administration.self)
     }
 
     public func submit(renewal: String, token: String, _ body: RenewalAPI.Submit) async throws -> RenewalAPI.Issued {
@@ -79,11 +79,20 @@ public struct ServerClient: Sendable {
         try await send("POST", "api/v1/unlock/\(unlockID)/verification", body: UnlockAPI.Verify(code: code), as: UnlockAPI.Verified.self)
     }
 
-    public func authoriseUnlock(unlockID: String, token: String, cardChallenge: [UInt8]) async throws -> [UInt8] {
-        Array(try await send(
-            "POST", "api/v1/unlock/\(unlockID)/authorisations", token: token, body: UnlockAPI.Authorise(cardChallenge: Data(cardChallenge)),
-            as: RenewalAPI.Authorisation.self
-        ).response)
+    public func releasePUK(unlockID: String, token: String) async throws -> UnlockAPI.PUKRelease {
+        try await send("POST", "api/v1/unlock/\(unlockID)/puk", token: token, body: Optional<String>.none, as: UnlockAPI.PUKRelease.self)
+    }
+
+    public func pukChallenge() async throws -> String {
+        try await send("POST", "api/v1/cards/puk-challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self).challenge
+    }
+
+    public func rotatePUK(_ body: CardSignedChallenge) async throws -> UnlockAPI.PUKRelease {
+        try await send("POST", "api/v1/cards/\(body.cardSerial)/puk-rotations", body: body, as: UnlockAPI.PUKRelease.self)
+    }
+
+    public func completePUKRotation(cardSerial: String, token: String) async throws {
+        _ = try await send("POST", "api/v1/cards/\(cardSerial)/puk-rotations/done", token: token, body: Optional<String>.none, as: Empty.self)
     }
 
     public func completeUnlock(unlockID: String, token: String) async throws {

@@ -4,6 +4,7 @@ import CardDeskCore
 import Foundation
 import Hummingbird
 import Logging
+import PCSC
 import Smartcard
 import VirtualSmartcard
 import X509
@@ -19,17 +20,29 @@ public struct CardDeskCommand: AsyncParsableCommand {
     )
 
     public init() {}
+
+    /// `--pcsc` may stand alone (the first reader with a PIV card): it then becomes `--pcsc=*` for the parser.
+    public static func normalised(_ arguments: [String]) -> [String] {
+        arguments.enumerated().map { index, argument in
+            guard argument == "--pcsc" else { return argument }
+            let next = arguments.indices.contains(index + 1) ? arguments[index + 1] : nil
+            return next == nil || next!.hasPrefix("-") ? "--pcsc=\(PCSCReader.anyReader)" : argument
+        }
+    }
 }
 
-/// Options every card command takes: the card itself (`--card FILE`) or the reader it is in (`--reader DIR`).
+/// Options every card command takes: a smartcard reader through PC/SC (`--pcsc [NAME]`), a virtual card file
+/// (`--card FILE`), or a reader folder holding one (`--reader DIR`).
 struct CardOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Use the card in a PC/SC reader: the first one holding a PIV card, or the one whose name contains NAME.", valueName: "NAME"))
+    var pcsc: String?
     @Option(help: "The virtual smartcard file.") var card: String?
     @Option(help: "A reader folder holding the card (see `carddesk card insert`).") var reader: String?
     @Option(help: "The CardDesk server (default http://127.0.0.1:8080, or CARDDESK_SERVER).") var server: String?
 
     func validate() throws {
-        guard (card == nil) != (reader == nil) else {
-            throw ValidationError("Give the card with --card FILE or the reader it is in with --reader DIR (one of them).")
+        guard [pcsc, card, reader].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("Give the card with --pcsc [NAME] (a reader), --card FILE or --reader DIR (one of them).")
         }
     }
 
@@ -44,10 +57,15 @@ struct CardOptions: ParsableArguments {
     }
 
     func openCard() async throws -> any SmartcardSession {
+        if let pcsc {
+            return try await PCSCReader(readerName: pcsc).currentCard()
+        }
         if let reader {
             return try await FolderReader(folder: URL(fileURLWithPath: reader)).currentCard()
         }
-        return VirtualCard(file: URL(fileURLWithPath: card ?? ""))
+        let file = URL(fileURLWithPath: card ?? "")
+        try VirtualPIVCard.check(file)
+        return PIVCardSession(transport: VirtualPIVCard(file: file))
     }
 }
 
@@ -242,6 +260,8 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(help: "The reader folder to watch (default ./.carddesk/reader, where the demo server puts its card; or CARDDESK_READER).")
     var reader: String?
+    @Option(help: ArgumentHelp("Watch PC/SC readers instead: the first holding a PIV card, or the one whose name contains NAME.", valueName: "NAME"))
+    var pcsc: String?
     @Option(help: "The CardDesk server (default http://127.0.0.1:8080, or CARDDESK_SERVER).") var server: String?
     @Option(name: .customLong("bridge-port"), help: "The localhost bridge's port for the web pages (default 43490; 0 picks a free one).")
     var bridgePort: Int = 43490
@@ -252,13 +272,20 @@ struct AgentCommand: AsyncParsableCommand {
             guard let url = URL(string: text), url.host != nil else {
                 throw CardDeskError(.invalidInput, "\"\(text)\" is not a server address: use something like http://127.0.0.1:8080.")
             }
-            let folder = FolderReader(folder: URL(fileURLWithPath: reader ?? ProcessInfo.processInfo.environment["CARDDESK_READER"] ?? ".carddesk/reader"))
-            _ = try folder.cardFile()
+            let watched: any CardReader
+            if let pcsc {
+                guard reader == nil else { throw CardDeskError(.invalidInput, "Give --pcsc or --reader, not both.") }
+                watched = PCSCReader(readerName: pcsc)
+            } else {
+                let folder = FolderReader(folder: URL(fileURLWithPath: reader ?? ProcessInfo.processInfo.environment["CARDDESK_READER"] ?? ".carddesk/reader"))
+                _ = try folder.cardFile()
+                watched = folder
+            }
             let client = ServerClient(baseURL: url)
             let output: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
             var logger = Logger(label: "carddesk.agent.bridge")
             logger.logLevel = .warning
-            let agent = WorkstationAgent(reader: folder, server: client, bridgePort: bridgePort, output: output, opener: Browser.open, hideInput: TerminalEcho.hide)
+            let agent = WorkstationAgent(reader: watched, server: client, bridgePort: bridgePort, output: output, opener: Browser.open, hideInput: TerminalEcho.hide)
             let bridge = LocalBridge(agent: agent, serverOrigin: client.origin, port: bridgePort).application(logger: logger) { port in
                 guard let port else { return }
                 await agent.setBridgePort(port)

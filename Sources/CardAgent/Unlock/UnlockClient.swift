@@ -4,8 +4,8 @@ import Foundation
 public import Smartcard
 
 /// Self-service unlock from the workstation: the server checks who asks (a code sent to the holder's confirmed
-/// address) and authorises this one card to reset its passcode; the card does the reset. The new passcode is
-/// checked here and set on the card; it never leaves the workstation.
+/// address) and releases the card's PUK for one reset, naming the new PUK the card gets straight after. The new
+/// passcode is checked here and set on the card; it never leaves the workstation.
 public struct UnlockClient: Sendable {
     let server: ServerClient
     let card: any SmartcardSession
@@ -32,12 +32,19 @@ public struct UnlockClient: Sendable {
         try await server.verifyUnlockCode(unlockID: unlockID, code: code)
     }
 
-    /// Checks the new passcode (typed twice), has the server authorise the reset, resets the card, and reports it.
+    /// Checks the new passcode (typed twice), resets the card with the released PUK, gives the card its new PUK,
+    /// and reports both. Run again after an interruption, it finishes: the same two PUKs come back, and a card that
+    /// already has the new PUK is reset with that one.
     public func reset(unlockID: String, token: String, passcode: String, repeated: String) async throws {
         try Passcode.checkNew(passcode, repeated: repeated)
-        let challenge = try await card.adminChallenge()
-        let response = try await server.authoriseUnlock(unlockID: unlockID, token: token, cardChallenge: challenge)
-        try await card.resetPIN(newPIN: passcode, authorisation: AdminAuthorisation(challenge: challenge, response: response))
+        let release = try await server.releasePUK(unlockID: unlockID, token: token)
+        do {
+            try await card.unblockPIN(puk: release.puk, newPIN: passcode)
+            try await card.changePUK(current: release.puk, new: release.nextPUK)
+        } catch let error as CardDeskError where error.code == .notAuthorised {
+            // The card refused the released PUK: an earlier run changed it already.
+            try await card.unblockPIN(puk: release.nextPUK, newPIN: passcode)
+        }
         try await server.completeUnlock(unlockID: unlockID, token: token)
     }
 }

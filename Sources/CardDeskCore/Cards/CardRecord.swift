@@ -10,14 +10,21 @@ public struct CardRecord: Hashable, Sendable {
     public var status: Status
     /// The key type the card generates (`rsa2048` or `p256`).
     public let keyAlgorithm: String
-    /// The card's management key and PUK, sealed under the master key. Never sent to a workstation.
+    /// The card's PIV management key (algorithm byte, then the key), sealed under the master key. It never leaves
+    /// the server: the server answers the card's witness, the agent only relays it.
     public let managementKeySealed: [UInt8]
+    /// The card's PUK, sealed. Released to the agent for one self-service unlock, after which the card's PUK is
+    /// changed to `pukNextSealed`.
     public let pukSealed: [UInt8]
+    /// The PUK the card gets after a released PUK is used (nil when no PUK is out).
+    public var pukNextSealed: [UInt8]?
+    /// When the PUK was released and not yet rotated: the card's record shows it until the card is next in contact.
+    public var pukReleasedAt: Timestamp?
     public let createdAt: Timestamp
 
     public init(
         serial: String, userID: UserID, status: Status = .active, keyAlgorithm: String,
-        managementKeySealed: [UInt8], pukSealed: [UInt8], createdAt: Timestamp
+        managementKeySealed: [UInt8], pukSealed: [UInt8], pukNextSealed: [UInt8]? = nil, pukReleasedAt: Timestamp? = nil, createdAt: Timestamp
     ) {
         self.serial = serial
         self.userID = userID
@@ -25,8 +32,13 @@ public struct CardRecord: Hashable, Sendable {
         self.keyAlgorithm = keyAlgorithm
         self.managementKeySealed = managementKeySealed
         self.pukSealed = pukSealed
+        self.pukNextSealed = pukNextSealed
+        self.pukReleasedAt = pukReleasedAt
         self.createdAt = createdAt
     }
+
+    /// A PUK was released for an unlock and the card has not yet been given its new one.
+    public var pukRotationPending: Bool { pukNextSealed != nil }
 }
 
 /// A renewal as stored: the engine's state (JSON) plus what the store needs to find and guard it.

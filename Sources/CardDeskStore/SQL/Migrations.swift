@@ -231,6 +231,13 @@ enum Migrations {
                 "CREATE INDEX challenges_by_expiry ON challenges (expires_at)",
             ]
         },
+        Migration(version: 8, name: "PIV cards: the PUK released for an unlock and its successor") { flavour in
+            let blob = flavour == .postgres ? "BYTEA" : "BLOB"
+            return [
+                "ALTER TABLE cards ADD COLUMN puk_next_sealed \(blob) NULL",
+                "ALTER TABLE cards ADD COLUMN puk_released_at BIGINT NULL",
+            ]
+        },
     ]
 
     /// Version 7 rewrites data rather than schema: it keys the audit chain (see `keyAuditChain`).

@@ -28,6 +28,8 @@ extension SQLStore: CardRegistry, RenewalStore {
                 keyAlgorithm: try row.decode(column: "key_algorithm", as: String.self),
                 managementKeySealed: Array(try row.decode(column: "management_key_sealed", as: Data?.self) ?? Data()),
                 pukSealed: Array(try row.decode(column: "puk_sealed", as: Data?.self) ?? Data()),
+                pukNextSealed: try row.decode(column: "puk_next_sealed", as: Data?.self).map(Array.init),
+                pukReleasedAt: try row.decode(column: "puk_released_at", as: Int64?.self).map(Timestamp.init(millisecondsSince1970:)),
                 createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self))
             )
         }
@@ -122,6 +124,32 @@ extension SQLStore: CardRegistry, RenewalStore {
 
 extension SQLStore {
     /// Marks a card cancelled (a card issue that failed half-way, and later the RA's "cancel card").
+    public func releasePUK(serial: String, nextSealed: [UInt8], at time: Timestamp, audit: AuditEvent) async throws -> CardRecord {
+        try await host.transaction { db in
+            // A PUK already out keeps its successor: every release before the rotation names the same new PUK.
+            try await db.raw("""
+                UPDATE cards SET puk_next_sealed = \(bind: Data(nextSealed)), puk_released_at = \(bind: time.millisecondsSince1970)
+                WHERE serial = \(bind: serial) AND puk_next_sealed IS NULL
+                """).run()
+            _ = try await self.appendAudit(audit, on: db)
+        }
+        guard let card = try await card(serial: serial) else { throw CardDeskError(.unknownCard, "There is no card \(serial).") }
+        return card
+    }
+
+    public func completePUKRotation(serial: String, audit: AuditEvent) async throws -> Bool {
+        try await host.transaction { db in
+            let rows = try await db.raw("""
+                UPDATE cards SET puk_sealed = puk_next_sealed, puk_next_sealed = NULL, puk_released_at = NULL
+                WHERE serial = \(bind: serial) AND puk_next_sealed IS NOT NULL
+                RETURNING serial
+                """).all()
+            guard rows.count == 1 else { return false }
+            _ = try await self.appendAudit(audit, on: db)
+            return true
+        }
+    }
+
     public func cancelCard(serial: String, audit: AuditEvent) async throws {
         try await host.transaction { db in
             try await db.raw("UPDATE cards SET status = 'cancelled' WHERE serial = \(bind: serial)").run()

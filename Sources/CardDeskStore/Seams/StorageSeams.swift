@@ -55,6 +55,11 @@ public protocol CardRegistry: Sendable {
     func addCard(_ card: CardRecord, audit: AuditEvent) async throws
     func card(serial: String) async throws -> CardRecord?
     func cancelCard(serial: String, audit: AuditEvent) async throws
+    /// Records that the card's PUK goes out for one unlock, with the PUK that replaces it on the card (kept when a
+    /// release is already pending); returns the card as stored.
+    func releasePUK(serial: String, nextSealed: [UInt8], at time: Timestamp, audit: AuditEvent) async throws -> CardRecord
+    /// The card now has its new PUK: it becomes the stored one. False when no rotation was pending.
+    func completePUKRotation(serial: String, audit: AuditEvent) async throws -> Bool
 }
 
 /// What the renewal engine needs beyond the CA: challenges, renewal state, and the card's certificates.

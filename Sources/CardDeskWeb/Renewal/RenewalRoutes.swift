@@ -10,14 +10,14 @@ import X509
 extension RenewalView: ResponseEncodable {}
 extension CardRenewalStatus: ResponseEncodable {}
 extension RenewalAPI.Challenge: ResponseEncodable {}
-extension RenewalAPI.Authorisation: ResponseEncodable {}
+extension RenewalAPI.Administration: ResponseEncodable {}
 extension RenewalAPI.Issued: ResponseEncodable {}
 
 /// The renewal API, one handler per step of the renewal (see `RenewalEngine`):
 /// - `POST /api/v1/challenges` → a single-use challenge for the card to sign
 /// - `GET /api/v1/cards/{serial}/renewal` → whether renewal is available, and from when
 /// - `POST /api/v1/renewals` → start or resume, authenticated by the card's signature; returns a bearer token
-/// - `POST /api/v1/renewals/{id}/authorisations` → the answer to the card's admin challenge for one operation
+/// - `POST /api/v1/renewals/{id}/administration` → the answer to the card's management-key witness for one slot
 /// - `POST /api/v1/renewals/{id}/certificates` → the new certificate for a CSR signed by the new key
 /// - `POST /api/v1/renewals/{id}/confirmations` → the card proves the new key is in place; the old one is revoked
 struct RenewalRoutes {
@@ -40,13 +40,12 @@ struct RenewalRoutes {
             try await limiter.check(.renewalPerCard, "card:\(try Identifiers.cardSerial(body.cardSerial))")
             return try await engine.start(cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature))
         }
-        api.post("renewals/:id/authorisations") { request, context in
-            let body = try await request.decode(as: RenewalAPI.Authorise.self, context: context)
-            let answer = try await engine.authorise(
-                renewalID: try context.parameters.require("id"), token: try Self.token(request),
-                profile: body.profile, operation: body.operation, cardChallenge: Array(body.cardChallenge)
+        api.post("renewals/:id/administration") { request, context in
+            let body = try await request.decode(as: RenewalAPI.Administer.self, context: context)
+            let answer = try await engine.administer(
+                renewalID: try context.parameters.require("id"), token: try Self.token(request), profile: body.profile, encryptedWitness: Array(body.witness)
             )
-            return RenewalAPI.Authorisation(response: Data(answer.response))
+            return RenewalAPI.Administration(witness: Data(answer.witness), challenge: Data(answer.challenge))
         }
         api.post("renewals/:id/certificates") { request, context in
             let body = try await request.decode(as: RenewalAPI.Submit.self, context: context)

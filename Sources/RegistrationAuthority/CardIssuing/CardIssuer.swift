@@ -1,15 +1,14 @@
 public import CardDeskCore
 public import CardDeskStore
 public import CertificateAuthority
-import Crypto
 public import Foundation
 public import Smartcard
 import VirtualSmartcard
 public import X509
 
-/// Issues a card: a new virtual card with its PIN, a PUK and a management key (both kept by the server, sealed,
-/// different for every card), a key pair generated on the card for each profile, and both certificates written.
-/// The RA console will call the same code.
+/// Issues a virtual card: a factory-fresh virtual PIV card enrolled with its passcode, a PUK and a management key
+/// (both kept by the server, sealed, different for every card), a key pair generated on the card for each profile,
+/// and both certificates written. The RA console will call the same code.
 public struct CardIssuer: Sendable {
     let authority: CertificateAuthority
     let users: any UserDirectory
@@ -45,14 +44,16 @@ public struct CardIssuer: Sendable {
         guard let user = try await users.user(id: userID) else {
             throw CardDeskError(.unknownUser, "No user with ID \(userID) is registered: add them first (carddesk-server user add).")
         }
-        let serial = "CD" + (0..<8).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined()
-        let managementKey = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        let puk = (0..<8).map { _ in String(Int.random(in: 0...9)) }.joined()
+        var generator = SystemRandomNumberGenerator()
+        let guid = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let serial = PIVCardSession.serial(guid: guid)
+        let managementKey = ManagementKey.random(.aes256)
+        let puk = (0..<8).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()
         let now = clock.now()
         try await registry.addCard(
             CardRecord(
                 serial: serial, userID: user.id, keyAlgorithm: keyAlgorithm.rawValue,
-                managementKeySealed: try masterKey.seal(managementKey, label: "card \(serial) management key"),
+                managementKeySealed: try CardAdministration.seal(managementKey, serial: serial, masterKey: masterKey),
                 pukSealed: try masterKey.seal(Array(puk.utf8), label: "card \(serial) PUK"),
                 createdAt: now
             ),
@@ -62,30 +63,26 @@ public struct CardIssuer: Sendable {
         let scratch = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(serial).partial")
         var issued: [Certificate] = []
         do {
-            let card = try VirtualCard.create(file: scratch, serial: serial, pin: passcode, puk: puk, managementKey: managementKey)
-            try await card.verifyPIN(passcode)
+            // A factory-fresh virtual PIV card, enrolled as a real one is: its own management key, PUK, passcode and
+            // identity, then a key pair generated on the card and a certificate for each profile.
+            let session = PIVCardSession(transport: try VirtualPIVCard.blank(file: scratch))
+            let piv = session.client
+            try await piv.select()
+            try await piv.authenticate(with: .factoryDefault)
+            try await piv.setManagementKey(managementKey)
+            try await piv.writeObject(PIV.Object.chuid, PIV.chuid(guid: guid))
+            try await piv.changePUK(current: PIV.factoryPUK, new: puk)
+            try await piv.changePIN(current: PIV.factoryPIN, new: passcode)
+            try await session.verifyPIN(passcode)
             var certificates: [CertificateProfileKind: Certificate] = [:]
             for profile in CertificateProfileKind.allCases {
                 let slot = CardSlot.main(for: profile)
-                let generate = AdminOperation.generateKey(slot: slot, algorithm: keyAlgorithm)
-                let publicKey = try await card.generateKeyPair(
-                    in: slot, algorithm: keyAlgorithm,
-                    authorisation: .answer(challenge: try await card.adminChallenge(), operation: generate, managementKey: managementKey)
-                )
-                let key = CardPrivateKey(session: card, slot: slot, publicKey: publicKey)
-                let csr = try await CertificateSigningRequest(
-                    version: .v1, subject: try DistinguishedName { CommonName(serial) }, asyncPrivateKey: .init(key),
-                    attributes: .init(), signatureAlgorithm: key.defaultSignatureAlgorithm
-                )
+                let publicKey = try await session.generateKeyPair(in: slot, algorithm: keyAlgorithm)
+                let csr = try await CardPrivateKey(session: session, slot: slot, publicKey: publicKey).signingRequest(commonName: serial)
                 let prepared = try await authority.prepare(userID: user.id, profile: profile, csr: csr, validityDays: validityDays)
                 let certificate = try await authority.issue(prepared, actor: actor, cardSerial: serial)
                 issued.append(certificate)
-                let der = try certificate.derEncoded()
-                let install = AdminOperation.installCertificate(slot: slot, keyFrom: nil, certificateSHA256: Array(SHA256.hash(data: der)))
-                try await card.installCertificate(
-                    der, into: slot, keyFrom: nil,
-                    authorisation: .answer(challenge: try await card.adminChallenge(), operation: install, managementKey: managementKey)
-                )
+                try await session.writeCertificate(try certificate.derEncoded(), into: slot)
                 certificates[profile] = certificate
             }
             guard rename(scratch.path, file.path) == 0 else {

@@ -33,10 +33,10 @@ public enum CardChallenges {
     /// What sign-in, renewal and a change of unlock address share: the card proves it is present and its holder typed
     /// the passcode. Uses up `challenge` (single use, for `purpose`), then finds the card's good authentication
     /// certificate whose key made `signature` over `message`: the one in force, or the unfinished renewal's newly
-    /// written one. Expiry is left to the caller, which words its own advice. `retry` ends the expired-challenge message.
+    /// written one (with `anyKeyPair`, the signing certificates count too: a renewal resumes on whichever pair is whole). Expiry is left to the caller, which words its own advice. `retry` ends the expired-challenge message.
     static func signer(
         of signature: [UInt8], over message: [UInt8], challenge: String, purpose: String, cardSerial: String, retry: String,
-        store: any RenewalStore, now: Timestamp
+        store: any RenewalStore, now: Timestamp, anyKeyPair: Bool = false
     ) async throws -> (card: CardRecord, current: [CertificateProfileKind: CertificateRecord], signer: CertificateRecord) {
         let challenge = try Identifiers.token(challenge)
         let signature = try Identifiers.signature(signature)
@@ -44,7 +44,7 @@ public enum CardChallenges {
             throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. \(retry)")
         }
         let (card, current) = try await CardInForce.load(cardSerial, store: store)
-        let candidates = try await CardInForce.authenticationCandidates(card: card, current: current, store: store)
+        let candidates = try await CardInForce.candidates(card: card, current: current, store: store, profiles: anyKeyPair ? Set(CertificateProfileKind.allCases) : [.authentication])
         guard let signer = try candidates.first(where: { try verify(signature, over: message, by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
         }

@@ -35,16 +35,16 @@ enum CardInForce {
         return card
     }
 
-    /// The certificates a card's authentication key may match: the one in force, or, when a renewal stopped right
-    /// after writing the new one, the newly issued certificate.
-    static func authenticationCandidates(
-        card: CardRecord, current: [CertificateProfileKind: CertificateRecord], store: any RenewalStore
+    /// The certificates a card's key may match, for each of `profiles`: the one in force, or, when a renewal has
+    /// issued its replacement, the newly issued one (the card may hold either, depending on where the renewal stopped).
+    static func candidates(
+        card: CardRecord, current: [CertificateProfileKind: CertificateRecord], store: any RenewalStore, profiles: Set<CertificateProfileKind>
     ) async throws -> [CertificateRecord] {
-        var candidates = current[.authentication].map { [$0] } ?? []
-        if let active = try await store.activeRenewal(cardSerial: card.serial),
-           let item = try RenewalEngine.decode(active.state).items.first(where: { $0.profile == .authentication && $0.step >= .issued }),
-           let serial = item.newSerial, let record = try await store.certificate(serial: serial) {
-            candidates.append(record)
+        var candidates = CertificateProfileKind.allCases.filter(profiles.contains).compactMap { current[$0] }
+        if let active = try await store.activeRenewal(cardSerial: card.serial) {
+            for item in try RenewalEngine.decode(active.state).items where profiles.contains(item.profile) && item.step >= .issued {
+                if let serial = item.newSerial, let record = try await store.certificate(serial: serial) { candidates.append(record) }
+            }
         }
         // Only a good certificate vouches for anything (callers refuse an expired one with their own message).
         return candidates.filter { $0.status == .good }

@@ -62,7 +62,10 @@ public struct RenewalEngine: Sendable {
         case .opensOn: inProgress
         case .expired: false
         }
-        return CardRenewalStatus(cardSerial: card.serial, renewalAvailable: available, opensOn: opensOn, message: message, renewalInProgress: inProgress)
+        return CardRenewalStatus(
+            cardSerial: card.serial, renewalAvailable: available, opensOn: opensOn, message: message, renewalInProgress: inProgress,
+            pukRotationPending: card.pukRotationPending
+        )
     }
 
     // MARK: Steps
@@ -77,9 +80,10 @@ public struct RenewalEngine: Sendable {
     public func start(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> RenewalView {
         let now = clock.now()
         let cardSerial = try Identifiers.cardSerial(cardSerial)
+        // Either key pair may vouch: while one slot is being renewed, the other still matches its certificate.
         let (card, current, signer) = try await CardChallenges.signer(
             of: signature, over: RenewalStartMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "renewal",
-            cardSerial: cardSerial, retry: "Run the renewal again.", store: store, now: now
+            cardSerial: cardSerial, retry: "Run the renewal again.", store: store, now: now, anyKeyPair: true
         )
         // Resuming too: a renewal is never carried on by an expired certificate.
         guard signer.notAfter > now else {
@@ -90,18 +94,18 @@ public struct RenewalEngine: Sendable {
             renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
             try await save(&renewal, details: "resumed")
-            return try view(renewal, token: token)
+            return try await view(renewal, token: token)
         }
         if let refusal = window.refusal(window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: now)) {
             // Run again right after a renewal finished (say the agent was stopped before it could report success):
             // answer with that finished renewal rather than a refusal.
             if let latest = try await store.latestRenewal(cardSerial: card.serial), latest.status == .done,
                latest.updatedAt.adding(seconds: Self.recentlyFinished) > now {
-                return try view(latest, token: nil)
+                return try await view(latest, token: nil)
             }
             throw refusal
         }
-        let state = RenewalState(items: CertificateProfileKind.allCases.compactMap { profile in
+        let state = RenewalState(items: RenewalState.order.compactMap { profile in
             current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
         })
         var renewal = RenewalRecord(
@@ -110,43 +114,31 @@ public struct RenewalEngine: Sendable {
             version: 0, createdAt: now, updatedAt: now
         )
         try await save(&renewal, details: "started: \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
-        return try view(renewal, token: token)
+        return try await view(renewal, token: token)
     }
 
-    /// Answers the card's admin challenge for the next operation of one certificate, if it is the right one.
-    public func authorise(renewalID: String, token: String, profile: CertificateProfileKind, operation: AdminOperation, cardChallenge: [UInt8]) async throws -> AdminAuthorisation {
+    /// Answers the card's management-key witness, relayed by the agent, so that the card lets the agent generate
+    /// the key of `profile`'s slot and write its certificate. Only for the slot whose turn it is (the one before it
+    /// done) and only while that slot is not done: at any other time the card stays closed.
+    public func administer(renewalID: String, token: String, profile: CertificateProfileKind, encryptedWitness: [UInt8]) async throws -> (witness: [UInt8], challenge: [UInt8]) {
         var (renewal, state) = try await load(renewalID, token: token)
-        guard !cardChallenge.isEmpty, cardChallenge.count <= 64 else {
-            throw CardDeskError(.invalidInput, "The card's challenge is missing or too long.")
-        }
         let index = try state.index(of: profile)
+        guard state.items[index].step != .done else {
+            throw CardDeskError(.notAuthorised, "The \(profile) certificate is already renewed: the card needs no administration for it.")
+        }
+        if let earlier = state.items[..<index].first(where: { $0.step != .done }) {
+            throw CardDeskError(.notAuthorised, "The \(earlier.profile) certificate is renewed first: one key pair at a time.")
+        }
         let card = try await requireCard(renewal.cardSerial)
-        let mainSlot = CardSlot.main(for: profile)
-        let staging = CardSlot.staging(for: mainSlot)
-        let item = state.items[index]
-        switch operation {
-        case .generateKey(let slot, let algorithm):
-            guard slot == staging, algorithm.rawValue == card.keyAlgorithm else {
-                throw CardDeskError(.notAuthorised, "A renewal may only generate a \(card.keyAlgorithm) key in slot \(staging).")
-            }
-            guard item.step != .done else {
-                throw CardDeskError(.notAuthorised, "The \(profile) certificate is already renewed.")
-            }
-            if item.step == .pending { state.items[index].step = .keyAuthorised }
-        case .installCertificate(let slot, let keyFrom, let hash):
-            guard item.step >= .issued, item.step != .done, let der = item.newCertificate else {
-                throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet, so it cannot be written.")
-            }
-            guard slot == mainSlot, keyFrom == staging, hash == Array(SHA256.hash(data: der)) else {
-                throw CardDeskError(.notAuthorised, "Only the certificate the CA issued in this renewal may be written, into slot \(mainSlot).")
-            }
-            state.items[index].step = .writeAuthorised
-        case .resetPIN:
-            throw CardDeskError(.notAuthorised, "A renewal does not reset passcodes.")
+        let answer = try CardAdministration.answer(encryptedWitness: encryptedWitness, key: try CardAdministration.managementKey(of: card, masterKey: masterKey))
+        switch state.items[index].step {
+        case .pending: state.items[index].step = .keyAuthorised
+        case .issued: state.items[index].step = .writeAuthorised
+        default: break
         }
         renewal.state = try Self.encode(state)
-        try await save(&renewal, details: "\(profile): authorised to \(operation.description)")
-        return AdminAuthorisation.answer(challenge: cardChallenge, operation: operation, managementKey: try managementKey(card))
+        try await save(&renewal, details: "\(profile): card administration answered (\(state.items[index].step.rawValue))")
+        return answer
     }
 
     /// Issues the new certificate for a CSR signed by the new key. Repeating it with the same key returns the same
@@ -196,7 +188,7 @@ public struct RenewalEngine: Sendable {
         var (renewal, state) = try await load(renewalID, token: token)
         let index = try state.index(of: profile)
         let item = state.items[index]
-        if item.step == .done { return try view(renewal, token: nil) }
+        if item.step == .done { return try await view(renewal, token: nil) }
         guard item.step >= .issued, let newSerial = item.newSerial, let record = try await store.certificate(serial: newSerial) else {
             throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet.")
         }
@@ -212,7 +204,7 @@ public struct RenewalEngine: Sendable {
         renewal.state = try Self.encode(state)
         if state.isDone { renewal.status = .done }
         try await save(&renewal, details: "\(profile): \(newSerial.hex) installed, \(item.oldSerial.hex) revoked (superseded)" + (state.isDone ? "; renewal complete" : ""))
-        return try view(renewal, token: nil)
+        return try await view(renewal, token: nil)
     }
 
     // MARK: Helpers
@@ -223,10 +215,6 @@ public struct RenewalEngine: Sendable {
 
     func requireCard(_ serial: String) async throws -> CardRecord {
         try await CardInForce.requireCard(serial, store: store)
-    }
-
-    func managementKey(_ card: CardRecord) throws -> [UInt8] {
-        try masterKey.open(card.managementKeySealed, label: "card \(card.serial) management key")
     }
 
     func load(_ id: String, token: String) async throws -> (RenewalRecord, RenewalState) {
@@ -253,9 +241,11 @@ public struct RenewalEngine: Sendable {
         Self.killer.checkpoint("save", after: true)
     }
 
-    func view(_ renewal: RenewalRecord, token: String?) throws -> RenewalView {
+    func view(_ renewal: RenewalRecord, token: String?) async throws -> RenewalView {
         let state = try Self.decode(renewal.state)
-        return RenewalView(id: renewal.id, token: token, done: state.isDone, items: state.items.map {
+        let card = try? await requireCard(renewal.cardSerial)
+        let algorithm = card.flatMap { try? CardAdministration.managementKey(of: $0, masterKey: masterKey).algorithm }
+        return RenewalView(id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm?.rawValue, items: state.items.map {
             RenewalView.Item(profile: $0.profile, step: $0.step, newCertificate: $0.newCertificate.map { Data($0) })
         })
     }

@@ -12,13 +12,16 @@ import Smartcard
 /// 2. `requestCode`: a 6-digit code goes to the chosen address through the outbox (at most 3 an hour per card).
 /// 3. `verify`: the code is checked (15 minutes, single use, 5 wrong entries void it; a keyed hash, compared in
 ///    constant time); the answer is a short-lived token for this one card.
-/// 4. `authorise`: with that token, the server answers the card's admin challenge for `.resetPIN` only.
-/// 5. `complete`: the agent reports the card reset. The new passcode is set on the card and never reaches the server.
+/// 4. `releasePUK`: with that token, the server releases the card's PUK (sealed until now) for this one reset, and
+///    names the new PUK the card gets right after it (as PIV requires, the reset is RESET RETRY COUNTER with the PUK).
+/// 5. `complete`: the agent reports the card reset and its PUK changed; the new PUK becomes the stored one. The new
+///    passcode is set on the card and never reaches the server. A PUK released but not rotated (the agent stopped
+///    in between) shows on the card's record and is rotated at the card's next contact (`rotatePUK`).
 ///
 /// Not for cancelled cards or expired certificates, nor for cards blocked for good: those go to the RA.
 /// Every attempt, refused or not, is audited.
 public struct UnlockService: Sendable {
-    let store: any UnlockStore & RenewalStore
+    let store: any UnlockStore & RenewalStore & CardRegistry
     let masterKey: MasterKey
     let clock: any WallClock
     public let allowedEmailDomains: [String]
@@ -27,7 +30,7 @@ public struct UnlockService: Sendable {
     /// How long the token from a right code may be used to reset the card.
     public static let tokenLifetime: Int64 = 10 * 60
 
-    public init(store: any UnlockStore & RenewalStore, masterKey: MasterKey, clock: any WallClock, allowedEmailDomains: [String]) {
+    public init(store: any UnlockStore & RenewalStore & CardRegistry, masterKey: MasterKey, clock: any WallClock, allowedEmailDomains: [String]) {
         self.store = store
         self.masterKey = masterKey
         self.clock = clock
@@ -65,22 +68,17 @@ public struct UnlockService: Sendable {
         return .init(token: token, expiresInSeconds: Int(Self.tokenLifetime))
     }
 
-    /// The answer to the card's challenge for `.resetPIN`, for the card this unlock is about.
-    public func authorise(unlockID: String, token: String, cardChallenge: [UInt8]) async throws -> [UInt8] {
+    /// Releases the card's PUK for this unlock, with the PUK the card must get next.
+    public func releasePUK(unlockID: String, token: String) async throws -> UnlockAPI.PUKRelease {
         let record = try await authorised(unlockID, token: token)
         guard let serial = record.cardSerial, let card = try await store.card(serial: serial) else {
             throw CardDeskError(.unknownCard, "The card of this unlock is not known.")
         }
         guard card.status == .active else { throw CardDeskError(.cardCancelled, Self.cancelledMessage) }
-        guard !cardChallenge.isEmpty, cardChallenge.count <= 64 else { throw CardDeskError(.invalidInput, "The card's challenge is missing or too long.") }
-        let managementKey = try masterKey.open(card.managementKeySealed, label: "card \(card.serial) management key")
-        _ = try await store.appendAudit(AuditEvent(
-            action: .unlock, actor: "card:\(serial)", subject: "card:\(serial)", details: "unlock=\(record.id) reset authorised", time: clock.now()
-        ))
-        return AdminAuthorisation.answer(challenge: cardChallenge, operation: .resetPIN, managementKey: managementKey).response
+        return try await release(card, actor: "card:\(serial)", details: "unlock=\(record.id) PUK released for the reset")
     }
 
-    /// The agent reports the passcode reset on the card.
+    /// The agent reports the passcode reset on the card and the card's PUK changed to the new one.
     public func complete(unlockID: String, token: String) async throws {
         let record = try await authorised(unlockID, token: token)
         guard try await store.completeCode(id: record.id, at: clock.now(), audit: AuditEvent(
@@ -88,6 +86,62 @@ public struct UnlockService: Sendable {
         )) else {
             throw CardDeskError(.codeAlreadyUsed, "This unlock is finished. Start again to unlock the card again.")
         }
+        if let serial = record.cardSerial {
+            _ = try await store.completePUKRotation(serial: serial, audit: AuditEvent(
+                action: .unlock, actor: "card:\(serial)", subject: "card:\(serial)", details: "unlock=\(record.id) PUK rotated on the card", time: clock.now()
+            ))
+        }
+    }
+
+    // MARK: A PUK released but not rotated
+
+    /// A fresh challenge for a card whose released PUK is to be rotated (two minutes, single use).
+    public func pukChallenge() async throws -> String {
+        try await CardChallenges.issue(purpose: "puk", store: store, clock: clock)
+    }
+
+    /// At the card's next contact after an unlock that stopped before its PUK was changed: the card proves itself
+    /// (a signature by either key pair, passcode verified), and gets its current and new PUK once more, with a token
+    /// to report the change.
+    public func rotatePUK(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> UnlockAPI.PUKRelease {
+        let cardSerial = try Identifiers.cardSerial(cardSerial)
+        let (card, _, _) = try await CardChallenges.signer(
+            of: signature, over: PUKRotationMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "puk",
+            cardSerial: cardSerial, retry: "Try again.", store: store, now: clock.now(), anyKeyPair: true
+        )
+        guard card.pukRotationPending else {
+            throw CardDeskError(.invalidInput, "This card's PUK needs no change.")
+        }
+        var release = try await release(card, actor: "card:\(card.serial)", details: "PUK released again to rotate it")
+        let token = CardChallenges.randomToken()
+        try await store.addChallenge(CardChallenges.hash(token), purpose: "puk-rotated:\(card.serial)", expiresAt: clock.now().adding(seconds: Self.tokenLifetime))
+        release.token = token
+        return release
+    }
+
+    /// The card reports its PUK changed after `rotatePUK`.
+    public func completePUKRotation(cardSerial: String, token: String) async throws {
+        let cardSerial = try Identifiers.cardSerial(cardSerial)
+        guard try await store.consumeChallenge(CardChallenges.hash(try Identifiers.token(token)), purpose: "puk-rotated:\(cardSerial)", now: clock.now()) else {
+            throw CardDeskError(.authenticationFailed, "This PUK change was not started, or too much time passed. Try again.")
+        }
+        _ = try await store.completePUKRotation(serial: cardSerial, audit: AuditEvent(
+            action: .unlock, actor: "card:\(cardSerial)", subject: "card:\(cardSerial)", details: "PUK rotated on the card at its next contact", time: clock.now()
+        ))
+    }
+
+    private func release(_ card: CardRecord, actor: String, details: String) async throws -> UnlockAPI.PUKRelease {
+        var generator = SystemRandomNumberGenerator()
+        let candidate = (0..<8).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()
+        let now = clock.now()
+        let stored = try await store.releasePUK(
+            serial: card.serial, nextSealed: try masterKey.seal(Array(candidate.utf8), label: "card \(card.serial) PUK"), at: now,
+            audit: AuditEvent(action: .unlock, actor: actor, subject: "card:\(card.serial)", details: details, time: now)
+        )
+        guard let nextSealed = stored.pukNextSealed else { throw CardDeskError(.internalFailure, "The new PUK was not stored.") }
+        let puk = String(decoding: try masterKey.open(stored.pukSealed, label: "card \(card.serial) PUK"), as: UTF8.self)
+        let next = String(decoding: try masterKey.open(nextSealed, label: "card \(card.serial) PUK"), as: UTF8.self)
+        return UnlockAPI.PUKRelease(puk: puk, nextPUK: next, token: nil)
     }
 
     // MARK: Contact addresses

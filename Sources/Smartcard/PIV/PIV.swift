@@ -4,6 +4,9 @@ public enum PIV {
     /// The PIV application identifier (a card accepts SELECT by any prefix down to the RID A0 00 00 03 08).
     public static let aid: [UInt8] = [0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00]
     public static let rid: [UInt8] = Array(aid.prefix(5))
+    /// The PIN and PUK every new card (and YubiKey) ships with.
+    public static let factoryPIN = "123456"
+    public static let factoryPUK = "12345678"
 
     public enum Instruction {
         public static let select: UInt8 = 0xA4

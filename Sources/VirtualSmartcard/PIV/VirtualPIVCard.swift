@@ -50,8 +50,12 @@ public final class VirtualPIVCard: APDUTransport, Sendable {
         application.withLock { $0.reset() }
     }
 
+    /// In this process, a card whose file is gone was taken out (moved out of its reader folder).
     public func transmit(_ bytes: [UInt8]) async throws -> [UInt8] {
-        respond(to: bytes)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw CardDeskError(.cardRemoved, "The smartcard was removed. Insert it and try again.")
+        }
+        return respond(to: bytes)
     }
 
     /// One command APDU in, one response APDU out (callable from any thread). Never throws: every failure is a

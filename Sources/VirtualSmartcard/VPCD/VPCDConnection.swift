@@ -7,6 +7,19 @@ import Darwin
 import Smartcard
 import Synchronization
 
+/// A card that vpcd's reader can hold: it answers each command APDU, or nil to leave the reader at that moment.
+public protocol VPCDCard: Sendable {
+    var answerToReset: [UInt8] { get }
+    func answer(_ apdu: [UInt8]) -> [UInt8]?
+    /// Power off, power on or reset: the card forgets its session state.
+    func reset()
+}
+
+extension VirtualPIVCard: VPCDCard {
+    public var answerToReset: [UInt8] { Self.atr }
+    public func answer(_ apdu: [UInt8]) -> [UInt8]? { respond(to: apdu) }
+}
+
 /// Puts a virtual PIV card into vsmartcard's virtual reader (vpcd), so that pcscd offers it to every program on the
 /// machine (OpenSC, yubico-piv-tool, browsers, `carddesk --pcsc`) as a card in the reader "Virtual PCD 00 00".
 ///
@@ -29,12 +42,12 @@ public final class VPCDConnection: Sendable {
 
     public let host: String
     public let port: UInt16
-    let card: VirtualPIVCard
+    let card: any VPCDCard
     private let state = Mutex<(stopped: Bool, socket: Int32)>((false, -1))
     /// How long to wait between attempts to reach vpcd.
     let retryInterval: Duration
 
-    public init(card: VirtualPIVCard, host: String = "127.0.0.1", port: UInt16 = 35963, retryInterval: Duration = .milliseconds(250)) {
+    public init(card: any VPCDCard, host: String = "127.0.0.1", port: UInt16 = 35963, retryInterval: Duration = .milliseconds(250)) {
         self.card = card
         self.host = host
         self.port = port
@@ -116,13 +129,18 @@ public final class VPCDConnection: Sendable {
                     // Power off, power on, reset: the card forgets its PIN and management-key state.
                     card.reset()
                 case 0x04:
-                    guard writeFrame(socket, VirtualPIVCard.atr) else { return }
+                    guard writeFrame(socket, card.answerToReset) else { return }
                 default:
                     break
                 }
                 continue
             }
-            guard writeFrame(socket, card.respond(to: payload)) else { return }
+            guard let answer = card.answer(payload) else {
+                // The card leaves the reader without answering.
+                stop()
+                return
+            }
+            guard writeFrame(socket, answer) else { return }
         }
     }
 
