@@ -56,6 +56,35 @@ extension PCSCTests {
         try setup.expectConsistent(file, "renewed through pcscd")
     }
 
+    @Test("A blank virtual card enrolled with carddesk card enrol through pcscd: yubico-piv-tool with the factory management key is then refused")
+    func enrolThroughPCSC() throws {
+        let setup = try TerminalRenewalTests.Setup("pcsc-enrol")
+        let user = "555254600177"
+        #expect(try Tools.server(["user", "add", "--id", user, "--given", "Enrolled", "--family", "Holder", "--org", "RBQ", "--role", "R8000@RBQ"], data: setup.data).ok)
+        let file = setup.folder.appendingPathComponent("blank.json")
+        #expect(try Tools.run(Tools.clientBinary, ["card", "blank", file.path]).ok)
+        let connected = try CardConnection(file: file)
+        defer { connected.remove() }
+        try connected.waitUntilInserted()
+        // Blank: the factory management key works (and is used here only to look, not to change anything).
+        #expect(try Tools.run("yubico-piv-tool", ["-r", Self.reader, "-a", "status"]).stdout.contains("PIN tries left:\t3"))
+
+        let issued = try Tools.server(["card", "enrol-token", "--user", user, "--key-algorithm", "p256"], data: setup.data)
+        #expect(issued.ok, "\(issued.stderr)")
+        let token = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let enrolled = try Tools.run(Tools.clientBinary, ["card", "enrol", "--token", token, "--pcsc", "--server", setup.server.url], input: "24681357\n24681357\n")
+        #expect(enrolled.ok && enrolled.stdout.contains("enrolled for user \(user)"), "\(enrolled.stdout) \(enrolled.stderr)")
+
+        let factory = try Tools.run("yubico-piv-tool", ["-r", Self.reader, "-a", "generate", "-s", "9a", "-A", "ECCP256"])
+        #expect(!factory.ok && factory.stderr.contains("Failed authentication"), "\(factory.stdout) \(factory.stderr)")
+        let objects = try Tools.run("pkcs11-tool", ["--module", Self.opensc, "-O"])
+        #expect(objects.stdout.split(separator: "\n").filter { $0.contains("subject:") && $0.contains("_Enrolled_Holder") }.count == 2, "\(objects.stdout)")
+        let again = try Tools.run(Tools.clientBinary, ["card", "enrol", "--token", token, "--pcsc", "--server", setup.server.url], input: "24681357\n24681357\n")
+        #expect(!again.ok && again.stderr.contains("not valid"), "the token is single use: \(again.stderr)")
+        let status = try Self.carddesk(["status"], setup)
+        #expect(status.ok && status.stdout.contains("Authentication certificate: CN=\(user)_Enrolled_Holder"), "\(status.stdout) \(status.stderr)")
+    }
+
     /// The serial of the certificate with PKCS#11 ID `id` on the card, read through OpenSC.
     static func serialOfCertificate(id: String, folder: URL) throws -> String {
         let file = folder.appendingPathComponent("cert-\(id).der")

@@ -99,6 +99,24 @@ public struct ServerClient: Sendable {
         _ = try await send("POST", "api/v1/unlock/\(unlockID)/completion", token: token, body: Optional<String>.none, as: Empty.self)
     }
 
+    // MARK: Enrolling a card
+
+    public func beginEnrolment(token: String) async throws -> EnrolmentAPI.Begun {
+        try await send("POST", "api/v1/enrolments", body: EnrolmentAPI.Begin(token: token), as: EnrolmentAPI.Begun.self)
+    }
+
+    public func keepFactoryManagementKey(token: String) async throws {
+        _ = try await send("POST", "api/v1/enrolments/management-key-kept", token: token, body: Optional<String>.none, as: Empty.self)
+    }
+
+    public func submitEnrolment(token: String, _ body: EnrolmentAPI.Submit) async throws -> RenewalAPI.Issued {
+        try await send("POST", "api/v1/enrolments/certificates", token: token, body: body, as: RenewalAPI.Issued.self)
+    }
+
+    public func completeEnrolment(token: String, _ body: EnrolmentAPI.Complete) async throws {
+        _ = try await send("POST", "api/v1/enrolments/completion", token: token, body: body, as: Empty.self)
+    }
+
     /// A single-use code with which a browser joins this session.
     public func handover(token: String) async throws -> LoginAPI.Handover {
         try await send("POST", "api/v1/session/handovers", token: token, body: Optional<String>.none, as: LoginAPI.Handover.self)

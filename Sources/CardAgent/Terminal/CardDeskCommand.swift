@@ -85,6 +85,31 @@ enum Terminal {
         }
     }
 
+    /// A new passcode typed twice (without echo at a terminal), asked again until it is well formed and not trivial.
+    static func chooseNewPasscode() throws -> String {
+        var chosen: String?
+        while chosen == nil {
+            let passcode = try PasscodePrompt.read(prompt: "New passcode (6 to 8 digits): ")
+            let repeated = try PasscodePrompt.read(prompt: "New passcode again: ")
+            if let problem = weakness(passcode, repeated) {
+                FileHandle.standardOutput.write(Data((problem + "\n").utf8))
+            } else {
+                chosen = passcode
+            }
+        }
+        return chosen!
+    }
+
+    /// Why a new passcode is refused, or nil.
+    static func weakness(_ passcode: String, _ repeated: String) -> String? {
+        do {
+            try Passcode.checkNew(passcode, repeated: repeated)
+            return nil
+        } catch {
+            return error.reason
+        }
+    }
+
     static func label(_ profile: CertificateProfileKind) -> String {
         profile == .authentication ? "Authentication certificate" : "Signing certificate"
     }
@@ -168,8 +193,30 @@ struct CardReaderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "card",
         abstract: "Virtual cards: make a blank one, put one into the PC/SC reader (vpcd) or a reader folder, or take it out.",
-        subcommands: [Blank.self, Connect.self, Insert.self, Remove.self]
+        subcommands: [Enrol.self, Blank.self, Connect.self, Insert.self, Remove.self]
     )
+
+    /// `carddesk card enrol --token TOKEN [--pcsc NAME | --card FILE] [--server URL]`
+    struct Enrol: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Enrol a blank PIV card with a token from your Registration Authority: your passcode, keys made on the card, both certificates."
+        )
+        @Option(help: "The enrolment token the Registration Authority gave you (single use, 1 hour).") var token: String
+        @OptionGroup var options: CardOptions
+
+        func run() async throws {
+            try await Terminal.run {
+                guard let card = try await options.openCard() as? PIVCardSession else {
+                    throw CardDeskError(.unsupportedCard, "Only a PIV card can be enrolled.")
+                }
+                let say: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+                say("Choose the passcode for this card: 6 to 8 digits, not easy to guess.")
+                let passcode = try Terminal.chooseNewPasscode()
+                let begun = try await EnrolmentClient(server: ServerClient(baseURL: try options.serverURL), card: card).enrol(token: token, passcode: passcode, progress: say)
+                say("Card \(begun.cardSerial) enrolled for user \(begun.userID). Sign in with it and your passcode.")
+            }
+        }
+    }
 
     /// `carddesk card blank FILE`: a factory-fresh virtual PIV card.
     struct Blank: AsyncParsableCommand {

@@ -72,17 +72,7 @@ struct PasscodeCommand: AsyncParsableCommand {
                 let card = try await options.openCard()
                 let current = try PasscodePrompt.read(prompt: "Current passcode: ")
                 try await card.verifyPIN(current)
-                var chosen = ""
-                while chosen.isEmpty {
-                    let passcode = try PasscodePrompt.read(prompt: "New passcode (6 to 8 digits): ")
-                    let repeated = try PasscodePrompt.read(prompt: "New passcode again: ")
-                    do {
-                        try Passcode.checkNew(passcode, repeated: repeated)
-                        chosen = passcode
-                    } catch let error as CardDeskError where error.code == .weakPasscode {
-                        print(error.reason)
-                    }
-                }
+                let chosen = try Terminal.chooseNewPasscode()
                 try await card.changePIN(current: current, new: chosen)
                 print("Your passcode has been changed.")
             }

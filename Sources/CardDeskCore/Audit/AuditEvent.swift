@@ -18,6 +18,7 @@ public struct AuditEvent: Hashable, Sendable {
         public static let codeSend = Action(rawValue: "code.send")
         public static let codeCheck = Action(rawValue: "code.check")
         public static let raAction = Action(rawValue: "ra.action")
+        public static let cardEnrol = Action(rawValue: "card.enrol")
         public static let rateLimit = Action(rawValue: "rate.limit")
     }
 

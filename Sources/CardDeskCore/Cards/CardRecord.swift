@@ -3,6 +3,8 @@ public struct CardRecord: Hashable, Sendable {
     public enum Status: String, Hashable, Sendable {
         case active
         case cancelled
+        /// Being enrolled at a workstation (`carddesk card enrol`): not usable until the enrolment completes.
+        case enrolling
     }
 
     public let serial: String
@@ -78,5 +80,40 @@ public struct RenewalRecord: Hashable, Sendable {
         self.version = version
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+}
+
+/// A card enrolment: an RA's single-use token (stored as a hash) with which a workstation enrols one blank PIV card
+/// for one user, within an hour.
+public struct EnrolmentRecord: Hashable, Sendable {
+    public enum Status: String, Hashable, Sendable {
+        case open
+        case done
+    }
+
+    public let id: String
+    public let tokenHash: String
+    public let userID: UserID
+    public let keyAlgorithm: String
+    public let validityDays: Int?
+    /// The card being enrolled, once the workstation has started.
+    public var cardSerial: String?
+    public var status: Status
+    public let createdAt: Timestamp
+    public let expiresAt: Timestamp
+
+    public init(
+        id: String, tokenHash: String, userID: UserID, keyAlgorithm: String, validityDays: Int?, cardSerial: String?, status: Status,
+        createdAt: Timestamp, expiresAt: Timestamp
+    ) {
+        self.id = id
+        self.tokenHash = tokenHash
+        self.userID = userID
+        self.keyAlgorithm = keyAlgorithm
+        self.validityDays = validityDays
+        self.cardSerial = cardSerial
+        self.status = status
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
     }
 }

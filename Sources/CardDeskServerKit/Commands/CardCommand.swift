@@ -6,7 +6,33 @@ import X509
 
 /// `carddesk-server card issue --user ID --virtual FILE [--passcode-file FILE] [--expires-in-days D]` (passcode on standard input by default)
 struct CardCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "card", abstract: "Issue smartcards.", subcommands: [Issue.self])
+    static let configuration = CommandConfiguration(commandName: "card", abstract: "Issue smartcards.", subcommands: [Issue.self, EnrolToken.self])
+
+    /// `carddesk-server card enrol-token --user ID [--key-algorithm p256|rsa2048] [--expires-in-days D]`
+    struct EnrolToken: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "enrol-token",
+            abstract: "Make a single-use token (valid 1 hour) to enrol one blank PIV card for a user at a workstation (carddesk card enrol --token TOKEN)."
+        )
+
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The 12-digit user ID of the card holder.") var user: String
+        @Option(name: .customLong("key-algorithm"), help: "rsa2048 (default) or p256.") var keyAlgorithm: String = "rsa2048"
+        @Option(name: .customLong("expires-in-days"), help: "Shorter certificate validity, for demos and tests.") var expiresInDays: Int?
+
+        func run() async throws {
+            try await CommandSupport.withInstance(store) { instance in
+                guard let algorithm = CardKeyAlgorithm(rawValue: keyAlgorithm) else {
+                    throw CardDeskError(.invalidInput, "Unknown key algorithm \"\(keyAlgorithm)\": use rsa2048 or p256.")
+                }
+                let (token, expiry) = try await instance.enrolment.issueToken(
+                    userID: try UserID(user), keyAlgorithm: algorithm, validityDays: expiresInDays, actor: CommandSupport.operatorActor
+                )
+                print(token)
+                FileHandle.standardError.write(Data("Enrolment token for user \(user), valid until \(expiry.timeOfDayDescription) UTC, for one card: carddesk card enrol --token TOKEN\n".utf8))
+            }
+        }
+    }
 
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -18,6 +18,7 @@ public struct CardDeskInstance: Sendable {
     public let login: LoginService
     public let unlock: UnlockService
     public let cardIssuer: CardIssuer
+    public let enrolment: CardEnrolment
     /// For the outbox worker, which opens the sealed message bodies.
     let masterKey: MasterKey
     public let clock: any WallClock
@@ -79,11 +80,12 @@ public struct CardDeskInstance: Sendable {
                 authority: authority, store: store, masterKey: masterKey, clock: clock, window: RenewalWindow(days: settings.renewalWindowDays)
             )
             let cardIssuer = CardIssuer(authority: authority, users: store, registry: store, masterKey: masterKey, clock: clock)
+            let enrolment = CardEnrolment(authority: authority, store: store, masterKey: masterKey, clock: clock)
             let login = LoginService(store: store, renewal: renewal, clock: clock)
             let unlock = UnlockService(store: store, masterKey: masterKey, clock: clock, allowedEmailDomains: settings.allowedEmailDomains)
             return CardDeskInstance(
                 settings: settings, store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock,
-                cardIssuer: cardIssuer, masterKey: masterKey, clock: clock
+                cardIssuer: cardIssuer, enrolment: enrolment, masterKey: masterKey, clock: clock
             )
         } catch {
             try? await store.close()
@@ -100,7 +102,7 @@ extension CardDeskInstance {
     /// Everything the HTTP application calls into.
     public var webServices: WebServices {
         WebServices(
-            store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock, pages: settings.pages,
+            store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock, enrolment: enrolment, pages: settings.pages,
             limiter: RateLimiter(store: store, clock: clock, scale: Double(settings.rateLimitPercent) / 100)
         )
     }

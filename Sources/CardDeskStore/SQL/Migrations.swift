@@ -238,6 +238,23 @@ enum Migrations {
                 "ALTER TABLE cards ADD COLUMN puk_released_at BIGINT NULL",
             ]
         },
+        Migration(version: 9, name: "card enrolment tokens") { _ in
+            [
+                """
+                CREATE TABLE enrolments (
+                    id TEXT PRIMARY KEY,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    key_algorithm TEXT NOT NULL,
+                    validity_days BIGINT NULL,
+                    card_serial TEXT NULL REFERENCES cards(serial),
+                    status TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+            ]
+        },
     ]
 
     /// Version 7 rewrites data rather than schema: it keys the audit chain (see `keyAuditChain`).

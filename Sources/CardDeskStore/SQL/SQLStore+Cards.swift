@@ -8,11 +8,22 @@ extension SQLStore: CardRegistry, RenewalStore {
             guard try await db.raw("SELECT serial FROM cards WHERE serial = \(bind: card.serial)").first() == nil else {
                 throw CardDeskError(.invalidInput, "A card with serial \(card.serial) already exists.")
             }
-            try await db.raw("""
-                INSERT INTO cards (serial, user_id, status, created_at, key_algorithm, management_key_sealed, puk_sealed)
-                VALUES (\(bind: card.serial), \(bind: card.userID.rawValue), \(bind: card.status.rawValue), \(bind: card.createdAt.millisecondsSince1970),
-                        \(bind: card.keyAlgorithm), \(bind: Data(card.managementKeySealed)), \(bind: Data(card.pukSealed)))
-                """).run()
+            try await Self.insertCard(card, on: db)
+            _ = try await self.appendAudit(audit, on: db)
+        }
+    }
+
+    static func insertCard(_ card: CardRecord, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT INTO cards (serial, user_id, status, created_at, key_algorithm, management_key_sealed, puk_sealed)
+            VALUES (\(bind: card.serial), \(bind: card.userID.rawValue), \(bind: card.status.rawValue), \(bind: card.createdAt.millisecondsSince1970),
+                    \(bind: card.keyAlgorithm), \(bind: Data(card.managementKeySealed)), \(bind: Data(card.pukSealed)))
+            """).run()
+    }
+
+    public func replaceManagementKey(serial: String, sealed: [UInt8], audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            try await db.raw("UPDATE cards SET management_key_sealed = \(bind: Data(sealed)) WHERE serial = \(bind: serial) AND status = 'enrolling'").run()
             _ = try await self.appendAudit(audit, on: db)
         }
     }

@@ -62,6 +62,19 @@ public protocol CardRegistry: Sendable {
     func completePUKRotation(serial: String, audit: AuditEvent) async throws -> Bool
 }
 
+/// Enrolling a blank card at a workstation with an RA's token.
+public protocol EnrolmentStore: Sendable {
+    func addEnrolment(_ enrolment: EnrolmentRecord, audit: AuditEvent) async throws
+    func enrolment(tokenHash: String) async throws -> EnrolmentRecord?
+    /// Stores the card being enrolled (status `enrolling`) and ties it to the enrolment, in one transaction; only the
+    /// first call for an enrolment does (later ones return false, and the caller reads the card already tied to it).
+    func attachCard(_ card: CardRecord, toEnrolment id: String, audit: AuditEvent) async throws -> Bool
+    /// The card is enrolled: it becomes active and the enrolment is done (true only the first time).
+    func completeEnrolment(id: String, cardSerial: String, audit: AuditEvent) async throws -> Bool
+    /// A card that cannot change its management key keeps the factory one: it is stored instead (enrolling cards only).
+    func replaceManagementKey(serial: String, sealed: [UInt8], audit: AuditEvent) async throws
+}
+
 /// What the renewal engine needs beyond the CA: challenges, renewal state, and the card's certificates.
 public protocol RenewalStore: Sendable {
     func card(serial: String) async throws -> CardRecord?

@@ -28,6 +28,7 @@ public func buildRouter(services: WebServices) -> Router<WebContext> {
     RenewalRoutes(engine: services.renewal, limiter: services.limiter).register(on: router)
     LoginRoutes(login: services.login, presence: services.presence, limiter: services.limiter).register(on: router)
     UnlockRoutes(unlock: services.unlock, limiter: services.limiter).register(on: router)
+    EnrolmentRoutes(enrolment: services.enrolment, limiter: services.limiter).register(on: router)
     PageRoutes(login: services.login, unlock: services.unlock, settings: services.pages, limiter: services.limiter).register(on: router)
     return router
 }

@@ -11,16 +11,18 @@ public struct WebServices: Sendable {
     public let renewal: RenewalEngine
     public let login: LoginService
     public let unlock: UnlockService
+    public let enrolment: CardEnrolment
     public let pages: PageSettings
     public let limiter: RateLimiter
     let presence = AgentPresence()
 
     public init(
         store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine, login: LoginService,
-        unlock: UnlockService, pages: PageSettings = PageSettings(), limiter: RateLimiter
+        unlock: UnlockService, enrolment: CardEnrolment, pages: PageSettings = PageSettings(), limiter: RateLimiter
     ) {
         self.limiter = limiter
         self.unlock = unlock
+        self.enrolment = enrolment
         self.pages = pages
         self.store = store
         self.authority = authority

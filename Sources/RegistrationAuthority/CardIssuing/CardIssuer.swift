@@ -45,7 +45,7 @@ public struct CardIssuer: Sendable {
             throw CardDeskError(.unknownUser, "No user with ID \(userID) is registered: add them first (carddesk-server user add).")
         }
         var generator = SystemRandomNumberGenerator()
-        let guid = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let guid = PIV.newCardDeskGUID()
         let serial = PIVCardSession.serial(guid: guid)
         let managementKey = ManagementKey.random(.aes256)
         let puk = (0..<8).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()

@@ -110,6 +110,18 @@ public enum PIV {
         return TLV.encode(0x30, fascn) + TLV.encode(0x34, guid) + TLV.encode(0x35, Array(expiry.utf8)) + TLV.encode(0x3E, []) + TLV.encode(0xFE, [])
     }
 
+    /// The GUID CardDesk gives a card: "CardDesk" in ASCII, then the 8 bytes of its serial number (`PIVCardSession.serial`).
+    public static func cardDeskGUID(serialBytes: [UInt8]) -> [UInt8] {
+        precondition(serialBytes.count == 8)
+        return Array("CardDesk".utf8) + serialBytes
+    }
+
+    /// A new GUID with 8 random serial bytes.
+    public static func newCardDeskGUID() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return cardDeskGUID(serialBytes: (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+
     /// The GUID inside a CHUID, if there is one.
     public static func guid(fromCHUID chuid: [UInt8]) -> [UInt8]? {
         TLV.parse(chuid)?.value(0x34).flatMap { $0.count == 16 ? $0 : nil }
