@@ -32,12 +32,18 @@ public enum RenewalAPI {
         }
     }
 
+    /// A CSR signed by the key just generated on the card, with the card's attestation of that key (the attestation
+    /// certificate and the card's attestation certificate that signed it) when it has one.
     public struct Submit: Codable, Sendable {
         public let profile: CertificateProfileKind
         public let csr: Data
-        public init(profile: CertificateProfileKind, csr: Data) {
+        public let attestation: Data?
+        public let attestationIssuer: Data?
+        public init(profile: CertificateProfileKind, csr: Data, attestation: Data? = nil, attestationIssuer: Data? = nil) {
             self.profile = profile
             self.csr = csr
+            self.attestation = attestation
+            self.attestationIssuer = attestationIssuer
         }
     }
 

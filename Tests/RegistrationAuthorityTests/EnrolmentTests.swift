@@ -35,7 +35,7 @@ struct EnrolmentTests {
         try await RenewalFixture.with { fixture in
             try await LiveServer.with(fixture.instance) { server in
                 let file = fixture.folder.appendingPathComponent("blank.json")
-                let blank = try VirtualPIVCard.blank(file: file)
+                let blank = try VirtualPIVCard.blank(file: file, manufacturer: fixture.instance.manufacturer)
                 let (token, _) = try await fixture.instance.enrolment.issueToken(userID: fixture.user, keyAlgorithm: .rsa2048, validityDays: 30, actor: "test")
                 let card = PIVCardSession(transport: blank)
                 let begun = try await EnrolmentClient(server: server, card: card).enrol(token: token, passcode: "24681357") { _ in }
@@ -62,13 +62,13 @@ struct EnrolmentTests {
             try await LiveServer.with(fixture.instance) { server in
                 // Every APDU of an enrolment (counted on a run that is not interrupted).
                 let counted = Counter()
-                let sample = try VirtualPIVCard.blank(file: fixture.folder.appendingPathComponent("sample.json"))
+                let sample = try VirtualPIVCard.blank(file: fixture.folder.appendingPathComponent("sample.json"), manufacturer: fixture.instance.manufacturer)
                 let (sampleToken, _) = try await fixture.instance.enrolment.issueToken(userID: fixture.user, keyAlgorithm: .p256, validityDays: 30, actor: "test")
                 _ = try await EnrolmentClient(server: server, card: PIVCardSession(transport: Counting(sample, counted))).enrol(token: sampleToken, passcode: "24681357") { _ in }
                 let total = counted.value
                 #expect(total > 15)
                 for stop in stride(from: 1, to: total, by: 1) {
-                    let card = try VirtualPIVCard.blank(file: fixture.folder.appendingPathComponent("card-\(stop).json"))
+                    let card = try VirtualPIVCard.blank(file: fixture.folder.appendingPathComponent("card-\(stop).json"), manufacturer: fixture.instance.manufacturer)
                     let (token, _) = try await fixture.instance.enrolment.issueToken(userID: fixture.user, keyAlgorithm: .p256, validityDays: 30, actor: "test")
                     await #expect(throws: CardDeskError.self, "stopped at APDU \(stop)") {
                         _ = try await EnrolmentClient(server: server, card: PIVCardSession(transport: PulledOutAfter(card, after: stop))).enrol(token: token, passcode: "24681357") { _ in }

@@ -61,6 +61,15 @@ struct RenewalFixture {
         return card
     }
 
+    /// The audit entries of one action, as "outcome details".
+    func audit(_ action: AuditEvent.Action) async throws -> [String] {
+        let found = Mutex<[String]>([])
+        try await instance.store.forEachAuditEntry { entry in
+            if entry.event.action == action { found.withLock { $0.append("\(entry.event.outcome.rawValue) \(entry.event.details)") } }
+        }
+        return found.withLock { $0 }
+    }
+
     /// Starts a renewal as the agent does: a fresh challenge signed by the card's authentication key.
     func start(_ card: PIVCardSession, claiming serial: String? = nil) async throws -> RenewalView {
         let challenge = try await instance.renewal.challenge()

@@ -69,11 +69,7 @@ struct UnlockFixture {
     }
 
     func audit(_ action: String) async throws -> [String] {
-        let found = Mutex<[String]>([])
-        try await base.instance.store.forEachAuditEntry { entry in
-            if entry.event.action.rawValue == action { found.withLock { $0.append("\(entry.event.outcome.rawValue) \(entry.event.details)") } }
-        }
-        return found.withLock { $0 }
+        try await base.audit(AuditEvent.Action(rawValue: action))
     }
 }
 

@@ -20,22 +20,29 @@ struct RevokedCertificateTests {
             let engine = fixture.instance.renewal
             // The agent's steps: the signing pair renewed in full, then a new authentication key and its certificate issued.
             let algorithm = try #require(renewal.managementKeyAlgorithm.flatMap(ManagementKey.Algorithm.init(rawValue:)))
-            func newKey(_ profile: CertificateProfileKind) async throws -> [UInt8] {
+            func newKey(_ profile: CertificateProfileKind) async throws -> (csr: [UInt8], attestation: (certificate: [UInt8], issuer: [UInt8])?) {
                 _ = try await card.authenticateAdministration(algorithm: algorithm) { witness in
                     try await engine.administer(renewalID: renewal.id, token: token, profile: profile, encryptedWitness: witness)
                 }
                 let slot = CardSlot.main(for: profile)
                 let key = try await card.generateKeyPair(in: slot, algorithm: .p256)
-                return try await CardPrivateKey(session: card, slot: slot, publicKey: key).signingRequestDER(commonName: profile.rawValue)
+                return (try await CardPrivateKey(session: card, slot: slot, publicKey: key).signingRequestDER(commonName: profile.rawValue), try await card.attestation(of: slot))
             }
-            let signingCSR = try await newKey(.signing)
-            let signing = try await engine.submit(renewalID: renewal.id, token: token, profile: .signing, csr: signingCSR)
+            let signingKey = try await newKey(.signing)
+            let signing = try await engine.submit(
+                renewalID: renewal.id, token: token, profile: .signing, csr: signingKey.csr,
+                attestation: signingKey.attestation?.certificate, attestationIssuer: signingKey.attestation?.issuer
+            )
             try await card.writeCertificate(signing, into: .signing)
             let signingSerial = SerialNumber(bytes: Array(try Certificate(derEncoded: signing).serialNumber.bytes))
             let proof = try await card.sign(RenewalConfirmationMessage.make(renewalID: renewal.id, profile: .signing, serial: signingSerial), with: .signing)
             _ = try await engine.confirm(renewalID: renewal.id, token: token, profile: .signing, signature: proof.rawRepresentation)
-            let csr = try await newKey(.authentication)
-            let issued = try await engine.submit(renewalID: renewal.id, token: token, profile: .authentication, csr: csr)
+            let authenticationKey = try await newKey(.authentication)
+            let csr = authenticationKey.csr
+            let issued = try await engine.submit(
+                renewalID: renewal.id, token: token, profile: .authentication, csr: csr,
+                attestation: authenticationKey.attestation?.certificate, attestationIssuer: authenticationKey.attestation?.issuer
+            )
             let newSerial = SerialNumber(bytes: Array(try Certificate(derEncoded: issued).serialNumber.bytes))
 
             _ = try await fixture.instance.authority.revoke(serial: newSerial, reason: .keyCompromise, actor: "operator:test")

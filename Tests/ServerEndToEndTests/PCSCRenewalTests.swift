@@ -62,7 +62,9 @@ extension PCSCTests {
         let user = "555254600177"
         #expect(try Tools.server(["user", "add", "--id", user, "--given", "Enrolled", "--family", "Holder", "--org", "RBQ", "--role", "R8000@RBQ"], data: setup.data).ok)
         let file = setup.folder.appendingPathComponent("blank.json")
-        #expect(try Tools.run(Tools.clientBinary, ["card", "blank", file.path]).ok)
+        // Made by the virtual-card manufacturer the server trusts, so the card attests its keys.
+        let blank = try Tools.run(Tools.clientBinary, ["card", "blank", file.path, "--manufacturer", setup.data.appendingPathComponent("virtual-card-manufacturer").path])
+        #expect(blank.ok && blank.stdout.contains("It attests its keys"), "\(blank.stdout) \(blank.stderr)")
         let connected = try CardConnection(file: file)
         defer { connected.remove() }
         try connected.waitUntilInserted()

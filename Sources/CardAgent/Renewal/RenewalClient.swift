@@ -93,7 +93,10 @@ public struct RenewalClient: Sendable {
             let publicKey = try await card.generateKeyPair(in: slot, algorithm: algorithm)
             progress(profile, .issuing)
             let csr = try await CardPrivateKey(session: card, slot: slot, publicKey: publicKey).signingRequestDER(commonName: profile.rawValue)
-            let answer = try await server.submit(renewal: renewal, token: token, .init(profile: profile, csr: Data(csr)))
+            let attestation = try await card.attestation(of: slot)
+            let answer = try await server.submit(renewal: renewal, token: token, .init(
+                profile: profile, csr: Data(csr), attestation: attestation.map { Data($0.certificate) }, attestationIssuer: attestation.map { Data($0.issuer) }
+            ))
             let certificate = try Certificate(derEncoded: Array(answer.certificate))
             progress(profile, .writing)
             // Still authenticated with the management key in this card session.

@@ -225,13 +225,23 @@ struct CardReaderCommand: AsyncParsableCommand {
             discussion: "Virtual cards are for demos, tests and training: whoever can read the file can read the card's keys."
         )
         @Argument(help: "The new card's file (must not exist).") var file: String
+        @Option(help: "The virtual-card manufacturer whose attestation key the card gets (default CARDDESK_VIRTUAL_CARD_MANUFACTURER, else ./.carddesk/virtual-card-manufacturer, which the demo server makes).")
+        var manufacturer: String?
 
         func run() async throws {
             try await Terminal.run {
-                let card = try VirtualPIVCard.blank(file: URL(fileURLWithPath: file))
+                let folder = manufacturer ?? ProcessInfo.processInfo.environment["CARDDESK_VIRTUAL_CARD_MANUFACTURER"] ?? ".carddesk/virtual-card-manufacturer"
+                let exists = FileManager.default.fileExists(atPath: URL(fileURLWithPath: folder).appendingPathComponent("manufacturer-ca.pem").path)
+                if manufacturer != nil, !exists {
+                    throw CardDeskError(.invalidInput, "There is no virtual-card manufacturer in \(folder) (a CardDesk server makes one in <data>/virtual-card-manufacturer).")
+                }
+                let maker = exists ? try VirtualCardManufacturer.open(folder: URL(fileURLWithPath: folder)) : nil
+                let card = try VirtualPIVCard.blank(file: URL(fileURLWithPath: file), manufacturer: maker)
                 let guid = try await PIVClient(transport: card).guid() ?? []
                 print("Blank virtual PIV card made in \(file) (card \(Hex.string(guid).lowercased())).")
                 print("PIN 123456, PUK 12345678, the default management key: enrol it before use (carddesk card enrol).")
+                print(maker.map { "It attests its keys as made by the manufacturer in \($0.folder.path)." }
+                      ?? "No virtual-card manufacturer here: this card cannot attest its keys, and a server that requires attestation refuses them.")
             }
         }
     }

@@ -4,6 +4,7 @@ public import CertificateAuthority
 public import RegistrationAuthority
 public import CardDeskWeb
 public import Foundation
+public import VirtualSmartcard
 public import Logging
 public import Messaging
 
@@ -19,6 +20,8 @@ public struct CardDeskInstance: Sendable {
     public let unlock: UnlockService
     public let cardIssuer: CardIssuer
     public let enrolment: CardEnrolment
+    /// The maker of virtual cards (their attestation CA).
+    public let manufacturer: VirtualCardManufacturer
     /// For the outbox worker, which opens the sealed message bodies.
     let masterKey: MasterKey
     public let clock: any WallClock
@@ -76,16 +79,23 @@ public struct CardDeskInstance: Sendable {
                 crlValiditySeconds: Int64(settings.crlValidityHours) * 3600
             )
             let ocsp = OCSPResponder(hierarchy: hierarchy, status: store, clock: clock, validitySeconds: Int64(settings.ocspValidityMinutes) * 60)
-            let renewal = RenewalEngine(
-                authority: authority, store: store, masterKey: masterKey, clock: clock, window: RenewalWindow(days: settings.renewalWindowDays)
+            // Key attestation: the virtual-card manufacturer (made on first start) and the configured card vendors' roots.
+            let manufacturer = try VirtualCardManufacturer.open(folder: settings.virtualCardManufacturerFolder)
+            let attestation = AttestationPolicy(
+                required: settings.attestationRequired,
+                trusted: (settings.attestationVirtualCards ? [manufacturer.certificate] : []) + (try settings.attestationRoots.flatMap(AttestationPolicy.certificates(pemFile:)))
             )
-            let cardIssuer = CardIssuer(authority: authority, users: store, registry: store, masterKey: masterKey, clock: clock)
-            let enrolment = CardEnrolment(authority: authority, store: store, masterKey: masterKey, clock: clock)
+            let renewal = RenewalEngine(
+                authority: authority, store: store, masterKey: masterKey, clock: clock, window: RenewalWindow(days: settings.renewalWindowDays),
+                attestation: attestation
+            )
+            let cardIssuer = CardIssuer(authority: authority, users: store, registry: store, masterKey: masterKey, clock: clock, manufacturer: manufacturer)
+            let enrolment = CardEnrolment(authority: authority, store: store, masterKey: masterKey, clock: clock, attestation: attestation)
             let login = LoginService(store: store, renewal: renewal, clock: clock)
             let unlock = UnlockService(store: store, masterKey: masterKey, clock: clock, allowedEmailDomains: settings.allowedEmailDomains)
             return CardDeskInstance(
                 settings: settings, store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock,
-                cardIssuer: cardIssuer, enrolment: enrolment, masterKey: masterKey, clock: clock
+                cardIssuer: cardIssuer, enrolment: enrolment, manufacturer: manufacturer, masterKey: masterKey, clock: clock
             )
         } catch {
             try? await store.close()

@@ -36,6 +36,9 @@ public import SwiftASN1
 /// | `sms.gateway.url` | `--sms-gateway` | `CARDDESK_SMS_GATEWAY_URL` | none: text messages wait in the outbox |
 /// | `sms.gateway.token` | — | `CARDDESK_SMS_GATEWAY_TOKEN` | none |
 /// | `rate.limit.percent` | — | `CARDDESK_RATE_LIMIT_PERCENT` | `100`: the rate limits as they are; `200` doubles them (many workstations behind one address), `0` turns them off |
+/// | `attestation.required` | — | `CARDDESK_ATTESTATION_REQUIRED` | `true`: a new card key must come with the card's attestation that it was generated on the card |
+/// | `attestation.roots` | — | `CARDDESK_ATTESTATION_ROOTS` | none: PEM files (comma-separated) of card manufacturers' attestation roots and intermediates (Yubico's PIV root for YubiKeys) |
+/// | `attestation.virtual.cards` | — | `CARDDESK_ATTESTATION_VIRTUAL_CARDS` | `true`: trust the virtual-card manufacturer in `<data>/virtual-card-manufacturer` (demos, tests, training) |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
 ///
@@ -64,6 +67,12 @@ public struct ServerSettings: Sendable {
     public var smtpCAFile: String?
     /// Plain SMTP allowed when the relay offers no STARTTLS (never with a relay password).
     public var smtpInsecure = false
+    public var attestationRequired = true
+    public var attestationRoots: [String] = []
+    public var attestationVirtualCards = true
+
+    /// Where the virtual-card manufacturer (the attestation CA of virtual cards) lives.
+    public var virtualCardManufacturerFolder: URL { dataDirectory.appendingPathComponent("virtual-card-manufacturer") }
     public var allowedEmailDomains: [String]
     public var smsGatewayURL: String?
     public var smsGatewayToken: String?
@@ -154,6 +163,10 @@ public struct ServerSettings: Sendable {
             smsGatewayToken: config.string(forKey: "sms.gateway.token", isSecret: true)
         )
         settings.smtpInsecure = config.bool(forKey: "smtp.insecure", default: false)
+        settings.attestationRequired = config.bool(forKey: "attestation.required", default: true)
+        settings.attestationVirtualCards = config.bool(forKey: "attestation.virtual.cards", default: true)
+        settings.attestationRoots = config.string(forKey: "attestation.roots", default: "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         settings.rateLimitPercent = try integer(config, "rate.limit.percent", default: 100, range: 0...100_000)
         return settings
     }

@@ -34,7 +34,10 @@ struct EnrolmentRoutes {
             guard let profile = CertificateProfileKind(rawValue: body.profile) else {
                 throw CardDeskError(.invalidInput, "There is no certificate profile \"\(body.profile)\".")
             }
-            let der = try await enrolment.submit(token: try RenewalRoutes.token(request), profile: profile, csr: Array(body.csr))
+            let der = try await enrolment.submit(
+                token: try RenewalRoutes.token(request), profile: profile, csr: Array(body.csr),
+                attestation: body.attestation.map(Array.init), attestationIssuer: body.attestationIssuer.map(Array.init)
+            )
             return RenewalAPI.Issued(certificate: Data(der))
         }
         api.post("enrolments/completion") { request, context -> HTTPResponse.Status in

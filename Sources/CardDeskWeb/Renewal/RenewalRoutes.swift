@@ -49,7 +49,10 @@ struct RenewalRoutes {
         }
         api.post("renewals/:id/certificates") { request, context in
             let body = try await request.decode(as: RenewalAPI.Submit.self, context: context)
-            let der = try await engine.submit(renewalID: try context.parameters.require("id"), token: try Self.token(request), profile: body.profile, csr: Array(body.csr))
+            let der = try await engine.submit(
+                renewalID: try context.parameters.require("id"), token: try Self.token(request), profile: body.profile, csr: Array(body.csr),
+                attestation: body.attestation.map(Array.init), attestationIssuer: body.attestationIssuer.map(Array.init)
+            )
             return RenewalAPI.Issued(certificate: Data(der))
         }
         api.post("renewals/:id/confirmations") { request, context in

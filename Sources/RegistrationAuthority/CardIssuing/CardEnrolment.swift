@@ -23,9 +23,14 @@ public struct CardEnrolment: Sendable {
     let store: any EnrolmentStore & CardRegistry & RenewalStore & UserDirectory
     let masterKey: MasterKey
     let clock: any WallClock
+    let attestation: AttestationPolicy
     public static let tokenLifetime: Int64 = 3600
 
-    public init(authority: CertificateAuthority, store: any EnrolmentStore & CardRegistry & RenewalStore & UserDirectory, masterKey: MasterKey, clock: any WallClock) {
+    public init(
+        authority: CertificateAuthority, store: any EnrolmentStore & CardRegistry & RenewalStore & UserDirectory, masterKey: MasterKey, clock: any WallClock,
+        attestation: AttestationPolicy
+    ) {
+        self.attestation = attestation
         self.authority = authority
         self.store = store
         self.masterKey = masterKey
@@ -90,9 +95,20 @@ public struct CardEnrolment: Sendable {
     }
 
     /// Issues the certificate of `profile` for a CSR signed by the card's new key.
-    public func submit(token: String, profile: CertificateProfileKind, csr csrDER: [UInt8]) async throws -> [UInt8] {
+    public func submit(
+        token: String, profile: CertificateProfileKind, csr csrDER: [UInt8], attestation: [UInt8]? = nil, attestationIssuer: [UInt8]? = nil
+    ) async throws -> [UInt8] {
         let (enrolment, card) = try await enrolling(token)
         let csr = try CertificateRequestCheck.parse(csrDER)
+        do {
+            try self.attestation.check(csr: csr, attestation: attestation, issuer: attestationIssuer, now: clock.now())
+        } catch let error as CardDeskError {
+            _ = try? await store.appendAudit(AuditEvent(
+                action: .cardEnrol, actor: "enrolment:\(enrolment.id)", subject: "user:\(enrolment.userID)", outcome: .failure,
+                details: "enrolment=\(enrolment.id) \(profile): key attestation refused", time: clock.now()
+            ))
+            throw error
+        }
         guard (CardKeyAlgorithm(rawValue: card.keyAlgorithm) == .p256) == (P256.Signing.PublicKey(csr.publicKey) != nil) else {
             throw CardDeskError(.unsupportedKey, "This card is enrolled for \(card.keyAlgorithm) keys; the request is for another kind.")
         }

@@ -3,7 +3,7 @@ public import CardDeskStore
 public import CertificateAuthority
 public import Foundation
 public import Smartcard
-import VirtualSmartcard
+public import VirtualSmartcard
 public import X509
 
 /// Issues a virtual card: a factory-fresh virtual PIV card enrolled with its passcode, a PUK and a management key
@@ -15,8 +15,14 @@ public struct CardIssuer: Sendable {
     let registry: any CardRegistry
     let masterKey: MasterKey
     let clock: any WallClock
+    /// The maker whose attestation key each virtual card gets.
+    let manufacturer: VirtualCardManufacturer?
 
-    public init(authority: CertificateAuthority, users: any UserDirectory, registry: any CardRegistry, masterKey: MasterKey, clock: any WallClock) {
+    public init(
+        authority: CertificateAuthority, users: any UserDirectory, registry: any CardRegistry, masterKey: MasterKey, clock: any WallClock,
+        manufacturer: VirtualCardManufacturer?
+    ) {
+        self.manufacturer = manufacturer
         self.authority = authority
         self.users = users
         self.registry = registry
@@ -65,7 +71,7 @@ public struct CardIssuer: Sendable {
         do {
             // A factory-fresh virtual PIV card, enrolled as a real one is: its own management key, PUK, passcode and
             // identity, then a key pair generated on the card and a certificate for each profile.
-            let session = PIVCardSession(transport: try VirtualPIVCard.blank(file: scratch))
+            let session = PIVCardSession(transport: try VirtualPIVCard.blank(file: scratch, manufacturer: manufacturer))
             let piv = session.client
             try await piv.select()
             try await piv.authenticate(with: .factoryDefault)

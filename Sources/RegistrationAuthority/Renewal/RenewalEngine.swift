@@ -19,6 +19,7 @@ public struct RenewalEngine: Sendable {
     let masterKey: MasterKey
     let clock: any WallClock
     public let window: RenewalWindow
+    public let attestation: AttestationPolicy
     /// How long a renewal token is valid after the last (re)authentication.
     static let tokenLifetime: Int64 = 600
     /// Test hook: the server process is killed around a renewal step's commit (`CARDDESK_TEST_KILL_SERVER`).
@@ -26,7 +27,11 @@ public struct RenewalEngine: Sendable {
     /// How long a finished renewal is reported as such to a card that asks again.
     static let recentlyFinished: Int64 = 86_400
 
-    public init(authority: CertificateAuthority, store: any RenewalStore, masterKey: MasterKey, clock: any WallClock, window: RenewalWindow = RenewalWindow()) {
+    public init(
+        authority: CertificateAuthority, store: any RenewalStore, masterKey: MasterKey, clock: any WallClock, window: RenewalWindow = RenewalWindow(),
+        attestation: AttestationPolicy
+    ) {
+        self.attestation = attestation
         self.authority = authority
         self.store = store
         self.masterKey = masterKey
@@ -143,10 +148,21 @@ public struct RenewalEngine: Sendable {
 
     /// Issues the new certificate for a CSR signed by the new key. Repeating it with the same key returns the same
     /// certificate; a different key (the card made another) gets a new certificate and the unused one is revoked.
-    public func submit(renewalID: String, token: String, profile: CertificateProfileKind, csr csrDER: [UInt8]) async throws -> [UInt8] {
+    public func submit(
+        renewalID: String, token: String, profile: CertificateProfileKind, csr csrDER: [UInt8], attestation: [UInt8]? = nil, attestationIssuer: [UInt8]? = nil
+    ) async throws -> [UInt8] {
         var (renewal, state) = try await load(renewalID, token: token)
         // Parsed only for a caller holding the renewal's token.
         let csr = try CertificateRequestCheck.parse(csrDER)
+        do {
+            try self.attestation.check(csr: csr, attestation: attestation, issuer: attestationIssuer, now: clock.now())
+        } catch let error as CardDeskError {
+            _ = try? await store.appendAudit(AuditEvent(
+                action: .renewalStep, actor: "card:\(renewal.cardSerial)", subject: "user:\(renewal.userID)", outcome: .failure,
+                details: "renewal=\(renewal.id) \(profile): key attestation refused", time: clock.now()
+            ))
+            throw error
+        }
         let index = try state.index(of: profile)
         let item = state.items[index]
         guard item.step >= .keyAuthorised, item.step != .done else {

@@ -77,7 +77,7 @@ struct PIVCardImage: Codable, Sendable {
     static let objectCapacity = 48 * 1024
 
     /// A factory-fresh card: default management key, PIN 123456, PUK 12345678, no keys, a CHUID with a new GUID.
-    static func blank(attestation: (key: Key, certificate: [UInt8])? = nil) -> PIVCardImage {
+    static func blank() -> PIVCardImage {
         var generator = SystemRandomNumberGenerator()
         let guid = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
         var image = PIVCardImage(
@@ -86,10 +86,6 @@ struct PIVCardImage: Codable, Sendable {
             managementKey: .factoryDefault, managementKeyIsDefault: true, keys: [:], objects: [:]
         )
         image[object: PIV.Object.chuid] = PIV.chuid(guid: guid)
-        if let attestation {
-            image[key: PIV.KeyReference.attestation] = attestation.key
-            image[object: PIV.Object.yubicoAttestationCertificate] = PIV.certificateObject(attestation.certificate)
-        }
         return image
     }
 

@@ -27,13 +27,19 @@ public final class VirtualPIVCard: APDUTransport, Sendable {
     }
 
     /// Makes a factory-fresh card in `file` (which must not exist): default management key, PIN 123456,
-    /// PUK 12345678, no keys, a CHUID with a new GUID.
+    /// PUK 12345678, no keys, a CHUID with a new GUID; with a manufacturer, an attestation key it certified (F9).
     @discardableResult
-    public static func blank(file: URL) throws -> VirtualPIVCard {
+    public static func blank(file: URL, manufacturer: VirtualCardManufacturer? = nil) throws -> VirtualPIVCard {
         guard !FileManager.default.fileExists(atPath: file.path) else {
             throw CardDeskError(.invalidInput, "There is already a card at \(file.path); choose another file.")
         }
-        try PIVCardImage.blank().write(to: file)
+        var image = PIVCardImage.blank()
+        if let manufacturer {
+            let (key, certificate) = try manufacturer.attestationKey(serialNumber: image.serialNumber)
+            image[key: PIV.KeyReference.attestation] = key
+            image[object: PIV.Object.yubicoAttestationCertificate] = PIV.certificateObject(certificate)
+        }
+        try image.write(to: file)
         return VirtualPIVCard(file: file)
     }
 
