@@ -212,8 +212,10 @@ public final class PCSCCard: APDUTransport, Sendable {
         self.atr = atr
     }
 
+    /// Letting go resets the card: a verified PIN or management-key authentication must not outlive this
+    /// connection, where the next program on the workstation would find it.
     deinit {
-        if open.withLock({ $0 }) { SCardDisconnect(handle, DWORD(SCARD_LEAVE_CARD)) }
+        if open.withLock({ $0 }) { SCardDisconnect(handle, DWORD(SCARD_RESET_CARD)) }
     }
 
     public func transmit(_ command: [UInt8]) async throws -> [UInt8] {
@@ -266,7 +268,7 @@ public final class PCSCCard: APDUTransport, Sendable {
         return try result.get()
     }
 
-    /// Lets go of the card (it stays powered, as it was).
+    /// Lets go of the card, resetting it (nothing authenticated stays open on it).
     public func disconnect() async {
         let handle = handle
         let wasOpen = open.withLock { state -> Bool in
@@ -274,6 +276,6 @@ public final class PCSCCard: APDUTransport, Sendable {
             return state
         }
         guard wasOpen else { return }
-        _ = try? await context.run { _ = SCardDisconnect(handle, DWORD(SCARD_LEAVE_CARD)) }
+        _ = try? await context.run { _ = SCardDisconnect(handle, DWORD(SCARD_RESET_CARD)) }
     }
 }

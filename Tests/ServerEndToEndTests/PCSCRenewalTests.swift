@@ -1,4 +1,7 @@
+import CardDeskCore
 import Foundation
+import PCSC
+import Smartcard
 import Testing
 
 /// Cards issued by CardDesk, in vpcd's reader, renewed through pcscd (part of the serialized PC/SC suite: one pcscd,
@@ -10,7 +13,7 @@ extension PCSCTests {
     }
 
     @Test("A card issued by CardDesk: OpenSC and yubico-piv-tool see its two certificates and sign with it; renewed through pcscd, OpenSC lists the new ones and OCSP says the old are revoked")
-    func issuedCardThroughPCSC() throws {
+    func issuedCardThroughPCSC() async throws {
         let setup = try TerminalRenewalTests.Setup("pcsc-issued")
         let file = try setup.issueCard("card")
         let connected = try CardConnection(file: file)
@@ -44,6 +47,8 @@ extension PCSCTests {
         #expect(renewed.ok && renewed.stdout.contains("Success: certificate renewed for smartcard"), "\(renewed.stdout) \(renewed.stderr)")
         let after = try Self.serialOfCertificate(id: "01", folder: folder)
         #expect(before != after)
+        // Nothing stays open on the card after the renewal: another program can neither write nor sign.
+        try await Self.expectNothingOpen()
         let pki = setup.data.appendingPathComponent("pki")
         func ocsp(_ serial: String) throws -> String {
             try Tools.run("openssl", ["ocsp", "-issuer", pki.appendingPathComponent("authentication-ca.pem").path, "-serial", "0x\(serial)",
@@ -85,6 +90,18 @@ extension PCSCTests {
         #expect(!again.ok && again.stderr.contains("not valid"), "the token is single use: \(again.stderr)")
         let status = try Self.carddesk(["status"], setup)
         #expect(status.ok && status.stdout.contains("Authentication certificate: CN=\(user)_Enrolled_Holder"), "\(status.stdout) \(status.stderr)")
+    }
+
+    /// A fresh connection finds the PIN not verified and the management key not authenticated.
+    static func expectNothingOpen() async throws {
+        let context = try await PCSCContext.establish()
+        let card = try await context.connect(reader: reader)
+        let piv = PIVClient(transport: card)
+        try await piv.select()
+        #expect(try await piv.pinTriesLeft() != nil, "the PIN is not verified for the next program")
+        let write = await #expect(throws: CardDeskError.self) { try await piv.writeObject(PIV.Object.chuid, [0x01]) }
+        #expect(write?.code == .notAuthorised)
+        await card.disconnect()
     }
 
     /// The serial of the certificate with PKCS#11 ID `id` on the card, read through OpenSC.

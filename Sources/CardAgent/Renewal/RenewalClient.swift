@@ -54,6 +54,8 @@ public struct RenewalClient: Sendable {
         }
         // A PUK released for an unlock and not yet changed is changed now, while the card is here.
         try await PUKRotation.ifPending(server: server, card: card, serial: serial)
+        // Nothing stays open on the card: the management-key authentication ends here.
+        try await card.reset()
     }
 
     /// One renewal's steps with its token.

@@ -46,5 +46,6 @@ public struct UnlockClient: Sendable {
             try await card.unblockPIN(puk: release.nextPUK, newPIN: passcode)
         }
         try await server.completeUnlock(unlockID: unlockID, token: token)
+        try await card.reset()
     }
 }

@@ -40,6 +40,9 @@ public struct PIVClient: Sendable {
     public func writeObject(_ tag: UInt32, _ contents: [UInt8]) async throws {
         let data = TLV.encode(0x5C, TLV.encodeTag(tag)) + TLV.encode(0x53, contents)
         let answer = try await channel.send(CommandAPDU(ins: PIV.Instruction.putData, p1: 0x3F, p2: 0xFF, data: data))
+        if answer.status == .securityStatusNotSatisfied {
+            throw CardDeskError(.notAuthorised, "The card refused the write: the card administration was not authorised.")
+        }
         try expectSuccess(answer.status, "write to the card")
     }
 
