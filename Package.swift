@@ -247,6 +247,15 @@ let package = Package(
             path: "Tests/Support/TestCard",
             swiftSettings: swiftSettings
         ),
+        // Test support: the server, killing itself just before or after its Nth renewal commit (the crash tests).
+        .executableTarget(
+            name: "carddesk-server-faults",
+            dependencies: [
+                "CardDeskServerKit", "RegistrationAuthority", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support/ServerFaults",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CardDeskCoreTests",
             dependencies: ["CardDeskCore"],
@@ -327,7 +336,7 @@ let package = Package(
         .testTarget(
             name: "ServerEndToEndTests",
             dependencies: [
-                "CardDeskCore", "PCSC", "Smartcard", "VirtualSmartcard",
+                "CardDeskCore", "CertificateAuthority", "PCSC", "Smartcard", "VirtualSmartcard",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -120,15 +120,23 @@ enum PCSCTestSupport {
 
 /// `carddesk card connect FILE` running: the card is in vpcd's first reader until `remove()`.
 final class CardConnection {
-    let process = Process()
+    var process = Process()
     let log: URL
+    let file: URL
 
     init(file: URL) throws {
+        self.file = file
         log = file.deletingLastPathComponent().appendingPathComponent("connect-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
+        try start()
+    }
+
+    private func start() throws {
+        process = Process()
         process.executableURL = URL(fileURLWithPath: Tools.clientBinary)
         process.arguments = ["card", "connect", file.path]
         let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
@@ -137,16 +145,31 @@ final class CardConnection {
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-    /// Waits until pcscd shows a card in the reader (`opensc-tool -l` says Yes).
-    func waitUntilInserted(seconds: Double = 15) throws {
+    /// Waits until pcscd shows a card in the reader (`opensc-tool -l` says Yes). vpcd 0.8 sometimes never serves a
+    /// card that connects right after another left abruptly (pulled out mid-command): then the card is put in again.
+    func waitUntilInserted() throws {
+        for attempt in 1...3 {
+            do {
+                return try waitUntilInserted(seconds: 5)
+            } catch where attempt < 3 {
+                remove()
+                Thread.sleep(forTimeInterval: 1)
+                try start()
+            }
+        }
+    }
+
+    func waitUntilInserted(seconds: Double) throws {
         let deadline = Date().addingTimeInterval(seconds)
+        var last = ""
         while Date() < deadline {
             let list = try Tools.run("opensc-tool", ["-l"])
+            last = list.stdout + list.stderr
             if list.stdout.split(separator: "\n").contains(where: { $0.contains("Yes") && $0.contains(PCSCTests.reader) }) { return }
             guard process.isRunning else { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        throw ToolError("the card did not appear in \(PCSCTests.reader) (is pcscd running with vsmartcard-vpcd?): \(output)")
+        throw ToolError("the card did not appear in \(PCSCTests.reader) (is pcscd running with vsmartcard-vpcd?): \(output) / opensc-tool -l: \(last)")
     }
 
     /// Stops `card connect` (SIGTERM): the card is taken out.

@@ -9,20 +9,21 @@ struct TerminalRenewalTests {
         let data: URL
         let server: ServerProcess
 
-        init(_ name: String) throws {
+        init(_ name: String, serverArguments: [String] = []) throws {
             folder = try Tools.temporaryFolder(name)
             data = folder.appendingPathComponent("data")
             try OperatorCommandTests.addUser(data)
-            server = try ServerProcess(data: data)
+            server = try ServerProcess(data: data, extraArguments: serverArguments)
         }
 
         /// A card for a card holder of its own (so "one valid authentication certificate per user" can be checked).
-        func issueCard(_ name: String, days: Int? = 30, algorithm: String = "p256") throws -> URL {
+        func issueCard(_ name: String, days: Int? = 30, algorithm: String = "p256", mobile: String? = nil) throws -> URL {
             let file = folder.appendingPathComponent("\(name).json")
             // A stable ID from the name (FNV-1a), so a failure names the same user on every run.
             let hash = name.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
             let user = String(format: "5552%08d", hash % 100_000_000)
-            let added = try Tools.server(["user", "add", "--id", user, "--given", "Card", "--family", "Holder", "--org", "RBQ", "--role", "R8000@RBQ"], data: data)
+            let added = try Tools.server(["user", "add", "--id", user, "--given", "Card", "--family", "Holder", "--org", "RBQ", "--role", "R8000@RBQ"]
+                                         + (mobile.map { ["--mobile", $0] } ?? []), data: data)
             guard added.ok else { throw ToolError("user add: \(added.stderr)") }
             var arguments = ["card", "issue", "--user", user, "--virtual", file.path,
                              "--key-algorithm", algorithm, "--public-url", server.url]
@@ -179,7 +180,7 @@ struct TerminalRenewalTests {
             let card = try setup.issueCard("card-\(point.replacingOccurrences(of: ":", with: "-"))")
             setup.server.signal(SIGTERM)
             _ = setup.server.waitForExit()
-            let crashing = try ServerProcess(data: setup.data, environment: ["CARDDESK_TEST_KILL_SERVER": point])
+            let crashing = try ServerProcess(data: setup.data, faultyAt: point)
             let first = try Tools.run(Tools.clientBinary, ["renew", "--card", card.path, "--server", crashing.url], input: "123456\n")
             #expect(!first.ok, "\(point): the server must have died mid-renewal")
             #expect(crashing.waitForExit(seconds: 5) != nil, "\(point): the server is gone")

@@ -104,12 +104,18 @@ final class ServerProcess {
     let port: Int
     let output: URL
 
-    init(data: URL, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// `faultyAt` (`save:after:3`): the test server that kills itself at that renewal commit (carddesk-server-faults).
+    init(data: URL, extraArguments: [String] = [], environment: [String: String] = [:], faultyAt: String? = nil) throws {
         output = data.deletingLastPathComponent().appendingPathComponent("server-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
-        process.executableURL = URL(fileURLWithPath: Tools.serverBinary)
-        process.arguments = ["serve", "--port", "0", "--data", data.path] + extraArguments
+        if let faultyAt {
+            process.executableURL = URL(fileURLWithPath: Tools.serverBinary).deletingLastPathComponent().appendingPathComponent("carddesk-server-faults")
+            process.arguments = ["--data", data.path, "--kill-at", faultyAt]
+        } else {
+            process.executableURL = URL(fileURLWithPath: Tools.serverBinary)
+            process.arguments = ["serve", "--port", "0", "--data", data.path] + extraArguments
+        }
         // These tests renew the same card dozens of times a minute from one address (crash loops): rate limits off
         // here; Tests/Security covers them.
         process.environment = ProcessInfo.processInfo.environment.merging(["CARDDESK_RATE_LIMIT_PERCENT": "0"]) { $1 }.merging(environment) { $1 }

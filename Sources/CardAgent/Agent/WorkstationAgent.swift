@@ -108,6 +108,8 @@ public actor WorkstationAgent {
 
     func removed() async {
         let current = token
+        // A renewal for the card that left stops at its next step (it resumes when the card is back).
+        renewalTask?.cancel()
         card = nil
         unlocking = nil
         token = nil
@@ -349,25 +351,44 @@ public actor WorkstationAgent {
         }
     }
 
-    /// Checks the passcode, then renews in the background; the page follows `progress`.
+    /// The renewal running for the card in the reader (cancelled when the card is taken out).
+    private var renewalTask: Task<Void, Never>?
+
+    /// Checks the passcode, then renews in the background; the page follows `progress`. The renewal is claimed
+    /// before the first suspension, so two requests at once cannot both start one.
     func startRenewal(passcode: String) async throws {
         guard phase == .signedIn, let card, let view else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
-        guard !progress.isRunning else { throw CardDeskError(.renewalConflict, "A renewal is already running.") }
-        try await checkPasscode(passcode, on: card.session)
+        guard renewalTask == nil, !progress.isRunning else { throw CardDeskError(.renewalConflict, "A renewal is already running.") }
         progress.start(view.certificates.map(\.profile))
+        do {
+            try await checkPasscode(passcode, on: card.session)
+        } catch {
+            progress.abandon()
+            throw error
+        }
+        guard self.card?.serial == card.serial else {
+            progress.abandon()
+            throw CardDeskError(.cardRemoved, "The smartcard was removed. Insert it and try again.")
+        }
         output("Renewal started from the browser.")
         let client = RenewalClient(server: server, card: card.session)
         let board = progress
-        Task {
+        renewalTask = Task {
             do {
                 try await client.renew(passcode: passcode) { profile, stage in board.update(profile, stage) }
                 board.finish(nil)
                 self.output("Success: certificate renewed for smartcard")
             } catch {
-                board.finish(error)
-                self.output("The renewal stopped: \(Self.describe(error))")
+                let reason: any Error = Task.isCancelled ? CardDeskError(.cardRemoved, "The smartcard was removed: the renewal stopped. Insert it and renew again to finish.") : error
+                board.finish(reason)
+                self.output("The renewal stopped: \(Self.describe(reason))")
             }
+            await self.renewalEnded()
         }
+    }
+
+    private func renewalEnded() {
+        renewalTask = nil
     }
 
     // MARK: Unlock and passcode change (from the page)
@@ -445,6 +466,11 @@ final class RenewalBoard: Sendable {
 
     func start(_ profiles: [CertificateProfileKind]) {
         state.withLock { $0 = State(state: .running, items: profiles.map { ($0, .pending) }) }
+    }
+
+    /// A renewal claimed but not started (its passcode was refused): back to idle.
+    func abandon() {
+        state.withLock { $0 = State() }
     }
 
     func update(_ profile: CertificateProfileKind, _ stage: RenewalClient.Stage) {

@@ -46,6 +46,8 @@ public struct RenewalClient: Sendable {
         guard let token = view.token else { throw CardDeskError(.internalFailure, "The server started no renewal session.") }
         let session = Session(client: self, renewal: view.id, token: token, algorithm: view.managementKeyAlgorithm)
         for item in view.items {
+            // Cancelled (the card was taken out of the agent's reader): stop between steps; a run later resumes.
+            try Task.checkCancellation()
             progress(item.profile, .pending)
             if item.step != .done {
                 view = try await session.renew(item, progress: progress)
@@ -86,6 +88,7 @@ public struct RenewalClient: Sendable {
                 }
             }
             // A key the server never saw (or none yet): the slot gets a new one.
+            try Task.checkCancellation()
             progress(profile, .generatingKey)
             try await administer(profile)
             // The card keeps its key type (the issuing RA chose it): the type of the certificate it holds.

@@ -1,8 +1,9 @@
 import ArgumentParser
 import CardDeskWeb
+import CardDeskCore
 import Foundation
 import Hummingbird
-import Logging
+public import Logging
 import ServiceLifecycle
 
 /// `carddesk-server serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database-url URL]`
@@ -54,34 +55,41 @@ struct ServeCommand: AsyncParsableCommand {
             let instance = try await CardDeskInstance.open(settings, logger: logger)
             let demoText: String? = demo ?? (CommandLine.arguments.count == 1)
                 ? try await DemoCard.ensure(instance, serverURL: settings.publicURL) : nil
-            let services = instance.webServices
-            let outbox = try instance.outboxWorker(logger: logger)
-            let app = buildApplication(
-                services: services,
-                configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "CardDesk"),
-                logger: logger,
-                onServerRunning: { port in
-                    let line = "CardDesk server listening on http://\(settings.host):\(port ?? settings.port) "
-                        + "(data \(settings.dataDirectory.path), database \(settings.database), certificates name \(settings.publicURL))\n"
-                    FileHandle.standardOutput.write(Data((line + (demoText.map { "\n" + $0 } ?? "")).utf8))
-                }
-            )
-            do {
-                // Stops gracefully on SIGTERM or SIGINT: open requests finish, then the store closes.
-                // The web app and the outbox worker run together and stop together (SIGTERM/SIGINT: graceful).
-                let group = ServiceGroup(configuration: .init(
-                    services: [
-                        .init(service: app), .init(service: outbox),
-                        .init(service: MaintenanceWorker(store: instance.store, clock: instance.clock, logger: logger)),
-                    ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-                ))
-                try await group.run()
-            } catch {
-                await instance.close()
-                throw error
-            }
-            await instance.close()
-            logger.info("CardDesk server stopped")
+            try await CardDeskServer.run(instance, logger: logger, announce: demoText)
         }
+    }
+}
+
+/// The server proper: the web app, the outbox worker and the maintenance worker on an opened instance, until SIGTERM
+/// or SIGINT (graceful: open requests finish, then the store closes). `serve` runs it; so do test programs that open
+/// the instance their own way.
+public enum CardDeskServer {
+    public static func run(_ instance: CardDeskInstance, logger: Logger, announce extra: String? = nil) async throws {
+        let settings = instance.settings
+        let outbox = try instance.outboxWorker(logger: logger)
+        let app = buildApplication(
+            services: instance.webServices,
+            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "CardDesk"),
+            logger: logger,
+            onServerRunning: { port in
+                let line = "CardDesk server listening on http://\(settings.host):\(port ?? settings.port) "
+                    + "(data \(settings.dataDirectory.path), database \(settings.database), certificates name \(settings.publicURL))\n"
+                FileHandle.standardOutput.write(Data((line + (extra.map { "\n" + $0 } ?? "")).utf8))
+            }
+        )
+        do {
+            let group = ServiceGroup(configuration: .init(
+                services: [
+                    .init(service: app), .init(service: outbox),
+                    .init(service: MaintenanceWorker(store: instance.store, clock: instance.clock, logger: logger)),
+                ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            ))
+            try await group.run()
+        } catch {
+            await instance.close()
+            throw error
+        }
+        await instance.close()
+        logger.info("CardDesk server stopped")
     }
 }

@@ -28,7 +28,10 @@ public struct CardDeskInstance: Sendable {
 
     public var pkiDirectory: URL { settings.dataDirectory.appendingPathComponent("pki") }
 
-    public static func open(_ settings: ServerSettings, logger: Logger, clock: any WallClock = SystemClock()) async throws -> CardDeskInstance {
+    /// - Parameter commitWatch: follows the renewal engine's commits (crash tests only; nil in production).
+    public static func open(
+        _ settings: ServerSettings, logger: Logger, clock: any WallClock = SystemClock(), commitWatch: (any RenewalCommitWatch)? = nil
+    ) async throws -> CardDeskInstance {
         let manager = FileManager.default
         let data = settings.dataDirectory
         var isDirectory: ObjCBool = false
@@ -87,7 +90,7 @@ public struct CardDeskInstance: Sendable {
             )
             let renewal = RenewalEngine(
                 authority: authority, store: store, masterKey: masterKey, clock: clock, window: RenewalWindow(days: settings.renewalWindowDays),
-                attestation: attestation
+                attestation: attestation, commitWatch: commitWatch
             )
             let cardIssuer = CardIssuer(authority: authority, users: store, registry: store, masterKey: masterKey, clock: clock, manufacturer: manufacturer)
             let enrolment = CardEnrolment(authority: authority, store: store, masterKey: masterKey, clock: clock, attestation: attestation)

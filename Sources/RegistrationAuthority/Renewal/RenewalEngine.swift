@@ -8,6 +8,13 @@ public import Smartcard
 import SwiftASN1
 public import X509
 
+/// Something that follows a renewal's commits (`save`, `issue`, `revoke`) as they happen: the seam through which the
+/// crash tests stop a server around a commit (Tests/Support/ServerFaults), with nothing in production that can.
+public protocol RenewalCommitWatch: Sendable {
+    func willCommit(_ name: String)
+    func didCommit(_ name: String)
+}
+
 /// The server side of self-renewal. The agent drives it step by step; every step is checked against the stored
 /// state, stored before it is answered, and safe to repeat.
 ///
@@ -22,15 +29,16 @@ public struct RenewalEngine: Sendable {
     public let attestation: AttestationPolicy
     /// How long a renewal token is valid after the last (re)authentication.
     static let tokenLifetime: Int64 = 600
-    /// Test hook: the server process is killed around a renewal step's commit (`CARDDESK_TEST_KILL_SERVER`).
-    static let killer = ProcessKiller(environmentVariable: "CARDDESK_TEST_KILL_SERVER")
+    /// Told just before and just after each of the renewal's commits (nil in production; see `RenewalCommitWatch`).
+    let commitWatch: (any RenewalCommitWatch)?
     /// How long a finished renewal is reported as such to a card that asks again.
     static let recentlyFinished: Int64 = 86_400
 
     public init(
         authority: CertificateAuthority, store: any RenewalStore, masterKey: MasterKey, clock: any WallClock, window: RenewalWindow = RenewalWindow(),
-        attestation: AttestationPolicy
+        attestation: AttestationPolicy, commitWatch: (any RenewalCommitWatch)? = nil
     ) {
+        self.commitWatch = commitWatch
         self.attestation = attestation
         self.authority = authority
         self.store = store
@@ -187,9 +195,9 @@ public struct RenewalEngine: Sendable {
             _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, byRenewal: renewal.id, actor: "renewal:\(renewal.id)")
         }
         let prepared = try await authority.prepare(userID: renewal.userID, profile: profile, csr: csr)
-        Self.killer.checkpoint("issue", after: false)
+        commitWatch?.willCommit("issue")
         let certificate = try await authority.issue(prepared, actor: "renewal:\(renewal.id)", cardSerial: renewal.cardSerial, renewalID: renewal.id)
-        Self.killer.checkpoint("issue", after: true)
+        commitWatch?.didCommit("issue")
         let der = try certificate.derEncoded()
         state.items[index].newSerial = prepared.serial
         state.items[index].newCertificate = der
@@ -212,9 +220,9 @@ public struct RenewalEngine: Sendable {
             throw CardDeskError(.authenticationFailed, "The card did not prove it holds the new \(profile) key.")
         }
         if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
-            Self.killer.checkpoint("revoke", after: false)
+            commitWatch?.willCommit("revoke")
             _ = try await authority.revoke(serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, byRenewal: renewal.id, actor: "renewal:\(renewal.id)")
-            Self.killer.checkpoint("revoke", after: true)
+            commitWatch?.didCommit("revoke")
         }
         state.items[index].step = .done
         renewal.state = try Self.encode(state)
@@ -249,12 +257,12 @@ public struct RenewalEngine: Sendable {
     func save(_ renewal: inout RenewalRecord, details: String) async throws {
         renewal.version += 1
         renewal.updatedAt = clock.now()
-        Self.killer.checkpoint("save", after: false)
+        commitWatch?.willCommit("save")
         try await store.saveRenewal(renewal, audit: AuditEvent(
             action: .renewalStep, actor: "card:\(renewal.cardSerial)", subject: "user:\(renewal.userID)",
             details: "renewal=\(renewal.id) \(details)", time: renewal.updatedAt
         ))
-        Self.killer.checkpoint("save", after: true)
+        commitWatch?.didCommit("save")
     }
 
     func view(_ renewal: RenewalRecord, token: String?) async throws -> RenewalView {
