@@ -154,6 +154,20 @@ public final class PCSCContext: Sendable {
         public let reader: String
         public let cardPresent: Bool
         public let atr: [UInt8]
+        /// pcscd's whole state word for the reader (its upper half counts events): given back as the current state,
+        /// the next wait returns only when something really changes.
+        let word: UInt64
+
+        public init(reader: String, cardPresent: Bool, atr: [UInt8]) {
+            self.init(reader: reader, cardPresent: cardPresent, atr: atr, word: 0)
+        }
+
+        init(reader: String, cardPresent: Bool, atr: [UInt8], word: UInt64) {
+            self.reader = reader
+            self.cardPresent = cardPresent
+            self.atr = atr
+            self.word = word
+        }
     }
 
     /// Waits up to `timeout` for a change in the readers' states (or readers plugged in or out); returns the states
@@ -171,7 +185,8 @@ public final class PCSCContext: Sendable {
                 var state = SCARD_READERSTATE()
                 state.szReader = UnsafePointer(name)
                 if index < names.count, let previous = known[names[index]] {
-                    state.dwCurrentState = DWORD(previous.cardPresent ? SCARD_STATE_PRESENT : SCARD_STATE_EMPTY)
+                    state.dwCurrentState = previous.word != 0 ? DWORD(previous.word) & ~DWORD(SCARD_STATE_CHANGED)
+                        : DWORD(previous.cardPresent ? SCARD_STATE_PRESENT : SCARD_STATE_EMPTY)
                 } else if index == names.count {
                     // Plug-and-play: report when the number of readers changes.
                     state.dwCurrentState = DWORD(names.count) << 16
@@ -190,7 +205,7 @@ public final class PCSCContext: Sendable {
                 let event = states[index].dwEventState & 0xFFFF
                 let present = event & DWORD(SCARD_STATE_PRESENT) != 0 && event & DWORD(SCARD_STATE_MUTE) == 0
                 let atr = withUnsafeBytes(of: states[index].rgbAtr) { Array($0.prefix(Int(states[index].cbAtr))) }
-                result[name] = ReaderState(reader: name, cardPresent: present, atr: present ? atr : [])
+                result[name] = ReaderState(reader: name, cardPresent: present, atr: present ? atr : [], word: UInt64(states[index].dwEventState))
             }
             return result
         }

@@ -85,7 +85,9 @@ public struct PCSCReader: CardReader {
                         if current == nil {
                             for name in reader.matching(states.keys.sorted()) where states[name]?.cardPresent == true && !tried.contains(name) {
                                 tried.insert(name)
-                                guard let session = try? await reader.open(name, context: context!), let serial = try? await session.serial() else { continue }
+                                // The card gets a context of its own: this one stays in its waits for events.
+                                guard let cardContext = try? await Self.establish(),
+                                      let session = try? await reader.open(name, context: cardContext), let serial = try? await session.serial() else { continue }
                                 current = name
                                 continuation.yield(.inserted(serial: serial, session: session))
                                 break

@@ -110,10 +110,13 @@ class Server:
 
 
 class Agent:
-    """carddesk agent on a reader folder; the test types at its terminal. $BROWSER records the URL it is given."""
+    """carddesk agent on a reader folder, or (pcsc=True) on PC/SC with the card put into vsmartcard's vpcd reader by
+    `carddesk card connect`; the test types at its terminal. $BROWSER records the URL it is given."""
 
-    def __init__(self, folder, server, bridge_port):
+    def __init__(self, folder, server, bridge_port, pcsc=False):
         self.folder = folder
+        self.pcsc = pcsc
+        self.connection = None
         self.reader = os.path.join(folder, "reader")
         os.makedirs(self.reader, exist_ok=True)
         self.browser_log = os.path.join(folder, "browser-urls.txt")
@@ -123,8 +126,9 @@ class Agent:
         os.chmod(browser, 0o755)
         self.output_path = os.path.join(folder, "agent.log")
         self.output = open(self.output_path, "w")
+        source = ["--pcsc", "Virtual PCD 00 00"] if pcsc else ["--reader", self.reader]
         self.process = subprocess.Popen(
-            [CLIENT, "agent", "--reader", self.reader, "--server", server.url, "--bridge-port", str(bridge_port)],
+            [CLIENT, "agent", *source, "--server", server.url, "--bridge-port", str(bridge_port)],
             stdin=subprocess.PIPE, stdout=self.output, stderr=subprocess.STDOUT, text=True,
             env=dict(os.environ, BROWSER=browser),
         )
@@ -144,14 +148,29 @@ class Agent:
         self.process.stdin.flush()
 
     def insert(self, card):
-        run([CLIENT, "card", "insert", card, "--reader", self.reader])
+        if not self.pcsc:
+            run([CLIENT, "card", "insert", card, "--reader", self.reader])
+            return
+        # The card goes into vpcd's reader and stays until `remove`; pcscd shows it within a second.
+        self.connection = subprocess.Popen([CLIENT, "card", "connect", card], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: vpcd_card_present(), seconds=15, what="the card in vpcd's reader")
 
     def remove(self):
-        run([CLIENT, "card", "remove", "--reader", self.reader])
+        if not self.pcsc:
+            run([CLIENT, "card", "remove", "--reader", self.reader])
+            return
+        if self.connection is not None:
+            self.connection.terminate()
+            self.connection.wait(timeout=10)
+            self.connection = None
+        wait_until(lambda: not vpcd_card_present(), seconds=10, what="the reader to be empty")
 
     def empty_reader(self):
         """Takes out whatever card an earlier (failed) test left in."""
-        if any(name.endswith(".json") for name in os.listdir(self.reader)):
+        if self.pcsc:
+            if self.connection is not None:
+                self.remove()
+        elif any(name.endswith(".json") for name in os.listdir(self.reader)):
             self.remove()
 
     def opened_urls(self):
@@ -161,10 +180,17 @@ class Agent:
             return [line.strip() for line in f if line.strip()]
 
     def stop(self):
+        if self.connection is not None:
+            self.remove()
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
         self.output.close()
+
+
+def vpcd_card_present():
+    listing = subprocess.run(["opensc-tool", "-l"], capture_output=True, text=True).stdout
+    return any("Yes" in line and "Virtual PCD 00 00" in line for line in listing.splitlines())
 
 
 def chromium(javascript=True, extra_arguments=()):

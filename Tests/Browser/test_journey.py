@@ -21,6 +21,9 @@ TIMINGS = {}
 
 
 class JourneyTests(unittest.TestCase):
+    timings = TIMINGS
+    label = "Browser timings"
+
     @classmethod
     def setUpClass(cls):
         cls.folder = temporary_folder("journey")
@@ -32,17 +35,21 @@ class JourneyTests(unittest.TestCase):
         cls.server.add_user("555254600151", "Ben", "Okafor", [ROLES[0]])
         cls.fresh_card = os.path.join(cls.folder, "ben.json")
         cls.server.issue_card("555254600151", cls.fresh_card, OTHER_PASSCODE)
-        cls.agent = Agent(cls.folder, cls.server, cls.bridge_port)
+        cls.agent = cls.make_agent()
         cls.driver = chromium()
         cls.violations = {}
+
+    @classmethod
+    def make_agent(cls):
+        return Agent(cls.folder, cls.server, cls.bridge_port)
 
     @classmethod
     def tearDownClass(cls):
         cls.driver.quit()
         cls.agent.stop()
         cls.server.stop()
-        if TIMINGS:
-            print("\nBrowser timings: " + ", ".join(f"{k} {v:.3f} s" for k, v in TIMINGS.items()))
+        if cls.timings:
+            print(f"\n{cls.label}: " + ", ".join(f"{k} {v:.3f} s" for k, v in cls.timings.items()))
 
     def check_accessibility(self, page):
         violations = serious_accessibility_violations(self.driver)
@@ -112,23 +119,23 @@ class JourneyTests(unittest.TestCase):
         visible(driver, "renew-progress", seconds=10)
         screenshot(driver, "07-renewal-in-progress")
         success = visible(driver, "renew-success", seconds=30)
-        TIMINGS["passcode submitted -> success message"] = time.monotonic() - started
+        self.timings["passcode submitted -> success message"] = time.monotonic() - started
         self.assertEqual("Success: certificate renewed for smartcard", success.text)
         stages = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#renew-steps .stage")]
         self.assertEqual(["Done", "Done"], stages)
         self.assertEqual("8", driver.find_element(By.ID, "renew-overall").get_attribute("value"))
         screenshot(driver, "08-success")
         self.check_accessibility("renewal success")
-        TIMINGS["renewal as the page measured it"] = int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-renewal-milliseconds")) / 1000
+        self.timings["renewal as the page measured it"] = int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-renewal-milliseconds")) / 1000
 
         # Card out: the page says so by itself.
         agent.remove()
         removed = time.monotonic()
         heading = wait_until(lambda: "You have been logged out" in driver.find_element(By.TAG_NAME, "h1").text,
                              seconds=10, what="the logged-out page")
-        TIMINGS["card removed -> 'You have been logged out'"] = time.monotonic() - removed
+        self.timings["card removed -> 'You have been logged out'"] = time.monotonic() - removed
         self.assertTrue(heading)
-        self.assertLess(TIMINGS["card removed -> 'You have been logged out'"], 2.0)
+        self.assertLess(self.timings["card removed -> 'You have been logged out'"], 2.0)
         self.assertEqual("Your smartcard was removed from the reader.", driver.find_element(By.ID, "logout-reason").text)
         screenshot(driver, "09-logged-out")
         self.check_accessibility("logged out")
@@ -139,7 +146,7 @@ class JourneyTests(unittest.TestCase):
         driver.find_element(By.LINK_TEXT, "Sign in again").click()
         self.sign_in_in_page(PASSCODE, role_number=2)
         visible(driver, "certificates")
-        TIMINGS["card inserted -> home page (passcode and role typed in the page)"] = time.monotonic() - inserted
+        self.timings["card inserted -> home page (passcode and role typed in the page)"] = time.monotonic() - inserted
         new_expiry = server.sqlite(
             f"SELECT max(not_after) FROM certificates WHERE user_id = '{USER}' AND status = 'good'")
         self.assertGreater(int(new_expiry), int(old_expiry))
@@ -252,6 +259,25 @@ class JourneyTests(unittest.TestCase):
         self.assertEqual("IT support 0300 123 4567", visible(self.driver, "contact-it").text)
         self.assertEqual("Registration Authority, Room 4, 0300 765 4321", self.driver.find_element(By.ID, "contact-ra").text)
         self.check_accessibility("help")
+
+
+@unittest.skipIf(os.environ.get("CARDDESK_SKIP_PCSC") == "1", "CARDDESK_SKIP_PCSC=1: no pcscd with vpcd on this machine")
+class PCSCJourneyTests(unittest.TestCase):
+    """The whole journey once more, with the agent on PC/SC and the card in vsmartcard's vpcd reader through pcscd."""
+
+    timings = {}
+    label = "Browser timings, agent on PC/SC"
+    setUpClass = classmethod(JourneyTests.setUpClass.__func__)
+    tearDownClass = classmethod(JourneyTests.tearDownClass.__func__)
+    check_accessibility = JourneyTests.check_accessibility
+    sign_in_in_page = JourneyTests.sign_in_in_page
+
+    @classmethod
+    def make_agent(cls):
+        return Agent(cls.folder, cls.server, cls.bridge_port, pcsc=True)
+
+    def test_whole_journey_with_the_agent_on_pcsc(self):
+        JourneyTests.test_1_whole_journey(self)
 
 
 class CompatibilityTests(unittest.TestCase):

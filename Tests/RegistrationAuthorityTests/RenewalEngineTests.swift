@@ -175,6 +175,8 @@ struct RenewalEngineTests {
             let server = try await LiveServer.start(fixture.instance)
             try await RenewalClient(server: ServerClient(baseURL: server.url), card: card).renew(passcode: "123456") { _, _ in }
             await server.stop()
+            // The renewal resets the card when it ends (nothing stays open): the passcode again, as at a new sign-in.
+            try await card.verifyPIN("123456")
 
             let after = try #require(try await card.certificate(in: .authentication))
             #expect(after != before)
