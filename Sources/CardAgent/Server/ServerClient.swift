@@ -156,7 +156,12 @@ public struct ServerClient: Sendable {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: request)
+            // Not a child of the caller's task: FoundationNetworking on Linux can deadlock when a task is cancelled just
+            // as its request completes (URLSessionTask.cancel waits on the session's queue, which waits on the task's
+            // status lock). Seen as an agent that never exits when its bridge port is taken; a request is left to end
+            // on its own (its timeout) instead of being cancelled.
+            let session = session
+            (data, response) = try await Task { try await session.data(for: request) }.value
         } catch {
             throw CardDeskError(.serverUnreachable, "Cannot reach the CardDesk server at \(baseURL.absoluteString): \(error.localizedDescription). Check the address and your network, then try again.")
         }
