@@ -1,3 +1,4 @@
+public import CardDeskCore
 public import Foundation
 
 /// Enrolling a blank PIV card at a workstation with an RA's single-use token (`/api/v1/enrolments…`). The passcode
@@ -34,11 +35,11 @@ public enum EnrolmentAPI {
 
     /// A CSR signed by the key just generated on the card, with the card's attestation of that key when it has one.
     public struct Submit: Codable, Sendable {
-        public let profile: String
+        public let profile: CertificateProfileKind
         public let csr: Data
         public let attestation: Data?
         public let attestationIssuer: Data?
-        public init(profile: String, csr: Data, attestation: Data?, attestationIssuer: Data?) {
+        public init(profile: CertificateProfileKind, csr: Data, attestation: Data?, attestationIssuer: Data?) {
             self.profile = profile
             self.csr = csr
             self.attestation = attestation

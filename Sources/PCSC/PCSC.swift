@@ -158,10 +158,6 @@ public final class PCSCContext: Sendable {
         /// the next wait returns only when something really changes.
         let word: UInt64
 
-        public init(reader: String, cardPresent: Bool, atr: [UInt8]) {
-            self.init(reader: reader, cardPresent: cardPresent, atr: atr, word: 0)
-        }
-
         init(reader: String, cardPresent: Bool, atr: [UInt8], word: UInt64) {
             self.reader = reader
             self.cardPresent = cardPresent
@@ -262,25 +258,6 @@ public final class PCSCCard: APDUTransport, Sendable {
         } catch let failure as PCSC.Failure {
             throw failure.cardDeskError
         }
-    }
-
-    /// Holds the card for this connection alone while `body` runs (other programs' APDUs wait), so that a sequence
-    /// of commands (select, verify, sign) is not interleaved with another program's.
-    public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        let handle = handle
-        do {
-            try await context.run { try PCSC.check(SCardBeginTransaction(handle), "SCardBeginTransaction") }
-        } catch let failure as PCSC.Failure {
-            throw failure.cardDeskError
-        }
-        let result: Result<T, any Error>
-        do {
-            result = .success(try await body())
-        } catch {
-            result = .failure(error)
-        }
-        _ = try? await context.run { _ = SCardEndTransaction(handle, DWORD(SCARD_LEAVE_CARD)) }
-        return try result.get()
     }
 
     /// Lets go of the card, resetting it (nothing authenticated stays open on it).

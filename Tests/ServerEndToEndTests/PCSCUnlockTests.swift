@@ -37,27 +37,16 @@ extension PCSCTests {
         for fault in ["remove", "kill"] {
             for at in 1...total {
                 let context = "unlock, \(fault) at APDU \(at) of \(total)"
-                let progress = setup.folder.appendingPathComponent("progress.log")
-                func step(_ text: String) {
-                    let line = Data("\(Date()) \(context): \(text)\n".utf8)
-                    if let handle = try? FileHandle(forWritingTo: progress) { handle.seekToEndOfFile(); handle.write(line); try? handle.close() } else { try? line.write(to: progress) }
-                }
-                step("start")
                 let file = try await lockedCard("\(fault)-\(at)")
                 let pidFile = setup.folder.appendingPathComponent("unlock-\(fault)-\(at).pid")
                 let card = try TestCardProcess(file: file, arguments: ["--fault", fault, "--at", String(at), "--pid-file", pidFile.path])
                 try card.waitUntilInserted()
-                step("card in")
                 let first = try Self.unlock(setup, gateway: gateway, passcode: "86420975", pidFile: pidFile)
-                step("first run \(first.status)")
                 if !first.ok { interrupted += 1 }
                 card.stop()
-                step("card out")
                 let again = try CardConnection(file: file)
                 try again.waitUntilInserted()
-                step("plain card in")
                 let second = try Self.unlock(setup, gateway: gateway, passcode: "97531086")
-                step("second run \(second.status)")
                 again.remove()
                 #expect(second.ok && second.stdout.contains("Your smartcard is unlocked"), "\(context): \(second.stdout) \(second.stderr)")
                 do {

@@ -205,7 +205,7 @@ struct PIVBuildingBlockTests {
         #expect(TLV.parse([0x5F, 0xC1, 0x85, 0x85, 0x00]) == nil)
     }
 
-    @Test("Command APDUs: the four cases parse back; data over 255 bytes goes as a chain")
+    @Test("Command APDUs: the four cases parse back")
     func apdus() async throws {
         let cases = [
             CommandAPDU(ins: 0xCB, p1: 0x3F, p2: 0xFF),

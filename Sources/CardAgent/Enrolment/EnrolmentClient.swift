@@ -64,7 +64,7 @@ public struct EnrolmentClient: Sendable {
             let csr = try await CardPrivateKey(session: card, slot: slot, publicKey: publicKey).signingRequestDER(commonName: begun.cardSerial)
             let attestation = try await card.attestation(of: slot)
             let issued = try await server.submitEnrolment(token: token, .init(
-                profile: profile.rawValue, csr: Data(csr), attestation: attestation.map { Data($0.certificate) }, attestationIssuer: attestation.map { Data($0.issuer) }
+                profile: profile, csr: Data(csr), attestation: attestation.map { Data($0.certificate) }, attestationIssuer: attestation.map { Data($0.issuer) }
             ))
             try await card.writeCertificate(Array(issued.certificate), into: slot)
             progress("\(profile == .authentication ? "Authentication" : "Signing") certificate written.")

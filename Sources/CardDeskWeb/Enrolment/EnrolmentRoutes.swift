@@ -31,11 +31,8 @@ struct EnrolmentRoutes {
         api.post("enrolments/certificates") { request, context in
             try await limiter.check(.codeChecks, "addr:\(context.peerAddress)")
             let body = try await request.decode(as: EnrolmentAPI.Submit.self, context: context)
-            guard let profile = CertificateProfileKind(rawValue: body.profile) else {
-                throw CardDeskError(.invalidInput, "There is no certificate profile \"\(body.profile)\".")
-            }
             let der = try await enrolment.submit(
-                token: try RenewalRoutes.token(request), profile: profile, csr: Array(body.csr),
+                token: try RenewalRoutes.token(request), profile: body.profile, csr: Array(body.csr),
                 attestation: body.attestation.map(Array.init), attestationIssuer: body.attestationIssuer.map(Array.init)
             )
             return RenewalAPI.Issued(certificate: Data(der))

@@ -58,15 +58,10 @@ public struct CardEnrolment: Sendable {
     public func begin(token: String) async throws -> EnrolmentAPI.Begun {
         var enrolment = try await open(token)
         if enrolment.cardSerial == nil {
-            let guid = PIV.newCardDeskGUID()
-            let serial = PIVCardSession.serial(guid: guid)
-            var generator = SystemRandomNumberGenerator()
-            let puk = (0..<8).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()
-            let card = CardRecord(
-                serial: serial, userID: enrolment.userID, status: .enrolling, keyAlgorithm: enrolment.keyAlgorithm,
-                managementKeySealed: try CardAdministration.seal(ManagementKey.random(.aes256), serial: serial, masterKey: masterKey),
-                pukSealed: try masterKey.seal(Array(puk.utf8), label: "card \(serial) PUK"), createdAt: clock.now()
-            )
+            let card = try CardAdministration.newCard(
+                userID: enrolment.userID, keyAlgorithm: enrolment.keyAlgorithm, status: .enrolling, masterKey: masterKey, now: clock.now()
+            ).record
+            let serial = card.serial
             _ = try await store.attachCard(card, toEnrolment: enrolment.id, audit: AuditEvent(
                 action: .cardEnrol, actor: "enrolment:\(enrolment.id)", subject: "user:\(enrolment.userID)", details: "enrolment=\(enrolment.id) card \(serial) begun", time: clock.now()
             ))
@@ -76,11 +71,13 @@ public struct CardEnrolment: Sendable {
             throw CardDeskError(.internalFailure, "The card of this enrolment was not stored.")
         }
         let key = try CardAdministration.managementKey(of: card, masterKey: masterKey)
+        guard let guid = PIVCardSession.guid(serial: serial) else {
+            throw CardDeskError(.internalFailure, "The card of this enrolment has a serial CardDesk did not make.")
+        }
         return EnrolmentAPI.Begun(
-            enrolmentID: enrolment.id, cardSerial: serial, userID: enrolment.userID.rawValue,
-            guid: Data(PIV.cardDeskGUID(serialBytes: Hex.bytes(String(serial.dropFirst(2))) ?? [])),
+            enrolmentID: enrolment.id, cardSerial: serial, userID: enrolment.userID.rawValue, guid: Data(guid),
             managementKeyAlgorithm: key.algorithm.rawValue, managementKey: Data(key.bytes),
-            puk: String(decoding: try masterKey.open(card.pukSealed, label: "card \(serial) PUK"), as: UTF8.self), keyAlgorithm: card.keyAlgorithm
+            puk: try CardAdministration.openPUK(card.pukSealed, serial: serial, masterKey: masterKey), keyAlgorithm: card.keyAlgorithm
         )
     }
 

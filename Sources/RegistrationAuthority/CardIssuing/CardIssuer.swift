@@ -50,20 +50,13 @@ public struct CardIssuer: Sendable {
         guard let user = try await users.user(id: userID) else {
             throw CardDeskError(.unknownUser, "No user with ID \(userID) is registered: add them first (carddesk-server user add).")
         }
-        var generator = SystemRandomNumberGenerator()
-        let guid = PIV.newCardDeskGUID()
-        let serial = PIVCardSession.serial(guid: guid)
-        let managementKey = ManagementKey.random(.aes256)
-        let puk = (0..<8).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()
         let now = clock.now()
+        let (record, guid, managementKey, puk) = try CardAdministration.newCard(
+            userID: user.id, keyAlgorithm: keyAlgorithm.rawValue, status: .active, masterKey: masterKey, now: now
+        )
+        let serial = record.serial
         try await registry.addCard(
-            CardRecord(
-                serial: serial, userID: user.id, keyAlgorithm: keyAlgorithm.rawValue,
-                managementKeySealed: try CardAdministration.seal(managementKey, serial: serial, masterKey: masterKey),
-                pukSealed: try masterKey.seal(Array(puk.utf8), label: "card \(serial) PUK"),
-                createdAt: now
-            ),
-            audit: AuditEvent(action: .raAction, actor: actor, subject: "user:\(user.id)", details: "card issue \(serial) (\(keyAlgorithm.rawValue))", time: now)
+            record, audit: AuditEvent(action: .raAction, actor: actor, subject: "user:\(user.id)", details: "card issue \(serial) (\(keyAlgorithm.rawValue))", time: now)
         )
         // Built under a scratch name and renamed into place when complete.
         let scratch = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(serial).partial")

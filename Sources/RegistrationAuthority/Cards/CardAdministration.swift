@@ -30,4 +30,37 @@ public enum CardAdministration {
     }
 
     static func label(_ serial: String) -> String { "card \(serial) management key" }
+
+    /// A new card's record with its own secrets, sealed: a fresh identity (CardDesk GUID, and the serial from it), an
+    /// AES-256 management key and an 8-digit PUK. Card issuing and enrolment both start a card here.
+    public static func newCard(
+        userID: UserID, keyAlgorithm: String, status: CardRecord.Status, masterKey: MasterKey, now: Timestamp
+    ) throws -> (record: CardRecord, guid: [UInt8], managementKey: ManagementKey, puk: String) {
+        let guid = PIV.newCardDeskGUID()
+        let serial = PIVCardSession.serial(guid: guid)
+        let managementKey = ManagementKey.random(.aes256)
+        let puk = newPUK()
+        let record = CardRecord(
+            serial: serial, userID: userID, status: status, keyAlgorithm: keyAlgorithm,
+            managementKeySealed: try seal(managementKey, serial: serial, masterKey: masterKey),
+            pukSealed: try sealPUK(puk, serial: serial, masterKey: masterKey), createdAt: now
+        )
+        return (record, guid, managementKey, puk)
+    }
+
+    /// A PUK the server chooses: 8 random digits.
+    public static func newPUK() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<8).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()
+    }
+
+    public static func sealPUK(_ puk: String, serial: String, masterKey: MasterKey) throws -> [UInt8] {
+        try masterKey.seal(Array(puk.utf8), label: pukLabel(serial))
+    }
+
+    public static func openPUK(_ sealed: [UInt8], serial: String, masterKey: MasterKey) throws -> String {
+        String(decoding: try masterKey.open(sealed, label: pukLabel(serial)), as: UTF8.self)
+    }
+
+    static func pukLabel(_ serial: String) -> String { "card \(serial) PUK" }
 }

@@ -107,14 +107,14 @@ public struct RenewalEngine: Sendable {
             renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
             try await save(&renewal, details: "resumed")
-            return try await view(renewal, token: token)
+            return try view(renewal, token: token, card: card)
         }
         if let refusal = window.refusal(window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: now)) {
             // Run again right after a renewal finished (say the agent was stopped before it could report success):
             // answer with that finished renewal rather than a refusal.
             if let latest = try await store.latestRenewal(cardSerial: card.serial), latest.status == .done,
                latest.updatedAt.adding(seconds: Self.recentlyFinished) > now {
-                return try await view(latest, token: nil)
+                return try view(latest, token: nil)
             }
             throw refusal
         }
@@ -127,7 +127,7 @@ public struct RenewalEngine: Sendable {
             version: 0, createdAt: now, updatedAt: now
         )
         try await save(&renewal, details: "started: \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
-        return try await view(renewal, token: token)
+        return try view(renewal, token: token, card: card)
     }
 
     /// Answers the card's management-key witness, relayed by the agent, so that the card lets the agent generate
@@ -212,7 +212,7 @@ public struct RenewalEngine: Sendable {
         var (renewal, state) = try await load(renewalID, token: token)
         let index = try state.index(of: profile)
         let item = state.items[index]
-        if item.step == .done { return try await view(renewal, token: nil) }
+        if item.step == .done { return try view(renewal, token: nil) }
         guard item.step >= .issued, let newSerial = item.newSerial, let record = try await store.certificate(serial: newSerial) else {
             throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet.")
         }
@@ -228,7 +228,7 @@ public struct RenewalEngine: Sendable {
         renewal.state = try Self.encode(state)
         if state.isDone { renewal.status = .done }
         try await save(&renewal, details: "\(profile): \(newSerial.hex) installed, \(item.oldSerial.hex) revoked (superseded)" + (state.isDone ? "; renewal complete" : ""))
-        return try await view(renewal, token: nil)
+        return try view(renewal, token: nil)
     }
 
     // MARK: Helpers
@@ -265,11 +265,13 @@ public struct RenewalEngine: Sendable {
         commitWatch?.didCommit("save")
     }
 
-    func view(_ renewal: RenewalRecord, token: String?) async throws -> RenewalView {
+    /// The renewal as the agent sees it. The card (known to `start`, which hands out the token) adds its
+    /// management-key algorithm, which the agent needs for the card's administration; the other steps need not
+    /// read the card again for it.
+    func view(_ renewal: RenewalRecord, token: String?, card: CardRecord? = nil) throws -> RenewalView {
         let state = try Self.decode(renewal.state)
-        let card = try? await requireCard(renewal.cardSerial)
-        let algorithm = card.flatMap { try? CardAdministration.managementKey(of: $0, masterKey: masterKey).algorithm }
-        return RenewalView(id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm?.rawValue, items: state.items.map {
+        let algorithm = try card.map { try CardAdministration.managementKey(of: $0, masterKey: masterKey).algorithm.rawValue }
+        return RenewalView(id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm, items: state.items.map {
             RenewalView.Item(profile: $0.profile, step: $0.step, newCertificate: $0.newCertificate.map { Data($0) })
         })
     }

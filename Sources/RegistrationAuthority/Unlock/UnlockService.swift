@@ -131,16 +131,14 @@ public struct UnlockService: Sendable {
     }
 
     private func release(_ card: CardRecord, actor: String, details: String) async throws -> UnlockAPI.PUKRelease {
-        var generator = SystemRandomNumberGenerator()
-        let candidate = (0..<8).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()
         let now = clock.now()
         let stored = try await store.releasePUK(
-            serial: card.serial, nextSealed: try masterKey.seal(Array(candidate.utf8), label: "card \(card.serial) PUK"), at: now,
+            serial: card.serial, nextSealed: try CardAdministration.sealPUK(CardAdministration.newPUK(), serial: card.serial, masterKey: masterKey), at: now,
             audit: AuditEvent(action: .unlock, actor: actor, subject: "card:\(card.serial)", details: details, time: now)
         )
         guard let nextSealed = stored.pukNextSealed else { throw CardDeskError(.internalFailure, "The new PUK was not stored.") }
-        let puk = String(decoding: try masterKey.open(stored.pukSealed, label: "card \(card.serial) PUK"), as: UTF8.self)
-        let next = String(decoding: try masterKey.open(nextSealed, label: "card \(card.serial) PUK"), as: UTF8.self)
+        let puk = try CardAdministration.openPUK(stored.pukSealed, serial: card.serial, masterKey: masterKey)
+        let next = try CardAdministration.openPUK(nextSealed, serial: card.serial, masterKey: masterKey)
         return UnlockAPI.PUKRelease(puk: puk, nextPUK: next, token: nil)
     }
 

@@ -96,7 +96,6 @@ public struct StatusWord: Hashable, Sendable, CustomStringConvertible {
     public static let authenticationBlocked = StatusWord(0x6983)
     public static let conditionsNotSatisfied = StatusWord(0x6985)
     public static let wrongData = StatusWord(0x6A80)
-    public static let functionNotSupported = StatusWord(0x6A81)
     public static let notFound = StatusWord(0x6A82)
     public static let notEnoughMemory = StatusWord(0x6A84)
     public static let incorrectP1P2 = StatusWord(0x6A86)

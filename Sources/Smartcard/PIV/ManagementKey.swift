@@ -31,17 +31,6 @@ public struct ManagementKey: Sendable, Hashable, Codable {
             case .aes256: "AES-256"
             }
         }
-
-        /// Parses "3DES", "AES128", "aes-192", …
-        public init?(name: String) {
-            switch String(name.uppercased().filter { $0 != "-" }) {
-            case "3DES", "TDES", "TRIPLEDES": self = .tripleDES
-            case "AES128": self = .aes128
-            case "AES192": self = .aes192
-            case "AES256": self = .aes256
-            default: return nil
-            }
-        }
     }
 
     public let algorithm: Algorithm

@@ -36,6 +36,12 @@ public final class PIVCardSession: SmartcardSession {
     /// CardDesk's serial for a GUID: "CD" and its last 8 bytes in hexadecimal.
     public static func serial(guid: [UInt8]) -> String { "CD" + Hex.string(guid.suffix(8)) }
 
+    /// The GUID CardDesk gave the card with this serial (nil for a serial CardDesk did not make).
+    public static func guid(serial: String) -> [UInt8]? {
+        guard serial.hasPrefix("CD"), let bytes = Hex.bytes(String(serial.dropFirst(2))), bytes.count == 8 else { return nil }
+        return PIV.cardDeskGUID(serialBytes: bytes)
+    }
+
     public func pinState() async throws -> PINState {
         let piv = try await selected()
         let tries = try await piv.pinTriesLeft()
