@@ -256,6 +256,29 @@ let package = Package(
             path: "Tests/Support/ServerFaults",
             swiftSettings: swiftSettings
         ),
+        // Test support: a data directory with its server instance, and the HTTP application on a free port, for the
+        // suites that need a real server.
+        .target(
+            name: "CardDeskTestSupport",
+            dependencies: [
+                "CardAgent", "CardDeskAPI", "CardDeskCore", "CardDeskServerKit", "CardDeskStore", "CardDeskWeb",
+                "CertificateAuthority", "RegistrationAuthority", "Smartcard", "VirtualSmartcard",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support/Fixtures",
+            swiftSettings: swiftSettings
+        ),
+        // The workstation agent: its state as a value (events in, effects out), and the agent driving a real card
+        // against a real server.
+        .testTarget(
+            name: "CardAgentTests",
+            dependencies: [
+                "CardAgent", "CardDeskAPI", "CardDeskCore", "CardDeskTestSupport", "Smartcard", "VirtualSmartcard",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CardDeskCoreTests",
             dependencies: ["CardDeskCore"],
@@ -294,6 +317,7 @@ let package = Package(
             dependencies: [
                 "CardDeskAPI", "CardDeskCore", "CardDeskStore", "CertificateAuthority", "RegistrationAuthority",
                 "Smartcard", "VirtualSmartcard", "CardAgent", "CardDeskServerKit", "CardDeskWeb", "Messaging",
+                "CardDeskTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),

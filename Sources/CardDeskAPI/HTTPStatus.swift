@@ -9,7 +9,7 @@ extension CardDeskError.Code {
         case .authenticationFailed, .wrongPasscode, .passcodeRequired: 401
         case .notAuthorised: 403
         case .unknownUser, .unknownCertificate, .unknownCard: 404
-        case .alreadyRevoked, .userExists, .userNotActive, .renewalConflict, .renewalNotOpen, .certificatesExpired,
+        case .alreadyRevoked, .userExists, .userNotActive, .renewalConflict, .stepInProgress, .renewalNotOpen, .certificatesExpired,
              .codeExpired, .codeAlreadyUsed, .codeVoided, .cardCancelled, .noContactDetails: 409
         case .cardLocked, .cardBlocked: 423
         case .tooManyCodes, .tooManyRequests: 429

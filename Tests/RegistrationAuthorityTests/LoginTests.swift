@@ -1,5 +1,6 @@
 import CardAgent
 import CardDeskAPI
+import CardDeskTestSupport
 import CardDeskCore
 import CardDeskStore
 import Foundation

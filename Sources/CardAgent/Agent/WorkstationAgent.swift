@@ -1,41 +1,29 @@
 public import CardDeskAPI
 import CardDeskCore
-import Crypto
 public import Foundation
 public import Smartcard
-import Synchronization
 
 /// The workstation agent: watches a reader; when a card arrives the holder signs in (passcode at the terminal or in
 /// the page, through the localhost bridge), picks a role, and sees the expiry notification when renewal is open;
-/// when the card leaves, the session ends at once. One actor holds the state, so the terminal, the reader and the
-/// bridge see the same card and session. The passcode is checked by the card and never leaves this computer.
+/// when the card leaves, the session ends at once. The passcode is checked by the card and never leaves this computer.
+///
+/// What the agent knows is one value, `AgentState`, which takes events and returns effects; this actor feeds it the
+/// events (reader, terminal, check-in, bridge requests, answers from the card and the server) and carries out the
+/// effects. It holds only what a value cannot: the card's session, the server client, and the running renewal's task.
 public actor WorkstationAgent {
     let reader: any CardReader
     let server: ServerClient
     let output: @Sendable (String) -> Void
     let opener: @Sendable (URL) -> Bool
+    let hideInput: @Sendable (Bool) -> Void
     /// The localhost bridge's port, announced to the server at check-in.
     public private(set) var bridgePort: Int
 
-    private var card: (serial: String, session: any SmartcardSession)?
-    private var phase: BridgeAPI.Status.Phase = .noCard {
-        didSet {
-            // The terminal hides what is typed exactly while the agent waits for a passcode there.
-            if (phase == .awaitingPasscode) != (oldValue == .awaitingPasscode) { hideInput(phase == .awaitingPasscode) }
-        }
-    }
-    let hideInput: @Sendable (Bool) -> Void
-    /// A sign-in or role choice is in flight: terminal lines wait for it rather than start another.
-    private var busy = false
-    private var token: String?
-    private var view: SessionView?
-    private var askingExpiry = false
-    private var triesLeft: Int?
-    /// Hashes of the hand-over secrets given out (URL fragment, passcode typed in the page), with their expiry.
-    private var handoverSecrets: [String: Date] = [:]
-    /// How long a hand-over secret may be used.
-    static let handoverSecretLifetime: TimeInterval = 600
-    let progress = RenewalBoard()
+    private(set) var state: AgentState
+    /// The session with the card in the reader, for the insertion `state.card` names.
+    private var cardSession: (insertion: CardInsertion, session: any SmartcardSession)?
+    /// The renewal running for the card in the reader (cancelled when the card is taken out).
+    private var renewalTask: Task<Void, Never>?
 
     public static let version = "0.5.0"
     /// How often the agent checks in (presence, keep-alive, ended elsewhere).
@@ -56,11 +44,15 @@ public actor WorkstationAgent {
         self.output = output
         self.opener = opener
         self.hideInput = hideInput
+        self.state = AgentState(renewalURL: Self.renewalURL(server: server).absoluteString)
     }
 
     /// The page the expiry notification points to.
-    public nonisolated var renewalURL: URL {
-        URL(string: "?operation=selfRenewSmartcard", relativeTo: server.baseURL.absoluteString.hasSuffix("/") ? server.baseURL : server.baseURL.appendingPathComponent(""))!.absoluteURL
+    public nonisolated var renewalURL: URL { Self.renewalURL(server: server) }
+
+    static func renewalURL(server: ServerClient) -> URL {
+        let base = server.baseURL.absoluteString.hasSuffix("/") ? server.baseURL : server.baseURL.appendingPathComponent("")
+        return URL(string: "?operation=selfRenewSmartcard", relativeTo: base)!.absoluteURL
     }
 
     /// The port the bridge really listens on (it may have been asked for port 0).
@@ -99,196 +91,184 @@ public actor WorkstationAgent {
     }
 
     func inserted(serial: String, card session: any SmartcardSession) async {
-        card = (serial, session)
-        token = nil
-        view = nil
-        output("Card \(serial) inserted.")
-        await askForPasscode()
+        let effects = state.inserted(serial: serial)
+        if let card = state.card { cardSession = (card, session) }
+        await perform(effects)
     }
 
     func removed() async {
-        let current = token
-        // A renewal for the card that left stops at its next step (it resumes when the card is back).
-        renewalTask?.cancel()
-        card = nil
-        unlocking = nil
-        token = nil
-        view = nil
-        phase = .noCard
-        askingExpiry = false
-        triesLeft = nil
-        if let current {
-            try? await server.logout(token: current, reason: "card removed")
-            output("Card removed: you have been logged out.")
-        } else {
-            output("Card removed.")
-        }
+        cardSession = nil
+        await perform(state.removed())
     }
 
     /// A line typed at the terminal: the answer to whatever the agent last asked.
     func line(_ text: String) async {
-        let answer = text.trimmingCharacters(in: .whitespaces)
-        guard !busy else { return }
-        switch phase {
-        case .awaitingPasscode:
-            do {
-                try await signIn(passcode: answer, fromTerminal: true)
-            } catch let error as CardDeskError {
-                output(error.reason)
-                if error.code == .wrongPasscode || error.code == .cardLocked { await askForPasscode() }
-            } catch {
-                output("\(error)")
-            }
-        case .awaitingRole:
-            guard let view, let number = Int(answer), (1...view.roles.count).contains(number) else {
-                output("Please type a number from 1 to \(view?.roles.count ?? 1).")
-                return
-            }
-            do { try await chooseRole(number: number, fromTerminal: true) } catch { output(Self.describe(error)) }
-        case .signedIn where askingExpiry:
-            askingExpiry = false
-            if answer.lowercased().hasPrefix("y"), opener(renewalURLWithHandover()) {
-                output("Opening \(renewalURL.absoluteString) in your browser.")
-            } else {
-                output("To renew later, copy this link into a supported browser: \(renewalURL.absoluteString)")
-            }
-        default:
-            break
-        }
+        await perform(state.line(text))
     }
 
     /// Every few seconds, one small request: tell the server an agent runs here (so a page that cannot reach the
     /// bridge can tell "not running" from "blocked"), keep the session open while the card is in, and notice a
     /// session ended elsewhere (logged out from the page).
     func heartbeat() async {
-        let current = phase == .signedIn || phase == .awaitingRole ? token : nil
+        let current = state.checkInToken
         guard let answer = try? await server.checkIn(bridgePort: bridgePort, token: current) else { return }
-        guard let current, let status = answer.session, !status.active, token == current else { return }
-        token = nil
-        view = nil
-        askingExpiry = false
-        output("You have been logged out (\(status.reason ?? "session ended")). Insert your card and sign in again.")
-        await askForPasscode()
+        guard let current, let status = answer.session, !status.active else { return }
+        await perform(state.sessionEnded(token: current, reason: status.reason))
+    }
+
+    // MARK: Effects
+
+    /// Carries out what the state asked for, in order.
+    private func perform(_ effects: [AgentState.Effect]) async {
+        for effect in effects {
+            switch effect {
+            case .say(let text):
+                output(text)
+            case .hideInput(let hidden):
+                hideInput(hidden)
+            case .readPasscodeState(let insertion):
+                guard let session = currentSession(for: insertion) else { continue }
+                let result: Result<PINState, CardDeskError>
+                do { result = .success(try await session.pinState()) } catch { result = .failure(Self.cardDeskError(error)) }
+                await perform(state.passcodeState(result, for: insertion))
+            case .signIn(let passcode, let insertion):
+                try? await signIn(passcode: passcode, claimed: insertion, fromTerminal: true)
+            case .chooseRole(let token, let number):
+                try? await chooseRole(number: number, token: token, fromTerminal: true)
+            case .logout(let token, let reason):
+                try? await server.logout(token: token, reason: reason)
+            case .cancelRenewal:
+                renewalTask?.cancel()
+            case .openRenewalPage:
+                if opener(renewalURLWithHandover()) {
+                    output("Opening \(renewalURL.absoluteString) in your browser.")
+                } else {
+                    output("To renew later, copy this link into a supported browser: \(renewalURL.absoluteString)")
+                }
+            case .notify(let title, let body):
+                DesktopNotification.post(title: title, body: body)
+            case .rotatePUK(let insertion):
+                guard let session = currentSession(for: insertion) else { continue }
+                // The card's PUK was released for an unlock that stopped before changing it: change it now.
+                let server = server, say = output
+                Task {
+                    do {
+                        try await PUKRotation.ifPending(server: server, card: session, serial: insertion.serial)
+                        say("Your card's unlock key was renewed.")
+                    } catch {
+                        say("Your card's unlock key could not be renewed now (\(Self.describe(error))); it will be next time.")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The card's session for `insertion`, if that card is still in the reader.
+    private func currentSession(for insertion: CardInsertion) -> (any SmartcardSession)? {
+        guard let cardSession, cardSession.insertion == insertion else { return nil }
+        return cardSession.session
+    }
+
+    private func session(for insertion: CardInsertion) throws(CardDeskError) -> any SmartcardSession {
+        guard let session = currentSession(for: insertion) else {
+            throw CardDeskError(.cardRemoved, "The smartcard was removed. Insert it and try again.")
+        }
+        return session
+    }
+
+    static func cardDeskError(_ error: any Error) -> CardDeskError {
+        (error as? CardDeskError) ?? CardDeskError(.internalFailure, "\(error)")
     }
 
     // MARK: Signing in (terminal and bridge)
 
-    private func askForPasscode() async {
-        guard let card else { return }
-        do {
-            let state = try await card.session.pinState()
-            triesLeft = state.pinTriesLeft
-            if state.isLocked {
-                phase = .cardLocked
-                output("Your smartcard is locked after three wrong passcodes. Unlock it with self-service unlock (carddesk unlock) or ask your Registration Authority.")
-                return
-            }
-        } catch {
-            output(Self.describe(error))
-            return
-        }
-        phase = .awaitingPasscode
-        output("Passcode:")
+    /// Checks the passcode on the card, signs the server's challenge, opens the session (a passcode typed in the page).
+    func signIn(passcode: String, fromTerminal: Bool) async throws {
+        let insertion = try state.beginSignIn()
+        try await signIn(passcode: passcode, claimed: insertion, fromTerminal: fromTerminal)
     }
 
-    /// Checks the passcode on the card, signs the server's challenge, opens the session.
-    func signIn(passcode: String, fromTerminal: Bool) async throws {
-        guard let card, phase == .awaitingPasscode, !busy else {
-            throw CardDeskError(.invalidInput, phase == .noCard ? "Insert your smartcard first." : "The agent is not waiting for a passcode now.")
-        }
-        busy = true
-        defer { busy = false }
-        try await checkPasscode(passcode, on: card.session)
-        // A renewal interrupted last time (the card was removed, the agent stopped) is finished first: until then the
-        // authentication key may not match its certificate.
-        if (try? await server.renewalStatus(cardSerial: card.serial))?.renewalInProgress == true {
-            output("Finishing the renewal of your certificates that was interrupted...")
-            let say = output
-            try await RenewalClient(server: server, card: card.session).renew(passcode: passcode) { profile, stage in
-                say("\(Terminal.label(profile)): \(stage.rawValue)")
+    private func signIn(passcode: String, claimed insertion: CardInsertion, fromTerminal: Bool) async throws {
+        do {
+            let card = try session(for: insertion)
+            try await checkPasscode(passcode, on: insertion)
+            // A renewal interrupted last time (the card was removed, the agent stopped) is finished first: until then the
+            // authentication key may not match its certificate.
+            if (try? await server.renewalStatus(cardSerial: insertion.serial))?.renewalInProgress == true {
+                output("Finishing the renewal of your certificates that was interrupted...")
+                let say = output
+                try await RenewalClient(server: server, card: card).renew(passcode: passcode) { profile, stage in
+                    say("\(Terminal.label(profile)): \(stage.rawValue)")
+                }
+                output("Success: certificate renewed for smartcard")
             }
-            output("Success: certificate renewed for smartcard")
-        }
-        let challenge = try await server.loginChallenge()
-        let signature = try await card.session.sign(LoginMessage.make(challenge: challenge, cardSerial: card.serial), with: .authentication)
-        let session = try await server.login(.init(cardSerial: card.serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
-        guard let token = session.token else { throw CardDeskError(.internalFailure, "The server opened no session.") }
-        guard self.card?.serial == card.serial else {
-            // The card left while signing in.
-            try? await server.logout(token: token, reason: "card removed")
-            throw CardDeskError(.cardRemoved, "The card was removed.")
-        }
-        self.token = token
-        view = session
-        if !fromTerminal { output("Passcode accepted from the browser.") }
-        if session.role == nil {
-            phase = .awaitingRole
-            output("Choose the role to work in:")
-            for (index, role) in session.roles.enumerated() { output("  \(index + 1). \(role)") }
-            output("Role number [1-\(session.roles.count)]:")
-        } else {
-            signedIn(session, fromTerminal: fromTerminal)
+            let challenge = try await server.loginChallenge()
+            let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: insertion.serial), with: .authentication)
+            let session = try await server.login(.init(cardSerial: insertion.serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+            guard let token = session.token else { throw CardDeskError(.internalFailure, "The server opened no session.") }
+            let outcome = state.signedIn(session, token: token, for: insertion, fromTerminal: fromTerminal, now: Date())
+            await perform(outcome.effects)
+            guard outcome.accepted else { throw CardDeskError(.cardRemoved, "The card was removed.") }
+        } catch {
+            await perform(state.signInFailed(Self.cardDeskError(error), for: insertion, fromTerminal: fromTerminal))
+            throw error
         }
     }
 
     func chooseRole(number: Int, fromTerminal: Bool) async throws {
-        guard phase == .awaitingRole, let token, !busy else { throw CardDeskError(.invalidInput, "The agent is not waiting for a role now.") }
-        busy = true
-        defer { busy = false }
-        let session = try await server.chooseRole(token: token, number: number)
-        guard self.token == token else { throw CardDeskError(.cardRemoved, "The card was removed.") }
-        signedIn(session, fromTerminal: fromTerminal)
+        let token = try state.beginRoleChoice()
+        try await chooseRole(number: number, token: token, fromTerminal: fromTerminal)
     }
 
-    private func signedIn(_ session: SessionView, fromTerminal: Bool) {
-        view = session
-        phase = .signedIn
-        output("Signed in as \(session.name) (\(session.userID)) in role \(session.role ?? "").")
-        if session.renewal.pukRotationPending, let card {
-            // The card's PUK was released for an unlock that stopped before changing it: change it now.
-            let server = server, say = output
-            Task {
-                do {
-                    try await PUKRotation.ifPending(server: server, card: card.session, serial: card.serial)
-                    say("Your card's unlock key was renewed.")
-                } catch {
-                    say("Your card's unlock key could not be renewed now (\(Self.describe(error))); it will be next time.")
-                }
-            }
+    private func chooseRole(number: Int, token: String, fromTerminal: Bool) async throws {
+        do {
+            let session = try await server.chooseRole(token: token, number: number)
+            let outcome = state.roleChosen(session, token: token, fromTerminal: fromTerminal, now: Date())
+            await perform(outcome.effects)
+            guard outcome.accepted else { throw CardDeskError(.cardRemoved, "The card was removed.") }
+        } catch {
+            await perform(state.roleChoiceFailed(Self.cardDeskError(error), fromTerminal: fromTerminal))
+            throw error
         }
-        guard session.renewal.renewalAvailable, let earliest = session.certificates.map(\.notAfter).min() else { return }
-        let days = Terminal.daysLeft(until: Date(timeIntervalSince1970: Double(earliest.millisecondsSince1970) / 1000))
-        let text = "Your smartcard certificates expire on \(earliest.dateDescription) (\(days) days)."
-        DesktopNotification.post(title: "Your smartcard certificates expire soon", body: text + " Renew them at " + renewalURL.absoluteString)
-        // Signed in from the page: the page shows the same notice; the terminal question is for terminal sign-in.
-        if fromTerminal {
-            askingExpiry = true
-            output(text + " Renew them now? [Yes/No]")
+    }
+
+    /// The passcode checked on the card; the state notes the tries left, and a card that locks moves it to `cardLocked`.
+    /// Every place the agent hands the card a passcode (sign-in, renewal, hand-over, contact consent, change) goes here.
+    private func checkPasscode(_ passcode: String, on insertion: CardInsertion) async throws {
+        try await checkPasscode(on: insertion) { try await $0.verifyPIN(passcode) }
+    }
+
+    private func checkPasscode(on insertion: CardInsertion, _ operation: (any SmartcardSession) async throws -> Void) async throws {
+        let card = try session(for: insertion)
+        do {
+            try await operation(card)
+            // Accepted: the card restores every try, so there is nothing to read back.
+            await perform(state.passcodeChecked(refused: nil, triesLeft: nil, for: insertion))
+        } catch let error as CardDeskError {
+            let left = (try? await card.pinState())?.pinTriesLeft
+            await perform(state.passcodeChecked(refused: error, triesLeft: left, for: insertion))
+            throw error
         }
     }
 
     // MARK: What the bridge asks
 
     func status() -> BridgeAPI.Status {
-        BridgeAPI.Status(
-            version: Self.version, phase: phase, cardSerial: card?.serial, triesLeft: triesLeft,
-            roles: phase == .awaitingRole ? view?.roles ?? [] : []
-        )
+        state.status(version: Self.version)
     }
 
     /// The token a page must present for anything beyond status and sign-in; nil when nobody is signed in.
     func bridgeToken() -> String? {
-        guard phase == .signedIn, let token else { return nil }
-        return BridgeToken.derive(sessionToken: token)
+        state.bridgeToken
     }
 
     /// A browser joins the agent's session only with a secret the agent gave to the page it opened (or to the page
     /// where the passcode was typed), or with the card's passcode: another program on this computer, which can send
     /// the server's `Origin` too, has neither.
     func handover(_ request: BridgeAPI.HandoverRequest) async throws -> LoginAPI.Handover {
-        guard phase == .signedIn, let token, let card else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
-        if let secret = request.secret, consumeHandoverSecret(secret) {
-            return try await server.handover(token: token)
+        let signedIn = try state.requireSignedIn()
+        if let secret = request.secret, state.consumeHandoverSecret(secret, now: Date()) {
+            return try await server.handover(token: signedIn.token)
         }
         guard let passcode = request.passcode, !passcode.isEmpty else {
             throw CardDeskError(
@@ -296,36 +276,23 @@ public actor WorkstationAgent {
                 "This page was not opened by the CardDesk agent. Enter your smartcard passcode to continue in this browser."
             )
         }
-        try await checkPasscode(passcode, on: card.session)
-        return try await server.handover(token: token)
+        try await checkPasscode(passcode, on: signedIn.card)
+        return try await server.handover(token: signedIn.token)
     }
 
     /// The holder consents, with the passcode, to a new unlock address: the card signs exactly that address.
     func contactConsent(_ consent: BridgeAPI.ContactConsent) async throws -> BridgeAPI.ContactSignature {
-        guard phase == .signedIn, let card else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
-        try await checkPasscode(consent.passcode, on: card.session)
-        let message = ContactChangeMessage.make(challenge: consent.challenge, cardSerial: card.serial, channel: consent.channel, address: consent.address)
-        let signature = try await card.session.sign(message, with: .authentication)
+        let insertion = try state.requireSignedIn().card
+        try await checkPasscode(consent.passcode, on: insertion)
+        let message = ContactChangeMessage.make(challenge: consent.challenge, cardSerial: insertion.serial, channel: consent.channel, address: consent.address)
+        let signature = try await session(for: insertion).sign(message, with: .authentication)
         output("Contact address change confirmed with your passcode.")
         return .init(signature: Data(signature.rawRepresentation))
     }
 
     /// A new single-use hand-over secret (only its hash is kept).
     func newHandoverSecret() -> String {
-        let now = Date()
-        handoverSecrets = handoverSecrets.filter { $0.value > now }
-        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        handoverSecrets[Self.hash(secret)] = now.addingTimeInterval(Self.handoverSecretLifetime)
-        return secret
-    }
-
-    private func consumeHandoverSecret(_ secret: String) -> Bool {
-        guard let expiry = handoverSecrets.removeValue(forKey: Self.hash(secret)) else { return false }
-        return expiry > Date()
-    }
-
-    private static func hash(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        state.newHandoverSecret(now: Date())
     }
 
     /// The renewal page with a fresh hand-over secret in the fragment: the fragment never reaches a server, and the
@@ -334,176 +301,98 @@ public actor WorkstationAgent {
         URL(string: renewalURL.absoluteString + "#handover=" + newHandoverSecret())!
     }
 
-    /// The passcode checked on the card; the tries left are noted, and a card that locks moves the agent to `cardLocked`.
-    /// Every place the agent hands the card a passcode (sign-in, renewal, hand-over, contact consent, change) goes here.
-    private func checkPasscode(_ passcode: String, on session: any SmartcardSession) async throws {
-        try await checkPasscode(on: session) { try await $0.verifyPIN(passcode) }
-    }
+    // MARK: Renewal from the page
 
-    private func checkPasscode(on session: any SmartcardSession, _ operation: (any SmartcardSession) async throws -> Void) async throws {
-        do {
-            try await operation(session)
-            triesLeft = (try? await session.pinState())?.pinTriesLeft
-        } catch let error as CardDeskError {
-            triesLeft = (try? await session.pinState())?.pinTriesLeft
-            if error.code == .cardLocked || triesLeft == 0 { phase = .cardLocked }
-            throw error
-        }
-    }
+    /// The renewal's progress as the page polls it.
+    var renewalProgress: BridgeAPI.RenewalProgress { state.renewal.snapshot }
 
-    /// The renewal running for the card in the reader (cancelled when the card is taken out).
-    private var renewalTask: Task<Void, Never>?
-
-    /// Checks the passcode, then renews in the background; the page follows `progress`. The renewal is claimed
+    /// Checks the passcode, then renews in the background; the page follows `renewalProgress`. The renewal is claimed
     /// before the first suspension, so two requests at once cannot both start one.
     func startRenewal(passcode: String) async throws {
-        guard phase == .signedIn, let card, let view else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
-        guard renewalTask == nil, !progress.isRunning else { throw CardDeskError(.renewalConflict, "A renewal is already running.") }
-        progress.start(view.certificates.map(\.profile))
+        let insertion = try state.claimRenewal()
+        let card: any SmartcardSession
         do {
-            try await checkPasscode(passcode, on: card.session)
+            card = try session(for: insertion)
+            try await checkPasscode(passcode, on: insertion)
         } catch {
-            progress.abandon()
+            state.renewalRefused()
             throw error
         }
-        guard self.card?.serial == card.serial else {
-            progress.abandon()
-            throw CardDeskError(.cardRemoved, "The smartcard was removed. Insert it and try again.")
-        }
-        output("Renewal started from the browser.")
-        let client = RenewalClient(server: server, card: card.session)
-        let board = progress
+        await perform(try state.renewalStarts(for: insertion))
+        let client = RenewalClient(server: server, card: card)
         renewalTask = Task {
+            var failure: (any Error)?
             do {
-                try await client.renew(passcode: passcode) { profile, stage in board.update(profile, stage) }
-                board.finish(nil)
-                self.output("Success: certificate renewed for smartcard")
+                try await client.renew(passcode: passcode) { profile, stage in await self.renewalProgress(profile, stage) }
             } catch {
-                let reason: any Error = Task.isCancelled ? CardDeskError(.cardRemoved, "The smartcard was removed: the renewal stopped. Insert it and renew again to finish.") : error
-                board.finish(reason)
-                self.output("The renewal stopped: \(Self.describe(reason))")
+                failure = error
             }
-            await self.renewalEnded()
+            await self.renewalEnded(failure)
         }
     }
 
-    private func renewalEnded() {
+    private func renewalProgress(_ profile: CertificateProfileKind, _ stage: RenewalClient.Stage) {
+        state.renewalProgress(profile, stage)
+    }
+
+    private func renewalEnded(_ error: (any Error)?) async {
         renewalTask = nil
+        await perform(state.renewalFinished(error))
     }
 
     // MARK: Unlock and passcode change (from the page)
 
-    /// The unlock in progress from the page: which card, which request, and the token once the code was right.
-    private var unlocking: (serial: String, unlockID: String?, token: String?)?
-
-    private func unlockClient() throws -> (UnlockClient, String) {
-        guard let card else { throw CardDeskError(.cardRemoved, "Insert your smartcard first.") }
-        return (UnlockClient(server: server, card: card.session), card.serial)
-    }
-
     func unlockOptions() async throws -> UnlockAPI.Options {
-        let (client, serial) = try unlockClient()
-        let options = try await client.options()
-        unlocking = (serial, nil, nil)
+        let insertion = try state.requireCard()
+        let options = try await UnlockClient(server: server, card: try session(for: insertion)).options()
+        state.unlockOptionsShown(for: insertion)
         return options
     }
 
     func requestUnlockCode(channel: ContactChannel) async throws -> UnlockAPI.CodeSent {
-        let (client, serial) = try unlockClient()
-        let sent = try await client.requestCode(cardSerial: serial, channel: channel)
-        unlocking = (serial, sent.unlockID, nil)
-        output("An unlock code was sent by \(channel.spoken) to \(sent.sentTo).")
-        return sent
+        let insertion = try state.claimUnlockCode()
+        do {
+            let sent = try await UnlockClient(server: server, card: try session(for: insertion)).requestCode(cardSerial: insertion.serial, channel: channel)
+            await perform(state.unlockCodeSent(sent, channel: channel, for: insertion))
+            return sent
+        } catch {
+            await perform(state.unlockCodeSent(nil, channel: channel, for: insertion))
+            throw error
+        }
     }
 
     func verifyUnlockCode(_ code: String) async throws {
-        let (client, serial) = try unlockClient()
-        guard let unlocking, unlocking.serial == serial, let id = unlocking.unlockID else {
-            throw CardDeskError(.invalidInput, "Ask for a code first.")
+        let (insertion, unlockID) = try state.claimUnlockVerification()
+        do {
+            let verified = try await UnlockClient(server: server, card: try session(for: insertion)).verify(unlockID: unlockID, code: code)
+            state.unlockCodeVerified(token: verified.token, for: insertion)
+        } catch {
+            state.unlockCodeVerified(token: nil, for: insertion)
+            throw error
         }
-        let verified = try await client.verify(unlockID: id, code: code)
-        self.unlocking = (serial, id, verified.token)
     }
 
     func resetPasscode(_ passcode: String, repeated: String) async throws {
-        let (client, serial) = try unlockClient()
-        guard let unlocking, unlocking.serial == serial, let id = unlocking.unlockID, let token = unlocking.token else {
-            throw CardDeskError(.invalidInput, "Enter the code you were sent first.")
+        let (insertion, unlockID, token) = try state.claimUnlockReset()
+        do {
+            try await UnlockClient(server: server, card: try session(for: insertion)).reset(unlockID: unlockID, token: token, passcode: passcode, repeated: repeated)
+        } catch {
+            await perform(state.unlockResetEnded(unlocked: false, for: insertion))
+            throw error
         }
-        try await client.reset(unlockID: id, token: token, passcode: passcode, repeated: repeated)
-        self.unlocking = nil
-        output("Your smartcard is unlocked: sign in with your new passcode.")
-        if phase == .cardLocked || phase == .awaitingPasscode {
-            await askForPasscode()
-        }
+        await perform(state.unlockResetEnded(unlocked: true, for: insertion))
     }
 
     /// Changes the passcode knowing the current one (signed-in pages only).
     func changePasscode(current: String, new: String, repeated: String) async throws {
-        guard phase == .signedIn, let card else { throw CardDeskError(.authenticationFailed, "Sign in with your smartcard first.") }
+        let insertion = try state.requireSignedIn().card
         try Passcode.checkNew(new, repeated: repeated)
-        try await checkPasscode(on: card.session) { try await $0.changePIN(current: current, new: new) }
+        try await checkPasscode(on: insertion) { try await $0.changePIN(current: current, new: new) }
         output("Your passcode has been changed.")
     }
 
     static func describe(_ error: any Error) -> String {
         (error as? CardDeskError)?.reason ?? "\(error)"
-    }
-}
-
-/// A renewal's progress as the page polls it: written from the renewal task, read by the bridge.
-final class RenewalBoard: Sendable {
-    private struct State {
-        var state: BridgeAPI.RenewalProgress.State = .idle
-        var items: [(CertificateProfileKind, RenewalClient.Stage)] = []
-        var message: String?
-        var code: String?
-    }
-
-    private let state = Mutex(State())
-
-    var isRunning: Bool { state.withLock { $0.state == .running } }
-
-    func start(_ profiles: [CertificateProfileKind]) {
-        state.withLock { $0 = State(state: .running, items: profiles.map { ($0, .pending) }) }
-    }
-
-    /// A renewal claimed but not started (its passcode was refused): back to idle.
-    func abandon() {
-        state.withLock { $0 = State() }
-    }
-
-    func update(_ profile: CertificateProfileKind, _ stage: RenewalClient.Stage) {
-        state.withLock { current in
-            if let index = current.items.firstIndex(where: { $0.0 == profile }) {
-                current.items[index].1 = stage
-            } else {
-                current.items.append((profile, stage))
-            }
-        }
-    }
-
-    func finish(_ error: (any Error)?) {
-        state.withLock { current in
-            if let error {
-                current.state = .failed
-                current.message = WorkstationAgent.describe(error)
-                current.code = (error as? CardDeskError)?.code.name
-            } else {
-                current.state = .succeeded
-                for index in current.items.indices { current.items[index].1 = .done }
-            }
-        }
-    }
-
-    var snapshot: BridgeAPI.RenewalProgress {
-        state.withLock { current in
-            BridgeAPI.RenewalProgress(
-                state: current.state,
-                items: current.items.map { .init(profile: $0.0, stage: $0.1.rawValue, step: RenewalClient.Stage.allCases.firstIndex(of: $0.1) ?? 0) },
-                message: current.message, errorCode: current.code
-            )
-        }
     }
 }
 

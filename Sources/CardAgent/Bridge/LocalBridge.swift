@@ -79,11 +79,11 @@ public struct LocalBridge: Sendable {
             try await requireToken(request)
             let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
             try await agent.startRenewal(passcode: body.passcode)
-            return try await Self.json(agent.progress.snapshot, status: .accepted)
+            return try await Self.json(agent.renewalProgress, status: .accepted)
         }
         api.get("renewal") { request, _ -> BridgeAPI.RenewalProgress in
             try await requireToken(request)
-            return agent.progress.snapshot
+            return await agent.renewalProgress
         }
         return Application(
             router: router,

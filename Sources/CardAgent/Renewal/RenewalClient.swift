@@ -31,7 +31,7 @@ public struct RenewalClient: Sendable {
     }
 
     /// Renews every certificate on the card. The passcode is checked by the card; it never leaves the workstation.
-    public func renew(passcode: String, progress: @Sendable (CertificateProfileKind, Stage) -> Void) async throws {
+    public func renew(passcode: String, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws {
         try await card.verifyPIN(passcode)
         let serial = try await card.serial()
         let vouching = try await CardVouching.wholePair(of: card)
@@ -40,7 +40,7 @@ public struct RenewalClient: Sendable {
         var view = try await server.startRenewal(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
         if view.done {
             // Renewed already (an earlier run finished on the server but stopped before saying so).
-            for item in view.items { progress(item.profile, .done) }
+            for item in view.items { await progress(item.profile, .done) }
             return
         }
         guard let token = view.token else { throw CardDeskError(.internalFailure, "The server started no renewal session.") }
@@ -48,11 +48,11 @@ public struct RenewalClient: Sendable {
         for item in view.items {
             // Cancelled (the card was taken out of the agent's reader): stop between steps; a run later resumes.
             try Task.checkCancellation()
-            progress(item.profile, .pending)
+            await progress(item.profile, .pending)
             if item.step != .done {
                 view = try await session.renew(item, progress: progress)
             }
-            progress(item.profile, .done)
+            await progress(item.profile, .done)
         }
         // A PUK released for an unlock and not yet changed is changed now, while the card is here.
         try await PUKRotation.ifPending(server: server, card: card, serial: serial)
@@ -69,7 +69,7 @@ public struct RenewalClient: Sendable {
         var card: any SmartcardSession { client.card }
         var server: ServerClient { client.server }
 
-        func renew(_ item: RenewalView.Item, progress: @Sendable (CertificateProfileKind, Stage) -> Void) async throws -> RenewalView {
+        func renew(_ item: RenewalView.Item, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws -> RenewalView {
             let profile = item.profile
             let slot = CardSlot.main(for: profile)
             let issued: Certificate? = try item.newCertificate.map { try Certificate(derEncoded: Array($0)) }
@@ -81,7 +81,7 @@ public struct RenewalClient: Sendable {
                 }
                 // Issued for the key the slot holds now: write it.
                 if try await card.holdsKey(of: issued, in: slot) {
-                    progress(profile, .writing)
+                    await progress(profile, .writing)
                     try await administer(profile)
                     try await card.writeCertificate(Array(der), into: slot)
                     return try await confirm(profile, certificate: issued)
@@ -89,21 +89,21 @@ public struct RenewalClient: Sendable {
             }
             // A key the server never saw (or none yet): the slot gets a new one.
             try Task.checkCancellation()
-            progress(profile, .generatingKey)
+            await progress(profile, .generatingKey)
             try await administer(profile)
             // The card keeps its key type (the issuing RA chose it): the type of the certificate it holds.
             var current = try await card.certificate(in: slot)
             if current == nil { current = try await card.certificate(in: slot == .authentication ? .signing : .authentication) }
             let algorithm: CardKeyAlgorithm = current.flatMap { P256.Signing.PublicKey($0.publicKey) } != nil ? .p256 : .rsa2048
             let publicKey = try await card.generateKeyPair(in: slot, algorithm: algorithm)
-            progress(profile, .issuing)
+            await progress(profile, .issuing)
             let csr = try await CardPrivateKey(session: card, slot: slot, publicKey: publicKey).signingRequestDER(commonName: profile.rawValue)
             let attestation = try await card.attestation(of: slot)
             let answer = try await server.submit(renewal: renewal, token: token, .init(
                 profile: profile, csr: Data(csr), attestation: attestation.map { Data($0.certificate) }, attestationIssuer: attestation.map { Data($0.issuer) }
             ))
             let certificate = try Certificate(derEncoded: Array(answer.certificate))
-            progress(profile, .writing)
+            await progress(profile, .writing)
             // Still authenticated with the management key in this card session.
             try await card.writeCertificate(Array(answer.certificate), into: slot)
             return try await confirm(profile, certificate: certificate)

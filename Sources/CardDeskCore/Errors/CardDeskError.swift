@@ -59,6 +59,8 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let tooManyRequests = Code("tooManyRequests", exitStatus: 102)
         /// The card cannot do what was asked (a PIV card without a YubiKey extension, say).
         public static let unsupportedCard = Code("unsupportedCard", exitStatus: 103)
+        /// The same step is already running (a second request while the first is busy with the card or the server).
+        public static let stepInProgress = Code("stepInProgress", exitStatus: 104)
 
         /// Every code, so a client can turn a server's `code` back into the same `Code`.
         public static let all: [Code] = [
@@ -67,7 +69,7 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
             .configuration, .internalFailure, .wrongPasscode, .cardLocked, .cardBlocked, .cardRemoved, .corruptCard, .notAuthorised,
             .passcodeRequired, .renewalNotOpen, .certificatesExpired, .unknownCard, .serverUnreachable, .authenticationFailed,
             .renewalConflict, .codeExpired, .codeAlreadyUsed, .codeVoided, .wrongCode, .tooManyCodes, .emailDomainNotAllowed,
-            .cardCancelled, .noContactDetails, .weakPasscode, .tooManyRequests, .unsupportedCard,
+            .cardCancelled, .noContactDetails, .weakPasscode, .tooManyRequests, .unsupportedCard, .stepInProgress,
         ]
 
         public static func named(_ name: String) -> Code? { all.first { $0.name == name } }

@@ -1,5 +1,6 @@
 @testable import CardAgent
 import CardDeskAPI
+import CardDeskTestSupport
 import CardDeskCore
 import Foundation
 import Smartcard
@@ -37,7 +38,7 @@ struct AgentRenewalTests {
                 #expect(outcomes.filter { if case .success = $0 { true } else { false } }.count == 1, "exactly one starts")
                 #expect(conflicts.count == 1, "the other is told a renewal is running")
                 try await Self.waitUntilFinished(agent)
-                #expect(await agent.progress.snapshot.state == .succeeded)
+                #expect(await agent.renewalProgress.state == .succeeded)
             }
         }
     }
@@ -61,7 +62,7 @@ struct AgentRenewalTests {
                 await agent.removed()
                 await gate.open()
                 try await Self.waitUntilFinished(agent)
-                let snapshot = await agent.progress.snapshot
+                let snapshot = await agent.renewalProgress
                 #expect(snapshot.state == .failed)
                 #expect(snapshot.errorCode == CardDeskError.Code.cardRemoved.name)
                 // Run again: the renewal finishes.
@@ -75,9 +76,8 @@ struct AgentRenewalTests {
     static func waitUntilFinished(_ agent: WorkstationAgent) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(30)
-        let board = await agent.progress
-        while board.isRunning, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(!board.isRunning, "the renewal ends")
+        while await agent.renewalProgress.state == .running, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await agent.renewalProgress.state != .running, "the renewal ends")
     }
 }
 

@@ -1,0 +1,58 @@
+@testable import CardAgent
+import CardDeskAPI
+import CardDeskCore
+import CardDeskTestSupport
+import Foundation
+import Smartcard
+import Synchronization
+import Testing
+import VirtualSmartcard
+
+/// What the agent writes and whether the terminal echoes, as the terminal would see them.
+final class TerminalRecord: Sendable {
+    private let state = Mutex<(lines: [String], echo: [Bool])>(([], []))
+    var lines: [String] { state.withLock { $0.lines } }
+    var echo: [Bool] { state.withLock { $0.echo } }
+    func say(_ line: String) { state.withLock { $0.lines.append(line) } }
+    func hide(_ hidden: Bool) { state.withLock { $0.echo.append(!hidden) } }
+}
+
+/// The agent driving an issued virtual card against the real server, from the terminal.
+@Suite("Agent: signing in at the terminal")
+struct AgentSessionTests {
+    @Test("A wrong passcode is explained and asked for again with the echo off; the right one signs in; removal logs out at the server")
+    func terminalSignIn() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                let card = try await fixture.issueCard("terminal", validityDays: 365)
+                try await card.reset()
+                let record = TerminalRecord()
+                let agent = WorkstationAgent(
+                    reader: FolderReader(folder: fixture.folder), server: server, bridgePort: 0,
+                    output: { record.say($0) }, opener: { _ in false }, hideInput: { record.hide($0) }
+                )
+                await agent.inserted(serial: try await card.serial(), card: card)
+                #expect(record.lines.last == "Passcode:")
+                #expect(record.echo == [false])
+
+                await agent.line("000000")
+                #expect(Array(record.lines.suffix(2)) == ["The passcode you entered is not valid. You have 2 remaining tries", "Passcode:"])
+                #expect(await agent.status().triesLeft == 2)
+                #expect(await agent.status().phase == .awaitingPasscode)
+
+                await agent.line("123456")
+                #expect(await agent.status().phase == .signedIn)
+                #expect(await agent.status().triesLeft == 3, "a passcode the card accepts restores every try")
+                #expect(record.echo == [false, true], "the echo comes back once the passcode is taken")
+                #expect(record.lines.last == "Signed in as Jane Doe (555254600106) in role R8000@RBQ.")
+                let token = try #require(await agent.state.token)
+                #expect(try await server.checkIn(bridgePort: 47000, token: token).session?.active == true)
+
+                await agent.removed()
+                #expect(record.lines.last == "Card removed: you have been logged out.")
+                #expect(await agent.status().phase == .noCard)
+                #expect(try await server.checkIn(bridgePort: 47000, token: token).session?.active == false)
+            }
+        }
+    }
+}
