@@ -60,6 +60,7 @@ let package = Package(
             dependencies: [
                 "CardDeskCore",
                 "CardDeskStore",
+                "PKCS11",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -87,6 +88,14 @@ let package = Package(
         .target(
             name: "PCSC",
             dependencies: ["CardDeskCore", "CPCSC", "Smartcard"],
+            swiftSettings: swiftSettings
+        ),
+        // PKCS#11 (libp11-kit-dev's header): the interface every HSM offers. The vendor's module is loaded with dlopen.
+        .systemLibrary(name: "CPKCS11", pkgConfig: "p11-kit-1", providers: [.apt(["libp11-kit-dev"])]),
+        // PKCS#11 from Swift: a module, a token with a pool of logged-in sessions, key generation and signing.
+        .target(
+            name: "PKCS11",
+            dependencies: ["CardDeskCore", "CPKCS11"],
             swiftSettings: swiftSettings
         ),
         // A software card with the semantics of a PIV card, one file per card.
@@ -305,6 +314,8 @@ let package = Package(
                 "CardDeskCore",
                 "CardDeskStore",
                 "CertificateAuthority",
+                "CPKCS11",
+                "PKCS11",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

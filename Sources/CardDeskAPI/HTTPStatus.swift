@@ -15,7 +15,7 @@ extension CardDeskError.Code {
         case .tooManyCodes, .tooManyRequests: 429
         case .unsupportedCard: 422
         case .serverUnreachable: 502
-        case .storageUnavailable: 503
+        case .storageUnavailable, .hsmUnavailable: 503
         default: 500
         }
     }

@@ -21,12 +21,13 @@ struct TestPKI {
     let responder: OCSPResponder
     let user: User
 
-    static func make(time: Timestamp = referenceTime) async throws -> TestPKI {
+    /// - Parameter keys: where the CA keys are made (default: sealed files under a new master key).
+    static func make(time: Timestamp = referenceTime, keys: (any CAKeyStore)? = nil) async throws -> TestPKI {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-ca-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let masterKey = try MasterKey(base64: MasterKey.generateBase64())
         let (hierarchy, created) = try CAHierarchy.loadOrCreate(
-            directory: folder.appendingPathComponent("pki"), masterKey: masterKey, organisation: "Test Trust", now: time
+            directory: folder.appendingPathComponent("pki"), keys: keys ?? SealedFileKeyStore(masterKey: masterKey), organisation: "Test Trust", now: time
         )
         precondition(created)
         let store = try await SQLStore.open(.sqlite(path: folder.appendingPathComponent("db.sqlite").path), logger: Logger(label: "test"), now: time, auditKey: masterKey.derivedKey(label: "audit-chain"))
@@ -50,8 +51,8 @@ struct TestPKI {
     }
 
     /// Runs `body` with a fresh PKI and always cleans up.
-    static func with(_ body: (TestPKI) async throws -> Void) async throws {
-        let pki = try await make()
+    static func with(keys: (any CAKeyStore)? = nil, _ body: (TestPKI) async throws -> Void) async throws {
+        let pki = try await make(keys: keys)
         do {
             try await body(pki)
         } catch {

@@ -8,17 +8,17 @@ import X509
 struct OperatorCommandTests {
     static let userID = "555254600106"
 
-    static func addUser(_ data: URL) throws {
+    static func addUser(_ data: URL, environment: [String: String] = [:]) throws {
         let result = try Tools.server(["user", "add", "--id", userID, "--given", "Jane", "--family", "Doe", "--org", "RBQ",
-                                       "--role", "S0080:G0450:R5080@RBQ", "--role", "S0080:G0450:R8000@RBQ"], data: data)
+                                       "--role", "S0080:G0450:R5080@RBQ", "--role", "S0080:G0450:R8000@RBQ"], data: data, environment: environment)
         #expect(result.ok, "user add: \(result.stderr)")
         #expect(result.stdout.contains("Added user \(userID) (Jane Doe, RBQ) with 2 roles."))
     }
 
-    static func issue(_ data: URL, profile: String, csr: URL, publicURL: String? = nil) throws -> Tools.Result {
+    static func issue(_ data: URL, profile: String, csr: URL, publicURL: String? = nil, environment: [String: String] = [:]) throws -> Tools.Result {
         var arguments = ["ca", "issue", "--user", userID, "--profile", profile, "--csr", csr.path]
         if let publicURL { arguments += ["--public-url", publicURL] }
-        return try Tools.server(arguments, data: data)
+        return try Tools.server(arguments, data: data, environment: environment)
     }
 
     /// pkilint findings at ERROR or above, as text (empty when there are none).

@@ -7,6 +7,8 @@ public struct AuditEvent: Hashable, Sendable {
         public var description: String { rawValue }
 
         public static let pkiCreate = Action(rawValue: "pki.create")
+        /// One step of the CA key ceremony (a key generated in the HSM, a CA certificate made).
+        public static let caCeremony = Action(rawValue: "ca.ceremony")
         public static let userAdd = Action(rawValue: "user.add")
         public static let certificateIssue = Action(rawValue: "certificate.issue")
         public static let certificateRevoke = Action(rawValue: "certificate.revoke")

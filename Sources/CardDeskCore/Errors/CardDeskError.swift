@@ -61,6 +61,8 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let unsupportedCard = Code("unsupportedCard", exitStatus: 103)
         /// The same step is already running (a second request while the first is busy with the card or the server).
         public static let stepInProgress = Code("stepInProgress", exitStatus: 104)
+        /// The HSM (PKCS#11 token) holding the CA keys is gone or failing for now.
+        public static let hsmUnavailable = Code("hsmUnavailable", exitStatus: 105)
 
         /// Every code, so a client can turn a server's `code` back into the same `Code`.
         public static let all: [Code] = [
@@ -69,7 +71,7 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
             .configuration, .internalFailure, .wrongPasscode, .cardLocked, .cardBlocked, .cardRemoved, .corruptCard, .notAuthorised,
             .passcodeRequired, .renewalNotOpen, .certificatesExpired, .unknownCard, .serverUnreachable, .authenticationFailed,
             .renewalConflict, .codeExpired, .codeAlreadyUsed, .codeVoided, .wrongCode, .tooManyCodes, .emailDomainNotAllowed,
-            .cardCancelled, .noContactDetails, .weakPasscode, .tooManyRequests, .unsupportedCard, .stepInProgress,
+            .cardCancelled, .noContactDetails, .weakPasscode, .tooManyRequests, .unsupportedCard, .stepInProgress, .hsmUnavailable,
         ]
 
         public static func named(_ name: String) -> Code? { all.first { $0.name == name } }

@@ -4,11 +4,41 @@ import CertificateAuthority
 import Foundation
 import X509
 
-/// `carddesk-server ca issue|revoke|crl`: the certificate authority from the command line.
+/// `carddesk-server ca init|issue|revoke|crl`: the certificate authority from the command line.
 struct CACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ca", abstract: "Issue and revoke certificates, and print CRLs.", subcommands: [Issue.self, Revoke.self, CRL.self]
+        commandName: "ca", abstract: "Make the CA keys in an HSM, issue and revoke certificates, and print CRLs.",
+        subcommands: [Init.self, Issue.self, Revoke.self, CRL.self]
     )
+
+    /// `carddesk-server ca init --pkcs11-module PATH --token-label LABEL --pin-file FILE [--root-token LABEL]`
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The key ceremony: generate the root and issuing CA keys inside an HSM (PKCS#11) and build the PKI on them.",
+            discussion: """
+            The keys are generated in the token (sensitive, never extractable); the CA certificates go into <data>/pki,             each step into the audit log, and <data>/config.json names the token so that `serve` and the operator             commands sign through it. The PIN is read from the file, never from the command line.
+            """
+        )
+
+        @OptionGroup var store: StoreOptions
+        @Option(name: .customLong("pkcs11-module"), help: "The HSM vendor's PKCS#11 library (SoftHSMv2: /usr/lib/softhsm/libsofthsm2.so).") var module: String
+        @Option(name: .customLong("token-label"), help: "The label of the token that holds the issuing CA keys.") var tokenLabel: String
+        @Option(name: .customLong("pin-file"), help: "A file holding the token's user PIN.") var pinFile: String
+        @Option(name: .customLong("root-token"), help: "The label of a separate token for the root CA key (kept offline after the ceremony).") var rootToken: String?
+
+        func run() async throws {
+            try await CommandSupport.reportingErrors {
+                let settings = try await ServerSettings.resolve(flags: store.flags, configFile: store.config)
+                let logger = LoggingSetup.bootstrap(format: "text", level: "warning")
+                let steps = try await KeyCeremony.run(
+                    .init(module: module, tokenLabel: tokenLabel, pinFile: pinFile, rootTokenLabel: rootToken),
+                    settings: settings, actor: CommandSupport.operatorActor, logger: logger
+                )
+                for step in steps { print(step) }
+                print("The PKI is in \(settings.dataDirectory.appendingPathComponent("pki").path); \(settings.dataDirectory.appendingPathComponent("config.json").path) names the token for serve.")
+            }
+        }
+    }
 
     /// `carddesk-server ca issue --user ID --profile authentication|signing --csr FILE.pem` → certificate PEM on stdout.
     struct Issue: AsyncParsableCommand {

@@ -63,9 +63,21 @@ public struct CardDeskInstance: Sendable {
             if !pkiExists, try await store.certificateCount() > 0 {
                 throw CardDeskError(.corruptDataDirectory, "The database holds issued certificates but \(pkiDirectory.path) is missing: restore the pki folder from a backup instead of creating a new CA.")
             }
-            let (hierarchy, created) = try CAHierarchy.loadOrCreate(
-                directory: pkiDirectory, masterKey: masterKey, organisation: settings.organisation, now: clock.now()
-            )
+            let hierarchy: CAHierarchy
+            let created: Bool
+            switch settings.caKeys {
+            case .sealed:
+                (hierarchy, created) = try CAHierarchy.loadOrCreate(
+                    directory: pkiDirectory, keys: SealedFileKeyStore(masterKey: masterKey), organisation: settings.organisation, now: clock.now()
+                )
+            case .pkcs11(let token):
+                // Keys in an HSM are made only by the key ceremony, never on the fly.
+                guard pkiExists else {
+                    throw CardDeskError(.configuration, "The CA keys are configured to be in the PKCS#11 token \"\(token.token)\", but \(pkiDirectory.path) holds no PKI yet: run `carddesk-server ca init --pkcs11-module \(token.module) --token-label \(token.token) --pin-file FILE` first.")
+                }
+                hierarchy = try CAHierarchy.load(directory: pkiDirectory, keys: try PKCS11KeyStore(module: token.module, tokenLabel: token.token, pin: try token.readPIN()))
+                created = false
+            }
             if created {
                 try await store.appendAudit(AuditEvent(
                     action: .pkiCreate, actor: "system", subject: "ca:\(settings.organisation)",

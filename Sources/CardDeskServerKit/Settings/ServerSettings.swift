@@ -1,4 +1,4 @@
-import CardDeskCore
+public import CardDeskCore
 public import CardDeskStore
 import CertificateAuthority
 public import CardDeskWeb
@@ -39,6 +39,10 @@ public import SwiftASN1
 /// | `attestation.required` | — | `CARDDESK_ATTESTATION_REQUIRED` | `true`: a new card key must come with the card's attestation that it was generated on the card |
 /// | `attestation.roots` | — | `CARDDESK_ATTESTATION_ROOTS` | none: PEM files (comma-separated) of card manufacturers' attestation roots and intermediates (Yubico's PIV root for YubiKeys) |
 /// | `attestation.virtual.cards` | — | `CARDDESK_ATTESTATION_VIRTUAL_CARDS` | `true`: trust the virtual-card manufacturer in `<data>/virtual-card-manufacturer` (demos, tests, training) |
+/// | `ca.keys` | — | `CARDDESK_CA_KEYS` | `sealed`: CA keys sealed under the master key in `<data>/pki`; `pkcs11`: in an HSM (made by `ca init`) |
+/// | `ca.pkcs11.module` | — | `CARDDESK_CA_PKCS11_MODULE` | none (required with `pkcs11`): the HSM vendor's PKCS#11 library |
+/// | `ca.pkcs11.token` | — | `CARDDESK_CA_PKCS11_TOKEN` | none (required with `pkcs11`): the label of the token holding the issuing CA keys |
+/// | `ca.pkcs11.pin.file` | — | `CARDDESK_CA_PKCS11_PIN_FILE` | none: a file holding the token's user PIN (or set `CARDDESK_CA_PKCS11_PIN`; never on the command line) |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
 ///
@@ -78,6 +82,8 @@ public struct ServerSettings: Sendable {
     public var smsGatewayToken: String?
     /// Rate limits in percent of the built-in ones (0 turns them off).
     public var rateLimitPercent: Int = 100
+    /// Where the CA keys live.
+    public var caKeys: CAKeySettings = .sealed
 
     /// Values given on the command line, by configuration key.
     public typealias Flags = [String: String]
@@ -93,7 +99,7 @@ public struct ServerSettings: Sendable {
             })
         )
         let environmentProvider = EnvironmentVariablesProvider(
-            environmentVariables: environment, secretsSpecifier: .specific(["CARDDESK_MASTER_KEY", "CARDDESK_DATABASE_URL", "CARDDESK_SMTP_URL", "CARDDESK_SMS_GATEWAY_TOKEN"])
+            environmentVariables: environment, secretsSpecifier: .specific(["CARDDESK_MASTER_KEY", "CARDDESK_DATABASE_URL", "CARDDESK_SMTP_URL", "CARDDESK_SMS_GATEWAY_TOKEN", "CARDDESK_CA_PKCS11_PIN"])
         ).prefixKeys(with: "carddesk")
 
         // The data directory decides where the default configuration file is, so read it from the upper layers first.
@@ -168,6 +174,19 @@ public struct ServerSettings: Sendable {
         settings.attestationRoots = config.string(forKey: "attestation.roots", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         settings.rateLimitPercent = try integer(config, "rate.limit.percent", default: 100, range: 0...100_000)
+        switch config.string(forKey: "ca.keys", default: "sealed") {
+        case "sealed":
+            settings.caKeys = .sealed
+        case "pkcs11":
+            guard let module = config.string(forKey: "ca.pkcs11.module"), let token = config.string(forKey: "ca.pkcs11.token") else {
+                throw CardDeskError(.configuration, "ca.keys=pkcs11 needs ca.pkcs11.module (the HSM's PKCS#11 library) and ca.pkcs11.token (the token's label).")
+            }
+            settings.caKeys = .pkcs11(.init(
+                module: module, token: token, pinFile: config.string(forKey: "ca.pkcs11.pin.file"), pin: config.string(forKey: "ca.pkcs11.pin", isSecret: true)
+            ))
+        case let other:
+            throw CardDeskError(.configuration, "The setting ca.keys must be sealed or pkcs11 (got \"\(other)\").")
+        }
         return settings
     }
 
@@ -185,4 +204,38 @@ public struct ServerSettings: Sendable {
         }
         return number
     }
+}
+
+/// Where the CA keys live: sealed files (the embedded default) or an HSM through PKCS#11.
+public enum CAKeySettings: Sendable, Equatable {
+    public struct PKCS11: Sendable, Equatable {
+        public var module: String
+        public var token: String
+        public var pinFile: String?
+        public var pin: String?
+
+        public init(module: String, token: String, pinFile: String?, pin: String?) {
+            self.module = module
+            self.token = token
+            self.pinFile = pinFile
+            self.pin = pin
+        }
+
+        /// The token's user PIN: from the PIN file, else `CARDDESK_CA_PKCS11_PIN`.
+        public func readPIN() throws(CardDeskError) -> String {
+            if let pinFile {
+                guard let data = FileManager.default.contents(atPath: pinFile) else {
+                    throw CardDeskError(.configuration, "The PIN file \(pinFile) cannot be read.")
+                }
+                let pin = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !pin.isEmpty else { throw CardDeskError(.configuration, "The PIN file \(pinFile) is empty.") }
+                return pin
+            }
+            if let pin, !pin.isEmpty { return pin }
+            throw CardDeskError(.configuration, "The HSM token's PIN is not given: set ca.pkcs11.pin.file (a file readable only by this service) or CARDDESK_CA_PKCS11_PIN.")
+        }
+    }
+
+    case sealed
+    case pkcs11(PKCS11)
 }

@@ -6,16 +6,14 @@ public import X509
 
 /// The PKI: a root CA and one issuing CA per certificate profile (authentication, signing), as the national PKI has.
 ///
-/// It lives in `<data>/pki/`: each CA's certificate as PEM and its key sealed under the master key. It is created
-/// whole or not at all (built in a scratch folder, then renamed into place).
+/// It lives in `<data>/pki/`: each CA's certificate as PEM, and its key as its `CAKeyStore` keeps it (sealed under
+/// the master key, or a reference to the key in an HSM). It is created whole or not at all (built in a scratch
+/// folder, then renamed into place).
 public struct CAHierarchy: Sendable {
     public let root: Certificate
     public let issuers: [CertificateProfileKind: IssuingCA]
 
     public func issuer(_ profile: CertificateProfileKind) -> IssuingCA { issuers[profile]! }
-
-    static let files = ["root.pem", "root.key.sealed"]
-        + CertificateProfileKind.allCases.flatMap { ["\($0.rawValue)-ca.pem", "\($0.rawValue)-ca.key.sealed"] }
 
     /// Whether `<directory>` already holds a PKI.
     public static func exists(in directory: URL) -> Bool {
@@ -25,27 +23,39 @@ public struct CAHierarchy: Sendable {
     /// Loads the PKI from `directory`, creating it first if the directory does not exist.
     /// Returns whether it was created, so the caller can audit that.
     public static func loadOrCreate(
-        directory: URL, masterKey: MasterKey, organisation: String, now: Timestamp
+        directory: URL, keys: any CAKeyStore, organisation: String, now: Timestamp, step: (String) -> Void = { _ in }
     ) throws -> (hierarchy: CAHierarchy, created: Bool) {
         let manager = FileManager.default
         if manager.fileExists(atPath: directory.path) {
-            return (try load(directory: directory, masterKey: masterKey), false)
+            return (try load(directory: directory, keys: keys), false)
         }
         let scratch = directory.deletingLastPathComponent().appendingPathComponent(".pki-\(UUID().uuidString)")
         try SecretFile.createDirectory(scratch.path)
         defer { try? manager.removeItem(at: scratch) }
-        try create(in: scratch, masterKey: masterKey, organisation: organisation, now: now)
+        try create(in: scratch, keys: keys, organisation: organisation, now: now, step: step)
         do {
             try manager.moveItem(at: scratch, to: directory)
         } catch where manager.fileExists(atPath: directory.path) {
             // Another process created it first: use theirs.
-            return (try load(directory: directory, masterKey: masterKey), false)
+            return (try load(directory: directory, keys: keys), false)
         }
-        return (try load(directory: directory, masterKey: masterKey), true)
+        return (try load(directory: directory, keys: keys), true)
+    }
+
+    /// With the CA keys sealed under `masterKey` (the embedded default).
+    public static func loadOrCreate(directory: URL, masterKey: MasterKey, organisation: String, now: Timestamp) throws -> (hierarchy: CAHierarchy, created: Bool) {
+        try loadOrCreate(directory: directory, keys: SealedFileKeyStore(masterKey: masterKey), organisation: organisation, now: now)
+    }
+
+    public static func load(directory: URL, masterKey: MasterKey) throws -> CAHierarchy {
+        try load(directory: directory, keys: SealedFileKeyStore(masterKey: masterKey))
     }
 
     /// Loads and cross-checks an existing PKI. Any missing or damaged file is reported by name.
-    public static func load(directory: URL, masterKey: MasterKey) throws -> CAHierarchy {
+    public static func load(directory: URL, keys: any CAKeyStore) throws -> CAHierarchy {
+        if let other = CAKeyStoreMarks.mismatch(in: directory, for: keys) {
+            throw CardDeskError(.configuration, "The CA keys of \(directory.path) are kept in \(other), but the configured CA key store is \(keys.description). Configure the store the PKI was made with (ca.keys).")
+        }
         func read(_ name: String) throws(CardDeskError) -> Data {
             let url = directory.appendingPathComponent(name)
             guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -61,36 +71,41 @@ public struct CAHierarchy: Sendable {
                 throw CardDeskError(.corruptDataDirectory, "The data directory is damaged: \(directory.appendingPathComponent(name).path) is not a certificate.")
             }
         }
-        func key(_ name: String, label: String, for certificate: Certificate) throws -> Certificate.PrivateKey {
-            let key = try SoftwareCAKey(sealed: Array(try read(name)), label: label, masterKey: masterKey)
+        func key(_ role: CAKeyRole, for certificate: Certificate) throws -> Certificate.PrivateKey {
+            let key = try keys.open(role, in: directory)
             guard key.publicKey == certificate.publicKey else {
-                throw CardDeskError(.corruptDataDirectory, "The data directory is damaged: \(name) does not belong to its certificate.")
+                throw CardDeskError(.corruptDataDirectory, "The data directory is damaged: \(keys.keyFile(role)) does not belong to its certificate.")
             }
-            return Certificate.PrivateKey(key)
+            return key
         }
 
         let root = try certificate("root.pem")
-        _ = try key("root.key.sealed", label: "root CA", for: root)
+        if keys.needsAtStart(.root) {
+            _ = try key(.root, for: root)
+        } else {
+            _ = try read(keys.keyFile(.root))
+        }
         var issuers: [CertificateProfileKind: IssuingCA] = [:]
         for profile in CertificateProfileKind.allCases {
             let certificate = try certificate("\(profile.rawValue)-ca.pem")
             guard certificate.issuer == root.subject, root.publicKey.isValidSignature(certificate.signature, for: certificate) else {
                 throw CardDeskError(.corruptDataDirectory, "The data directory is damaged: \(profile.rawValue)-ca.pem was not issued by root.pem.")
             }
-            let privateKey = try key("\(profile.rawValue)-ca.key.sealed", label: "\(profile.rawValue) CA", for: certificate)
+            let privateKey = try key(.issuing(profile), for: certificate)
             issuers[profile] = try IssuingCA(profile: profile, certificate: certificate, key: privateKey)
         }
         return CAHierarchy(root: root, issuers: issuers)
     }
 
-    private static func create(in directory: URL, masterKey: MasterKey, organisation: String, now: Timestamp) throws {
+    private static func create(in directory: URL, keys: any CAKeyStore, organisation: String, now: Timestamp, step: (String) -> Void) throws {
         func write(_ name: String, _ bytes: [UInt8], mode: UInt32 = 0o644) throws {
             try SecretFile.write(bytes, to: directory.appendingPathComponent(name).path, mode: mode)
         }
         let notBefore = now.date.addingTimeInterval(-300)
+        func hex(_ serial: Certificate.SerialNumber) -> String { serial.bytes.map { String(format: "%02x", $0) }.joined() }
         /// A CA certificate valid for `years` from `notBefore`, signed by `issuerKey`.
         func caCertificate(
-            key: SoftwareCAKey, subject: DistinguishedName, issuer: DistinguishedName, issuerKey: SoftwareCAKey,
+            key: Certificate.PrivateKey, subject: DistinguishedName, issuer: DistinguishedName, issuerKey: Certificate.PrivateKey,
             years: Double, extensions: Certificate.Extensions
         ) throws -> Certificate {
             try Certificate(
@@ -101,13 +116,14 @@ public struct CAHierarchy: Sendable {
                 notValidAfter: notBefore.addingTimeInterval(years * 365.25 * 86_400),
                 issuer: issuer,
                 subject: subject,
-                signatureAlgorithm: .ecdsaWithSHA256,
+                signatureAlgorithm: try IssuingCA.signatureAlgorithm(for: issuerKey.publicKey),
                 extensions: extensions,
-                issuerPrivateKey: Certificate.PrivateKey(issuerKey)
+                issuerPrivateKey: issuerKey
             )
         }
 
-        let rootKey = SoftwareCAKey()
+        let rootKey = try keys.generate(.root, in: directory)
+        step("root CA key generated in \(keys.location(of: .root))")
         let rootName = try DistinguishedName {
             OrganizationName(organisation)
             CommonName("\(organisation) Root CA")
@@ -122,10 +138,11 @@ public struct CAHierarchy: Sendable {
             }
         )
         try write("root.pem", Array(try root.serializeAsPEM().pemString.utf8))
-        try write("root.key.sealed", try rootKey.sealed(label: "root CA", masterKey: masterKey), mode: 0o600)
+        step("root CA certificate made: \(root.subject), serial \(hex(root.serialNumber))")
 
         for profile in CertificateProfileKind.allCases {
-            let key = SoftwareCAKey()
+            let key = try keys.generate(.issuing(profile), in: directory)
+            step("\(profile.rawValue) CA key generated in \(keys.location(of: .issuing(profile)))")
             let name = try DistinguishedName {
                 OrganizationName(organisation)
                 CommonName("\(organisation) \(profile.rawValue.capitalized) CA")
@@ -140,7 +157,7 @@ public struct CAHierarchy: Sendable {
                 }
             )
             try write("\(profile.rawValue)-ca.pem", Array(try certificate.serializeAsPEM().pemString.utf8))
-            try write("\(profile.rawValue)-ca.key.sealed", try key.sealed(label: "\(profile.rawValue) CA", masterKey: masterKey), mode: 0o600)
+            step("\(profile.rawValue) CA certificate made: \(certificate.subject), serial \(hex(certificate.serialNumber)), signed by the root CA")
         }
     }
 }

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+
+/// A SoftHSMv2 token directory of its own (for the programs a test runs: pass `environment` to them).
+struct SoftHSMTokens {
+    static let module = "/usr/lib/softhsm/libsofthsm2.so"
+    let folder: URL
+    let pin = "2468-hsm"
+    let pinFile: URL
+    var environment: [String: String] { ["SOFTHSM2_CONF": folder.appendingPathComponent("softhsm2.conf").path] }
+
+    init(in parent: URL, labels: [String]) throws {
+        folder = parent.appendingPathComponent("softhsm")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("tokens"), withIntermediateDirectories: true)
+        try "directories.tokendir = \(folder.path)/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
+            .write(to: folder.appendingPathComponent("softhsm2.conf"), atomically: true, encoding: .utf8)
+        pinFile = parent.appendingPathComponent("hsm.pin")
+        try (pin + "\n").write(to: pinFile, atomically: true, encoding: .utf8)
+        for label in labels {
+            let made = try Tools.run("softhsm2-util", ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "1357-so"], environment: environment)
+            guard made.ok else { throw ToolError("softhsm2-util --init-token \(label): \(made.stdout) \(made.stderr) (apt-get install softhsm2)") }
+        }
+    }
+
+    func pkcs11Tool(_ arguments: [String]) throws -> Tools.Result {
+        try Tools.run("pkcs11-tool", ["--module", Self.module] + arguments, environment: environment)
+    }
+}
+
+@Suite("CA keys in an HSM: the key ceremony and the server signing through SoftHSMv2")
+struct HSMTests {
+    @Test("ca init on SoftHSMv2, then issuance, revocation, a CRL and OCSP all work; pkcs11-tool shows the keys sensitive and never extractable; no file holds a CA private key")
+    func ceremonyThenService() throws {
+        let folder = try Tools.temporaryFolder("hsm")
+        let data = folder.appendingPathComponent("data")
+        let hsm = try SoftHSMTokens(in: folder, labels: ["CardDesk CA", "CardDesk Root"])
+
+        let ceremony = try Tools.server(
+            ["ca", "init", "--pkcs11-module", SoftHSMTokens.module, "--token-label", "CardDesk CA", "--pin-file", hsm.pinFile.path, "--root-token", "CardDesk Root"],
+            data: data, environment: hsm.environment
+        )
+        #expect(ceremony.ok, "ca init: \(ceremony.stderr)")
+        #expect(ceremony.stdout.contains("root CA key generated in PKCS#11 token \"CardDesk Root\""), "\(ceremony.stdout)")
+        #expect(ceremony.stdout.contains("authentication CA key generated in PKCS#11 token \"CardDesk CA\""), "\(ceremony.stdout)")
+        // Run twice: refused, nothing changed.
+        let again = try Tools.server(["ca", "init", "--pkcs11-module", SoftHSMTokens.module, "--token-label", "CardDesk CA", "--pin-file", hsm.pinFile.path],
+                                     data: data, environment: hsm.environment)
+        #expect(!again.ok && again.stderr.contains("already holds a PKI"), "\(again.stderr)")
+
+        // The keys: in the tokens, sensitive, never extractable.
+        for (token, count) in [("CardDesk CA", 2), ("CardDesk Root", 1)] {
+            let listed = try hsm.pkcs11Tool(["--token-label", token, "--login", "--pin", hsm.pin, "--list-objects", "--type", "privkey"])
+            #expect(listed.ok, "\(listed.stderr)")
+            let keys = listed.stdout.components(separatedBy: "Private Key Object").dropFirst()
+            #expect(keys.count == count, "\(token): \(listed.stdout)")
+            for key in keys {
+                #expect(key.contains("sensitive") && key.contains("never extractable"), "\(token): \(key)")
+            }
+        }
+        // No file under the data directory holds a CA private key.
+        let files = FileManager.default.enumerator(at: data, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []
+        #expect(!files.contains { $0.lastPathComponent.hasSuffix(".key.sealed") }, "\(files.map(\.lastPathComponent))")
+        for file in files where !file.hasDirectoryPath {
+            let bytes = (try? Data(contentsOf: file)) ?? Data()
+            #expect(!String(decoding: bytes, as: UTF8.self).contains("PRIVATE KEY"), "\(file.path)")
+        }
+        // Each step is in the audit log, and the chain verifies.
+        let audit = try Tools.server(["audit", "verify"], data: data, environment: hsm.environment)
+        #expect(audit.ok, "\(audit.stderr)")
+        let steps = try Tools.sqlite(data.appendingPathComponent("carddesk.sqlite"), "SELECT count(*) FROM audit_events WHERE action = 'ca.ceremony'")
+        #expect(steps == "6", "three keys and three certificates: \(steps)")
+
+        // The operator commands and the server sign through the token (config.json names it).
+        try OperatorCommandTests.addUser(data, environment: hsm.environment)
+        let csr = try Tools.opensslCSR("ec:P-256", in: folder, name: "holder")
+        let issued = try OperatorCommandTests.issue(data, profile: "authentication", csr: csr, environment: hsm.environment)
+        #expect(issued.ok, "ca issue: \(issued.stderr)")
+        let pem = folder.appendingPathComponent("holder.pem")
+        try issued.stdout.write(to: pem, atomically: true, encoding: .utf8)
+        let pki = data.appendingPathComponent("pki")
+        let chain = folder.appendingPathComponent("chain.pem")
+        try (try String(contentsOf: pki.appendingPathComponent("authentication-ca.pem"), encoding: .utf8) + "\n"
+            + (try String(contentsOf: pki.appendingPathComponent("root.pem"), encoding: .utf8))).write(to: chain, atomically: true, encoding: .utf8)
+        let verified = try Tools.run("openssl", ["verify", "-CAfile", chain.path, pem.path])
+        #expect(verified.stdout.contains("OK"), "\(verified.stdout) \(verified.stderr)")
+
+        let server = try ServerProcess(data: data, environment: hsm.environment)
+        defer { server.signal(SIGTERM); _ = server.waitForExit() }
+        func ocsp() throws -> Tools.Result {
+            try Tools.run("openssl", ["ocsp", "-issuer", pki.appendingPathComponent("authentication-ca.pem").path, "-cert", pem.path,
+                                      "-url", "\(server.url)/ocsp", "-CAfile", pki.appendingPathComponent("root.pem").path])
+        }
+        let good = try ocsp()
+        #expect(good.stdout.contains(": good") && good.stderr.contains("Response verify OK"), "\(good.stdout) \(good.stderr)")
+        let serial = try Tools.run("openssl", ["x509", "-in", pem.path, "-noout", "-serial"]).stdout
+            .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let revoked = try Tools.server(["ca", "revoke", serial, "--reason", "keyCompromise"], data: data, environment: hsm.environment)
+        #expect(revoked.ok, "\(revoked.stderr)")
+        let answer = try ocsp()
+        #expect(answer.stdout.contains(": revoked") && answer.stderr.contains("Response verify OK"), "\(answer.stdout) \(answer.stderr)")
+        let crl = folder.appendingPathComponent("authentication.crl")
+        let printed = try Tools.server(["ca", "crl", "--profile", "authentication"], data: data, environment: hsm.environment)
+        try printed.stdout.write(to: crl, atomically: true, encoding: .utf8)
+        let crlCheck = try Tools.run("openssl", ["crl", "-in", crl.path, "-CAfile", chain.path, "-noout", "-text"])
+        #expect(crlCheck.stderr.contains("verify OK") || crlCheck.stdout.contains("verify OK"), "\(crlCheck.stdout) \(crlCheck.stderr)")
+        #expect(crlCheck.stdout.uppercased().contains(serial.uppercased()))
+    }
+
+    @Test("The configured key store and the data directory must agree: a sealed PKI under ca.keys=pkcs11, and a token PKI without it, both refuse to start")
+    func storesMustAgree() throws {
+        let folder = try Tools.temporaryFolder("hsm-agree")
+        let hsm = try SoftHSMTokens(in: folder, labels: ["CardDesk CA"])
+        // A PKI in sealed files (the default), then configured for a token.
+        let sealed = folder.appendingPathComponent("sealed")
+        try OperatorCommandTests.addUser(sealed)
+        let pkcs11Environment = hsm.environment.merging([
+            "CARDDESK_CA_KEYS": "pkcs11", "CARDDESK_CA_PKCS11_MODULE": SoftHSMTokens.module,
+            "CARDDESK_CA_PKCS11_TOKEN": "CardDesk CA", "CARDDESK_CA_PKCS11_PIN_FILE": hsm.pinFile.path,
+        ]) { $1 }
+        let refused = try Tools.server(["audit", "verify"], data: sealed, environment: pkcs11Environment)
+        #expect(!refused.ok && refused.stderr.contains("sealed files"), "\(refused.stderr)")
+        // A PKI in the token, then configured for sealed files.
+        let token = folder.appendingPathComponent("token")
+        let ceremony = try Tools.server(["ca", "init", "--pkcs11-module", SoftHSMTokens.module, "--token-label", "CardDesk CA", "--pin-file", hsm.pinFile.path],
+                                        data: token, environment: hsm.environment)
+        #expect(ceremony.ok, "\(ceremony.stderr)")
+        let other = try Tools.server(["audit", "verify"], data: token, environment: hsm.environment.merging(["CARDDESK_CA_KEYS": "sealed"]) { $1 })
+        #expect(!other.ok && other.stderr.contains("PKCS#11"), "\(other.stderr)")
+        // ca.keys=pkcs11 on an empty data directory: no PKI is made on the fly, the ceremony is named.
+        let empty = try Tools.server(["audit", "verify"], data: folder.appendingPathComponent("empty"), environment: pkcs11Environment)
+        #expect(!empty.ok && empty.stderr.contains("ca init"), "\(empty.stderr)")
+    }
+}
