@@ -81,10 +81,10 @@ struct OCSPResponderTests {
             ]
             let nonce = Array((0..<16).map { UInt8($0 * 7) })
             let request = try OCSPRequest(certIDs: ids, nonce: nonce)
-            let response = try OCSPResponse(derEncoded: await pki.responder.respond(to: try request.derEncoded))
+            let response = try OCSPResponse(derEncoded: try await pki.responder.respond(to: try request.derEncoded))
 
             #expect(response.status == .successful)
-            #expect(response.isSignatureValid(by: issuer.publicKey))
+            #expect(try response.isSignedByDelegate(of: issuer))
             #expect(response.responses.map(\.certID) == ids)
             #expect(response.responses.map(\.status) == [.good, .revoked(at: TestPKI.referenceTime, reason: .superseded), .unknown])
             #expect(response.responses.allSatisfy { $0.nextUpdate == TestPKI.referenceTime.adding(seconds: 3600) })
@@ -99,13 +99,13 @@ struct OCSPResponderTests {
             let certificate = try await pki.issue(.signing)
             let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
             let underAuthentication = try OCSPRequest(certIDs: [OCSPCertID(serial: serial, issuer: pki.hierarchy.issuer(.authentication).certificate)])
-            let answer = try OCSPResponse(derEncoded: await pki.responder.respond(to: try underAuthentication.derEncoded))
+            let answer = try OCSPResponse(derEncoded: try await pki.responder.respond(to: try underAuthentication.derEncoded))
             #expect(answer.responses.map(\.status) == [.unknown])
 
             let other = try await TestPKI.make()
             let foreign = try OCSPRequest(certIDs: [OCSPCertID(serial: serial, issuer: other.hierarchy.issuer(.signing).certificate)])
             await other.close()
-            let refused = try OCSPResponse(derEncoded: await pki.responder.respond(to: try foreign.derEncoded))
+            let refused = try OCSPResponse(derEncoded: try await pki.responder.respond(to: try foreign.derEncoded))
             #expect(refused.status == .unauthorized)
             #expect(refused.responses.isEmpty)
         }
@@ -115,11 +115,11 @@ struct OCSPResponderTests {
     func malformed() async throws {
         try await TestPKI.with { pki in
             for body in [[], [0x30], [0x30, 0x00], [0x04, 0x01, 0xFF], Array(repeating: 0x30, count: 300)] as [[UInt8]] {
-                let response = try OCSPResponse(derEncoded: await pki.responder.respond(to: body))
+                let response = try OCSPResponse(derEncoded: try await pki.responder.respond(to: body))
                 #expect(response.status == .malformedRequest)
             }
             let tooMany = try OCSPRequest(certIDs: (1...40).map { try OCSPCertID(serial: SerialNumber(bytes: [UInt8($0)]), issuer: pki.hierarchy.root) })
-            #expect(try OCSPResponse(derEncoded: await pki.responder.respond(to: try tooMany.derEncoded)).status == .malformedRequest)
+            #expect(try OCSPResponse(derEncoded: try await pki.responder.respond(to: try tooMany.derEncoded)).status == .malformedRequest)
         }
     }
 }

@@ -90,3 +90,21 @@ enum CSRs {
 
     static let rsa2048 = Certificate.PrivateKey(try! _RSA.Signing.PrivateKey(keySize: .bits2048))
 }
+
+extension OCSPResponse {
+    /// Signed by a delegated responder of `issuer` (RFC 6960 §4.2.2.2): the responder certificate sent with the
+    /// response is issued by `issuer`, is for OCSP signing only, and its key (named by the ResponderID) signed the
+    /// response; the issuing CA's own key did not.
+    func isSignedByDelegate(of issuer: Certificate) throws -> Bool {
+        guard certificates.count == 1, let responder = certificates.first else { return false }
+        let usage = try responder.extensions.extendedKeyUsage
+        let keyBits = Array(responder.publicKey.subjectPublicKeyInfoBytes)
+        return responder.issuer == issuer.subject
+            && issuer.publicKey.isValidSignature(responder.signature, for: responder)
+            && usage?.contains(.ocspSigning) == true
+            && responder.extensions.contains { $0.oid == [1, 3, 6, 1, 5, 5, 7, 48, 1, 5] }
+            && responderKeyHash == Array(Insecure.SHA1.hash(data: keyBits))
+            && isSignatureValid(by: responder.publicKey)
+            && !isSignatureValid(by: issuer.publicKey)
+    }
+}

@@ -72,38 +72,63 @@ struct HSMTests {
 
         // The operator commands and the server sign through the token (config.json names it).
         try OperatorCommandTests.addUser(data, environment: hsm.environment)
+        let server = try ServerProcess(data: data, environment: hsm.environment)
+        defer { server.signal(SIGTERM); _ = server.waitForExit() }
         let csr = try Tools.opensslCSR("ec:P-256", in: folder, name: "holder")
-        let issued = try OperatorCommandTests.issue(data, profile: "authentication", csr: csr, environment: hsm.environment)
+        let issued = try OperatorCommandTests.issue(data, profile: "authentication", csr: csr, publicURL: server.url, environment: hsm.environment)
         #expect(issued.ok, "ca issue: \(issued.stderr)")
         let pem = folder.appendingPathComponent("holder.pem")
         try issued.stdout.write(to: pem, atomically: true, encoding: .utf8)
         let pki = data.appendingPathComponent("pki")
+        let issuer = pki.appendingPathComponent("authentication-ca.pem"), root = pki.appendingPathComponent("root.pem")
         let chain = folder.appendingPathComponent("chain.pem")
-        try (try String(contentsOf: pki.appendingPathComponent("authentication-ca.pem"), encoding: .utf8) + "\n"
-            + (try String(contentsOf: pki.appendingPathComponent("root.pem"), encoding: .utf8))).write(to: chain, atomically: true, encoding: .utf8)
+        try (try String(contentsOf: issuer, encoding: .utf8) + "\n" + (try String(contentsOf: root, encoding: .utf8))).write(to: chain, atomically: true, encoding: .utf8)
         let verified = try Tools.run("openssl", ["verify", "-CAfile", chain.path, pem.path])
         #expect(verified.stdout.contains("OK"), "\(verified.stdout) \(verified.stderr)")
 
-        let server = try ServerProcess(data: data, environment: hsm.environment)
-        defer { server.signal(SIGTERM); _ = server.waitForExit() }
-        func ocsp() throws -> Tools.Result {
-            try Tools.run("openssl", ["ocsp", "-issuer", pki.appendingPathComponent("authentication-ca.pem").path, "-cert", pem.path,
-                                      "-url", "\(server.url)/ocsp", "-CAfile", pki.appendingPathComponent("root.pem").path])
+        // OCSP: answered by the delegated responder, which openssl accepts through the chain (-CAfile) and as
+        // a trusted responder (-VAfile); pkilint finds no error in the response or the responder certificate.
+        let responseFile = folder.appendingPathComponent("response.der")
+        let responderFile = folder.appendingPathComponent("responder.pem")
+        func ocsp(_ trust: [String]) throws -> Tools.Result {
+            try Tools.run("openssl", ["ocsp", "-issuer", issuer.path, "-cert", pem.path, "-url", "\(server.url)/ocsp", "-respout", responseFile.path] + trust)
         }
-        let good = try ocsp()
+        let good = try ocsp(["-CAfile", root.path])
         #expect(good.stdout.contains(": good") && good.stderr.contains("Response verify OK"), "\(good.stdout) \(good.stderr)")
+        let printed = try Tools.run("openssl", ["ocsp", "-respin", responseFile.path, "-resp_text", "-noverify"])
+        #expect(printed.stdout.contains("Authentication CA OCSP Responder") && printed.stdout.contains("OCSP No Check"), "\(printed.stdout)")
+        let responder = try Tools.run("openssl", ["ocsp", "-respin", responseFile.path, "-noverify", "-resp_text"]).stdout
+        guard let begin = responder.range(of: "-----BEGIN CERTIFICATE-----"), let end = responder.range(of: "-----END CERTIFICATE-----") else {
+            Issue.record("the response carries no responder certificate: \(responder)")
+            return
+        }
+        try String(responder[begin.lowerBound..<end.upperBound]).write(to: responderFile, atomically: true, encoding: .utf8)
+        let byVA = try ocsp(["-VAfile", responderFile.path])
+        #expect(byVA.stdout.contains(": good") && byVA.stderr.contains("Response verify OK"), "\(byVA.stdout) \(byVA.stderr)")
+        #expect(try OperatorCommandTests.pkilintErrors("lint_ocsp_response", [], file: responseFile) == "")
+        #expect(try OperatorCommandTests.pkilintErrors("lint_pkix_cert", [], file: responderFile) == "")
+        let validator = Tools.package.appendingPathComponent("Tests/Support/Python/validate_with_ocsp.py").path
+        let accepted = try Tools.run("python3", [validator, pem.path, issuer.path, root.path])
+        #expect(accepted.ok && accepted.stdout.contains("valid"), "pyhanko-certvalidator: \(accepted.stdout) \(accepted.stderr)")
+
+        // Revoked, then OCSP and pyhanko say so, and the CRL (signed in the token) lists it.
         let serial = try Tools.run("openssl", ["x509", "-in", pem.path, "-noout", "-serial"]).stdout
             .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
         let revoked = try Tools.server(["ca", "revoke", serial, "--reason", "keyCompromise"], data: data, environment: hsm.environment)
         #expect(revoked.ok, "\(revoked.stderr)")
-        let answer = try ocsp()
+        let answer = try ocsp(["-CAfile", root.path])
         #expect(answer.stdout.contains(": revoked") && answer.stderr.contains("Response verify OK"), "\(answer.stdout) \(answer.stderr)")
+        let refused = try Tools.run("python3", [validator, pem.path, issuer.path, root.path])
+        #expect(!refused.ok && refused.stdout.hasPrefix("revoked"), "pyhanko-certvalidator: \(refused.stdout) \(refused.stderr)")
         let crl = folder.appendingPathComponent("authentication.crl")
-        let printed = try Tools.server(["ca", "crl", "--profile", "authentication"], data: data, environment: hsm.environment)
-        try printed.stdout.write(to: crl, atomically: true, encoding: .utf8)
+        let listed = try Tools.server(["ca", "crl", "--profile", "authentication"], data: data, environment: hsm.environment)
+        try listed.stdout.write(to: crl, atomically: true, encoding: .utf8)
         let crlCheck = try Tools.run("openssl", ["crl", "-in", crl.path, "-CAfile", chain.path, "-noout", "-text"])
         #expect(crlCheck.stderr.contains("verify OK") || crlCheck.stdout.contains("verify OK"), "\(crlCheck.stdout) \(crlCheck.stderr)")
         #expect(crlCheck.stdout.uppercased().contains(serial.uppercased()))
+        // The responder certificate is on record.
+        let responders = try Tools.sqlite(data.appendingPathComponent("carddesk.sqlite"), "SELECT count(*) FROM audit_events WHERE subject = 'ocsp-responder:authentication'")
+        #expect(responders == "1", "one responder certificate for the authentication CA: \(responders)")
     }
 
     @Test("The configured key store and the data directory must agree: a sealed PKI under ca.keys=pkcs11, and a token PKI without it, both refuse to start")

@@ -28,10 +28,6 @@ extension PCSCTests {
 /// started the pcscd that is stopped here, the new one's PID goes in the file it stops at the end
 /// (`CARDDESK_TEST_PCSCD_PIDFILE`); a pcscd that ran before the tests is replaced by one that is left running too.
 enum PCSCDaemon {
-    static var package: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
     /// The PIDs of live pcscd processes (not zombies left by a killed one).
     static func running() throws -> [Int32] {
         let listed = try Tools.run("ps", ["-C", "pcscd", "-o", "pid=,stat="])
@@ -51,7 +47,7 @@ enum PCSCDaemon {
         for pid in try running() { kill(pid, SIGKILL) }
         while try !running().isEmpty { Thread.sleep(forTimeInterval: 0.05) }
 
-        let started = try Tools.run(package.appendingPathComponent("scripts/pcscd-start").path, [])
+        let started = try Tools.run(Tools.package.appendingPathComponent("scripts/pcscd-start").path, [])
         try #require(started.ok, "scripts/pcscd-start: \(started.stderr)")
         let pid = started.stdout.split(separator: "'").dropFirst().first.map(String.init) ?? ""
         if let file = ProcessInfo.processInfo.environment["CARDDESK_TEST_PCSCD_PIDFILE"],

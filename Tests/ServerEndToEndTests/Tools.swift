@@ -19,6 +19,11 @@ enum Tools {
         return package.appendingPathComponent(".build/debug/carddesk-server").path
     }
 
+    /// The package's folder (for its scripts and test helpers).
+    static var package: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
     /// The `carddesk` client built beside carddesk-server.
     static var clientBinary: String {
         URL(fileURLWithPath: serverBinary).deletingLastPathComponent().appendingPathComponent("carddesk").path

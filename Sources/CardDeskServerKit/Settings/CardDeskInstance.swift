@@ -93,7 +93,7 @@ public struct CardDeskInstance: Sendable {
                 hierarchy: hierarchy, profiles: profiles, urls: PKIURLs(base: settings.publicURL), storage: store, clock: clock,
                 crlValiditySeconds: Int64(settings.crlValidityHours) * 3600
             )
-            let ocsp = OCSPResponder(hierarchy: hierarchy, status: store, clock: clock, validitySeconds: Int64(settings.ocspValidityMinutes) * 60)
+            let ocsp = OCSPResponder(hierarchy: hierarchy, status: store, clock: clock, validitySeconds: Int64(settings.ocspValidityMinutes) * 60, audit: store)
             // Key attestation: the virtual-card manufacturer (made on first start) and the configured card vendors' roots.
             let manufacturer = try VirtualCardManufacturer.open(folder: settings.virtualCardManufacturerFolder)
             let attestation = AttestationPolicy(

@@ -15,7 +15,7 @@ struct OCSPRoutes {
         router.post("/ocsp") { request, context in
             try await limiter.check(.ocsp, "addr:\(context.peerAddress)")
             let body = try await request.body.collect(upTo: Self.maximumRequestSize)
-            return await respond(Array(buffer: body), context: context)
+            return try await respond(Array(buffer: body), context: context)
         }
         router.get("/ocsp/**") { request, context in
             try await limiter.check(.ocsp, "addr:\(context.peerAddress)")
@@ -23,14 +23,15 @@ struct OCSPRoutes {
             let path = request.uri.path
             let encoded = path.dropFirst("/ocsp/".count)
             guard let base64 = String(encoded).removingPercentEncoding, let der = Data(base64Encoded: base64) else {
-                return await respond([], context: context)
+                return try await respond([], context: context)
             }
-            return await respond(Array(der), context: context)
+            return try await respond(Array(der), context: context)
         }
     }
 
-    private func respond(_ der: [UInt8], context: WebContext) async -> Response {
-        let answer = await responder.respond(to: der, logger: context.logger)
+    /// A DER OCSPResponse; 503 (with the reason) only when the HSM is away and no responder is valid.
+    private func respond(_ der: [UInt8], context: WebContext) async throws -> Response {
+        let answer = try await responder.respond(to: der, logger: context.logger)
         return Response(
             status: .ok,
             headers: [.contentType: "application/ocsp-response"],

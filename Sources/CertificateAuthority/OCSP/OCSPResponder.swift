@@ -1,25 +1,33 @@
-import CardDeskCore
+public import CardDeskCore
 public import CardDeskStore
 public import Logging
 
-/// Answers OCSP requests about the certificates of every issuing CA, signing with the CA that issued them.
+/// Answers OCSP requests about the certificates of every issuing CA, signed by that CA's delegated responder.
 public struct OCSPResponder: Sendable {
     let hierarchy: CAHierarchy
     let status: any CertificateStatusReader
     let clock: any WallClock
     /// How long a `good` or `revoked` answer may be cached by relying parties.
     let validitySeconds: Int64
+    public let responders: DelegatedOCSPResponders
 
-    public init(hierarchy: CAHierarchy, status: any CertificateStatusReader, clock: any WallClock = SystemClock(), validitySeconds: Int64 = 3600) {
+    /// - Parameter audit: where each responder certificate is recorded (nil: nowhere, for tests of the encoding).
+    public init(
+        hierarchy: CAHierarchy, status: any CertificateStatusReader, clock: any WallClock = SystemClock(), validitySeconds: Int64 = 3600,
+        audit: (any AuditLogWriter)? = nil
+    ) {
         self.hierarchy = hierarchy
         self.status = status
         self.clock = clock
         self.validitySeconds = validitySeconds
+        // A responder lives at least two days, and at least four answers' validity.
+        self.responders = DelegatedOCSPResponders(hierarchy: hierarchy, clock: clock, lifetimeSeconds: max(2 * 86_400, 4 * validitySeconds), audit: audit)
     }
 
-    /// Always returns a DER OCSPResponse: malformed input gets `malformedRequest`, a request about no CA of ours
-    /// gets `unauthorized`, a storage failure `tryLater`.
-    public func respond(to requestDER: [UInt8], logger: Logger? = nil) async -> [UInt8] {
+    /// Returns a DER OCSPResponse: malformed input gets `malformedRequest`, a request about no CA of ours
+    /// gets `unauthorized`, a storage failure `tryLater`. Throws `hsmUnavailable` only when no valid responder exists
+    /// and the HSM that would certify one is away (the HTTP layer answers 503).
+    public func respond(to requestDER: [UInt8], logger: Logger? = nil) async throws(CardDeskError) -> [UInt8] {
         let request: OCSPRequest
         do {
             request = try OCSPRequest(derEncoded: requestDER)
@@ -47,7 +55,18 @@ public struct OCSPResponder: Sendable {
                 }
                 responses.append(.init(certID: certID, status: answer, thisUpdate: now, nextUpdate: now.adding(seconds: validitySeconds)))
             }
-            return try await OCSPResponse.sign(by: signer, responses: responses, producedAt: now, nonce: request.nonce)
+            let responder = try await responders.signer(for: signer)
+            // No answer outlives the certificate of the responder that signs it.
+            let capped = responses.map { response in
+                OCSPResponse.SingleResponse(
+                    certID: response.certID, status: response.status, thisUpdate: response.thisUpdate,
+                    nextUpdate: response.nextUpdate.map { min($0, responder.notAfter) }
+                )
+            }
+            return try await OCSPResponse.sign(by: responder, responses: capped, producedAt: now, nonce: request.nonce)
+        } catch let error as CardDeskError where error.code == .hsmUnavailable {
+            logger?.error("OCSP response failed: no responder", metadata: ["error": "\(error.reason)"])
+            throw error
         } catch {
             logger?.error("OCSP response failed", metadata: ["error": "\(error)"])
             return OCSPResponse.failure(.tryLater)

@@ -35,6 +35,8 @@ public struct OCSPResponse: Hashable, Sendable {
     /// The nonce extension's value, when the response echoes one.
     public let nonce: Certificate.Extension?
     public let derEncoded: [UInt8]
+    /// The certificates sent with the response (a delegated responder's own).
+    public let certificates: [Certificate]
     let tbsBytes: [UInt8]
     let signatureAlgorithm: SignatureAlgorithmIdentifier?
     let signature: [UInt8]
@@ -46,14 +48,14 @@ public struct OCSPResponse: Hashable, Sendable {
         return coder.serializedBytes
     }
 
-    /// Signs a successful response with the issuing CA's key (the CA answers for itself: no delegated responder).
+    /// Signs a successful response with a delegated responder's key, and sends its certificate along.
     static func sign(
-        by issuer: IssuingCA, responses: [SingleResponse], producedAt: Timestamp, nonce: Certificate.Extension?
+        by signer: OCSPSigner, responses: [SingleResponse], producedAt: Timestamp, nonce: Certificate.Extension?
     ) async throws -> [UInt8] {
         var tbs = DER.Serializer()
         try tbs.appendConstructedNode(identifier: .sequence) { coder in
             try coder.serialize(explicitlyTaggedWithTagNumber: 2, tagClass: .contextSpecific) { coder in
-                try coder.serialize(ASN1OctetString(contentBytes: issuer.keySHA1[...]))
+                try coder.serialize(ASN1OctetString(contentBytes: signer.keySHA1[...]))
             }
             try coder.serialize(try ASN1Time.generalizedTime(producedAt))
             try coder.appendConstructedNode(identifier: .sequence) { coder in
@@ -88,7 +90,7 @@ public struct OCSPResponse: Hashable, Sendable {
                 }
             }
         }
-        let basic = try await issuer.signed(tbs.serializedBytes)
+        let basic = try await signer.signed(tbs.serializedBytes)
         var whole = DER.Serializer()
         try whole.appendConstructedNode(identifier: .sequence) { coder in
             coder.appendEnumerated(Status.successful.rawValue)
@@ -123,17 +125,20 @@ public struct OCSPResponse: Hashable, Sendable {
             self.status = status
             self.derEncoded = bytes
             guard let basicBytes else {
-                (responderKeyHash, producedAt, responses, nonce, tbsBytes, signatureAlgorithm, signature) = (nil, nil, [], nil, [], nil, [])
+                (responderKeyHash, producedAt, responses, nonce, tbsBytes, signatureAlgorithm, signature, certificates) = (nil, nil, [], nil, [], nil, [], [])
                 return
             }
             let basic = try DER.parse(basicBytes)
             var tbsNode: ASN1Node!
-            (signatureAlgorithm, signature) = try DER.sequence(basic, identifier: .sequence) { nodes in
+            (signatureAlgorithm, signature, certificates) = try DER.sequence(basic, identifier: .sequence) { nodes in
                 guard let tbs = nodes.next(), let algorithm = nodes.next(), let signature = nodes.next() else {
                     throw ASN1Error.invalidASN1Object(reason: "short BasicOCSPResponse")
                 }
                 tbsNode = tbs
-                return (try SignatureAlgorithmIdentifier(derEncoded: algorithm), Array(try ASN1BitString(derEncoded: signature).bytes))
+                let certificates = try DER.optionalExplicitlyTagged(&nodes, tagNumber: 0, tagClass: .contextSpecific) { node in
+                    try DER.sequence(of: Certificate.self, identifier: .sequence, rootNode: node)
+                } ?? []
+                return (try SignatureAlgorithmIdentifier(derEncoded: algorithm), Array(try ASN1BitString(derEncoded: signature).bytes), certificates)
             }
             tbsBytes = Array(tbsNode.encodedBytes)
             (responderKeyHash, producedAt, responses, nonce) = try DER.sequence(tbsNode, identifier: .sequence) { nodes in
@@ -187,7 +192,7 @@ public struct OCSPResponse: Hashable, Sendable {
         }
     }
 
-    /// Whether `key` (the issuing CA's) signed this response.
+    /// Whether `key` signed this response (the responder certificate's key: see `certificates`).
     public func isSignatureValid(by key: Certificate.PublicKey) -> Bool {
         guard let algorithm = signatureAlgorithm?.signatureAlgorithm else { return false }
         return key.isValidSignature(signature, for: tbsBytes, signatureAlgorithm: algorithm)
