@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "carddesk", targets: ["carddesk"]),
         .executable(name: "carddesk-bench", targets: ["carddesk-bench"]),
         .executable(name: "carddesk-fuzz", targets: ["carddesk-fuzz"]),
+        // Test support: a PKCS#11 module whose token a test can take away (Tests/Support/TestToken).
+        .library(name: "carddesk-test-token", type: .dynamic, targets: ["CardDeskTestToken"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -255,6 +257,14 @@ let package = Package(
             dependencies: ["Smartcard", "VirtualSmartcard"],
             path: "Tests/Support/TestCard",
             swiftSettings: swiftSettings
+        ),
+        // Test support: a PKCS#11 module that forwards to SoftHSMv2 and can pretend its token was pulled out (the
+        // HSM-outage tests). Built as libcarddesk-test-token.so beside the binaries.
+        .target(
+            name: "CardDeskTestToken",
+            dependencies: ["CPKCS11"],
+            path: "Tests/Support/TestToken",
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
         ),
         // Test support: the server, killing itself just before or after its Nth renewal commit (the crash tests).
         .executableTarget(

@@ -13,6 +13,10 @@ import X509
 /// same run. Absolute times on a shared machine are noisy; the ratio is the figure to compare.
 ///
 ///     swift run -c release carddesk-bench [--issuances N] [--signatures N] [--concurrency N] [--database-url URL]
+///         [--hsm-module PATH|none --hsm-token LABEL --hsm-pin-file FILE]
+///
+/// With an HSM (default: SoftHSMv2 when installed, in a token directory of its own), the same figures are measured
+/// for a CA whose key is in the token, next to the software key's, in the same run.
 @main
 struct Benchmark {
     struct Options {
@@ -21,6 +25,10 @@ struct Benchmark {
         var concurrency = 8
         var databaseURL: String?
         var renewals = 100
+        /// The PKCS#11 module for the HSM rows: SoftHSMv2 (set up here) when installed; nil: none.
+        var hsmModule: String? = FileManager.default.fileExists(atPath: SoftHSMBench.module) ? SoftHSMBench.module : nil
+        var hsmToken: String?
+        var hsmPinFile: String?
 
         init(_ arguments: [String]) throws {
             var iterator = arguments.dropFirst().makeIterator()
@@ -32,7 +40,10 @@ struct Benchmark {
                 case "--concurrency": concurrency = try Self.count(flag, value)
                 case "--database-url": databaseURL = value
                 case "--renewals": renewals = try Self.count(flag, value)
-                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --renewals, --database-url")
+                case "--hsm-module": hsmModule = value == "none" ? nil : value
+                case "--hsm-token": hsmToken = value
+                case "--hsm-pin-file": hsmPinFile = value
+                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --renewals, --database-url, --hsm-module, --hsm-token, --hsm-pin-file")
                 }
             }
         }
@@ -117,12 +128,55 @@ struct Benchmark {
             throw CardDeskError(.auditChainBroken, "the audit chain does not verify after the benchmark")
         }
         print("  all \(stored) certificates stored; audit chain verified")
+        if let module = options.hsmModule {
+            try await hsmRows(options, module: module, folder: folder, store: store, user: user, csrs: csrs, tbs: tbs, software: (issuer, concurrent), line: line)
+        } else {
+            print("HSM: skipped (no PKCS#11 module: install softhsm2, or give --hsm-module PATH --hsm-token LABEL --hsm-pin-file FILE)")
+        }
         if case .postgres = location {
             // The renewal scenario builds a data directory of its own, which needs an empty database.
             print("renewal scenario: skipped on PostgreSQL (it needs an empty database of its own)")
         } else {
             try await RenewalScenario.run(renewals: options.renewals, concurrency: options.concurrency, folder: folder, rawRate: rawRate)
         }
+    }
+
+    /// The same issuance through a CA whose key is in the HSM, next to the software key's figures.
+    static func hsmRows(
+        _ options: Options, module: String, folder: URL, store: SQLStore, user: User, csrs: [[UInt8]], tbs: [UInt8],
+        software: (issuer: IssuingCA, concurrent: Double), line: (String, Double) -> String
+    ) async throws {
+        let token: String, pin: String
+        if module == SoftHSMBench.module, options.hsmToken == nil {
+            (token, pin) = try SoftHSMBench.prepare(in: folder)
+        } else {
+            guard let label = options.hsmToken, let pinFile = options.hsmPinFile, let text = FileManager.default.contents(atPath: pinFile) else {
+                throw CardDeskError(.invalidInput, "--hsm-module needs --hsm-token LABEL and --hsm-pin-file FILE")
+            }
+            (token, pin) = (label, String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let clock = SystemClock()
+        let keys = try PKCS11KeyStore(module: module, tokenLabel: token, pin: pin)
+        let (hierarchy, _) = try CAHierarchy.loadOrCreate(directory: folder.appendingPathComponent("pki-hsm"), keys: keys, organisation: "Bench HSM", now: clock.now())
+        let authority = CertificateAuthority(
+            hierarchy: hierarchy,
+            profiles: Dictionary(uniqueKeysWithValues: CertificateProfileKind.allCases.map { ($0, CertificateProfile(kind: $0)) }),
+            urls: PKIURLs(base: "http://127.0.0.1:8080"), storage: store, clock: clock
+        )
+        let issuer = hierarchy.issuer(.authentication)
+        // Raw signing with as many in flight as issuance has, for both keys (the token signs on several sessions).
+        let softwareIssuer = software.issuer
+        let softwareRaw = try await measure(count: options.signatures, concurrency: options.concurrency) { _ in _ = try await softwareIssuer.signature(over: tbs) }
+        let raw = try await measure(count: options.signatures, concurrency: options.concurrency) { _ in _ = try await issuer.signature(over: tbs) }
+        let concurrent = try await measure(count: options.issuances, concurrency: options.concurrency) { index in
+            try await issueOne(authority, user: user, csr: csrs[index % csrs.count], index: index)
+        }
+        print("HSM: \(keys.description), P-256 CA key")
+        print(line("raw CA signing, software key, \(options.concurrency) in flight", softwareRaw))
+        print(line("raw CA signing in the HSM, \(options.concurrency) in flight", raw))
+        print(line("issuance with the HSM key, \(options.concurrency) in flight", concurrent))
+        print(String(format: "ratio HSM/software key: raw signing %.3f, issuance %.3f; HSM issuance/HSM raw signing %.3f",
+                     raw / softwareRaw, concurrent / software.concurrent, concurrent / raw))
     }
 
     static func issueOne(_ authority: CertificateAuthority, user: User, csr der: [UInt8], index: Int) async throws {
@@ -152,5 +206,27 @@ struct Benchmark {
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return Double(count) / seconds
+    }
+}
+
+/// SoftHSMv2 for the benchmark: a token directory of its own and one token, made before the module is loaded.
+enum SoftHSMBench {
+    static let module = "/usr/lib/softhsm/libsofthsm2.so"
+
+    static func prepare(in folder: URL) throws -> (token: String, pin: String) {
+        let directory = folder.appendingPathComponent("softhsm")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tokens"), withIntermediateDirectories: true)
+        let configuration = directory.appendingPathComponent("softhsm2.conf")
+        try "directories.tokendir = \(directory.path)/tokens\nobjectstore.backend = file\nlog.level = ERROR\n".write(to: configuration, atomically: true, encoding: .utf8)
+        setenv("SOFTHSM2_CONF", configuration.path, 1)
+        let (token, pin) = ("carddesk-bench", "bench-\(UInt32.random(in: 100_000...999_999))")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["softhsm2-util", "--init-token", "--free", "--label", token, "--pin", pin, "--so-pin", "so-\(pin)"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CardDeskError(.configuration, "softhsm2-util could not make the benchmark's token") }
+        return (token, pin)
     }
 }

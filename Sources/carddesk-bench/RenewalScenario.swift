@@ -71,6 +71,8 @@ enum RenewalScenario {
         var tokens: [String] = []
         for card in cards.prefix(50) {
             let serial = try await card.serial()
+            // The renewal reset the card at its end (nothing stays open): the holder types the passcode to sign in.
+            try await card.verifyPIN("123456")
             let challenge = try await client.loginChallenge()
             let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
             let session = try await client.login(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))

@@ -155,4 +155,65 @@ struct HSMTests {
         let empty = try Tools.server(["audit", "verify"], data: folder.appendingPathComponent("empty"), environment: pkcs11Environment)
         #expect(!empty.ok && empty.stderr.contains("ca init"), "\(empty.stderr)")
     }
+
+    @Test("The token taken away: issuance (a renewal) and OCSP answer 503 with a clear message; the token back: both work again without a restart")
+    func tokenAwayAndBack() throws {
+        let folder = try Tools.temporaryFolder("hsm-away")
+        let data = folder.appendingPathComponent("data")
+        let hsm = try SoftHSMTokens(in: folder, labels: ["CardDesk CA"])
+        // The test module forwards to SoftHSMv2, and pretends the token is out while the flag file exists.
+        let module = URL(fileURLWithPath: Tools.serverBinary).deletingLastPathComponent().appendingPathComponent("libcarddesk-test-token.so").path
+        let flag = folder.appendingPathComponent("token-out")
+        let environment = hsm.environment.merging(["CARDDESK_TEST_TOKEN_MODULE": SoftHSMTokens.module, "CARDDESK_TEST_TOKEN_REMOVED_FLAG": flag.path]) { $1 }
+        let ceremony = try Tools.server(["ca", "init", "--pkcs11-module", module, "--token-label", "CardDesk CA", "--pin-file", hsm.pinFile.path],
+                                        data: data, environment: environment)
+        #expect(ceremony.ok, "ca init: \(ceremony.stderr)")
+        try OperatorCommandTests.addUser(data, environment: environment)
+        let server = try ServerProcess(data: data, environment: environment)
+        defer { server.signal(SIGTERM); _ = server.waitForExit() }
+        let card = folder.appendingPathComponent("card.json")
+        let issued = try Tools.server(["card", "issue", "--user", OperatorCommandTests.userID, "--virtual", card.path, "--expires-in-days", "30",
+                                       "--public-url", server.url], data: data, environment: environment, input: "123456\n")
+        #expect(issued.ok, "card issue: \(issued.stderr)")
+        let pki = data.appendingPathComponent("pki")
+        let status = try Tools.run(Tools.clientBinary, ["status", "--card", card.path, "--server", server.url])
+        guard let serial = status.stdout.split(separator: "\n").compactMap({ line -> String? in
+            guard let range = line.range(of: "serial ") else { return nil }
+            return String(line[range.upperBound...].prefix { $0.isHexDigit })
+        }).first else {
+            Issue.record("no certificate serial in: \(status.stdout) \(status.stderr)")
+            return
+        }
+        let request = folder.appendingPathComponent("request.der")
+        let made = try Tools.run("openssl", ["ocsp", "-issuer", pki.appendingPathComponent("authentication-ca.pem").path, "-serial", "0x\(serial)",
+                                             "-no_nonce", "-reqout", request.path])
+        #expect(made.ok, "\(made.stderr)")
+        func postOCSP() throws -> (status: String, body: String) {
+            let body = folder.appendingPathComponent("ocsp-answer")
+            let sent = try Tools.run("curl", ["-s", "-o", body.path, "-w", "%{http_code}", "-H", "Content-Type: application/ocsp-request",
+                                              "--data-binary", "@\(request.path)", "\(server.url)/ocsp"])
+            return (sent.stdout, String(decoding: (try? Data(contentsOf: body)) ?? Data(), as: UTF8.self))
+        }
+
+        // Out: no responder has been certified yet, so OCSP cannot answer; a renewal cannot be issued.
+        FileManager.default.createFile(atPath: flag.path, contents: nil)
+        let away = try postOCSP()
+        #expect(away.status == "503" && away.body.contains("HSM"), "OCSP while the token is out: \(away.status) \(away.body)")
+        let renewal = try Tools.run(Tools.clientBinary, ["renew", "--card", card.path, "--server", server.url], input: "123456\n")
+        #expect(!renewal.ok && renewal.stderr.contains("HSM"), "renewal while the token is out: \(renewal.stdout) \(renewal.stderr)")
+
+        // Back: the same server answers and renews.
+        try FileManager.default.removeItem(at: flag)
+        let back = try Tools.run("openssl", ["ocsp", "-issuer", pki.appendingPathComponent("authentication-ca.pem").path, "-serial", "0x\(serial)",
+                                             "-url", "\(server.url)/ocsp", "-CAfile", pki.appendingPathComponent("root.pem").path])
+        #expect(back.stdout.contains(": good") && back.stderr.contains("Response verify OK"), "\(back.stdout) \(back.stderr)")
+        let renewed = try Tools.run(Tools.clientBinary, ["renew", "--card", card.path, "--server", server.url], input: "123456\n")
+        #expect(renewed.ok && renewed.stdout.contains("Success: certificate renewed for smartcard"), "\(renewed.stdout) \(renewed.stderr)")
+        // Out again: the responder certified meanwhile still answers (the point of delegation); issuance stops.
+        FileManager.default.createFile(atPath: flag.path, contents: nil)
+        let delegated = try postOCSP()
+        #expect(delegated.status == "200", "OCSP by the still-valid responder while the token is out: \(delegated.status)")
+        let verify = try Tools.server(["audit", "verify"], data: data, environment: hsm.environment.merging(["CARDDESK_TEST_TOKEN_MODULE": SoftHSMTokens.module]) { $1 })
+        #expect(verify.ok, "\(verify.stderr)")
+    }
 }
