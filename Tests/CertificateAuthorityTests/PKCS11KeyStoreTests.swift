@@ -2,6 +2,7 @@ import CardDeskCore
 import CertificateAuthority
 import CPKCS11
 import Crypto
+import _CryptoExtras
 import Foundation
 import PKCS11
 import Synchronization
@@ -13,7 +14,9 @@ import X509
 enum SoftHSM {
     static let module = "/usr/lib/softhsm/libsofthsm2.so"
     static let pin = "4711-test"
-    static let tokens = ["carddesk-ca", "carddesk-root", "carddesk-other"]
+    /// "carddesk-pin" is only ever opened with a wrong PIN: PKCS#11 logs a whole process in per token, so a token
+    /// another test logged into would accept any PIN after that.
+    static let tokens = ["carddesk-ca", "carddesk-root", "carddesk-other", "carddesk-pin"]
 
     /// Made once per process; throws (failing the test, never skipping it) when SoftHSMv2 is not installed.
     static let ready: Result<URL, ToolFailure> = {
@@ -42,9 +45,9 @@ enum SoftHSM {
         }
     }()
 
-    static func store(token: String = "carddesk-ca", root: String? = nil, curve: PKCS11KeyKind.Curve = .p256, pin: String = pin) throws -> PKCS11KeyStore {
+    static func store(token: String = "carddesk-ca", root: String? = nil, keyType: CAKeyType = .p256, pin: String = pin) throws -> PKCS11KeyStore {
         _ = try ready.get()
-        return try PKCS11KeyStore(module: module, tokenLabel: token, pin: pin, rootTokenLabel: root, curve: curve)
+        return try PKCS11KeyStore(module: module, tokenLabel: token, pin: pin, rootTokenLabel: root, keyType: keyType)
     }
 }
 
@@ -103,9 +106,25 @@ struct PKCS11KeyStoreTests {
         }
     }
 
+    @Test("CA keys of every type the ceremony offers sign certificates, CRLs and responder certificates", arguments: [CAKeyType.p384, .rsa3072])
+    func otherKeyTypes(keyType: CAKeyType) async throws {
+        try await TestPKI.with(keys: try SoftHSM.store(token: "carddesk-other", keyType: keyType)) { pki in
+            let issuer = pki.hierarchy.issuer(.signing).certificate
+            #expect(issuer.signatureAlgorithm == (keyType == .p384 ? .ecdsaWithSHA384 : .sha256WithRSAEncryption))
+            let certificate = try await pki.issue(.signing)
+            #expect(certificate.signatureAlgorithm == issuer.signatureAlgorithm)
+            #expect(issuer.publicKey.isValidSignature(certificate.signature, for: certificate))
+            #expect(try await pki.authority.currentCRL(.signing).isSignatureValid(by: issuer.publicKey))
+            let request = try OCSPRequest(certIDs: [OCSPCertID(serial: SerialNumber(bytes: Array(certificate.serialNumber.bytes)), issuer: issuer)])
+            let response = try OCSPResponse(derEncoded: try await pki.responder.respond(to: try request.derEncoded))
+            #expect(response.responses.first?.status == .good)
+            #expect(try response.isSignedByDelegate(of: issuer))
+        }
+    }
+
     @Test("A wrong PIN is a configuration error that names the PIN, not a crash")
     func wrongPIN() async throws {
-        let keys = try SoftHSM.store(token: "carddesk-other", pin: "not-the-pin")
+        let keys = try SoftHSM.store(token: "carddesk-pin", pin: "not-the-pin")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-pin-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let refused = #expect(throws: CardDeskError.self) {
@@ -116,24 +135,32 @@ struct PKCS11KeyStoreTests {
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("pki").path), "nothing half-made")
     }
 
-    @Test("Signing runs concurrently on pooled sessions: 200 signatures at once all verify", arguments: [PKCS11KeyKind.Curve.p256, .p384])
-    func concurrentSigning(curve: PKCS11KeyKind.Curve) async throws {
-        let keys = try SoftHSM.store(token: "carddesk-other", curve: curve)
+    @Test("Signing runs concurrently on pooled sessions: 200 signatures at once all verify (P-256, P-384, RSA-2048, RSA-3072)", arguments: CAKeyType.allCases)
+    func concurrentSigning(keyType: CAKeyType) async throws {
+        let keys = try SoftHSM.store(token: "carddesk-other", keyType: keyType)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-pool-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let key = try keys.generate(.issuing(.signing), in: folder)
-        let algorithm: Certificate.SignatureAlgorithm = curve == .p256 ? .ecdsaWithSHA256 : .ecdsaWithSHA384
+        let algorithm: Certificate.SignatureAlgorithm = switch keyType {
+        case .p256: .ecdsaWithSHA256
+        case .p384: .ecdsaWithSHA384
+        case .rsa2048, .rsa3072: .sha256WithRSAEncryption
+        }
         let results = try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<200 {
                 group.addTask {
                     let message = Array("message \(index)".utf8)
                     let signature = try await key.signAsynchronously(bytes: message, signatureAlgorithm: algorithm).rawRepresentation
-                    switch curve {
+                    switch keyType {
                     case .p256:
                         return try P256.Signing.PublicKey(key.publicKey)!.isValidSignature(P256.Signing.ECDSASignature(derRepresentation: signature), for: SHA256.hash(data: message))
                     case .p384:
                         return try P384.Signing.PublicKey(key.publicKey)!.isValidSignature(P384.Signing.ECDSASignature(derRepresentation: signature), for: SHA384.hash(data: message))
+                    case .rsa2048, .rsa3072:
+                        let rsa = try #require(_RSA.Signing.PublicKey(key.publicKey))
+                        #expect(rsa.keySizeInBits == (keyType == .rsa2048 ? 2048 : 3072))
+                        return rsa.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: message), padding: .insecurePKCS1v1_5)
                     }
                 }
             }

@@ -25,13 +25,17 @@ struct CACommand: AsyncParsableCommand {
         @Option(name: .customLong("token-label"), help: "The label of the token that holds the issuing CA keys.") var tokenLabel: String
         @Option(name: .customLong("pin-file"), help: "A file holding the token's user PIN.") var pinFile: String
         @Option(name: .customLong("root-token"), help: "The label of a separate token for the root CA key (kept offline after the ceremony).") var rootToken: String?
+        @Option(name: .customLong("key-type"), help: "The CA keys' type: \(CAKeyType.allCases.map(\.rawValue).joined(separator: ", ")).") var keyType: String = "p256"
 
         func run() async throws {
             try await CommandSupport.reportingErrors {
+                guard let type = CAKeyType(rawValue: keyType) else {
+                    throw CardDeskError(.invalidInput, "--key-type must be one of \(CAKeyType.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(keyType)\").")
+                }
                 let settings = try await ServerSettings.resolve(flags: store.flags, configFile: store.config)
                 let logger = LoggingSetup.bootstrap(format: "text", level: "warning")
                 let steps = try await KeyCeremony.run(
-                    .init(module: module, tokenLabel: tokenLabel, pinFile: pinFile, rootTokenLabel: rootToken),
+                    .init(module: module, tokenLabel: tokenLabel, pinFile: pinFile, rootTokenLabel: rootToken, keyType: type),
                     settings: settings, actor: CommandSupport.operatorActor, logger: logger
                 )
                 for step in steps { print(step) }

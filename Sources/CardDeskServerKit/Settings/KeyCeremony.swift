@@ -1,6 +1,6 @@
 import CardDeskCore
 public import CardDeskStore
-import CertificateAuthority
+public import CertificateAuthority
 public import Foundation
 public import Logging
 
@@ -13,12 +13,14 @@ public enum KeyCeremony {
         public var tokenLabel: String
         public var pinFile: String
         public var rootTokenLabel: String?
+        public var keyType: CAKeyType
 
-        public init(module: String, tokenLabel: String, pinFile: String, rootTokenLabel: String?) {
+        public init(module: String, tokenLabel: String, pinFile: String, rootTokenLabel: String?, keyType: CAKeyType = .p256) {
             self.module = module
             self.tokenLabel = tokenLabel
             self.pinFile = pinFile
             self.rootTokenLabel = rootTokenLabel
+            self.keyType = keyType
         }
     }
 
@@ -30,7 +32,7 @@ public enum KeyCeremony {
             throw CardDeskError(.configuration, "\(pki.path) already holds a PKI: a key ceremony makes a new one only in a data directory without one.")
         }
         let pinSettings = CAKeySettings.PKCS11(module: request.module, token: request.tokenLabel, pinFile: request.pinFile, pin: nil)
-        let keys = try PKCS11KeyStore(module: request.module, tokenLabel: request.tokenLabel, pin: try pinSettings.readPIN(), rootTokenLabel: request.rootTokenLabel)
+        let keys = try PKCS11KeyStore(module: request.module, tokenLabel: request.tokenLabel, pin: try pinSettings.readPIN(), rootTokenLabel: request.rootTokenLabel, keyType: request.keyType)
         try SecretFile.createDirectory(data.path)
         let masterKey: MasterKey
         if let base64 = settings.masterKeyBase64 {
