@@ -123,3 +123,44 @@ struct StoreTests {
         }
     }
 }
+
+@Suite("Storage: abandoned enrolments")
+struct AbandonedEnrolmentStoreTests {
+    @Test("An expired, unfinished enrolment is found once; ending it cancels the card; a completed one is never found", arguments: TestBackend.available)
+    func abandonedEnrolments(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let user = try Fixtures.user()
+            try await store.addUser(user, audit: Fixtures.event(.userAdd))
+            let now = Fixtures.now
+            func enrolment(_ id: String, serial: String, expiresIn seconds: Int64) async throws -> EnrolmentRecord {
+                let record = EnrolmentRecord(
+                    id: id, tokenHash: "hash-\(id)", userID: user.id, keyAlgorithm: "p256", validityDays: nil, cardSerial: nil, status: .open,
+                    createdAt: now, expiresAt: now.adding(seconds: seconds)
+                )
+                try await store.addEnrolment(record, audit: Fixtures.event(.cardEnrol))
+                let card = CardRecord(serial: serial, userID: user.id, status: .enrolling, keyAlgorithm: "p256", managementKeySealed: [1], pukSealed: [2], createdAt: now)
+                #expect(try await store.attachCard(card, toEnrolment: id, audit: Fixtures.event(.cardEnrol)))
+                var certificate = try Fixtures.certificate(serial: "\(serial.suffix(4))01", user: user.id)
+                certificate.cardSerial = serial
+                try await store.recordIssuance(certificate, audit: Fixtures.event(.certificateIssue))
+                return record
+            }
+            let left = try await enrolment("left", serial: "CD00000000000000A1", expiresIn: -60)
+            let finished = try await enrolment("finished", serial: "CD00000000000000A2", expiresIn: -60)
+            _ = try await enrolment("fresh", serial: "CD00000000000000A3", expiresIn: 3600)
+            #expect(try await store.completeEnrolment(id: finished.id, cardSerial: "CD00000000000000A2", audit: Fixtures.event(.cardEnrol)))
+
+            #expect(try await store.abandonedEnrolments(before: now, limit: 10).map(\.id) == ["left"])
+            #expect(try await store.abandonEnrolment(id: left.id, cardSerial: "CD00000000000000A1", audit: Fixtures.event(.cardEnrol)))
+            #expect(try await !store.abandonEnrolment(id: left.id, cardSerial: "CD00000000000000A1", audit: Fixtures.event(.cardEnrol)), "ended once")
+            #expect(try await !store.completeEnrolment(id: left.id, cardSerial: "CD00000000000000A1", audit: Fixtures.event(.cardEnrol)), "an ended enrolment cannot complete")
+            #expect(try await store.card(serial: "CD00000000000000A1")?.status == .cancelled)
+            // Still listed while its card keeps a valid certificate (the sweep revokes it next), then not.
+            let stillListed = try await store.abandonedEnrolments(before: now, limit: 10)
+            #expect(stillListed.map(\.id) == ["left"] && stillListed.first?.status == .expired)
+            let serial = try SerialNumber(hex: "A101")
+            _ = try await store.revoke(serial: serial, reason: .cessationOfOperation, at: now, supersededBy: nil, byRenewal: nil, audit: Fixtures.event(.certificateRevoke))
+            #expect(try await store.abandonedEnrolments(before: now, limit: 10).isEmpty)
+        }
+    }
+}

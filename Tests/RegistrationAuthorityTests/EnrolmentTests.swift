@@ -1,6 +1,7 @@
 import CardAgent
 import CardDeskAPI
 import CardDeskTestSupport
+import RegistrationAuthority
 import CardDeskCore
 import Foundation
 import Smartcard
@@ -53,6 +54,77 @@ struct EnrolmentTests {
                 // Spent: the same token enrols nothing more.
                 let spent = await #expect(throws: CardDeskError.self) { _ = try await server.beginEnrolment(token: token) }
                 #expect(spent?.code == .authenticationFailed)
+            }
+        }
+    }
+
+    /// An enrolment stopped as late as possible: both certificates issued, the card never enrolled.
+    static func abandonedEnrolment(_ fixture: RenewalFixture, _ server: ServerClient, apdus: Int) async throws -> (serial: String, token: String)? {
+        let store = fixture.instance.store
+        for stop in stride(from: apdus - 1, to: 1, by: -1) {
+            let card = try VirtualPIVCard.blank(file: fixture.folder.appendingPathComponent("left-\(UUID().uuidString).json"), manufacturer: fixture.instance.manufacturer)
+            let (token, _) = try await fixture.instance.enrolment.issueToken(userID: fixture.user, keyAlgorithm: .p256, validityDays: 30, actor: "test")
+            _ = try? await EnrolmentClient(server: server, card: PIVCardSession(transport: PulledOutAfter(card, after: stop))).enrol(token: token, passcode: "24681357") { _ in }
+            let serial = try await PIVCardSession(transport: card).serial()
+            if try await store.card(serial: serial)?.status == .enrolling,
+               try await store.certificates(cardSerial: serial).filter({ $0.status == .good }).count == 2 {
+                return (serial, token)
+            }
+        }
+        return nil
+    }
+
+    /// A whole enrolment, counted: its card and how many APDUs it took.
+    static func completedEnrolment(_ fixture: RenewalFixture, _ server: ServerClient) async throws -> (serial: String, apdus: Int) {
+        let counted = Counter()
+        let card = try VirtualPIVCard.blank(file: fixture.folder.appendingPathComponent("done-\(UUID().uuidString).json"), manufacturer: fixture.instance.manufacturer)
+        let (token, _) = try await fixture.instance.enrolment.issueToken(userID: fixture.user, keyAlgorithm: .p256, validityDays: 30, actor: "test")
+        let begun = try await EnrolmentClient(server: server, card: PIVCardSession(transport: Counting(card, counted))).enrol(token: token, passcode: "24681357") { _ in }
+        return (begun.cardSerial, counted.value)
+    }
+
+    @Test("An enrolment left with both certificates issued and its token expired: the sweep revokes them and cancels the card; a completed one is untouched")
+    func abandoned() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                let store = fixture.instance.store
+                let completed = try await Self.completedEnrolment(fixture, server)
+                let (serial, token) = try #require(try await Self.abandonedEnrolment(fixture, server, apdus: completed.apdus), "an enrolment stopped after both certificates")
+                // Before the token has expired (and its grace), nothing is touched.
+                #expect(try await fixture.instance.enrolment.sweepAbandoned() == 0)
+                fixture.clock.advance(seconds: CardEnrolment.tokenLifetime + CardEnrolment.abandonedAfter + 1)
+                #expect(try await fixture.instance.enrolment.sweepAbandoned() == 1)
+                let revoked = try await store.certificates(cardSerial: serial)
+                #expect(revoked.count == 2 && revoked.allSatisfy { $0.status == .revoked && $0.revocationReason == .cessationOfOperation })
+                #expect(try await store.card(serial: serial)?.status == .cancelled)
+                // The token enrols nothing now, and a second sweep finds nothing left.
+                await #expect(throws: CardDeskError.self) { _ = try await server.beginEnrolment(token: token) }
+                #expect(try await fixture.instance.enrolment.sweepAbandoned() == 0)
+                // The completed card is as it was.
+                #expect(try await store.card(serial: completed.serial)?.status == .active)
+                #expect(try await store.certificates(cardSerial: completed.serial).filter { $0.status == .good }.count == 2)
+                guard case .intact = try await store.verifyAuditChain() else {
+                    Issue.record("the audit chain must verify after the sweep")
+                    return
+                }
+            }
+        }
+    }
+
+    @Test("A sweep stopped after ending the enrolment (before revoking) finishes when run again")
+    func sweepResumes() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                let store = fixture.instance.store
+                let completed = try await Self.completedEnrolment(fixture, server)
+                let (serial, token) = try #require(try await Self.abandonedEnrolment(fixture, server, apdus: completed.apdus))
+                fixture.clock.advance(seconds: CardEnrolment.tokenLifetime + CardEnrolment.abandonedAfter + 1)
+                // The first half of a sweep, as if it stopped there.
+                let record = try #require(try await store.enrolment(tokenHash: CardChallenges.hash(token)))
+                #expect(try await store.abandonEnrolment(id: record.id, cardSerial: serial, audit: AuditEvent(action: .cardEnrol, actor: "test", subject: "card:\(serial)", time: fixture.clock.now())))
+                #expect(try await store.certificates(cardSerial: serial).filter { $0.status == .good }.count == 2, "the stop left them valid")
+                #expect(try await fixture.instance.enrolment.sweepAbandoned() == 0, "nothing new to end")
+                #expect(try await store.certificates(cardSerial: serial).allSatisfy { $0.status == .revoked })
             }
         }
     }

@@ -89,6 +89,8 @@ public struct EnrolmentRecord: Hashable, Sendable {
     public enum Status: String, Hashable, Sendable {
         case open
         case done
+        /// The token expired with the card not enrolled: its certificates are revoked and the card cancelled.
+        case expired
     }
 
     public let id: String

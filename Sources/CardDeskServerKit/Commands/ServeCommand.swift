@@ -81,7 +81,7 @@ public enum CardDeskServer {
             let group = ServiceGroup(configuration: .init(
                 services: [
                     .init(service: app), .init(service: outbox),
-                    .init(service: MaintenanceWorker(store: instance.store, clock: instance.clock, logger: logger)),
+                    .init(service: MaintenanceWorker(store: instance.store, enrolment: instance.enrolment, clock: instance.clock, logger: logger)),
                 ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             ))
             try await group.run()

@@ -18,9 +18,39 @@ extension SQLStore: EnrolmentStore {
     public func enrolment(tokenHash: String) async throws -> EnrolmentRecord? {
         try await host.read { db in
             guard let row = try await db.raw("SELECT * FROM enrolments WHERE token_hash = \(bind: tokenHash)").first() else { return nil }
-            return EnrolmentRecord(
+            return try Self.enrolment(row)
+        }
+    }
+
+    public func abandonedEnrolments(before cutoff: Timestamp, limit: Int) async throws -> [EnrolmentRecord] {
+        try await host.read { db in
+            try await db.raw("""
+                SELECT e.* FROM enrolments e
+                WHERE e.card_serial IS NOT NULL AND (
+                    (e.status = 'open' AND e.expires_at < \(bind: cutoff.millisecondsSince1970))
+                    OR (e.status = 'expired' AND EXISTS (
+                        SELECT 1 FROM certificates c WHERE c.card_serial = e.card_serial AND c.status = 'good')))
+                ORDER BY e.expires_at LIMIT \(bind: Int64(limit))
+                """).all().map(Self.enrolment)
+        }
+    }
+
+    public func abandonEnrolment(id: String, cardSerial: String, audit: AuditEvent) async throws -> Bool {
+        try await host.transaction { db in
+            let ended = try await db.raw("""
+                UPDATE enrolments SET status = 'expired' WHERE id = \(bind: id) AND card_serial = \(bind: cardSerial) AND status = 'open' RETURNING id
+                """).all()
+            guard ended.count == 1 else { return false }
+            try await db.raw("UPDATE cards SET status = 'cancelled' WHERE serial = \(bind: cardSerial) AND status = 'enrolling'").run()
+            _ = try await self.appendAudit(audit, on: db)
+            return true
+        }
+    }
+
+    static func enrolment(_ row: any SQLRow) throws -> EnrolmentRecord {
+            EnrolmentRecord(
                 id: try row.decode(column: "id", as: String.self),
-                tokenHash: tokenHash,
+                tokenHash: try row.decode(column: "token_hash", as: String.self),
                 userID: try UserID(try row.decode(column: "user_id", as: String.self)),
                 keyAlgorithm: try row.decode(column: "key_algorithm", as: String.self),
                 validityDays: try row.decode(column: "validity_days", as: Int64?.self).map(Int.init),
@@ -29,7 +59,6 @@ extension SQLStore: EnrolmentStore {
                 createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self)),
                 expiresAt: Timestamp(millisecondsSince1970: try row.decode(column: "expires_at", as: Int64.self))
             )
-        }
     }
 
     public func attachCard(_ card: CardRecord, toEnrolment id: String, audit: AuditEvent) async throws -> Bool {

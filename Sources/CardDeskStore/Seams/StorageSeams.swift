@@ -73,6 +73,12 @@ public protocol EnrolmentStore: Sendable {
     func completeEnrolment(id: String, cardSerial: String, audit: AuditEvent) async throws -> Bool
     /// A card that cannot change its management key keeps the factory one: it is stored instead (enrolling cards only).
     func replaceManagementKey(serial: String, sealed: [UInt8], audit: AuditEvent) async throws
+    /// Enrolments left behind: a card attached, the token expired before `cutoff`, not completed; and expired ones
+    /// whose card still has a valid certificate (the sweep stopped half-way). Oldest first, at most `limit`.
+    func abandonedEnrolments(before cutoff: Timestamp, limit: Int) async throws -> [EnrolmentRecord]
+    /// Ends an abandoned enrolment: it becomes `expired` and its card `cancelled`, in one transaction. False when it
+    /// was completed (or ended) meanwhile: completion and the sweep cannot both win.
+    func abandonEnrolment(id: String, cardSerial: String, audit: AuditEvent) async throws -> Bool
 }
 
 /// What the renewal engine needs beyond the CA: challenges, renewal state, and the card's certificates.

@@ -1,19 +1,23 @@
-public import CardDeskCore
+import CardDeskCore
 public import CardDeskStore
 public import CertificateAuthority
+public import RegistrationAuthority
 public import Logging
 public import ServiceLifecycle
 
 /// Housekeeping beside the web app: every minute, expired challenges (sign-in and renewal challenges nobody used)
-/// and old rate-limit windows are deleted, so unauthenticated requests leave nothing behind for long.
+/// and old rate-limit windows are deleted, so unauthenticated requests leave nothing behind for long; and enrolments
+/// abandoned past their token's expiry are ended (their certificates revoked).
 public struct MaintenanceWorker: Service {
     let store: any MaintenanceStore
+    let enrolment: CardEnrolment?
     let clock: any WallClock
     let logger: Logger
     let interval: Duration
 
-    public init(store: any MaintenanceStore, clock: any WallClock, logger: Logger, interval: Duration = .seconds(60)) {
+    public init(store: any MaintenanceStore, enrolment: CardEnrolment? = nil, clock: any WallClock, logger: Logger, interval: Duration = .seconds(60)) {
         self.store = store
+        self.enrolment = enrolment
         self.clock = clock
         self.logger = logger
         self.interval = interval
@@ -24,6 +28,9 @@ public struct MaintenanceWorker: Service {
             do {
                 let removed = try await store.purgeExpired(now: clock.now())
                 if removed > 0 { logger.debug("Purged expired rows", metadata: ["rows": "\(removed)"]) }
+                if let ended = try await enrolment?.sweepAbandoned(), ended > 0 {
+                    logger.notice("Ended abandoned enrolments: their cards cancelled, certificates revoked", metadata: ["enrolments": "\(ended)"])
+                }
             } catch {
                 logger.warning("Maintenance pass failed", metadata: ["error": "\(error)"])
             }

@@ -129,12 +129,45 @@ public struct CardEnrolment: Sendable {
         guard Set(try await store.certificates(cardSerial: card.serial).filter { $0.status == .good }.map(\.profile)) == Set(CertificateProfileKind.allCases) else {
             throw CardDeskError(.invalidInput, "The card does not have both certificates yet. Run the enrolment again.")
         }
-        _ = try await store.completeEnrolment(id: enrolment.id, cardSerial: card.serial, audit: AuditEvent(
+        let completed = try await store.completeEnrolment(id: enrolment.id, cardSerial: card.serial, audit: AuditEvent(
             action: .cardEnrol, actor: "enrolment:\(enrolment.id)", subject: "user:\(enrolment.userID)", details: "enrolment=\(enrolment.id) card \(card.serial) enrolled", time: clock.now()
         ))
+        // Not completed now: completed already (a repeated request), or ended by the sweep as its token expired.
+        if !completed, try await store.enrolment(tokenHash: enrolment.tokenHash)?.status != .done {
+            throw CardDeskError(.codeExpired, "This enrolment token expired before the card was enrolled: ask your Registration Authority for a new one.")
+        }
         var active = card
         active.status = .active
         return active
+    }
+
+    /// How long past its token's expiry an unfinished enrolment is left alone (a workstation may be mid-request).
+    public static let abandonedAfter: Int64 = 600
+
+    /// Ends the enrolments whose token expired with the card not enrolled: the enrolment is marked expired, the card
+    /// cancelled, and every certificate issued for it revoked (cessation of operation), so that no valid certificate
+    /// is left for a card that never became usable. Run again, it finishes what a stopped run left. Returns how many
+    /// enrolments it ended.
+    @discardableResult
+    public func sweepAbandoned() async throws -> Int {
+        let now = clock.now()
+        var ended = 0
+        for enrolment in try await store.abandonedEnrolments(before: now.adding(seconds: -Self.abandonedAfter), limit: 100) {
+            guard let serial = enrolment.cardSerial else { continue }
+            if enrolment.status == .open {
+                // Claimed first: a completion racing with the sweep either won already or cannot win now.
+                let claimed = try await store.abandonEnrolment(id: enrolment.id, cardSerial: serial, audit: AuditEvent(
+                    action: .cardEnrol, actor: "system", subject: "card:\(serial)", outcome: .failure,
+                    details: "enrolment=\(enrolment.id) token expired before the card was enrolled: card cancelled, its certificates revoked", time: now
+                ))
+                guard claimed else { continue }
+                ended += 1
+            }
+            for record in try await store.certificates(cardSerial: serial) where record.status == .good {
+                _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: "system")
+            }
+        }
+        return ended
     }
 
     private func open(_ token: String) async throws -> EnrolmentRecord {
