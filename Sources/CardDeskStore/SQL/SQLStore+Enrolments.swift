@@ -36,12 +36,19 @@ extension SQLStore: EnrolmentStore {
     }
 
     public func abandonEnrolment(id: String, cardSerial: String, audit: AuditEvent) async throws -> Bool {
+        try await endEnrolment(id: id, cardSerial: cardSerial, as: .expired, card: .cancelled, audit: audit)
+    }
+
+    /// Ends an open enrolment (`done` or `expired`) and moves its enrolling card on, with the audit entry, in one
+    /// transaction; one statement decides, so only one of two racing ends wins.
+    private func endEnrolment(id: String, cardSerial: String, as status: EnrolmentRecord.Status, card: CardRecord.Status, audit: AuditEvent) async throws -> Bool {
         try await host.transaction { db in
             let ended = try await db.raw("""
-                UPDATE enrolments SET status = 'expired' WHERE id = \(bind: id) AND card_serial = \(bind: cardSerial) AND status = 'open' RETURNING id
+                UPDATE enrolments SET status = \(bind: status.rawValue)
+                WHERE id = \(bind: id) AND card_serial = \(bind: cardSerial) AND status = 'open' RETURNING id
                 """).all()
             guard ended.count == 1 else { return false }
-            try await db.raw("UPDATE cards SET status = 'cancelled' WHERE serial = \(bind: cardSerial) AND status = 'enrolling'").run()
+            try await db.raw("UPDATE cards SET status = \(bind: card.rawValue) WHERE serial = \(bind: cardSerial) AND status = 'enrolling'").run()
             _ = try await self.appendAudit(audit, on: db)
             return true
         }
@@ -83,14 +90,6 @@ extension SQLStore: EnrolmentStore {
     }
 
     public func completeEnrolment(id: String, cardSerial: String, audit: AuditEvent) async throws -> Bool {
-        try await host.transaction { db in
-            let done = try await db.raw("""
-                UPDATE enrolments SET status = 'done' WHERE id = \(bind: id) AND card_serial = \(bind: cardSerial) AND status = 'open' RETURNING id
-                """).all()
-            guard done.count == 1 else { return false }
-            try await db.raw("UPDATE cards SET status = 'active' WHERE serial = \(bind: cardSerial) AND status = 'enrolling'").run()
-            _ = try await self.appendAudit(audit, on: db)
-            return true
-        }
+        try await endEnrolment(id: id, cardSerial: cardSerial, as: .done, card: .active, audit: audit)
     }
 }
