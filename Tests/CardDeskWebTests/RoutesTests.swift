@@ -128,4 +128,55 @@ struct RoutesTests {
             }
         }
     }
+
+    @Test("RFC 5019 caching: OCSP over GET (no nonce) and CRLs carry ETag, Last-Modified, Expires and a max-age up to nextUpdate; a CRL the client has gets 304; nonce and POST answers are not cached")
+    func caching() async throws {
+        #expect(HTTPDate.string(Timestamp(secondsSince1970: 784_111_777)) == "Sun, 06 Nov 1994 08:49:37 GMT", "RFC 9110's example")
+        try await Self.withApp { instance, client in
+            let certificate = try await Self.issue(instance, .authentication)
+            let issuer = instance.authority.hierarchy.issuer(.authentication).certificate
+            let plain = try OCSPRequest(certIDs: [try OCSPCertID(serial: SerialNumber(bytes: Array(certificate.serialNumber.bytes)), issuer: issuer)])
+            let encoded = Data(try plain.derEncoded).base64EncodedString().addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            func maxAge(_ response: TestResponse) -> Int? {
+                response.headers[.cacheControl]?.split(separator: ",").lazy.map { $0.trimmingCharacters(in: .whitespaces) }
+                    .first { $0.hasPrefix("max-age=") }.flatMap { Int($0.dropFirst("max-age=".count)) }
+            }
+            try await client.execute(uri: "/ocsp/\(encoded)", method: .get) { response in
+                #expect(response.status == .ok)
+                let answer = try OCSPResponse(derEncoded: Array(buffer: response.body))
+                let nextUpdate = try #require(answer.responses.first?.nextUpdate)
+                #expect(response.headers[.eTag]?.hasPrefix("\"") == true)
+                #expect(response.headers[.expires] == HTTPDate.string(nextUpdate))
+                #expect(response.headers[.lastModified] == HTTPDate.string(try #require(answer.producedAt)))
+                let age = try #require(maxAge(response))
+                #expect(age > 3500 && age <= 3600, "max-age runs to nextUpdate (one hour): \(age)")
+                #expect(response.headers[.cacheControl]?.contains("public") == true)
+            }
+            let withNonce = try OCSPRequest(certIDs: plain.certIDs, nonce: [9, 8, 7, 6, 5, 4, 3, 2])
+            let nonceEncoded = Data(try withNonce.derEncoded).base64EncodedString().addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            try await client.execute(uri: "/ocsp/\(nonceEncoded)", method: .get) { response in
+                #expect(response.headers[.cacheControl] == "no-cache" && response.headers[.eTag] == nil, "an answer to one nonce is for that request only")
+            }
+            try await client.execute(uri: "/ocsp", method: .post, body: ByteBuffer(bytes: try plain.derEncoded)) { response in
+                #expect(response.headers[.cacheControl] == "no-cache")
+            }
+
+            let first = try await client.execute(uri: "/crl/authentication.crl", method: .get)
+            let etag = try #require(first.headers[.eTag])
+            let crl = try CertificateRevocationList(derEncoded: Array(buffer: first.body))
+            #expect(first.headers[.lastModified] == HTTPDate.string(crl.thisUpdate) && first.headers[.expires] == HTTPDate.string(crl.nextUpdate))
+            #expect(maxAge(first) == 300)
+            try await client.execute(uri: "/crl/authentication.crl", method: .get, headers: [.ifNoneMatch: etag]) { response in
+                #expect(response.status == .notModified)
+                #expect(response.body.readableBytes == 0)
+                #expect(response.headers[.eTag] == etag)
+            }
+            // A revocation makes a new CRL: the old ETag no longer matches.
+            _ = try await instance.authority.revoke(serial: SerialNumber(bytes: Array(certificate.serialNumber.bytes)), reason: .superseded, actor: "test")
+            let renewed = try await client.execute(uri: "/crl/authentication.crl", method: .get, headers: [.ifNoneMatch: etag])
+            #expect(renewed.status == .ok)
+            #expect(renewed.headers[.eTag] != etag)
+            #expect(try CertificateRevocationList(derEncoded: Array(buffer: renewed.body)).entries.count == 1)
+        }
+    }
 }

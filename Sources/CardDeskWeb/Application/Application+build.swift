@@ -24,7 +24,7 @@ public func buildRouter(services: WebServices) -> Router<WebContext> {
     router.add(middleware: CardDeskErrorMiddleware())
     HealthRoutes(store: services.store).register(on: router)
     PKIRoutes(authority: services.authority).register(on: router)
-    OCSPRoutes(responder: services.ocsp, limiter: services.limiter).register(on: router)
+    OCSPRoutes(responder: services.ocsp, limiter: services.limiter, clock: services.authority.clock).register(on: router)
     RenewalRoutes(engine: services.renewal, limiter: services.limiter).register(on: router)
     LoginRoutes(login: services.login, presence: services.presence, limiter: services.limiter).register(on: router)
     UnlockRoutes(unlock: services.unlock, limiter: services.limiter).register(on: router)

@@ -4,10 +4,13 @@ import Hummingbird
 import RegistrationAuthority
 
 /// The OCSP responder (RFC 6960 appendix A): `POST /ocsp` with a DER request body, or
-/// `GET /ocsp/{base64 of the DER request, URL-encoded}`. The answer is always a DER OCSPResponse.
+/// `GET /ocsp/{base64 of the DER request, URL-encoded}`. The answer is always a DER OCSPResponse. Answers over GET
+/// carry RFC 5019 caching headers (ETag, Last-Modified, Expires, max-age up to nextUpdate) unless they answer a
+/// nonce or are not successful; a GET whose If-None-Match names the current answer gets 304.
 struct OCSPRoutes {
     let responder: OCSPResponder
     let limiter: RateLimiter
+    let clock: any WallClock
     /// RFC 6960 requests are small; anything larger is refused before parsing.
     static let maximumRequestSize = 8 * 1024
 
@@ -15,7 +18,7 @@ struct OCSPRoutes {
         router.post("/ocsp") { request, context in
             try await limiter.check(.ocsp, "addr:\(context.peerAddress)")
             let body = try await request.body.collect(upTo: Self.maximumRequestSize)
-            return try await respond(Array(buffer: body), context: context)
+            return try await respond(Array(buffer: body), context: context, request: nil)
         }
         router.get("/ocsp/**") { request, context in
             try await limiter.check(.ocsp, "addr:\(context.peerAddress)")
@@ -23,19 +26,24 @@ struct OCSPRoutes {
             let path = request.uri.path
             let encoded = path.dropFirst("/ocsp/".count)
             guard let base64 = String(encoded).removingPercentEncoding, let der = Data(base64Encoded: base64) else {
-                return try await respond([], context: context)
+                return try await respond([], context: context, request: request)
             }
-            return try await respond(Array(der), context: context)
+            return try await respond(Array(der), context: context, request: request)
         }
     }
 
     /// A DER OCSPResponse; 503 (with the reason) only when the HSM is away and no responder is valid.
-    private func respond(_ der: [UInt8], context: WebContext) async throws -> Response {
-        let answer = try await responder.respond(to: der, logger: context.logger)
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/ocsp-response"],
-            body: .init(byteBuffer: ByteBuffer(bytes: answer))
-        )
+    /// `request` is the GET request (cacheable answers); nil for POST.
+    private func respond(_ der: [UInt8], context: WebContext, request: Request?) async throws -> Response {
+        let answer = try await responder.answer(to: der, logger: context.logger)
+        guard let request, let times = answer.cacheable else {
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/ocsp-response", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(bytes: answer.der))
+            )
+        }
+        let caching = HTTPCaching.headers(for: answer.der, thisUpdate: times.thisUpdate, nextUpdate: times.nextUpdate, now: clock.now(), maxAge: Int64.max)
+        return HTTPCaching.response(request, body: answer.der, contentType: "application/ocsp-response", caching: caching)
     }
 }

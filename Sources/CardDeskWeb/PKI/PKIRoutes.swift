@@ -6,7 +6,8 @@ import X509
 
 /// CA certificates and CRLs, at the URLs that issued certificates name (AIA caIssuers, CRL distribution point):
 /// - `GET /pki/root.pem`, `/pki/root.crt` (DER), `/pki/authentication-ca.pem|crt`, `/pki/signing-ca.pem|crt`
-/// - `GET /crl/authentication.crl`, `/crl/signing.crl` (DER, `application/pkix-crl`)
+/// - `GET /crl/authentication.crl`, `/crl/signing.crl` (DER, `application/pkix-crl`, with ETag, Last-Modified, Expires
+///   and max-age; If-None-Match → 304)
 struct PKIRoutes {
     let authority: CertificateAuthority
 
@@ -39,17 +40,16 @@ struct PKIRoutes {
                 throw Self.notFound(file)
             }
         }
-        router.get("/crl/:file") { _, context in
+        router.get("/crl/:file") { request, context in
             let file = try context.parameters.require("file")
             guard file.hasSuffix(".crl"), let profile = CertificateProfileKind(rawValue: String(file.dropLast(4))) else {
                 throw HTTPError(.notFound, message: "There is no CRL \(file): use /crl/authentication.crl or /crl/signing.crl.")
             }
+            // The cached DER (a new CRL is signed only when the revocations change or it nears nextUpdate). Caches may keep
+            // it five minutes at most: a revocation reaches them that fast, whatever the CRL's own nextUpdate says.
             let crl = try await authority.currentCRL(profile)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/pkix-crl", .cacheControl: "max-age=300"],
-                body: .init(byteBuffer: ByteBuffer(bytes: crl.derEncoded))
-            )
+            let caching = HTTPCaching.headers(for: crl.derEncoded, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, now: authority.clock.now(), maxAge: 300)
+            return HTTPCaching.response(request, body: crl.derEncoded, contentType: "application/pkix-crl", caching: caching)
         }
     }
 

@@ -11,7 +11,7 @@ public struct CertificateAuthority: Sendable {
     public let profiles: [CertificateProfileKind: CertificateProfile]
     public let urls: PKIURLs
     let storage: any CertificateAuthorityStorage
-    let clock: any WallClock
+    public let clock: any WallClock
     let crlCache: CRLCache
 
     public init(

@@ -28,16 +28,28 @@ public struct OCSPResponder: Sendable {
     /// gets `unauthorized`, a storage failure `tryLater`. Throws `hsmUnavailable` only when no valid responder exists
     /// and the HSM that would certify one is away (the HTTP layer answers 503).
     public func respond(to requestDER: [UInt8], logger: Logger? = nil) async throws(CardDeskError) -> [UInt8] {
+        try await answer(to: requestDER, logger: logger).der
+    }
+
+    /// A response and what an HTTP cache needs to know about it (RFC 5019 §6).
+    public struct Answer: Sendable {
+        public let der: [UInt8]
+        /// Set only for a successful answer without a nonce: the times it may be cached between.
+        public let cacheable: (thisUpdate: Timestamp, nextUpdate: Timestamp)?
+    }
+
+    /// Like `respond`, with the caching facts of the answer.
+    public func answer(to requestDER: [UInt8], logger: Logger? = nil) async throws(CardDeskError) -> Answer {
         let request: OCSPRequest
         do {
             request = try OCSPRequest(derEncoded: requestDER)
         } catch {
             logger?.info("OCSP request refused", metadata: ["reason": "\(error)"])
-            return OCSPResponse.failure(.malformedRequest)
+            return Answer(der: OCSPResponse.failure(.malformedRequest), cacheable: nil)
         }
         let issuers = CertificateProfileKind.allCases.map(hierarchy.issuer)
         guard let signer = request.certIDs.lazy.compactMap({ id in issuers.first(where: id.matches) }).first else {
-            return OCSPResponse.failure(.unauthorized)
+            return Answer(der: OCSPResponse.failure(.unauthorized), cacheable: nil)
         }
         let now = clock.now()
         do {
@@ -63,13 +75,17 @@ public struct OCSPResponder: Sendable {
                     nextUpdate: response.nextUpdate.map { min($0, responder.notAfter) }
                 )
             }
-            return try await OCSPResponse.sign(by: responder, responses: capped, producedAt: now, nonce: request.nonce)
+            let der = try await OCSPResponse.sign(by: responder, responses: capped, producedAt: now, nonce: request.nonce)
+            // An answer to a request with a nonce is for that request only; the others may be cached until the
+            // earliest nextUpdate.
+            let nextUpdate = capped.compactMap(\.nextUpdate).min()
+            return Answer(der: der, cacheable: request.nonce == nil ? nextUpdate.map { (now, $0) } : nil)
         } catch let error as CardDeskError where error.code == .hsmUnavailable {
             logger?.error("OCSP response failed: no responder", metadata: ["error": "\(error.reason)"])
             throw error
         } catch {
             logger?.error("OCSP response failed", metadata: ["error": "\(error)"])
-            return OCSPResponse.failure(.tryLater)
+            return Answer(der: OCSPResponse.failure(.tryLater), cacheable: nil)
         }
     }
 }
