@@ -177,6 +177,20 @@ public struct PKCS11CAKey: CustomPrivateKey {
         return try Certificate.Signature(signatureAlgorithm: signatureAlgorithm, signatureBytes: ASN1BitString(bytes: ArraySlice(signature)))
     }
 
+    /// The HSM call blocks its thread for as long as the HSM takes (a network HSM: milliseconds): it runs on
+    /// Dispatch's threads, which grow when blocked, not on Swift's cooperative pool, which has one thread per core and
+    /// would stall every other request meanwhile.
+    public func signAsynchronously(bytes: some DataProtocol & Sendable, signatureAlgorithm: Certificate.SignatureAlgorithm) async throws -> Certificate.Signature {
+        let data = Array(bytes)
+        return try await withCheckedThrowingContinuation { continuation in
+            Self.signing.async {
+                continuation.resume(with: Result { try self.signSynchronously(bytes: data, signatureAlgorithm: signatureAlgorithm) })
+            }
+        }
+    }
+
+    private static let signing = DispatchQueue(label: "carddesk.pkcs11.sign", attributes: .concurrent)
+
     public static var defaultPEMDiscriminator: String { "CARDDESK HSM KEY" }
 
     public func serialize(into coder: inout DER.Serializer) throws {
