@@ -17,7 +17,10 @@ import VirtualSmartcard
 /// Renewals through the whole path: virtual cards (P-256 keys generated on the card), the `carddesk` client over
 /// real HTTP to the server's renewal API, two certificates issued and stored durably per card, old ones revoked.
 enum RenewalScenario {
-    static func run(renewals: Int, concurrency: Int, folder: URL, rawRate: Double) async throws {
+    /// - Parameters:
+    ///   - keyAlgorithm: the cards' key type (their new keys are generated on the card, as in the field).
+    ///   - agents: whether to measure sign-ins and the agents' check-ins too (once per run is enough).
+    static func run(renewals: Int, concurrency: Int, folder: URL, rawRate: Double, keyAlgorithm: CardKeyAlgorithm = .p256, agents: Bool = true) async throws {
         let data = folder.appendingPathComponent("renewal-data")
         // The benchmark is one client standing for many workstations: rate limits off.
         let settings = try await ServerSettings.resolve(flags: ["data": data.path, "rate.limit.percent": "0"], environment: [:])
@@ -30,9 +33,11 @@ enum RenewalScenario {
             try await instance.store.addUser(user, audit: AuditEvent(action: .userAdd, actor: "bench", subject: "user:\(user.id)", time: instance.clock.now()))
         }
         var cards: [PIVCardSession] = []
+        let revokedBefore = try await instance.store.revokedCertificates(profile: .authentication).count
+            + instance.store.revokedCertificates(profile: .signing).count
         for index in 0..<renewals {
-            let file = folder.appendingPathComponent("card-\(index).json")
-            _ = try await instance.cardIssuer.issueVirtualCard(userID: user.id, file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: 30, actor: "bench")
+            let file = folder.appendingPathComponent("card-\(keyAlgorithm.rawValue)-\(index).json")
+            _ = try await instance.cardIssuer.issueVirtualCard(userID: user.id, file: file, passcode: "123456", keyAlgorithm: keyAlgorithm, validityDays: 30, actor: "bench")
             cards.append(PIVCardSession(transport: VirtualPIVCard(file: file)))
         }
 
@@ -51,16 +56,16 @@ enum RenewalScenario {
         let rate = try await Benchmark.measure(count: renewals, concurrency: concurrency) { index in
             try await RenewalClient(server: client, card: cardList[index]).renew(passcode: "123456") { _, _ in }
         }
-        try await checkIns(client: client, port: port, cards: cardList, concurrency: concurrency)
+        if agents { try await checkIns(client: client, port: port, cards: cardList, concurrency: concurrency) }
         serverTask.cancel()
         _ = try? await serverTask.value
 
         let revoked = try await instance.store.revokedCertificates(profile: .authentication).count
-            + instance.store.revokedCertificates(profile: .signing).count
+            + instance.store.revokedCertificates(profile: .signing).count - revokedBefore
         guard revoked == renewals * 2 else {
             throw CardDeskError(.internalFailure, "expected \(renewals * 2) superseded certificates, found \(revoked)")
         }
-        print("renewal (2 certificates, HTTP, \(concurrency) in flight)".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
+        print("renewal, \(keyAlgorithm.rawValue) card keys, \(concurrency) in flight".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
         print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 10 HTTP requests, 5 card signatures, 2 CA signatures, 15 durable commits)", rate / rawRate))
         print("  all \(renewals) renewals complete: \(renewals * 2) old certificates revoked as superseded")
     }
@@ -87,6 +92,17 @@ enum RenewalScenario {
         let presence = try await Benchmark.measure(count: count, concurrency: concurrency) { _ in
             _ = try await client.checkIn(bridgePort: 43490, token: nil)
         }
+        // A sign-in: a challenge, the card's signature (in this process), the session opened and audited.
+        let signingCards = Array(cards.prefix(50))
+        let signIns = try await Benchmark.measure(count: 2_000, concurrency: concurrency) { index in
+            let card = signingCards[index % signingCards.count]
+            let serial = try await card.serial()
+            let challenge = try await client.loginChallenge()
+            let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+            guard try await client.login(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation))).token != nil else {
+                throw CardDeskError(.internalFailure, "a benchmark sign-in opened no session")
+            }
+        }
         let keepAlive = try await Benchmark.measure(count: count, concurrency: concurrency) { index in
             let answer = try await client.checkIn(bridgePort: 43490, token: sessionTokens[index % sessionTokens.count])
             guard answer.session?.active == true else { throw CardDeskError(.internalFailure, "a benchmark session ended") }
@@ -97,6 +113,7 @@ enum RenewalScenario {
         print(line("GET /health (baseline, \(concurrency) in flight)", baseline))
         print(line("agent check-in, presence only", presence))
         print(line("agent check-in with session keep-alive", keepAlive))
+        print(line("sign-in (challenge, card signature, session)", signIns))
         print(String(format: "  at one check-in per agent every 5 s: %.0f running agents per server at the keep-alive rate (a lower bound: the client shares the process and cores)", keepAlive * 5))
     }
 }
