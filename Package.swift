@@ -323,6 +323,7 @@ let package = Package(
             dependencies: [
                 "CardDeskCore",
                 "CardDeskStore",
+                "CardDeskTestSupport",
                 "CertificateAuthority",
                 "CPKCS11",
                 "PKCS11",

@@ -1,5 +1,6 @@
 import CardDeskCore
 import CardDeskStore
+import CardDeskTestSupport
 import CertificateAuthority
 import Crypto
 import Foundation
@@ -120,6 +121,35 @@ struct OCSPResponderTests {
             }
             let tooMany = try OCSPRequest(certIDs: (1...40).map { try OCSPCertID(serial: SerialNumber(bytes: [UInt8($0)]), issuer: pki.hierarchy.root) })
             #expect(try OCSPResponse(derEncoded: try await pki.responder.respond(to: try tooMany.derEncoded)).status == .malformedRequest)
+        }
+    }
+
+    @Test("A nonce-less question asked again gets the same signed answer while its statuses hold; a revocation, or half the validity passing, gets a new one")
+    func signedAnswersReused() async throws {
+        try await TestPKI.with { pki in
+            let clock = TestClock(TestPKI.referenceTime)
+            let responder = OCSPResponder(hierarchy: pki.hierarchy, status: pki.store, clock: clock, validitySeconds: 3600)
+            let issuer = pki.hierarchy.issuer(.authentication).certificate
+            let certificate = try await pki.issue(.authentication)
+            let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
+            let question = try OCSPRequest(certIDs: [OCSPCertID(serial: serial, issuer: issuer)]).derEncoded
+            let first = try await responder.respond(to: question)
+            clock.advance(seconds: 60)
+            #expect(try await responder.respond(to: question) == first, "reused: no new signature")
+            // With a nonce, every answer is its own.
+            let withNonce = try OCSPRequest(certIDs: [OCSPCertID(serial: serial, issuer: issuer)], nonce: [1, 2, 3, 4, 5, 6, 7, 8]).derEncoded
+            #expect(try await responder.respond(to: withNonce) != responder.respond(to: withNonce))
+            // Revoked (here, or by another process: the status is read on every question): the next answer says so.
+            _ = try await pki.authority.revoke(serial: serial, reason: .keyCompromise, actor: "test")
+            let revoked = try OCSPResponse(derEncoded: try await responder.respond(to: question))
+            #expect(revoked.responses.first?.status == .revoked(at: TestPKI.referenceTime, reason: .keyCompromise))
+            #expect(try await responder.respond(to: question) == revoked.derEncoded)
+            // Half the validity later: signed again, with a new thisUpdate.
+            clock.advance(seconds: 1800)
+            let fresh = try OCSPResponse(derEncoded: try await responder.respond(to: question))
+            #expect(fresh.derEncoded != revoked.derEncoded)
+            #expect(fresh.responses.first?.thisUpdate == TestPKI.referenceTime.adding(seconds: 1860))
+            #expect(try fresh.isSignedByDelegate(of: issuer))
         }
     }
 }

@@ -1,6 +1,7 @@
 public import CardDeskCore
 public import CardDeskStore
 public import Logging
+import Synchronization
 
 /// Answers OCSP requests about the certificates of every issuing CA, signed by that CA's delegated responder.
 public struct OCSPResponder: Sendable {
@@ -10,6 +11,8 @@ public struct OCSPResponder: Sendable {
     /// How long a `good` or `revoked` answer may be cached by relying parties.
     let validitySeconds: Int64
     public let responders: DelegatedOCSPResponders
+    /// Signed answers to nonce-less questions, reused while the statuses they state are still the stored ones.
+    let answers = SignedAnswers(capacity: 50_000)
 
     /// - Parameter audit: where each responder certificate is recorded (nil: nowhere, for tests of the encoding).
     public init(
@@ -67,6 +70,14 @@ public struct OCSPResponder: Sendable {
                 }
                 responses.append(.init(certID: certID, status: answer, thisUpdate: now, nextUpdate: now.adding(seconds: validitySeconds)))
             }
+            // The same question with the same statuses, answered recently: the signed answer is reused (its
+            // signature is the expensive part); the statuses were read again just now, so a revocation, made by this
+            // process or any other, is in the very next answer.
+            let key = request.nonce == nil ? request.certIDs.flatMap(\.encoded) : nil
+            let statuses = responses.map(\.status)
+            if let key, let reused = answers.reusable(key, statuses: statuses, now: now) {
+                return Answer(der: reused.der, cacheable: (reused.thisUpdate, reused.nextUpdate))
+            }
             let responder = try await responders.signer(for: signer)
             // No answer outlives the certificate of the responder that signs it.
             let capped = responses.map { response in
@@ -79,6 +90,10 @@ public struct OCSPResponder: Sendable {
             // An answer to a request with a nonce is for that request only; the others may be cached until the
             // earliest nextUpdate.
             let nextUpdate = capped.compactMap(\.nextUpdate).min()
+            if let key, let nextUpdate {
+                answers.keep(key, .init(statuses: statuses, der: der, thisUpdate: now, nextUpdate: nextUpdate,
+                                        refreshAfter: min(nextUpdate, now.adding(seconds: validitySeconds / 2))))
+            }
             return Answer(der: der, cacheable: request.nonce == nil ? nextUpdate.map { (now, $0) } : nil)
         } catch let error as CardDeskError where error.code == .hsmUnavailable {
             logger?.error("OCSP response failed: no responder", metadata: ["error": "\(error.reason)"])
@@ -88,4 +103,43 @@ public struct OCSPResponder: Sendable {
             return Answer(der: OCSPResponse.failure(.tryLater), cacheable: nil)
         }
     }
+}
+
+/// Signed OCSP answers by question (the request's CertIDs, byte for byte), bounded in number. An answer is reused
+/// only for the same statuses and until half its validity has passed, so a client or cache sees a fresh one at least
+/// twice per validity period.
+final class SignedAnswers: Sendable {
+    struct Entry: Sendable {
+        let statuses: [OCSPResponse.CertStatus]
+        let der: [UInt8]
+        let thisUpdate: Timestamp
+        let nextUpdate: Timestamp
+        let refreshAfter: Timestamp
+    }
+
+    private let entries = Mutex<[[UInt8]: Entry]>([:])
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func reusable(_ key: [UInt8], statuses: [OCSPResponse.CertStatus], now: Timestamp) -> Entry? {
+        entries.withLock { entries in
+            guard let entry = entries[key], entry.statuses == statuses, now < entry.refreshAfter else { return nil }
+            return entry
+        }
+    }
+
+    func keep(_ key: [UInt8], _ entry: Entry) {
+        entries.withLock { entries in
+            if entries.count >= capacity, entries[key] == nil {
+                // Full: a tenth goes (which tenth does not matter: any answer can be signed again).
+                for stale in entries.keys.prefix(max(1, capacity / 10)) { entries[stale] = nil }
+            }
+            entries[key] = entry
+        }
+    }
+
+    var count: Int { entries.withLock { $0.count } }
 }
