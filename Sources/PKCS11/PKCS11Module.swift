@@ -71,14 +71,6 @@ public final class PKCS11Module: @unchecked Sendable {
         return nil
     }
 
-    /// The labels of the tokens present.
-    public func tokenLabels() throws(CardDeskError) -> [String] {
-        try slots().compactMap { slot in
-            var info = CK_TOKEN_INFO()
-            return functions.pointee.C_GetTokenInfo(slot, &info) == CKR_OK ? Self.text(info.label) : nil
-        }
-    }
-
     private func slots() throws(CardDeskError) -> [CK_SLOT_ID] {
         var count: CK_ULONG = 0
         try check(functions.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), nil, &count), "C_GetSlotList")

@@ -56,7 +56,7 @@ public final class PKCS11Token: Sendable {
         if let known = state.withLock({ $0.keys[id] }) { return known }
         let found = try session.find(objectClass: CK_OBJECT_CLASS(CKO_PRIVATE_KEY), id: id)
         guard let key = found.first else {
-            throw CardDeskError(.configuration, "The token \"\(label)\" holds no private key with ID \(id.map { String(format: "%02x", $0) }.joined()). Was the data directory's pki made with another token?")
+            throw CardDeskError(.configuration, "The token \"\(label)\" holds no private key with ID \(Hex.string(id, lowercase: true)). Was the data directory's pki made with another token?")
         }
         state.withLock { $0.keys[id] = key }
         return key

@@ -303,7 +303,7 @@ struct AgentState: Sendable {
     /// Claims the renewal for the signed-in card (its passcode is checked next).
     mutating func claimRenewal() throws(CardDeskError) -> CardInsertion {
         let signedIn = try requireSignedIn()
-        try renewal.claim(signedIn.card, profiles: signedIn.view.certificates.map(\.profile))
+        try renewal.claim(profiles: signedIn.view.certificates.map(\.profile))
         return signedIn.card
     }
 
@@ -318,7 +318,7 @@ struct AgentState: Sendable {
             renewal.abandon()
             throw CardDeskError(.cardRemoved, "The smartcard was removed. Insert it and try again.")
         }
-        renewal.started(insertion)
+        renewal.started()
         return [.say("Renewal started from the browser.")]
     }
 
@@ -385,7 +385,7 @@ struct HandoverSecrets: Sendable {
 
     mutating func issue(now: Date) -> String {
         issued = issued.filter { $0.value > now }
-        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let secret = Hex.string((0..<32).map { _ in UInt8.random(in: 0...255) }, lowercase: true)
         issued[Self.hash(secret)] = now.addingTimeInterval(Self.lifetime)
         return secret
     }
@@ -396,6 +396,6 @@ struct HandoverSecrets: Sendable {
     }
 
     private static func hash(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.string(SHA256.hash(data: Array(text.utf8)), lowercase: true)
     }
 }

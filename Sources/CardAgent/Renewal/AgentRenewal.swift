@@ -5,13 +5,14 @@ import CardDeskCore
 /// insertion, and its progress as the page polls it. A value inside `AgentState`; the renewal itself
 /// (`RenewalClient`) runs in a task that reports each step back.
 struct AgentRenewal: Sendable {
+    /// For the card in the reader (`AgentState.card`): the state ends the run when that card leaves.
     enum Run: Hashable, Sendable {
         case idle
         /// Claimed; the card is checking the passcode.
-        case checkingPasscode(CardInsertion)
-        case running(CardInsertion)
+        case checkingPasscode
+        case running
         /// The card left while it ran: it stops at its next step, and says why.
-        case stopping(CardInsertion)
+        case stopping
     }
 
     private(set) var run: Run = .idle
@@ -19,12 +20,10 @@ struct AgentRenewal: Sendable {
     private var items: [(profile: CertificateProfileKind, stage: RenewalClient.Stage)] = []
     private var failure: (message: String, code: String?)?
 
-    var isRunning: Bool { state == .running }
-
     /// One renewal at a time: a second request while one is claimed or running is refused.
-    mutating func claim(_ card: CardInsertion, profiles: [CertificateProfileKind]) throws(CardDeskError) {
+    mutating func claim(profiles: [CertificateProfileKind]) throws(CardDeskError) {
         guard run == .idle else { throw CardDeskError(.renewalConflict, "A renewal is already running.") }
-        run = .checkingPasscode(card)
+        run = .checkingPasscode
         state = .running
         items = profiles.map { ($0, .pending) }
         failure = nil
@@ -35,14 +34,14 @@ struct AgentRenewal: Sendable {
         self = AgentRenewal()
     }
 
-    mutating func started(_ card: CardInsertion) {
-        run = .running(card)
+    mutating func started() {
+        run = .running
     }
 
     /// The card left. True when a running renewal must be cancelled.
     mutating func cardRemoved() -> Bool {
-        guard case .running(let card) = run else { return false }
-        run = .stopping(card)
+        guard run == .running else { return false }
+        run = .stopping
         return true
     }
 
@@ -59,7 +58,7 @@ struct AgentRenewal: Sendable {
     /// stopped because the card left says so, whatever error the interruption surfaced as.
     mutating func finish(_ error: (any Error)?) -> (any Error)? {
         var reason = error
-        if case .stopping = run {
+        if run == .stopping {
             reason = CardDeskError(.cardRemoved, "The smartcard was removed: the renewal stopped. Insert it and renew again to finish.")
         }
         run = .idle

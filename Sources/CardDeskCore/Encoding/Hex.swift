@@ -1,7 +1,7 @@
 /// Hexadecimal for messages, logs and tests.
 public enum Hex {
-    public static func string(_ bytes: some Sequence<UInt8>, separator: String = "") -> String {
-        let digits = Array("0123456789ABCDEF")
+    public static func string(_ bytes: some Sequence<UInt8>, separator: String = "", lowercase: Bool = false) -> String {
+        let digits = Array(lowercase ? "0123456789abcdef" : "0123456789ABCDEF")
         return bytes.map { String([digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]]) }.joined(separator: separator)
     }
 

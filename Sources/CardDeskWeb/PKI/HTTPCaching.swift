@@ -20,7 +20,7 @@ enum HTTPCaching {
     }
 
     static func etag(_ body: [UInt8]) -> String {
-        "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+        "\"" + Hex.string(SHA256.hash(data: body).prefix(16), lowercase: true) + "\""
     }
 
     /// Whether the request already holds this version (If-None-Match lists its ETag, or `*`).

@@ -102,7 +102,7 @@ public struct CAHierarchy: Sendable {
             try SecretFile.write(bytes, to: directory.appendingPathComponent(name).path, mode: mode)
         }
         let notBefore = now.date.addingTimeInterval(-300)
-        func hex(_ serial: Certificate.SerialNumber) -> String { serial.bytes.map { String(format: "%02x", $0) }.joined() }
+        func hex(_ serial: Certificate.SerialNumber) -> String { Hex.string(serial.bytes, lowercase: true) }
         /// A CA certificate valid for `years` from `notBefore`, signed by `issuerKey`.
         func caCertificate(
             key: Certificate.PrivateKey, subject: DistinguishedName, issuer: DistinguishedName, issuerKey: Certificate.PrivateKey,

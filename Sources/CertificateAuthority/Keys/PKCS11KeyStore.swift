@@ -53,7 +53,7 @@ public struct PKCS11KeyStore: CAKeyStore {
             let (publicKey, _) = try session.generateKeyPair(type.kind, label: label, id: id)
             return PKCS11CAKey(token: token, id: id, type: type, publicKey: try Self.publicKey(publicKey, type: type, in: session))
         }
-        let reference = Reference(token: token.label, id: Hex.string(id).lowercased(), label: label, type: type.rawValue)
+        let reference = Reference(token: token.label, id: Hex.string(id, lowercase: true), label: label, type: type.rawValue)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try SecretFile.write(Array(try encoder.encode(reference)), to: directory.appendingPathComponent(keyFile(role)).path, mode: 0o644)

@@ -73,7 +73,7 @@ public actor DelegatedOCSPResponders {
             current[profile] = signer
             try? await audit?.appendAudit(AuditEvent(
                 action: .certificateIssue, actor: "system", subject: "ocsp-responder:\(profile.rawValue)",
-                details: "OCSP responder certificate \(Hex.string(signer.certificate.serialNumber.bytes).lowercased()) for the \(profile.rawValue) CA, valid until \(signer.notAfter)",
+                details: "OCSP responder certificate \(Hex.string(signer.certificate.serialNumber.bytes, lowercase: true)) for the \(profile.rawValue) CA, valid until \(signer.notAfter)",
                 time: now
             ))
             return signer
@@ -82,11 +82,6 @@ public actor DelegatedOCSPResponders {
             if let signer = current[profile], signer.notAfter > now.adding(seconds: 60) { return signer }
             throw error
         }
-    }
-
-    /// The responder certificates in use, for tests and the operator.
-    public func certificates() -> [CertificateProfileKind: Certificate] {
-        current.mapValues(\.certificate)
     }
 
     static func certify(by issuer: IssuingCA, now: Timestamp, lifetimeSeconds: Int64) async throws -> OCSPSigner {

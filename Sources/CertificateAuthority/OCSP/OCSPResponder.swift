@@ -140,6 +140,4 @@ final class SignedAnswers: Sendable {
             entries[key] = entry
         }
     }
-
-    var count: Int { entries.withLock { $0.count } }
 }
