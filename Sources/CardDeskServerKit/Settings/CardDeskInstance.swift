@@ -49,14 +49,7 @@ public struct CardDeskInstance: Sendable {
         let pkiDirectory = data.appendingPathComponent("pki")
         let pkiExists = manager.fileExists(atPath: pkiDirectory.path)
 
-        let masterKey: MasterKey
-        if let base64 = settings.masterKeyBase64 {
-            masterKey = try MasterKey(base64: base64)
-        } else if pkiExists, !manager.fileExists(atPath: settings.masterKeyFile.path) {
-            throw CardDeskError(.corruptDataDirectory, "The CA keys in \(pkiDirectory.path) are sealed, but the master key file \(settings.masterKeyFile.path) is missing. Restore it, or set CARDDESK_MASTER_KEY.")
-        } else {
-            masterKey = try MasterKey.loadOrCreate(file: settings.masterKeyFile)
-        }
+        let masterKey = try masterKey(settings, pkiExists: pkiExists)
 
         let store = try await SQLStore.open(settings.database, logger: logger, now: clock.now(), auditKey: masterKey.derivedKey(label: "audit-chain"))
         do {
@@ -116,6 +109,16 @@ public struct CardDeskInstance: Sendable {
             try? await store.close()
             throw error
         }
+    }
+
+    /// The data directory's master key: from the settings, or its file (made on first use). A directory whose PKI
+    /// exists without the key file is refused: its sealed secrets could not be opened.
+    static func masterKey(_ settings: ServerSettings, pkiExists: Bool) throws -> MasterKey {
+        if let base64 = settings.masterKeyBase64 { return try MasterKey(base64: base64) }
+        if pkiExists, !FileManager.default.fileExists(atPath: settings.masterKeyFile.path) {
+            throw CardDeskError(.corruptDataDirectory, "The secrets in \(settings.dataDirectory.appendingPathComponent("pki").path) are sealed, but the master key file \(settings.masterKeyFile.path) is missing. Restore it, or set CARDDESK_MASTER_KEY.")
+        }
+        return try MasterKey.loadOrCreate(file: settings.masterKeyFile)
     }
 
     public func close() async {

@@ -34,12 +34,7 @@ public enum KeyCeremony {
         let pinSettings = CAKeySettings.PKCS11(module: request.module, token: request.tokenLabel, pinFile: request.pinFile, pin: nil)
         let keys = try PKCS11KeyStore(module: request.module, tokenLabel: request.tokenLabel, pin: try pinSettings.readPIN(), rootTokenLabel: request.rootTokenLabel, keyType: request.keyType)
         try SecretFile.createDirectory(data.path)
-        let masterKey: MasterKey
-        if let base64 = settings.masterKeyBase64 {
-            masterKey = try MasterKey(base64: base64)
-        } else {
-            masterKey = try MasterKey.loadOrCreate(file: settings.masterKeyFile)
-        }
+        let masterKey = try CardDeskInstance.masterKey(settings, pkiExists: false)
         let clock = SystemClock()
         let store = try await SQLStore.open(settings.database, logger: logger, now: clock.now(), auditKey: masterKey.derivedKey(label: "audit-chain"))
         let subject = "ca:\(settings.organisation)"
