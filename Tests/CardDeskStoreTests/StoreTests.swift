@@ -122,6 +122,43 @@ struct StoreTests {
             #expect(try await store.verifyAuditChain() == .intact(entries: 50))
         }
     }
+
+    @Test("Concurrent transactions share commits; a refused one is rolled back alone, the others are all written", arguments: TestBackend.available)
+    func groupCommit(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let before = store.commitStatistics
+            // 150 users at once, every tenth ID given twice: exactly one of each pair must win, and a refused
+            // transaction (its user insert and its audit entry) must leave nothing while its batch commits.
+            let ids = (0..<150).map { String(format: "5552546%05d", $0 % 10 == 9 ? $0 - 1 : $0) }
+            let outcomes = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+                for (index, id) in ids.enumerated() {
+                    group.addTask {
+                        let user = try User(id: try UserID(id), givenName: "Given", familyName: "Doe", organisation: "RBQ",
+                                            roles: [try Role(parsing: "S0080:G0450:R8000@RBQ")])
+                        do {
+                            try await store.addUser(user, audit: Fixtures.event(.userAdd, subject: "user:\(id)", details: "n=\(index)"))
+                            return (id, true)
+                        } catch let error as CardDeskError where error.code == .userExists {
+                            return (id, false)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [(String, Bool)]()) { $0.append($1) }
+            }
+            let distinct = Set(ids)
+            #expect(outcomes.filter(\.1).count == distinct.count, "one success per distinct ID")
+            #expect(Set(outcomes.filter(\.1).map(\.0)) == distinct)
+            #expect(outcomes.filter { !$0.1 }.count == ids.count - distinct.count)
+            for id in distinct { #expect(try await store.user(id: try UserID(id)) != nil, "user \(id) acknowledged but not stored") }
+            // One audit entry per stored user, chained without a gap.
+            #expect(try await store.verifyAuditChain() == .intact(entries: Int64(distinct.count)))
+            let after = store.commitStatistics
+            let transactions = after.transactions - before.transactions
+            let commits = after.commits - before.commits
+            #expect(transactions == ids.count)
+            #expect(commits < transactions / 2, "concurrent transactions must share commits: \(transactions) in \(commits) commits")
+        }
+    }
 }
 
 @Suite("Storage: abandoned enrolments")

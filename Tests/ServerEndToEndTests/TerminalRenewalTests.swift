@@ -231,6 +231,59 @@ struct TerminalRenewalTests {
     }
 }
 
+extension TerminalRenewalTests {
+    /// Group commit (issue 12): many renewals at once share commits; the server is SIGKILLed while their batches run.
+    @Test("Renewals at once, the server SIGKILLed in the middle of their batched commits: every acknowledged renewal is stored, nothing is half-written")
+    func killedDuringGroupCommit() throws {
+        var setup = try Setup("kill-batch")
+        var generator = SystemRandomNumberGenerator()
+        var interrupted = 0, acknowledged = 0
+        for round in 0..<2 {
+            let cards = try (0..<12).map { try setup.issueCard("batch-\(round)-\($0)") }
+            let input = setup.folder.appendingPathComponent("passcode.txt")
+            try "123456\n".write(to: input, atomically: true, encoding: .utf8)
+            let processes = try cards.map { card in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: Tools.clientBinary)
+                process.arguments = ["renew", "--card", card.path, "--server", setup.server.url]
+                process.standardInput = try FileHandle(forReadingFrom: input)
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                return process
+            }
+            Thread.sleep(forTimeInterval: Double.random(in: 0.4...1.2, using: &generator))
+            setup.server.signal(SIGKILL)
+            _ = setup.server.waitForExit()
+            for process in processes { process.waitUntilExit() }
+            setup = try Setup(resuming: setup)
+
+            // Acknowledged: `renew` said it was done, so every write it waited for must be stored, before anything
+            // runs again.
+            for (card, process) in zip(cards, processes) where process.terminationStatus == 0 {
+                acknowledged += 1
+                try setup.expectConsistent(card, "round \(round): acknowledged renewal of \(card.lastPathComponent)")
+            }
+            // Nothing half-written: every stored certificate has its issuance entry and every revocation its own.
+            let database = setup.database
+            #expect(try Tools.sqlite(database, "SELECT count(*) FROM audit_events WHERE action = 'certificate.issue' AND subject LIKE 'user:%'")
+                    == Tools.sqlite(database, "SELECT count(*) FROM certificates"), "round \(round)")
+            #expect(try Tools.sqlite(database, "SELECT count(*) FROM audit_events WHERE action = 'certificate.revoke'")
+                    == Tools.sqlite(database, "SELECT count(*) FROM certificates WHERE status = 'revoked'"), "round \(round)")
+            // The others finish by running renew again.
+            for (card, process) in zip(cards, processes) where process.terminationStatus != 0 {
+                interrupted += 1
+                let again = try setup.carddesk(["renew"], card: card, passcode: "123456")
+                #expect(again.ok, "round \(round) \(card.lastPathComponent): \(again.stderr)")
+                try setup.expectConsistent(card, "round \(round): \(card.lastPathComponent) renewed again")
+            }
+        }
+        #expect(interrupted >= 2, "the kill must have caught renewals mid-way (\(interrupted) of 24)")
+        #expect(acknowledged + interrupted == 24)
+        print("group commit kill test: \(acknowledged) renewals acknowledged before the kill, \(interrupted) interrupted")
+    }
+}
+
 extension TerminalRenewalTests.Setup {
     /// A new server process on the same data directory.
     init(resuming previous: Self) throws {

@@ -7,34 +7,38 @@ import NIOPosix
 import PostgresKit
 import SQLKit
 import SQLiteKit
+import Synchronization
 
 /// Owns the connections to one database and hands out reads and transactions.
 ///
-/// SQLite allows one writer at a time, so its transactions are serialised here (one writer connection, WAL,
-/// `synchronous=FULL` for a durable commit); reads use a second connection and never see uncommitted data.
-/// PostgreSQL uses a connection pool; each transaction holds one pooled connection for its duration.
+/// Every write transaction goes through one group committer (`GroupCommitter`): transactions that arrive while a
+/// commit is being flushed share the next commit, one after another on one writer connection.
+/// SQLite: the writer connection (WAL, `synchronous=FULL` for a durable commit); reads use a second connection and
+/// never see uncommitted data. PostgreSQL: a connection pool; each batch holds one pooled connection, reads take any.
+/// (On PostgreSQL every transaction locks the audit chain's head, so commits are serial across instances anyway:
+/// sharing one flush among many transactions is what lets them scale.)
 final class DatabaseHost: Sendable {
     enum Flavour: Sendable { case sqlite, postgres }
 
     let flavour: Flavour
     private let reader: any SQLDatabase
-    private let writer: any SQLDatabase
-    private let writeLock: AsyncSerialLock?
+    private let committer: GroupCommitter
     private let closeAll: @Sendable () async throws -> Void
 
     private init(
         flavour: Flavour,
         reader: any SQLDatabase,
-        writer: any SQLDatabase,
-        writeLock: AsyncSerialLock?,
+        committer: GroupCommitter,
         close: @escaping @Sendable () async throws -> Void
     ) {
         self.flavour = flavour
         self.reader = reader
-        self.writer = writer
-        self.writeLock = writeLock
+        self.committer = committer
         self.closeAll = close
     }
+
+    /// How many transactions were committed, in how many commits (flushes), since the store was opened.
+    var commitStatistics: (transactions: Int, commits: Int) { committer.statistics }
 
     static func open(_ location: DatabaseLocation, logger: Logger) async throws -> DatabaseHost {
         switch location {
@@ -72,11 +76,24 @@ final class DatabaseHost: Sendable {
             throw CardDeskError(.storageUnavailable, "Cannot open the SQLite database \(path): \(String(describing: error)). Check that the file is a CardDesk database and that its folder is writable.")
         }
         let reader = try await connect()
+        let writerSQL = writer.sql(queryLogLevel: .trace)
+        // The connection's `synchronous` setting as last set (FULL when opened).
+        let synchronousFull = Atomic<Bool>(true)
+        let committer = GroupCommitter(
+            begin: "BEGIN IMMEDIATE",
+            prepare: { durable in
+                // A batch of bookkeeping only does not wait for the disk (WAL keeps it consistent); a durable
+                // batch after it still flushes everything before it.
+                guard synchronousFull.exchange(durable, ordering: .relaxed) != durable else { return nil }
+                return durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL"
+            },
+            // One writer: batches run one at a time, so the connection is never shared.
+            connection: { body in try await body(writerSQL) }
+        )
         return DatabaseHost(
             flavour: .sqlite,
             reader: reader.sql(queryLogLevel: .trace),
-            writer: writer.sql(queryLogLevel: .trace),
-            writeLock: AsyncSerialLock(),
+            committer: committer,
             close: {
                 try await reader.close()
                 try await writer.close()
@@ -105,10 +122,12 @@ final class DatabaseHost: Sendable {
             try? await pool.shutdownAsync()
             throw CardDeskError(.storageUnavailable, "Cannot reach PostgreSQL at \(DatabaseLocation.redacted(url)): \(String(reflecting: error)). Check that the server is running and the URL is right.")
         }
-        return DatabaseHost(
-            flavour: .postgres, reader: database, writer: database, writeLock: nil,
-            close: { try await pool.shutdownAsync() }
+        let committer = GroupCommitter(
+            begin: "BEGIN",
+            setup: { durable in durable ? nil : "SET LOCAL synchronous_commit = off" },
+            connection: { body in try await database.withSession { try await body($0) } }
         )
+        return DatabaseHost(flavour: .postgres, reader: database, committer: committer, close: { try await pool.shutdownAsync() })
     }
 
     /// Runs a read outside any transaction.
@@ -116,82 +135,18 @@ final class DatabaseHost: Sendable {
         try await body(reader)
     }
 
-    /// Runs `body` inside one transaction: committed when it returns, rolled back when it throws.
+    /// Runs `body` inside one transaction: committed when it returns (answered only once the commit is durable),
+    /// rolled back when it throws. Runs in a batch with whatever other transactions are waiting (`GroupCommitter`).
     ///
-    /// `durable: false` is for bookkeeping that may be lost in a power cut (rate-limit counters, purges): the commit
-    /// does not wait for the disk (SQLite `synchronous = NORMAL` for that commit, which WAL keeps consistent; PostgreSQL `synchronous_commit = off`).
-    /// It never weakens another transaction: later durable commits still flush everything before them.
+    /// `durable: false` is for bookkeeping that may be lost in a power cut (rate-limit counters, purges): a batch of
+    /// such transactions only does not wait for the disk (SQLite `synchronous = NORMAL`, which WAL keeps consistent;
+    /// PostgreSQL `synchronous_commit = off`). It never weakens another transaction: a batch with one durable
+    /// transaction is durable, and later durable commits flush everything before them.
     func transaction<R: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        if let writeLock {
-            return try await writeLock.withLock {
-                guard !durable else { return try await Self.runTransaction(on: self.writer, begin: "BEGIN IMMEDIATE", body) }
-                try await self.writer.raw("PRAGMA synchronous = NORMAL").run()
-                do {
-                    let result = try await Self.runTransaction(on: self.writer, begin: "BEGIN IMMEDIATE", body)
-                    try await self.writer.raw("PRAGMA synchronous = FULL").run()
-                    return result
-                } catch {
-                    try? await self.writer.raw("PRAGMA synchronous = FULL").run()
-                    throw error
-                }
-            }
-        }
-        return try await writer.withSession { session in
-            try await Self.runTransaction(on: session, begin: "BEGIN", then: durable ? nil : "SET LOCAL synchronous_commit = off", body)
-        }
-    }
-
-    private static func runTransaction<R: Sendable>(
-        on database: any SQLDatabase, begin: String, then setup: String? = nil,
-        _ body: @escaping @Sendable (any SQLDatabase) async throws -> R
-    ) async throws -> R {
-        try await database.raw(SQLQueryString(begin)).run()
-        do {
-            if let setup { try await database.raw(SQLQueryString(setup)).run() }
-            let result = try await body(database)
-            try await database.raw("COMMIT").run()
-            return result
-        } catch {
-            try? await database.raw("ROLLBACK").run()
-            throw error
-        }
+        try await committer.transaction(durable: durable, body)
     }
 
     func close() async throws {
         try await closeAll()
-    }
-}
-
-/// A FIFO lock for async code: one holder at a time, waiters resumed in arrival order.
-actor AsyncSerialLock {
-    private var held = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func acquire() async {
-        if !held {
-            held = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    func release() {
-        if waiters.isEmpty {
-            held = false
-        } else {
-            waiters.removeFirst().resume()
-        }
-    }
-
-    nonisolated func withLock<R: Sendable>(_ body: @Sendable () async throws -> R) async throws -> R {
-        await acquire()
-        do {
-            let result = try await body()
-            await release()
-            return result
-        } catch {
-            await release()
-            throw error
-        }
     }
 }

@@ -38,6 +38,10 @@ public final class SQLStore: Sendable {
         try await host.close()
     }
 
+    /// Transactions committed since the store was opened, and the commits (disk flushes) they took: concurrent
+    /// transactions share commits (group commit).
+    public var commitStatistics: (transactions: Int, commits: Int) { host.commitStatistics }
+
     /// A cheap round trip, for the health endpoint.
     public func ping() async throws {
         try await host.read { try await $0.raw("SELECT 1").run() }
