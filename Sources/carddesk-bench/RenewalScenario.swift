@@ -26,7 +26,7 @@ enum RenewalScenario {
         let settings = try await ServerSettings.resolve(flags: ["data": data.path, "rate.limit.percent": "0"], environment: [:])
         var logger = Logger(label: "carddesk-bench")
         logger.logLevel = .error
-        let instance = try await CardDeskInstance.open(settings, logger: logger)
+        let instance = try await CardDeskInstance.open(settings, logger: logger, serving: true)
         defer { Task { await instance.close() } }
         let user = try User(id: try UserID("555254600107"), givenName: "Renewal", familyName: "Bench", organisation: "RBQ", roles: [try Role(parsing: "R8000@RBQ")])
         if try await instance.store.user(id: user.id) == nil {

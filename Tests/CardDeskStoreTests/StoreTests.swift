@@ -106,7 +106,7 @@ struct StoreTests {
         try await store.close()
         let reopened = try await SQLStore.open(location, logger: .init(label: "test"), now: Fixtures.now, auditKey: Fixtures.auditKey)
         #expect(try await reopened.nextCRLNumber(profile: .authentication) == 3)
-        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9])
+        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
         try await reopened.close()
     }
 
@@ -120,6 +120,42 @@ struct StoreTests {
                 try await group.waitForAll()
             }
             #expect(try await store.verifyAuditChain() == .intact(entries: 50))
+        }
+    }
+
+    @Test("A pre-signed OCSP answer is stored only while its status holds, goes with a revocation, and revocations are found by sequence", arguments: TestBackend.available)
+    func presignedAnswers(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let user = try Fixtures.user()
+            try await store.addUser(user, audit: Fixtures.event(.userAdd))
+            let record = try Fixtures.certificate(serial: "0A1B2C", user: user.id)
+            try await store.recordIssuance(record, audit: Fixtures.event(.certificateIssue))
+            let start = try await store.currentAuditSequence()
+            func answer(_ status: CertificateRecord.Status, der: UInt8) -> PresignedOCSPAnswer {
+                PresignedOCSPAnswer(serial: record.serial, profile: .authentication, status: status, der: [0x30, der], thisUpdate: Fixtures.now,
+                                    nextUpdate: Fixtures.now.adding(seconds: 3600), refreshAfter: Fixtures.now.adding(seconds: 1800))
+            }
+            try await store.savePresignedAnswers([answer(.good, der: 1)])
+            #expect(try await store.presignedAnswer(serial: record.serial) == answer(.good, der: 1))
+            // A "revoked" answer for a good certificate is not kept.
+            try await store.savePresignedAnswers([answer(.revoked, der: 2)])
+            #expect(try await store.presignedAnswer(serial: record.serial)?.der == [0x30, 1])
+            #expect(try await store.presignedAnswersDue(at: Fixtures.now.adding(seconds: 1799), limit: 10).isEmpty)
+            #expect(try await store.presignedAnswersDue(at: Fixtures.now.adding(seconds: 1800), limit: 10) == [record.serial])
+
+            _ = try await store.revoke(serial: record.serial, reason: .keyCompromise, at: Fixtures.now, supersededBy: nil, byRenewal: nil,
+                                       audit: Fixtures.event(.certificateRevoke, subject: "certificate:\(record.serial.hex)"))
+            #expect(try await store.presignedAnswer(serial: record.serial) == nil, "the good answer went with the revocation")
+            // Signed before the revocation, saved after it: refused.
+            try await store.savePresignedAnswers([answer(.good, der: 3)])
+            #expect(try await store.presignedAnswer(serial: record.serial) == nil)
+            try await store.savePresignedAnswers([answer(.revoked, der: 4)])
+            #expect(try await store.presignedAnswer(serial: record.serial)?.der == [0x30, 4])
+            let revocations = try await store.revocations(after: start, limit: 10)
+            #expect(revocations.map(\.serial) == [record.serial] && revocations.first!.sequence == start + 1)
+            #expect(try await store.revocations(after: start + 1, limit: 10).isEmpty)
+            try await store.deletePresignedAnswers([record.serial])
+            #expect(try await store.presignedAnswer(serial: record.serial) == nil)
         }
     }
 

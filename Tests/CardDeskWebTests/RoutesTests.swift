@@ -20,7 +20,7 @@ struct RoutesTests {
     ) async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-web-\(UUID().uuidString)")
         let settings = try await ServerSettings.resolve(flags: ["data": data.path, "public.url": publicURL], environment: [:])
-        let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"))
+        let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"), serving: true)
         let app = buildApplication(
             services: instance.webServices,
             configuration: .init(), logger: Logger(label: "test")

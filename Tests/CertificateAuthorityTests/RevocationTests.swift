@@ -124,32 +124,82 @@ struct OCSPResponderTests {
         }
     }
 
-    @Test("A nonce-less question asked again gets the same signed answer while its statuses hold; a revocation, or half the validity passing, gets a new one")
-    func signedAnswersReused() async throws {
+    @Test("RFC 5019 questions get the answer signed at issuance; a revocation here is in the very next answer; half the validity later it is signed again")
+    func presignedAnswers() async throws {
         try await TestPKI.with { pki in
             let clock = TestClock(TestPKI.referenceTime)
+            // This responder is the CA's listener, as in a server: issuance and revocation reach it at once.
             let responder = OCSPResponder(hierarchy: pki.hierarchy, status: pki.store, clock: clock, validitySeconds: 3600)
+            let authority = CertificateAuthority(
+                hierarchy: pki.hierarchy, profiles: pki.authority.profiles, urls: pki.authority.urls, storage: pki.store, clock: clock, listener: responder
+            )
             let issuer = pki.hierarchy.issuer(.authentication).certificate
-            let certificate = try await pki.issue(.authentication)
+            let certificate = try await TestPKI.issue(.authentication, by: authority, user: pki.user)
             let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
+            // Signed when issued, before any question, and stored for every instance.
+            let stored = try #require(try await pki.store.presignedAnswer(serial: serial))
+            #expect(stored.status == .good && stored.thisUpdate == clock.now())
+            #expect(stored.refreshAfter == clock.now().adding(seconds: 1800) && stored.nextUpdate == clock.now().adding(seconds: 3600))
             let question = try OCSPRequest(certIDs: [OCSPCertID(serial: serial, issuer: issuer)]).derEncoded
-            let first = try await responder.respond(to: question)
             clock.advance(seconds: 60)
-            #expect(try await responder.respond(to: question) == first, "reused: no new signature")
-            // With a nonce, every answer is its own.
+            #expect(try await responder.respond(to: question) == stored.der, "the pre-signed answer, byte for byte")
+            let good = try OCSPResponse(derEncoded: stored.der)
+            #expect(try good.responses.first?.status == .good && good.isSignedByDelegate(of: issuer))
+            // With a nonce, every answer is its own; a SHA-256 CertID is answered too (signed live).
             let withNonce = try OCSPRequest(certIDs: [OCSPCertID(serial: serial, issuer: issuer)], nonce: [1, 2, 3, 4, 5, 6, 7, 8]).derEncoded
             #expect(try await responder.respond(to: withNonce) != responder.respond(to: withNonce))
-            // Revoked (here, or by another process: the status is read on every question): the next answer says so.
-            _ = try await pki.authority.revoke(serial: serial, reason: .keyCompromise, actor: "test")
+            let sha256 = try OCSPRequest(certIDs: [OCSPCertID(serial: serial, issuer: issuer, hash: .sha256)]).derEncoded
+            #expect(try OCSPResponse(derEncoded: try await responder.respond(to: sha256)).responses.first?.status == .good)
+
+            // Revoked: the very next answer says so, and the stored answer is the revoked one.
+            _ = try await authority.revoke(serial: serial, reason: .keyCompromise, actor: "test")
+            let revokedAt = clock.now()
             let revoked = try OCSPResponse(derEncoded: try await responder.respond(to: question))
-            #expect(revoked.responses.first?.status == .revoked(at: TestPKI.referenceTime, reason: .keyCompromise))
+            #expect(revoked.responses.first?.status == .revoked(at: revokedAt, reason: .keyCompromise))
+            #expect(try await pki.store.presignedAnswer(serial: serial)?.der == revoked.derEncoded)
             #expect(try await responder.respond(to: question) == revoked.derEncoded)
-            // Half the validity later: signed again, with a new thisUpdate.
+
+            // Half the validity later the answer is due: the refresher signs it again before nextUpdate.
             clock.advance(seconds: 1800)
-            let fresh = try OCSPResponse(derEncoded: try await responder.respond(to: question))
-            #expect(fresh.derEncoded != revoked.derEncoded)
-            #expect(fresh.responses.first?.thisUpdate == TestPKI.referenceTime.adding(seconds: 1860))
-            #expect(try fresh.isSignedByDelegate(of: issuer))
+            #expect(try await responder.refreshDue() == 1)
+            let refreshed = try #require(try await pki.store.presignedAnswer(serial: serial))
+            #expect(refreshed.thisUpdate == clock.now() && refreshed.der != revoked.derEncoded)
+            let served = try OCSPResponse(derEncoded: try await responder.respond(to: question))
+            #expect(served.derEncoded == refreshed.der)
+            #expect(served.responses.first?.status == .revoked(at: revokedAt, reason: .keyCompromise))
+            #expect(try served.responses.first?.thisUpdate == clock.now() && served.isSignedByDelegate(of: issuer))
+            #expect(try await responder.refreshDue() == 0, "nothing else is due")
+            // An answer about an expired certificate is not signed again: it goes.
+            clock.advance(seconds: 86_400 * 365 * 4)
+            #expect(try await responder.refreshDue() == 0)
+            #expect(try await pki.store.presignedAnswer(serial: serial) == nil)
+        }
+    }
+
+    @Test("Another process's revocation: an instance drops the answer it holds once it sees the revocation in the store")
+    func revocationFromAnotherInstance() async throws {
+        try await TestPKI.with { pki in
+            let clock = TestClock(TestPKI.referenceTime)
+            // A second instance on the same store: not the CA's listener, so it learns of revocations only by following.
+            let other = OCSPResponder(hierarchy: pki.hierarchy, status: pki.store, clock: clock, validitySeconds: 3600)
+            let following = Task { await other.followRevocations(every: .milliseconds(20)) }
+            defer { following.cancel() }
+            let issuer = pki.hierarchy.issuer(.signing).certificate
+            let certificate = try await pki.issue(.signing)
+            let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
+            let question = try OCSPRequest(certIDs: [OCSPCertID(serial: serial, issuer: issuer)]).derEncoded
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try OCSPResponse(derEncoded: try await other.respond(to: question)).responses.first?.status == .good)
+            // Held in memory now: the same bytes again without the store's status.
+            #expect(try await other.respond(to: question) == other.respond(to: question))
+            _ = try await pki.authority.revoke(serial: serial, reason: .affiliationChanged, actor: "test")
+            var status: OCSPResponse.CertStatus?
+            for _ in 0..<100 {
+                status = try OCSPResponse(derEncoded: try await other.respond(to: question)).responses.first?.status
+                if status != .good { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(status == .revoked(at: TestPKI.referenceTime, reason: .affiliationChanged), "seen within a second")
         }
     }
 }

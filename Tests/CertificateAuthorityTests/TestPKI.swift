@@ -38,10 +38,10 @@ struct TestPKI {
         try await store.addUser(user, audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:\(user.id)", time: time))
         let clock = FixedClock(time)
         let profiles = Dictionary(uniqueKeysWithValues: CertificateProfileKind.allCases.map { ($0, CertificateProfile(kind: $0)) })
-        let authority = CertificateAuthority(
-            hierarchy: hierarchy, profiles: profiles, urls: PKIURLs(base: "http://ca.test:8080/"), storage: store, clock: clock
-        )
         let responder = OCSPResponder(hierarchy: hierarchy, status: store, clock: clock)
+        let authority = CertificateAuthority(
+            hierarchy: hierarchy, profiles: profiles, urls: PKIURLs(base: "http://ca.test:8080/"), storage: store, clock: clock, listener: responder
+        )
         return TestPKI(folder: folder, masterKey: masterKey, hierarchy: hierarchy, store: store, authority: authority, responder: responder, user: user)
     }
 
@@ -63,6 +63,12 @@ struct TestPKI {
     }
 
     func issue(_ profile: CertificateProfileKind, key: Certificate.PrivateKey = Certificate.PrivateKey(P256.Signing.PrivateKey())) async throws -> Certificate {
+        try await Self.issue(profile, by: authority, user: user, key: key)
+    }
+
+    static func issue(
+        _ profile: CertificateProfileKind, by authority: CertificateAuthority, user: User, key: Certificate.PrivateKey = Certificate.PrivateKey(P256.Signing.PrivateKey())
+    ) async throws -> Certificate {
         let csr = try CSRs.make(key: key)
         return try await authority.issue(try await authority.prepare(userID: user.id, profile: profile, csr: csr), actor: "test")
     }

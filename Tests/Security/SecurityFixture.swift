@@ -65,7 +65,7 @@ struct SecurityFixture {
         all["master.key"] = masterKeyText
         if let url = try backend.freshDatabaseURL() { all["database.url"] = url }
         let settings = try await ServerSettings.resolve(flags: all, environment: [:])
-        let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "security"), clock: clock)
+        let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "security"), clock: clock, serving: true)
         let fixture = SecurityFixture(folder: folder, instance: instance, clock: clock, masterKey: try MasterKey(base64: masterKeyText))
         do {
             try await instance.store.addUser(

@@ -52,7 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
             flags["sms.gateway.url"] = smsGateway
             let settings = try await ServerSettings.resolve(flags: flags, configFile: store.config)
             let logger = LoggingSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
-            let instance = try await CardDeskInstance.open(settings, logger: logger)
+            let instance = try await CardDeskInstance.open(settings, logger: logger, serving: true)
             let demoText: String? = demo ?? (CommandLine.arguments.count == 1)
                 ? try await DemoCard.ensure(instance, serverURL: settings.publicURL) : nil
             try await CardDeskServer.run(instance, logger: logger, announce: demoText)
@@ -82,6 +82,10 @@ public enum CardDeskServer {
                 services: [
                     .init(service: app), .init(service: outbox),
                     .init(service: MaintenanceWorker(store: instance.store, enrolment: instance.enrolment, clock: instance.clock, logger: logger)),
+                    // Due answers are looked for four times per validity half (at least every 30 s).
+                    .init(service: OCSPAnswerWorker(
+                        responder: instance.ocsp, logger: logger, refreshInterval: .seconds(max(1, min(30, settings.ocspValidityMinutes * 60 / 4)))
+                    )),
                 ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             ))
             try await group.run()

@@ -28,9 +28,12 @@ public struct CardDeskInstance: Sendable {
 
     public var pkiDirectory: URL { settings.dataDirectory.appendingPathComponent("pki") }
 
-    /// - Parameter commitWatch: follows the renewal engine's commits (crash tests only; nil in production).
+    /// - Parameters:
+    ///   - serving: a server (true) signs each certificate's OCSP answer when it issues or revokes it; an operator
+    ///     command (false) leaves that to the servers (its process would certify a responder of its own for it).
+    ///   - commitWatch: follows the renewal engine's commits (crash tests only; nil in production).
     public static func open(
-        _ settings: ServerSettings, logger: Logger, clock: any WallClock = SystemClock(), commitWatch: (any RenewalCommitWatch)? = nil
+        _ settings: ServerSettings, logger: Logger, clock: any WallClock = SystemClock(), serving: Bool = false, commitWatch: (any RenewalCommitWatch)? = nil
     ) async throws -> CardDeskInstance {
         let manager = FileManager.default
         let data = settings.dataDirectory
@@ -82,11 +85,11 @@ public struct CardDeskInstance: Sendable {
             for kind in CertificateProfileKind.allCases {
                 profiles[kind] = CertificateProfile(kind: kind, validityDays: settings.validityDays, policyOID: settings.policyOID)
             }
+            let ocsp = OCSPResponder(hierarchy: hierarchy, status: store, clock: clock, validitySeconds: Int64(settings.ocspValidityMinutes) * 60, audit: store)
             let authority = CertificateAuthority(
                 hierarchy: hierarchy, profiles: profiles, urls: PKIURLs(base: settings.publicURL), storage: store, clock: clock,
-                crlValiditySeconds: Int64(settings.crlValidityHours) * 3600
+                crlValiditySeconds: Int64(settings.crlValidityHours) * 3600, listener: serving ? ocsp : nil
             )
-            let ocsp = OCSPResponder(hierarchy: hierarchy, status: store, clock: clock, validitySeconds: Int64(settings.ocspValidityMinutes) * 60, audit: store)
             // Key attestation: the virtual-card manufacturer (made on first start) and the configured card vendors' roots.
             let manufacturer = try VirtualCardManufacturer.open(folder: settings.virtualCardManufacturerFolder)
             let attestation = AttestationPolicy(

@@ -255,6 +255,27 @@ enum Migrations {
                 """,
             ]
         },
+        Migration(version: 10, name: "pre-signed OCSP answers; revocations found by sequence") { flavour in
+            let blob = flavour == .postgres ? "BYTEA" : "BLOB"
+            // A cache, rebuilt by signing again: PostgreSQL keeps it out of its write-ahead log.
+            let unlogged = flavour == .postgres ? "UNLOGGED " : ""
+            return [
+                """
+                CREATE \(unlogged)TABLE ocsp_responses (
+                    serial TEXT PRIMARY KEY,
+                    profile TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    der \(blob) NOT NULL,
+                    this_update BIGINT NOT NULL,
+                    next_update BIGINT NOT NULL,
+                    refresh_after BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX ocsp_responses_due ON ocsp_responses (refresh_after)",
+                // Every instance follows revocations by audit sequence, to drop the answers it keeps in memory.
+                "CREATE INDEX audit_revocations ON audit_events (seq) WHERE action = 'certificate.revoke'",
+            ]
+        },
     ]
 
     /// Version 7 rewrites data rather than schema: it keys the audit chain (see `keyAuditChain`).

@@ -35,6 +35,8 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
                 WHERE serial = \(bind: serial.hex) AND status = 'good'
                 """).run()
             _ = try await self.appendAudit(audit, on: db)
+            // Its pre-signed answer said "good": it goes with the revocation, so no instance can read it after.
+            try await db.raw("DELETE FROM ocsp_responses WHERE serial = \(bind: serial.hex)").run()
             // A revoked certificate vouches for nothing: the card's unfinished renewal (unless it is the renewal
             // making this revocation) stops here, so no certificate it issued or relied on can carry it on.
             if let cardSerial = record.cardSerial {
@@ -151,5 +153,77 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
             renewalID: try row.decode(column: "renewal_id", as: String?.self),
             der: Array(try row.decode(column: "der", as: Data.self))
         )
+    }
+}
+
+extension SQLStore: OCSPAnswerStore {
+    public func presignedAnswer(serial: SerialNumber) async throws -> PresignedOCSPAnswer? {
+        try await host.read { db in
+            guard let row = try await db.raw("SELECT * FROM ocsp_responses WHERE serial = \(bind: serial.hex)").first() else { return nil }
+            let profileText = try row.decode(column: "profile", as: String.self)
+            let statusText = try row.decode(column: "status", as: String.self)
+            guard let profile = CertificateProfileKind(rawValue: profileText), let status = CertificateRecord.Status(rawValue: statusText) else { return nil }
+            return PresignedOCSPAnswer(
+                serial: serial, profile: profile, status: status, der: Array(try row.decode(column: "der", as: Data.self)),
+                thisUpdate: Timestamp(millisecondsSince1970: try row.decode(column: "this_update", as: Int64.self)),
+                nextUpdate: Timestamp(millisecondsSince1970: try row.decode(column: "next_update", as: Int64.self)),
+                refreshAfter: Timestamp(millisecondsSince1970: try row.decode(column: "refresh_after", as: Int64.self))
+            )
+        }
+    }
+
+    public func savePresignedAnswers(_ answers: [PresignedOCSPAnswer]) async throws {
+        guard !answers.isEmpty else { return }
+        // PostgreSQL: FOR SHARE waits for a revocation in flight on the row and then sees its outcome, so an answer
+        // saying "good" cannot be stored after the revocation that deleted the previous one. (SQLite: one writer.)
+        let lock = host.flavour == .postgres ? " FOR SHARE" : ""
+        try await host.transaction(durable: false) { db in
+            for answer in answers {
+                let current = try await db.raw(SQLQueryString("SELECT status FROM certificates WHERE serial = ") + "\(bind: answer.serial.hex)" + SQLQueryString(lock))
+                    .first()?.decode(column: "status", as: String.self)
+                guard current == answer.status.rawValue else { continue }
+                try await db.raw("""
+                    INSERT INTO ocsp_responses (serial, profile, status, der, this_update, next_update, refresh_after)
+                    VALUES (\(bind: answer.serial.hex), \(bind: answer.profile.rawValue), \(bind: answer.status.rawValue), \(bind: Data(answer.der)),
+                            \(bind: answer.thisUpdate.millisecondsSince1970), \(bind: answer.nextUpdate.millisecondsSince1970),
+                            \(bind: answer.refreshAfter.millisecondsSince1970))
+                    ON CONFLICT (serial) DO UPDATE SET profile = excluded.profile, status = excluded.status, der = excluded.der,
+                        this_update = excluded.this_update, next_update = excluded.next_update, refresh_after = excluded.refresh_after
+                    """).run()
+            }
+        }
+    }
+
+    public func presignedAnswersDue(at now: Timestamp, limit: Int) async throws -> [SerialNumber] {
+        try await host.read { db in
+            try await db.raw("""
+                SELECT serial FROM ocsp_responses WHERE refresh_after <= \(bind: now.millisecondsSince1970) ORDER BY refresh_after LIMIT \(bind: limit)
+                """).all().map { try SerialNumber(hex: try $0.decode(column: "serial", as: String.self)) }
+        }
+    }
+
+    public func deletePresignedAnswers(_ serials: [SerialNumber]) async throws {
+        guard !serials.isEmpty else { return }
+        try await host.transaction(durable: false) { db in
+            for serial in serials {
+                try await db.raw("DELETE FROM ocsp_responses WHERE serial = \(bind: serial.hex)").run()
+            }
+        }
+    }
+
+    public func revocations(after sequence: Int64, limit: Int) async throws -> [(sequence: Int64, serial: SerialNumber)] {
+        try await host.read { db in
+            try await db.raw("""
+                SELECT seq, subject FROM audit_events WHERE action = 'certificate.revoke' AND seq > \(bind: sequence) ORDER BY seq LIMIT \(bind: limit)
+                """).all().compactMap { row in
+                let subject = try row.decode(column: "subject", as: String.self)
+                guard subject.hasPrefix("certificate:"), let serial = try? SerialNumber(hex: String(subject.dropFirst("certificate:".count))) else { return nil }
+                return (try row.decode(column: "seq", as: Int64.self), serial)
+            }
+        }
+    }
+
+    public func currentAuditSequence() async throws -> Int64 {
+        try await auditHead()?.sequence ?? 0
     }
 }

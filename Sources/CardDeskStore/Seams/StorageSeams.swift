@@ -35,6 +35,49 @@ public protocol CertificateStatusReader: Sendable {
     func certificate(serial: SerialNumber) async throws -> CertificateRecord?
 }
 
+/// An OCSP answer signed ahead of the questions (RFC 5019 style): kept in the store, shared by every instance.
+public struct PresignedOCSPAnswer: Sendable, Equatable {
+    public let serial: SerialNumber
+    public let profile: CertificateProfileKind
+    /// The status the answer states; it is stored only while the certificate still has it.
+    public let status: CertificateRecord.Status
+    public let der: [UInt8]
+    public let thisUpdate: Timestamp
+    public let nextUpdate: Timestamp
+    /// When it should be signed again (well before `nextUpdate`).
+    public let refreshAfter: Timestamp
+
+    public init(
+        serial: SerialNumber, profile: CertificateProfileKind, status: CertificateRecord.Status, der: [UInt8], thisUpdate: Timestamp,
+        nextUpdate: Timestamp, refreshAfter: Timestamp
+    ) {
+        self.serial = serial
+        self.profile = profile
+        self.status = status
+        self.der = der
+        self.thisUpdate = thisUpdate
+        self.nextUpdate = nextUpdate
+        self.refreshAfter = refreshAfter
+    }
+}
+
+/// What the OCSP responder keeps between questions. Revoking a certificate deletes its pre-signed answer in the
+/// revocation's own transaction, so a stored answer is never staler than its certificate's status.
+public protocol OCSPAnswerStore: CertificateStatusReader {
+    func presignedAnswer(serial: SerialNumber) async throws -> PresignedOCSPAnswer?
+    /// Stores answers (not durably: they are signed again when lost). Each is stored only while its certificate
+    /// still has the status it states, so an answer signed just before a revocation is never kept after it.
+    func savePresignedAnswers(_ answers: [PresignedOCSPAnswer]) async throws
+    /// Serials whose pre-signed answer is due to be signed again, earliest first.
+    func presignedAnswersDue(at now: Timestamp, limit: Int) async throws -> [SerialNumber]
+    func deletePresignedAnswers(_ serials: [SerialNumber]) async throws
+    /// Revocations committed after audit entry `sequence`, in order (by any process): how every instance learns
+    /// which answers it holds in memory are no longer true.
+    func revocations(after sequence: Int64, limit: Int) async throws -> [(sequence: Int64, serial: SerialNumber)]
+    /// The audit sequence to follow revocations from (the chain's head now).
+    func currentAuditSequence() async throws -> Int64
+}
+
 /// Reading the audit log back, for `audit verify` and later for audit search.
 public protocol AuditLogReader: Sendable {
     /// Calls `body` with every entry in sequence order, as stored (without checking anything).

@@ -4,6 +4,13 @@ import Foundation
 import SwiftASN1
 public import X509
 
+/// What wants to know of each certificate issued or revoked, once it is stored.
+public protocol CertificateStatusListener: Sendable {
+    func certificateIssued(_ record: CertificateRecord) async
+    /// Called before `revoke` returns: whatever the listener held about the certificate must be gone by then.
+    func certificateRevoked(_ record: CertificateRecord) async
+}
+
 /// The certificate authority: issues in two steps, as Boulder does (*prepare* checks everything and fixes every
 /// field; *issue* signs once and stores before returning), revokes, and publishes CRLs.
 public struct CertificateAuthority: Sendable {
@@ -13,6 +20,8 @@ public struct CertificateAuthority: Sendable {
     let storage: any CertificateAuthorityStorage
     public let clock: any WallClock
     let crlCache: CRLCache
+    /// Told of every issuance and revocation once it is stored (the OCSP responder, which signs answers ahead).
+    let listener: (any CertificateStatusListener)?
 
     public init(
         hierarchy: CAHierarchy,
@@ -20,8 +29,10 @@ public struct CertificateAuthority: Sendable {
         urls: PKIURLs,
         storage: any CertificateAuthorityStorage,
         clock: any WallClock = SystemClock(),
-        crlValiditySeconds: Int64 = 86_400
+        crlValiditySeconds: Int64 = 86_400,
+        listener: (any CertificateStatusListener)? = nil
     ) {
+        self.listener = listener
         self.hierarchy = hierarchy
         self.profiles = profiles
         self.urls = urls
@@ -120,6 +131,7 @@ public struct CertificateAuthority: Sendable {
             time: clock.now()
         )
         try await storage.recordIssuance(record, audit: audit)
+        await listener?.certificateIssued(record)
         return certificate
     }
 
@@ -135,6 +147,7 @@ public struct CertificateAuthority: Sendable {
         )
         let record = try await storage.revoke(serial: serial, reason: reason, at: now, supersededBy: supersededBy, byRenewal: byRenewal, audit: audit)
         await crlCache.invalidate(record.profile)
+        await listener?.certificateRevoked(record)
         return record
     }
 }

@@ -35,7 +35,7 @@ public struct RenewalFixture: Sendable {
         let clock = TestClock(SystemClock().now())
         // One test client stands for many workstations here: rate limits off (they have their own tests in Tests/Security).
         let settings = try await ServerSettings.resolve(flags: ["data": folder.appendingPathComponent("data").path, "rate.limit.percent": "0"], environment: [:])
-        let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"), clock: clock)
+        let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"), clock: clock, serving: true)
         let fixture = RenewalFixture(folder: folder, instance: instance, clock: clock)
         try await instance.store.addUser(
             try User(id: fixture.user, givenName: "Jane", familyName: "Doe", organisation: "RBQ", roles: [try Role(parsing: "R8000@RBQ")]),

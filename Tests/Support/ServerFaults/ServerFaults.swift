@@ -23,7 +23,7 @@ struct ServerFaults {
         }
         let settings = try await ServerSettings.resolve(flags: ["data": data, "http.port": "0", "rate.limit.percent": "0"], environment: ProcessInfo.processInfo.environment)
         let logger = Logger(label: "carddesk-server-faults")
-        let instance = try await CardDeskInstance.open(settings, logger: logger, commitWatch: KillAt(name: point[0], after: point[1] == "after", occurrence: occurrence))
+        let instance = try await CardDeskInstance.open(settings, logger: logger, serving: true, commitWatch: KillAt(name: point[0], after: point[1] == "after", occurrence: occurrence))
         try await CardDeskServer.run(instance, logger: logger)
     }
 }
