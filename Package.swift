@@ -382,7 +382,7 @@ let package = Package(
         .testTarget(
             name: "ServerEndToEndTests",
             dependencies: [
-                "CardDeskCore", "CertificateAuthority", "PCSC", "Smartcard", "VirtualSmartcard",
+                "CardDeskCore", "CertificateAuthority", "PCSC", "Smartcard", "VirtualSmartcard", "CardDeskServerKit", "CardAgent", "CardDeskStore",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

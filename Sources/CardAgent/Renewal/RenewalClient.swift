@@ -35,9 +35,7 @@ public struct RenewalClient: Sendable {
         try await card.verifyPIN(passcode)
         let serial = try await card.serial()
         let vouching = try await CardVouching.wholePair(of: card)
-        let challenge = try await server.challenge()
-        let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: vouching)
-        var view = try await server.startRenewal(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+        var view = try await start(serial: serial, vouching: vouching)
         if view.done {
             // Renewed already (an earlier run finished on the server but stopped before saying so).
             for item in view.items { await progress(item.profile, .done) }
@@ -58,6 +56,23 @@ public struct RenewalClient: Sendable {
         try await PUKRotation.ifPending(server: server, card: card, serial: serial)
         // Nothing stays open on the card: the management-key authentication ends here.
         try await card.reset()
+    }
+
+    /// Starts (or resumes) the renewal with a fresh challenge signed by the card. Sent but unanswered (the server's
+    /// instance went away), it is started again with a new challenge: the first one may have been used up, and
+    /// starting twice only resumes the same renewal.
+    func start(serial: String, vouching: CardSlot) async throws -> RenewalView {
+        var attempt = 0
+        while true {
+            let challenge = try await server.challenge()
+            let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: vouching)
+            do {
+                return try await server.startRenewal(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+            } catch let error as CardDeskError where error.code == .serverUnreachable && attempt < ServerClient.retryDelays.count {
+                try await Task.sleep(for: ServerClient.retryDelays[attempt])
+                attempt += 1
+            }
+        }
     }
 
     /// One renewal's steps with its token.

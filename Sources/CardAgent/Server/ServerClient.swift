@@ -19,11 +19,11 @@ public struct ServerClient: Sendable {
     }
 
     public func challenge() async throws -> String {
-        try await send("POST", "api/v1/challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self).challenge
+        try await send("POST", "api/v1/challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self, retry: .always).challenge
     }
 
     public func renewalStatus(cardSerial: String) async throws -> CardRenewalStatus {
-        try await send("GET", "api/v1/cards/\(cardSerial)/renewal", body: Optional<String>.none, as: CardRenewalStatus.self)
+        try await send("GET", "api/v1/cards/\(cardSerial)/renewal", body: Optional<String>.none, as: CardRenewalStatus.self, retry: .always)
     }
 
     public func startRenewal(_ body: RenewalAPI.Start) async throws -> RenewalView {
@@ -31,21 +31,21 @@ public struct ServerClient: Sendable {
     }
 
     public func administer(renewal: String, token: String, _ body: RenewalAPI.Administer) async throws -> RenewalAPI.Administration {
-        try await send("POST", "api/v1/renewals/\(renewal)/administration", token: token, body: body, as: RenewalAPI.Administration.self)
+        try await send("POST", "api/v1/renewals/\(renewal)/administration", token: token, body: body, as: RenewalAPI.Administration.self, retry: .always)
     }
 
     public func submit(renewal: String, token: String, _ body: RenewalAPI.Submit) async throws -> RenewalAPI.Issued {
-        try await send("POST", "api/v1/renewals/\(renewal)/certificates", token: token, body: body, as: RenewalAPI.Issued.self)
+        try await send("POST", "api/v1/renewals/\(renewal)/certificates", token: token, body: body, as: RenewalAPI.Issued.self, retry: .always)
     }
 
     public func confirm(renewal: String, token: String, _ body: RenewalAPI.Confirm) async throws -> RenewalView {
-        try await send("POST", "api/v1/renewals/\(renewal)/confirmations", token: token, body: body, as: RenewalView.self)
+        try await send("POST", "api/v1/renewals/\(renewal)/confirmations", token: token, body: body, as: RenewalView.self, retry: .always)
     }
 
     // MARK: Signing in
 
     public func loginChallenge() async throws -> String {
-        try await send("POST", "api/v1/login/challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self).challenge
+        try await send("POST", "api/v1/login/challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self, retry: .always).challenge
     }
 
     public func login(_ body: LoginAPI.Login) async throws -> SessionView {
@@ -53,7 +53,7 @@ public struct ServerClient: Sendable {
     }
 
     public func session(token: String) async throws -> SessionView {
-        try await send("GET", "api/v1/session", token: token, body: Optional<String>.none, as: SessionView.self)
+        try await send("GET", "api/v1/session", token: token, body: Optional<String>.none, as: SessionView.self, retry: .always)
     }
 
     public func chooseRole(token: String, number: Int) async throws -> SessionView {
@@ -84,7 +84,7 @@ public struct ServerClient: Sendable {
     }
 
     public func pukChallenge() async throws -> String {
-        try await send("POST", "api/v1/cards/puk-challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self).challenge
+        try await send("POST", "api/v1/cards/puk-challenges", body: Optional<String>.none, as: RenewalAPI.Challenge.self, retry: .always).challenge
     }
 
     public func rotatePUK(_ body: CardSignedChallenge) async throws -> UnlockAPI.PUKRelease {
@@ -125,7 +125,7 @@ public struct ServerClient: Sendable {
     /// "An agent runs on this workstation, its bridge on this port"; with the session token, also keeps the session
     /// open and says whether it still is.
     public func checkIn(bridgePort: Int, token: String?) async throws -> LoginAPI.AgentCheckInAnswer {
-        try await send("POST", "api/v1/agents/checkin", token: token, body: LoginAPI.AgentCheckIn(bridgePort: bridgePort), as: LoginAPI.AgentCheckInAnswer.self)
+        try await send("POST", "api/v1/agents/checkin", token: token, body: LoginAPI.AgentCheckIn(bridgePort: bridgePort), as: LoginAPI.AgentCheckInAnswer.self, retry: .always)
     }
 
     /// The server's origin (`scheme://host[:port]`): the only origin the localhost bridge answers.
@@ -139,8 +139,22 @@ public struct ServerClient: Sendable {
 
     struct Empty: Decodable { init() {} }
 
+    /// When a request is sent again after a failure that may be the server's instance going away (several
+    /// instances behind a load balancer: the next attempt reaches another).
+    enum Retry: Sendable {
+        /// Safe to repeat whatever the server did with it (reads, new challenges, the renewal's steps, which the
+        /// server makes idempotent): repeated after no answer, or a proxy's 502/503/504.
+        case always
+        /// Only when it surely reached no server (the connection was refused): repeating it could do it twice.
+        case unlessSent
+    }
+
+    /// How long to wait before each repeat: together about two seconds, longer than a load balancer takes to
+    /// notice an instance is gone.
+    static let retryDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .milliseconds(1500)]
+
     func send<Body: Encodable, Answer: Decodable>(
-        _ method: String, _ path: String, token: String? = nil, body: Body?, as: Answer.Type
+        _ method: String, _ path: String, token: String? = nil, body: Body?, as: Answer.Type, retry: Retry = .unlessSent
     ) async throws -> Answer {
         // The path may carry a query; appendingPathComponent would escape its "?".
         guard let url = URL(string: path, relativeTo: baseURL.absoluteString.hasSuffix("/") ? baseURL : baseURL.appendingPathComponent("")) else {
@@ -153,19 +167,39 @@ public struct ServerClient: Sendable {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
             request.httpBody = try JSONEncoder().encode(body)
         }
-        let data: Data
-        let response: URLResponse
-        do {
-            // Not a child of the caller's task: FoundationNetworking on Linux can deadlock when a task is cancelled just
-            // as its request completes (URLSessionTask.cancel waits on the session's queue, which waits on the task's
-            // status lock). Seen as an agent that never exits when its bridge port is taken; a request is left to end
-            // on its own (its timeout) instead of being cancelled.
-            let session = session
-            (data, response) = try await Task { try await session.data(for: request) }.value
-        } catch {
-            throw CardDeskError(.serverUnreachable, "Cannot reach the CardDesk server at \(baseURL.absoluteString): \(error.localizedDescription). Check the address and your network, then try again.")
+        var attempt = 0
+        while true {
+            let data: Data
+            let response: URLResponse
+            do {
+                // Not a child of the caller's task: FoundationNetworking on Linux can deadlock when a task is cancelled
+                // just as its request completes (URLSessionTask.cancel waits on the session's queue, which waits on
+                // the task's status lock). Seen as an agent that never exits when its bridge port is taken; a request
+                // is left to end on its own (its timeout) instead of being cancelled.
+                let session = session
+                (data, response) = try await Task { try await session.data(for: request) }.value
+            } catch {
+                let neverSent = (error as? URLError)?.code == .cannotConnectToHost
+                if attempt < Self.retryDelays.count, retry == .always || neverSent, !Task.isCancelled {
+                    try await Task.sleep(for: Self.retryDelays[attempt])
+                    attempt += 1
+                    continue
+                }
+                throw CardDeskError(.serverUnreachable, "Cannot reach the CardDesk server at \(baseURL.absoluteString): \(error.localizedDescription). Check the address and your network, then try again.")
+            }
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            // A proxy's own 502/503/504 (no CardDesk error in it): the instance behind it is gone or going.
+            if retry == .always, [502, 503, 504].contains(status), (try? JSONDecoder().decode(APIErrorBody.self, from: data)) == nil,
+               attempt < Self.retryDelays.count, !Task.isCancelled {
+                try await Task.sleep(for: Self.retryDelays[attempt])
+                attempt += 1
+                continue
+            }
+            return try decode(data, status: status, path: path)
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+    }
+
+    private func decode<Answer: Decodable>(_ data: Data, status: Int, path: String) throws -> Answer {
         guard (200..<300).contains(status) else {
             if let failure = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
                 throw CardDeskError(CardDeskError.Code.named(failure.error.code) ?? .internalFailure, failure.error.message)

@@ -134,7 +134,8 @@ extension CardDeskInstance {
     public var webServices: WebServices {
         WebServices(
             store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock, enrolment: enrolment, pages: settings.pages,
-            limiter: RateLimiter(store: store, clock: clock, scale: Double(settings.rateLimitPercent) / 100)
+            limiter: RateLimiter(store: store, clock: clock, scale: Double(settings.rateLimitPercent) / 100),
+            trustedProxies: settings.trustedProxies
         )
     }
 }

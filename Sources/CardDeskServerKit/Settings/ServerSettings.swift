@@ -43,6 +43,7 @@ public import SwiftASN1
 /// | `ca.pkcs11.module` | — | `CARDDESK_CA_PKCS11_MODULE` | none (required with `pkcs11`): the HSM vendor's PKCS#11 library |
 /// | `ca.pkcs11.token` | — | `CARDDESK_CA_PKCS11_TOKEN` | none (required with `pkcs11`): the label of the token holding the issuing CA keys |
 /// | `ca.pkcs11.pin.file` | — | `CARDDESK_CA_PKCS11_PIN_FILE` | none: a file holding the token's user PIN (or set `CARDDESK_CA_PKCS11_PIN`; never on the command line) |
+/// | `http.trusted.proxies` | — | `CARDDESK_HTTP_TRUSTED_PROXIES` | none: IP addresses (comma-separated) of load balancers whose `X-Forwarded-For` names the client |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
 ///
@@ -82,6 +83,7 @@ public struct ServerSettings: Sendable {
     public var smsGatewayToken: String?
     /// Rate limits in percent of the built-in ones (0 turns them off).
     public var rateLimitPercent: Int = 100
+    public var trustedProxies: Set<String> = []
     /// Where the CA keys live.
     public var caKeys: CAKeySettings = .sealed
 
@@ -174,6 +176,8 @@ public struct ServerSettings: Sendable {
         settings.attestationRoots = config.string(forKey: "attestation.roots", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         settings.rateLimitPercent = try integer(config, "rate.limit.percent", default: 100, range: 0...100_000)
+        settings.trustedProxies = Set(config.string(forKey: "http.trusted.proxies", default: "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         switch config.string(forKey: "ca.keys", default: "sealed") {
         case "sealed":
             settings.caKeys = .sealed

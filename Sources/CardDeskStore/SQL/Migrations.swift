@@ -276,6 +276,14 @@ enum Migrations {
                 "CREATE INDEX audit_revocations ON audit_events (seq) WHERE action = 'certificate.revoke'",
             ]
         },
+        Migration(version: 11, name: "agent presence shared by every server instance") { flavour in
+            // A hint refreshed every few seconds: PostgreSQL keeps it out of its write-ahead log.
+            let unlogged = flavour == .postgres ? "UNLOGGED " : ""
+            return [
+                "CREATE \(unlogged)TABLE agent_presence (address TEXT PRIMARY KEY, bridge_port INTEGER NOT NULL, seen_at BIGINT NOT NULL)",
+                "CREATE INDEX agent_presence_by_time ON agent_presence (seen_at)",
+            ]
+        },
     ]
 
     /// Version 7 rewrites data rather than schema: it keys the audit chain (see `keyAuditChain`).

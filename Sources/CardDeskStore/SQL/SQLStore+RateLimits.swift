@@ -36,7 +36,28 @@ extension SQLStore: RateLimitStore, MaintenanceStore {
             let challenges = try await db.raw("DELETE FROM challenges WHERE expires_at < \(bind: now.millisecondsSince1970) RETURNING nonce").all().count
             // A window older than a day is of no use to any limit.
             let limits = try await db.raw("DELETE FROM rate_limits WHERE window_start < \(bind: now.millisecondsSince1970 - 86_400_000) RETURNING bucket").all().count
-            return challenges + limits
+            // An agent not seen for an hour is gone.
+            let agents = try await db.raw("DELETE FROM agent_presence WHERE seen_at < \(bind: now.millisecondsSince1970 - 3_600_000) RETURNING address").all().count
+            return challenges + limits + agents
+        }
+    }
+}
+
+extension SQLStore: AgentPresenceStore {
+    public func recordAgentCheckIn(address: String, bridgePort: Int, at time: Timestamp) async throws {
+        try await host.transaction(durable: false) { db in
+            try await db.raw("""
+                INSERT INTO agent_presence (address, bridge_port, seen_at) VALUES (\(bind: address), \(bind: bridgePort), \(bind: time.millisecondsSince1970))
+                ON CONFLICT (address) DO UPDATE SET bridge_port = excluded.bridge_port, seen_at = excluded.seen_at
+                """).run()
+        }
+    }
+
+    public func agentBridgePort(address: String, since: Timestamp) async throws -> Int? {
+        try await host.read { db in
+            try await db.raw("""
+                SELECT bridge_port FROM agent_presence WHERE address = \(bind: address) AND seen_at >= \(bind: since.millisecondsSince1970)
+                """).first()?.decode(column: "bridge_port", as: Int.self)
         }
     }
 }

@@ -216,6 +216,15 @@ public protocol RateLimitStore: Sendable {
     func auditRefusalOnce(bucket: String, windowStart: Timestamp, audit: AuditEvent) async throws -> Bool
 }
 
+/// Which workstations run an agent (a hint for the page, not a record): in the store, so that the instance a page
+/// asks knows of an agent that checked in with another.
+public protocol AgentPresenceStore: Sendable {
+    /// Records (not durably) that an agent checked in from `address` with its bridge on `bridgePort`.
+    func recordAgentCheckIn(address: String, bridgePort: Int, at time: Timestamp) async throws
+    /// The bridge port of the agent that checked in from `address` at or after `since`, if any.
+    func agentBridgePort(address: String, since: Timestamp) async throws -> Int?
+}
+
 /// Housekeeping: what may be deleted once it has expired.
 public protocol MaintenanceStore: Sendable {
     /// Deletes expired challenges and rate-limit windows older than a day; answers how many rows went.

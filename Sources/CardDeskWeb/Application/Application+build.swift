@@ -19,6 +19,7 @@ public func buildApplication(
 /// The routes, one file per concern: health, PKI downloads, CRL, OCSP, renewal and sign-in API, the pages.
 public func buildRouter(services: WebServices) -> Router<WebContext> {
     let router = Router(context: WebContext.self)
+    router.add(middleware: ForwardedClientMiddleware(trusted: services.trustedProxies))
     router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: SecurityHeadersMiddleware(bridgePort: services.pages.bridgePort))
     router.add(middleware: CardDeskErrorMiddleware())

@@ -6,6 +6,8 @@ public import NIOCore
 public struct WebContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The client's address as a trusted proxy (a load balancer) forwarded it (`ForwardedClientMiddleware`).
+    var forwardedFor: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -16,6 +18,7 @@ public struct WebContext: RequestContext, RemoteAddressRequestContext {
     /// reading it.
     public var maxUploadSize: Int { 16 * 1024 }
 
-    /// The peer's IP address as text ("127.0.0.1"), or "unknown".
-    var peerAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+    /// The client's IP address as text ("127.0.0.1"): the TCP peer's, or the one a trusted proxy forwarded; or
+    /// "unknown". Rate limits and the agent presence check count by it.
+    var peerAddress: String { forwardedFor ?? remoteAddress?.ipAddress ?? "unknown" }
 }

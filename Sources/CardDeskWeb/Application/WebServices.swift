@@ -14,13 +14,18 @@ public struct WebServices: Sendable {
     public let enrolment: CardEnrolment
     public let pages: PageSettings
     public let limiter: RateLimiter
-    let presence = AgentPresence()
+    let presence: AgentPresence
+    /// Load balancers whose `X-Forwarded-For` names the client (their IP addresses).
+    public let trustedProxies: Set<String>
 
     public init(
         store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine, login: LoginService,
-        unlock: UnlockService, enrolment: CardEnrolment, pages: PageSettings = PageSettings(), limiter: RateLimiter
+        unlock: UnlockService, enrolment: CardEnrolment, pages: PageSettings = PageSettings(), limiter: RateLimiter,
+        trustedProxies: Set<String> = []
     ) {
+        self.trustedProxies = trustedProxies
         self.limiter = limiter
+        self.presence = AgentPresence(store: store, clock: renewal.clock)
         self.unlock = unlock
         self.enrolment = enrolment
         self.pages = pages

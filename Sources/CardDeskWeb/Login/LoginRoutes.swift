@@ -62,11 +62,11 @@ struct LoginRoutes {
         api.post("agents/checkin") { request, context in
             let body = try await request.decode(as: LoginAPI.AgentCheckIn.self, context: context)
             guard (1...65535).contains(body.bridgePort) else { throw CardDeskError(.invalidInput, "The bridge port must be from 1 to 65535.") }
-            await presence.checkIn(address: context.peerAddress, bridgePort: body.bridgePort)
+            try await presence.checkIn(address: context.peerAddress, bridgePort: body.bridgePort)
             return LoginAPI.AgentCheckInAnswer(session: try await RenewalRoutes.bearer(request).asyncMap { try await login.keepAlive(token: $0) })
         }
         api.get("agents/presence") { _, context in
-            let port = await presence.seen(address: context.peerAddress)
+            let port = try await presence.seen(address: context.peerAddress)
             return LoginAPI.AgentPresence(seen: port != nil, bridgePort: port)
         }
     }

@@ -24,7 +24,7 @@ public struct RenewalEngine: Sendable {
     let authority: CertificateAuthority
     let store: any RenewalStore
     let masterKey: MasterKey
-    let clock: any WallClock
+    public let clock: any WallClock
     public let window: RenewalWindow
     public let attestation: AttestationPolicy
     /// How long a renewal token is valid after the last (re)authentication.
