@@ -106,7 +106,7 @@ struct StoreTests {
         try await store.close()
         let reopened = try await SQLStore.open(location, logger: .init(label: "test"), now: Fixtures.now, auditKey: Fixtures.auditKey)
         #expect(try await reopened.nextCRLNumber(profile: .authentication) == 3)
-        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
         try await reopened.close()
     }
 
@@ -140,8 +140,8 @@ struct StoreTests {
             // A "revoked" answer for a good certificate is not kept.
             try await store.savePresignedAnswers([answer(.revoked, der: 2)])
             #expect(try await store.presignedAnswer(serial: record.serial)?.der == [0x30, 1])
-            #expect(try await store.presignedAnswersDue(at: Fixtures.now.adding(seconds: 1799), limit: 10).isEmpty)
-            #expect(try await store.presignedAnswersDue(at: Fixtures.now.adding(seconds: 1800), limit: 10) == [record.serial])
+            #expect(try await store.certificatesWithAnswersDue(at: Fixtures.now.adding(seconds: 1799), limit: 10).isEmpty)
+            #expect(try await store.certificatesWithAnswersDue(at: Fixtures.now.adding(seconds: 1800), limit: 10).map(\.serial) == [record.serial])
 
             _ = try await store.revoke(serial: record.serial, reason: .keyCompromise, at: Fixtures.now, supersededBy: nil, byRenewal: nil,
                                        audit: Fixtures.event(.certificateRevoke, subject: "certificate:\(record.serial.hex)"))

@@ -40,8 +40,7 @@ struct CrashAndAuditTests {
             process.waitUntilExit()
             let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
             if text.contains("-----END CERTIFICATE-----") {
-                let serial = try Tools.run("openssl", ["x509", "-in", out.path, "-noout", "-serial"]).stdout
-                    .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+                let serial = try Tools.serial(ofCertificate: out)
                 returned.append(serial)
             }
         }
@@ -112,12 +111,7 @@ struct CrashAndAuditTests {
 
     @Test("Commands and the server work on a real PostgreSQL server", .enabled(if: ProcessInfo.processInfo.environment["CARDDESK_TEST_POSTGRES_URL"] != nil))
     func postgres() throws {
-        let base = try #require(ProcessInfo.processInfo.environment["CARDDESK_TEST_POSTGRES_URL"])
-        let name = "carddesk_e2e_\(UUID().uuidString.prefix(8).lowercased())"
-        #expect(try Tools.run("psql", [base, "-q", "-c", "CREATE DATABASE \(name)"]).ok)
-        var components = try #require(URLComponents(string: base))
-        components.path = "/" + name
-        let url = try #require(components.string)
+        let url = try Tools.freshPostgresDatabase("carddesk_e2e")
 
         let folder = try Tools.temporaryFolder("pg")
         let data = folder.appendingPathComponent("data")

@@ -112,8 +112,7 @@ struct HSMTests {
         #expect(accepted.ok && accepted.stdout.contains("valid"), "pyhanko-certvalidator: \(accepted.stdout) \(accepted.stderr)")
 
         // Revoked, then OCSP and pyhanko say so, and the CRL (signed in the token) lists it.
-        let serial = try Tools.run("openssl", ["x509", "-in", pem.path, "-noout", "-serial"]).stdout
-            .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let serial = try Tools.serial(ofCertificate: pem)
         let revoked = try Tools.server(["ca", "revoke", serial, "--reason", "keyCompromise"], data: data, environment: hsm.environment)
         #expect(revoked.ok, "\(revoked.stderr)")
         let answer = try ocsp(["-CAfile", root.path])

@@ -95,8 +95,7 @@ struct OCSPCacheTests {
         #expect(issued.ok, "\(issued.stderr)")
         let pem = folder.appendingPathComponent("card.pem")
         try issued.stdout.write(to: pem, atomically: true, encoding: .utf8)
-        let serial = try Tools.run("openssl", ["x509", "-in", pem.path, "-noout", "-serial"]).stdout
-            .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let serial = try Tools.serial(ofCertificate: pem)
         let database = data.appendingPathComponent("carddesk.sqlite")
         let server = try ServerProcess(data: data, environment: ["CARDDESK_OCSP_VALIDITY_MINUTES": "1"])
         func row() throws -> (thisUpdate: Int64, nextUpdate: Int64) {
@@ -104,7 +103,14 @@ struct OCSPCacheTests {
                 .split(separator: " ").compactMap { Int64($0) }
             return fields.count == 2 ? (fields[0], fields[1]) : (0, 0)
         }
-        // Signed at issuance by `ca issue` with the default validity; the server signs it again when due.
+        // `ca issue` (an operator's command) leaves the answer to the server: signed at the first question, stored;
+        // the server signs it again when due.
+        let ask = { (out: URL) throws -> Tools.Result in
+            try Tools.run("openssl", ["ocsp", "-no_nonce", "-issuer", data.appendingPathComponent("pki/signing-ca.pem").path, "-serial", "0x\(serial)",
+                                      "-url", "\(server.url)/ocsp", "-respout", out.path, "-CAfile", data.appendingPathComponent("pki/root.pem").path])
+        }
+        #expect(try row().thisUpdate == 0, "nothing stored before the first question")
+        #expect(try ask(folder.appendingPathComponent("first.der")).stdout.contains(": good"))
         let issuedRow = try row()
         #expect(issuedRow.thisUpdate > 0)
         _ = try Tools.sqlite(database, "UPDATE ocsp_responses SET refresh_after = 0 WHERE serial = '\(serial)'")
@@ -127,8 +133,7 @@ struct OCSPCacheTests {
         }
         #expect(third.thisUpdate > refreshed.thisUpdate && third.thisUpdate < refreshed.nextUpdate, "refreshed before nextUpdate: \(refreshed) → \(third)")
         let out = folder.appendingPathComponent("answer.der")
-        let answer = try Tools.run("openssl", ["ocsp", "-no_nonce", "-issuer", data.appendingPathComponent("pki/signing-ca.pem").path, "-serial", "0x\(serial)",
-                                               "-url", "\(server.url)/ocsp", "-respout", out.path, "-CAfile", data.appendingPathComponent("pki/root.pem").path])
+        let answer = try ask(out)
         #expect(answer.stdout.contains(": good") && answer.stderr.contains("Response verify OK"), "\(answer.stdout)\(answer.stderr)")
         #expect(try OCSPCacheTests.hex(out) == Tools.sqlite(database, "SELECT hex(der) FROM ocsp_responses WHERE serial = '\(serial)'"))
         server.signal(SIGTERM)

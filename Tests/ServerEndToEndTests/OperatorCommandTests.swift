@@ -86,7 +86,7 @@ struct OperatorCommandTests {
         let issued = try Self.issue(data, profile: "signing", csr: try Tools.opensslCSR("ec:P-256", in: folder, name: "card"))
         let pem = folder.appendingPathComponent("card.pem")
         try issued.stdout.write(to: pem, atomically: true, encoding: .utf8)
-        let serial = try Tools.run("openssl", ["x509", "-in", pem.path, "-noout", "-serial"]).stdout.replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let serial = try Tools.serial(ofCertificate: pem)
         #expect(try Tools.server(["ca", "revoke", serial, "--reason", "keyCompromise"], data: data).ok)
 
         for name in ["root", "authentication-ca", "signing-ca"] {
@@ -126,8 +126,7 @@ struct OperatorCommandTests {
         #expect(good.stderr.contains("Response verify OK"))
         #expect(good.stdout.contains("OCSP Nonce"))
 
-        let serial = try Tools.run("openssl", ["x509", "-in", pem.path, "-noout", "-serial"]).stdout
-            .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let serial = try Tools.serial(ofCertificate: pem)
         let revoke = try Tools.server(["ca", "revoke", serial, "--reason", "keyCompromise"], data: data)
         #expect(revoke.ok, "ca revoke: \(revoke.stderr)")
         #expect(revoke.stdout.contains("Revoked authentication certificate \(serial)"))

@@ -91,6 +91,25 @@ enum Tools {
         return csr
     }
 
+    /// A certificate file's serial in hex, as openssl prints it (and the store keeps it).
+    static func serial(ofCertificate file: URL) throws -> String {
+        try run("openssl", ["x509", "-in", file.path, "-noout", "-serial"]).stdout
+            .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A fresh, empty database on the suite's PostgreSQL server (`CARDDESK_TEST_POSTGRES_URL`): its URL.
+    static func freshPostgresDatabase(_ prefix: String) throws -> String {
+        guard let base = ProcessInfo.processInfo.environment["CARDDESK_TEST_POSTGRES_URL"], var components = URLComponents(string: base) else {
+            throw ToolError("CARDDESK_TEST_POSTGRES_URL names no PostgreSQL server")
+        }
+        let name = "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try run("psql", [base, "-q", "-c", "CREATE DATABASE \(name)"])
+        guard created.ok else { throw ToolError("CREATE DATABASE \(name): \(created.stderr)") }
+        components.path = "/" + name
+        guard let url = components.string else { throw ToolError("cannot name database \(name) in \(base)") }
+        return url
+    }
+
     static func sqlite(_ database: URL, _ sql: String) throws -> String {
         let result = try run("sqlite3", [database.path, sql])
         guard result.ok, !result.stderr.contains("Error") else { throw ToolError("sqlite3 failed: \(result.stderr)") }

@@ -47,8 +47,8 @@ final class GroupCommitter: Sendable {
     private let setup: @Sendable (_ durable: Bool) -> String?
     let maximumBatch: Int
     /// Transactions and commits so far: their ratio is how many transactions shared each flush.
-    private let counters = Atomic<Int>(0)
-    private let commitCounter = Atomic<Int>(0)
+    private let transactionCount = Atomic<Int>(0)
+    private let commitCount = Atomic<Int>(0)
 
     init(
         maximumBatch: Int = 128, begin: String,
@@ -64,7 +64,7 @@ final class GroupCommitter: Sendable {
     }
 
     var statistics: (transactions: Int, commits: Int) {
-        (counters.load(ordering: .relaxed), commitCounter.load(ordering: .relaxed))
+        (transactionCount.load(ordering: .relaxed), commitCount.load(ordering: .relaxed))
     }
 
     /// Runs `body` in the next batch; returns its result once the batch's commit is durable.
@@ -169,7 +169,7 @@ final class GroupCommitter: Sendable {
     }
 
     private func count(_ transactions: Int) {
-        counters.add(transactions, ordering: .relaxed)
-        commitCounter.add(1, ordering: .relaxed)
+        transactionCount.add(transactions, ordering: .relaxed)
+        commitCount.add(1, ordering: .relaxed)
     }
 }

@@ -194,11 +194,12 @@ extension SQLStore: OCSPAnswerStore {
         }
     }
 
-    public func presignedAnswersDue(at now: Timestamp, limit: Int) async throws -> [SerialNumber] {
+    public func certificatesWithAnswersDue(at now: Timestamp, limit: Int) async throws -> [CertificateRecord] {
         try await host.read { db in
             try await db.raw("""
-                SELECT serial FROM ocsp_responses WHERE refresh_after <= \(bind: now.millisecondsSince1970) ORDER BY refresh_after LIMIT \(bind: limit)
-                """).all().map { try SerialNumber(hex: try $0.decode(column: "serial", as: String.self)) }
+                SELECT c.* FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial
+                WHERE o.refresh_after <= \(bind: now.millisecondsSince1970) ORDER BY o.refresh_after LIMIT \(bind: limit)
+                """).all().map(Self.certificateRecord(from:))
         }
     }
 

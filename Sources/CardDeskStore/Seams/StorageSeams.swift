@@ -68,8 +68,8 @@ public protocol OCSPAnswerStore: CertificateStatusReader {
     /// Stores answers (not durably: they are signed again when lost). Each is stored only while its certificate
     /// still has the status it states, so an answer signed just before a revocation is never kept after it.
     func savePresignedAnswers(_ answers: [PresignedOCSPAnswer]) async throws
-    /// Serials whose pre-signed answer is due to be signed again, earliest first.
-    func presignedAnswersDue(at now: Timestamp, limit: Int) async throws -> [SerialNumber]
+    /// The certificates whose pre-signed answer is due to be signed again, earliest first.
+    func certificatesWithAnswersDue(at now: Timestamp, limit: Int) async throws -> [CertificateRecord]
     func deletePresignedAnswers(_ serials: [SerialNumber]) async throws
     /// Revocations committed after audit entry `sequence`, in order (by any process): how every instance learns
     /// which answers it holds in memory are no longer true.

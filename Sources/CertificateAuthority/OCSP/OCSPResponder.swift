@@ -10,7 +10,8 @@ import Synchronization
 /// every instance, refreshed before `nextUpdate` (`refreshDue`), and held in memory. A revocation deletes the stored
 /// answer in its own transaction and drops the one in this process's memory before it returns; other processes drop
 /// theirs when they see it in the audit log (`followRevocations`, every quarter second). Other questions (nonces,
-/// SHA-256 CertIDs, several certificates) are answered from the stored status and signed live.
+/// SHA-256 CertIDs, several certificates: outside RFC 5019's profile) are answered from the stored status and signed
+/// live.
 public struct OCSPResponder: Sendable, CertificateStatusListener {
     let hierarchy: CAHierarchy
     let status: any OCSPAnswerStore
@@ -18,8 +19,6 @@ public struct OCSPResponder: Sendable, CertificateStatusListener {
     /// How long a `good` or `revoked` answer may be cached by relying parties.
     let validitySeconds: Int64
     public let responders: DelegatedOCSPResponders
-    /// Signed answers to nonce-less questions, reused while the statuses they state are still the stored ones.
-    let answers = SignedAnswers(capacity: 50_000)
     /// Pre-signed answers held in memory (RFC 5019 questions), dropped when their certificate is revoked.
     let presigned: PresignedAnswers
 
@@ -67,67 +66,45 @@ public struct OCSPResponder: Sendable, CertificateStatusListener {
             return Answer(der: OCSPResponse.failure(.unauthorized), cacheable: nil)
         }
         let now = clock.now()
-        // RFC 5019's question: answered from memory, else from the store, else signed now and kept for the next.
-        if request.nonce == nil, request.certIDs.count == 1, let certID = request.certIDs.first, certID.hashAlgorithm == .sha1, certID.matches(signer) {
-            do {
-                if let answer = try await presignedAnswer(serial: certID.serial, issuer: signer, now: now) {
-                    return Answer(der: answer.der, cacheable: (answer.thisUpdate, answer.nextUpdate))
-                }
-            } catch let error as CardDeskError where error.code == .hsmUnavailable {
-                logger?.error("OCSP response failed: no responder", metadata: ["error": "\(error.reason)"])
-                throw error
-            } catch {
-                logger?.error("OCSP response failed", metadata: ["error": "\(error)"])
-                return Answer(der: OCSPResponse.failure(.tryLater), cacheable: nil)
-            }
-            // Not one of this CA's certificates: answered below (unknown).
-        }
         do {
+            // RFC 5019's question: answered from memory, else from the store, else signed now and kept for the next.
+            if request.nonce == nil, request.certIDs.count == 1, let certID = request.certIDs.first, certID.hashAlgorithm == .sha1,
+               let answer = try await presignedAnswer(serial: certID.serial, issuer: signer, now: now) {
+                return Answer(der: answer.der, cacheable: (answer.thisUpdate, answer.nextUpdate))
+            }
+            // Anything else (or a serial that is not one of this CA's: unknown), signed now.
+            let responder = try await responders.signer(for: signer)
+            // No answer outlives the certificate of the responder that signs it.
+            let nextUpdate = min(now.adding(seconds: validitySeconds), responder.notAfter)
             var responses: [OCSPResponse.SingleResponse] = []
             for certID in request.certIDs {
                 var answer = OCSPResponse.CertStatus.unknown
                 if certID.matches(signer), let record = try await status.certificate(serial: certID.serial), record.profile == signer.profile {
-                    switch record.status {
-                    case .good:
-                        answer = .good
-                    case .revoked:
-                        let reason = record.revocationReason.flatMap { $0 == .unspecified ? nil : $0 }
-                        answer = .revoked(at: record.revokedAt ?? now, reason: reason)
-                    }
+                    answer = OCSPResponse.CertStatus(record, now: now)
                 }
-                responses.append(.init(certID: certID, status: answer, thisUpdate: now, nextUpdate: now.adding(seconds: validitySeconds)))
+                responses.append(.init(certID: certID, status: answer, thisUpdate: now, nextUpdate: nextUpdate))
             }
-            // The same question with the same statuses, answered recently: the signed answer is reused (its
-            // signature is the expensive part); the statuses were read again just now, so a revocation, made by this
-            // process or any other, is in the very next answer.
-            let key = request.nonce == nil ? request.certIDs.flatMap(\.encoded) : nil
-            let statuses = responses.map(\.status)
-            if let key, let reused = answers.reusable(key, statuses: statuses, now: now) {
-                return Answer(der: reused.der, cacheable: (reused.thisUpdate, reused.nextUpdate))
-            }
-            let responder = try await responders.signer(for: signer)
-            // No answer outlives the certificate of the responder that signs it.
-            let capped = responses.map { response in
-                OCSPResponse.SingleResponse(
-                    certID: response.certID, status: response.status, thisUpdate: response.thisUpdate,
-                    nextUpdate: response.nextUpdate.map { min($0, responder.notAfter) }
-                )
-            }
-            let der = try await OCSPResponse.sign(by: responder, responses: capped, producedAt: now, nonce: request.nonce)
-            // An answer to a request with a nonce is for that request only; the others may be cached until the
-            // earliest nextUpdate.
-            let nextUpdate = capped.compactMap(\.nextUpdate).min()
-            if let key, let nextUpdate {
-                answers.keep(key, .init(statuses: statuses, der: der, thisUpdate: now, nextUpdate: nextUpdate,
-                                        refreshAfter: min(nextUpdate, now.adding(seconds: validitySeconds / 2))))
-            }
-            return Answer(der: der, cacheable: request.nonce == nil ? nextUpdate.map { (now, $0) } : nil)
+            let der = try await OCSPResponse.sign(by: responder, responses: responses, producedAt: now, nonce: request.nonce)
+            // An answer to a request with a nonce is for that request only; the others may be cached until nextUpdate.
+            return Answer(der: der, cacheable: request.nonce == nil ? (now, nextUpdate) : nil)
         } catch let error as CardDeskError where error.code == .hsmUnavailable {
             logger?.error("OCSP response failed: no responder", metadata: ["error": "\(error.reason)"])
             throw error
         } catch {
             logger?.error("OCSP response failed", metadata: ["error": "\(error)"])
             return Answer(der: OCSPResponse.failure(.tryLater), cacheable: nil)
+        }
+    }
+}
+
+extension OCSPResponse.CertStatus {
+    /// What a stored certificate's status says in an answer (RFC 5280: the reason "unspecified" is left out).
+    init(_ record: CertificateRecord, now: Timestamp) {
+        switch record.status {
+        case .good:
+            self = .good
+        case .revoked:
+            self = .revoked(at: record.revokedAt ?? now, reason: record.revocationReason.flatMap { $0 == .unspecified ? nil : $0 })
         }
     }
 }
@@ -152,17 +129,13 @@ extension OCSPResponder {
     /// Signs the answer about one certificate as a relying party asks for it (SHA-1 CertID, no nonce).
     func presign(_ record: CertificateRecord, now: Timestamp) async throws -> PresignedOCSPAnswer {
         let issuer = hierarchy.issuer(record.profile)
-        let status: OCSPResponse.CertStatus = switch record.status {
-        case .good: .good
-        case .revoked: .revoked(at: record.revokedAt ?? now, reason: record.revocationReason.flatMap { $0 == .unspecified ? nil : $0 })
-        }
         let responder = try await responders.signer(for: issuer)
         // No answer outlives the certificate of the responder that signs it, and each is signed again at half its life.
         let nextUpdate = min(now.adding(seconds: validitySeconds), responder.notAfter)
         let refreshAfter = Timestamp(millisecondsSince1970: now.millisecondsSince1970 + (nextUpdate.millisecondsSince1970 - now.millisecondsSince1970) / 2)
         let certID = try OCSPCertID(serial: record.serial, issuer: issuer.certificate)
         let der = try await OCSPResponse.sign(
-            by: responder, responses: [.init(certID: certID, status: status, thisUpdate: now, nextUpdate: nextUpdate)], producedAt: now, nonce: nil
+            by: responder, responses: [.init(certID: certID, status: OCSPResponse.CertStatus(record, now: now), thisUpdate: now, nextUpdate: nextUpdate)], producedAt: now, nonce: nil
         )
         return PresignedOCSPAnswer(
             serial: record.serial, profile: record.profile, status: record.status, der: der, thisUpdate: now, nextUpdate: nextUpdate, refreshAfter: refreshAfter
@@ -173,17 +146,22 @@ extension OCSPResponder {
 
     /// A certificate was issued: its answer is signed now, before anyone asks.
     public func certificateIssued(_ record: CertificateRecord) async {
-        let generation = presigned.generation
-        guard let answer = try? await presign(record, now: clock.now()) else { return }
-        try? await status.savePresignedAnswers([answer])
-        presigned.keep(answer, ifGeneration: generation)
+        await signAhead(record)
     }
 
     /// A certificate was revoked (its stored answer went with the revocation): this process forgets the old answer
     /// before the revocation is reported done, then signs the new one.
     public func certificateRevoked(_ record: CertificateRecord) async {
         presigned.drop([record.serial])
-        await certificateIssued(record)
+        await signAhead(record)
+    }
+
+    /// Signs, stores and holds the answer about `record` as it is now. A failure leaves it to the first question.
+    private func signAhead(_ record: CertificateRecord) async {
+        let generation = presigned.generation
+        guard let answer = try? await presign(record, now: clock.now()) else { return }
+        try? await status.savePresignedAnswers([answer])
+        presigned.keep(answer, ifGeneration: generation)
     }
 
     /// Signs again the stored answers due (half their validity gone), up to `limit`; answers about expired
@@ -193,13 +171,13 @@ extension OCSPResponder {
         var signed = 0
         while signed < limit {
             let now = clock.now()
-            let due = try await status.presignedAnswersDue(at: now, limit: min(1000, limit - signed))
+            let due = try await status.certificatesWithAnswersDue(at: now, limit: min(1000, limit - signed))
             if due.isEmpty { break }
             var fresh: [PresignedOCSPAnswer] = []
             var gone: [SerialNumber] = []
-            for serial in due {
-                guard let record = try await status.certificate(serial: serial), record.notAfter > now else {
-                    gone.append(serial)
+            for record in due {
+                guard record.notAfter > now else {
+                    gone.append(record.serial)
                     continue
                 }
                 fresh.append(try await presign(record, now: now))
@@ -226,7 +204,7 @@ extension OCSPResponder {
             logger?.warning("Cannot read the audit head to follow revocations", metadata: ["error": "\(error)"])
             last = 0
         }
-        presigned.drop(all: true)
+        presigned.dropAll()
         while !Task.isCancelled {
             do {
                 while true {
@@ -237,7 +215,7 @@ extension OCSPResponder {
                 }
             } catch {
                 logger?.warning("Cannot follow revocations: answers held in memory are dropped", metadata: ["error": "\(error)"])
-                presigned.drop(all: true)
+                presigned.dropAll()
             }
             try? await Task.sleep(for: interval)
         }
@@ -287,47 +265,10 @@ final class PresignedAnswers: Sendable {
         }
     }
 
-    func drop(all: Bool) {
+    func dropAll() {
         state.withLock { state in
             state.generation &+= 1
             state.entries.removeAll()
-        }
-    }
-}
-
-/// Signed OCSP answers by question (the request's CertIDs, byte for byte), bounded in number. An answer is reused
-/// only for the same statuses and until half its validity has passed, so a client or cache sees a fresh one at least
-/// twice per validity period.
-final class SignedAnswers: Sendable {
-    struct Entry: Sendable {
-        let statuses: [OCSPResponse.CertStatus]
-        let der: [UInt8]
-        let thisUpdate: Timestamp
-        let nextUpdate: Timestamp
-        let refreshAfter: Timestamp
-    }
-
-    private let entries = Mutex<[[UInt8]: Entry]>([:])
-    let capacity: Int
-
-    init(capacity: Int) {
-        self.capacity = capacity
-    }
-
-    func reusable(_ key: [UInt8], statuses: [OCSPResponse.CertStatus], now: Timestamp) -> Entry? {
-        entries.withLock { entries in
-            guard let entry = entries[key], entry.statuses == statuses, now < entry.refreshAfter else { return nil }
-            return entry
-        }
-    }
-
-    func keep(_ key: [UInt8], _ entry: Entry) {
-        entries.withLock { entries in
-            if entries.count >= capacity, entries[key] == nil {
-                // Full: a tenth goes (which tenth does not matter: any answer can be signed again).
-                for stale in entries.keys.prefix(max(1, capacity / 10)) { entries[stale] = nil }
-            }
-            entries[key] = entry
         }
     }
 }
