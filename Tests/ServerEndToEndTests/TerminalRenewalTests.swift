@@ -239,10 +239,10 @@ extension TerminalRenewalTests {
         var generator = SystemRandomNumberGenerator()
         var interrupted = 0, acknowledged = 0
         for round in 0..<2 {
-            let cards = try (0..<12).map { try setup.issueCard("batch-\(round)-\($0)") }
+            let cards = try (0..<20).map { try setup.issueCard("batch-\(round)-\($0)") }
             let input = setup.folder.appendingPathComponent("passcode.txt")
             try "123456\n".write(to: input, atomically: true, encoding: .utf8)
-            let processes = try cards.map { card in
+            func launch(_ card: URL) throws -> Process {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: Tools.clientBinary)
                 process.arguments = ["renew", "--card", card.path, "--server", setup.server.url]
@@ -252,12 +252,16 @@ extension TerminalRenewalTests {
                 try process.run()
                 return process
             }
-            // Killed once the first renewal is acknowledged (so that there is one to look for), while the others run.
+            // A first wave of 10 at once; once one of them is acknowledged (so that there is one to look for), a
+            // second wave of 10 starts and the server is killed while it runs. On a fast machine the first wave can
+            // finish in one batch, so the second wave is what makes sure the kill lands mid-renewal.
+            var processes = try cards[..<10].map(launch)
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline, !processes.contains(where: { !$0.isRunning && $0.terminationStatus == 0 }) {
                 Thread.sleep(forTimeInterval: 0.01)
             }
-            Thread.sleep(forTimeInterval: Double.random(in: 0...0.2, using: &generator))
+            processes += try cards[10...].map(launch)
+            Thread.sleep(forTimeInterval: Double.random(in: 0.15...0.4, using: &generator))
             setup.server.signal(SIGKILL)
             _ = setup.server.waitForExit()
             for process in processes { process.waitUntilExit() }
@@ -283,8 +287,8 @@ extension TerminalRenewalTests {
                 try setup.expectConsistent(card, "round \(round): \(card.lastPathComponent) renewed again")
             }
         }
-        #expect(interrupted >= 2, "the kill must have caught renewals mid-way (\(interrupted) of 24)")
-        #expect(acknowledged + interrupted == 24)
+        #expect(interrupted >= 2, "the kill must have caught renewals mid-way (\(interrupted) of 40)")
+        #expect(acknowledged + interrupted == 40)
         #expect(acknowledged >= 2, "each round had an acknowledged renewal to check")
         print("group commit kill test: \(acknowledged) renewals acknowledged before the kill, \(interrupted) interrupted")
     }

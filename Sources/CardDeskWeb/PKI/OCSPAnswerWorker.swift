@@ -17,7 +17,7 @@ public struct OCSPAnswerWorker: Service {
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await responder.followRevocations(logger: logger) }
                 group.addTask {
