@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.error
 import urllib.request
 
@@ -276,3 +277,74 @@ def http(method, url, headers=None, body=None):
 
 def temporary_folder(name):
     return tempfile.mkdtemp(prefix=f"carddesk-browser-{name}-")
+
+
+class Cluster:
+    """Two (or more) carddesk-server instances on one PostgreSQL behind haproxy, started by scripts/cluster-start on a
+    fresh database of the suite's PostgreSQL ($CARDDESK_TEST_POSTGRES_URL, which scripts/test starts). Offers what
+    Server offers to the tests, with `url` being haproxy's."""
+
+    def __init__(self, folder, bridge_port, instances=2):
+        base = os.environ.get("CARDDESK_TEST_POSTGRES_URL")
+        if not base:
+            raise AssertionError("CARDDESK_TEST_POSTGRES_URL names no PostgreSQL server (scripts/test starts one)")
+        name = "carddesk_browser_cluster_" + os.path.basename(folder).rsplit("-", 1)[-1].lower()
+        run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"])
+        parsed = urllib.parse.urlsplit(base)
+        self.database_url = urllib.parse.urlunsplit(parsed._replace(path="/" + name))
+        self.bridge_port = bridge_port
+        # Every instance gets the same settings from the environment: the agent's bridge port for the pages.
+        self.environment = dict(os.environ, CARDDESK_SERVER_BIN=SERVER, CARDDESK_AGENT_BRIDGE_PORT=str(bridge_port),
+                                CARDDESK_LOG_LEVEL="debug")
+        script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts")
+        started = run([os.path.join(script, "cluster-start"), "--instances", str(instances), "--database-url", self.database_url],
+                      env=self.environment)
+        values = dict(line[len("export "):].split("=", 1) for line in started.stdout.splitlines() if line.startswith("export "))
+        self.url = values["CARDDESK_CLUSTER_URL"].strip("'")
+        self.directory = values["CARDDESK_CLUSTER_DIR"].strip("'")
+        self.data = os.path.join(self.directory, "data")
+        self.stop_script = os.path.join(script, "cluster-stop")
+
+    def pid(self, instance):
+        with open(os.path.join(self.directory, f"instance-{instance}.pid")) as f:
+            return int(f.read().strip())
+
+    def log(self, instance):
+        with open(os.path.join(self.directory, f"instance-{instance}.log")) as f:
+            return f.read()
+
+    def kill(self, instance):
+        """SIGKILL: the instance ends mid-whatever, as in a crash."""
+        pid = self.pid(instance)
+        os.kill(pid, 9)
+
+        def ended():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().split()[2] == "Z"  # a zombie: dead, its parent not yet told
+            except FileNotFoundError:
+                return True
+
+        wait_until(ended, what=f"instance {instance} to end")
+
+    def restart(self, instance):
+        run(["bash", os.path.join(self.directory, "instance.sh"), str(instance)], env=self.environment)
+
+    def command(self, *args, **kwargs):
+        return run([SERVER, *args, "--data", self.data, "--database-url", self.database_url], **kwargs)
+
+    def add_user(self, user_id, given, family, roles):
+        role_args = [a for role in roles for a in ("--role", role)]
+        self.command("user", "add", "--id", user_id, "--given", given, "--family", family, "--org", "RBQ", *role_args)
+
+    def issue_card(self, user_id, path, passcode, expires_in_days=None):
+        args = ["card", "issue", "--user", user_id, "--virtual", path, "--key-algorithm", "p256", "--public-url", self.url]
+        if expires_in_days is not None:
+            args += ["--expires-in-days", str(expires_in_days)]
+        self.command(*args, input=passcode + "\n")
+
+    def sql(self, query):
+        return run(["psql", self.database_url, "-tA", "-c", query]).stdout.strip()
+
+    def stop(self):
+        subprocess.run([self.stop_script, self.directory], capture_output=True, timeout=60)
