@@ -47,6 +47,7 @@ let package = Package(
             name: "CardDeskStore",
             dependencies: [
                 "CardDeskCore",
+                "CSQLiteDirect",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
@@ -56,6 +57,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The SQLite C calls of the store's writer, bound to the SQLite build sqlite-nio vendors (one SQLite per process).
+        .target(name: "CSQLiteDirect"),
         // Issuing CAs: keys, profiles, prepare + issue, revocation, CRL and OCSP.
         .target(
             name: "CertificateAuthority",
@@ -247,6 +250,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -315,7 +320,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CardDeskStoreTests",
-            dependencies: ["CardDeskCore", "CardDeskStore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CardDeskCore", "CardDeskStore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SQLKit", package: "sql-kit"), .product(name: "SQLiteKit", package: "sqlite-kit"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -14,6 +14,7 @@ import X509
 ///
 ///     swift run -c release carddesk-bench [--issuances N] [--signatures N] [--concurrency N] [--database-url URL]
 ///         [--hsm-module PATH|none --hsm-token LABEL --hsm-pin-file FILE]
+///     swift run -c release carddesk-bench scale [...]   (the scale curve: see ScaleScenario)
 ///
 /// With an HSM (default: SoftHSMv2 when installed, in a token directory of its own), the same figures are measured
 /// for a CA whose key is in the token, next to the software key's, in the same run.
@@ -56,7 +57,11 @@ struct Benchmark {
 
     static func main() async {
         do {
-            try await run(try Options(CommandLine.arguments))
+            if CommandLine.arguments.dropFirst().first == "scale" {
+                try await ScaleScenario.run(try ScaleScenario.Options(CommandLine.arguments.dropFirst(2)))
+            } else {
+                try await run(try Options(CommandLine.arguments))
+            }
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             exit(1)

@@ -14,7 +14,7 @@ import Logging
 import Smartcard
 import VirtualSmartcard
 
-/// Renewals through the whole path: virtual cards (P-256 keys generated on the card), the `carddesk` client over
+/// Renewals through the whole path: virtual cards held in memory (each stands for its own chip; P-256 keys generated on the card), the `carddesk` client over
 /// real HTTP to the server's renewal API, two certificates issued and stored durably per card, old ones revoked.
 enum RenewalScenario {
     /// - Parameters:
@@ -38,7 +38,7 @@ enum RenewalScenario {
         for index in 0..<renewals {
             let file = folder.appendingPathComponent("card-\(keyAlgorithm.rawValue)-\(index).json")
             _ = try await instance.cardIssuer.issueVirtualCard(userID: user.id, file: file, passcode: "123456", keyAlgorithm: keyAlgorithm, validityDays: 30, actor: "bench")
-            cards.append(PIVCardSession(transport: VirtualPIVCard(file: file)))
+            cards.append(PIVCardSession(transport: try VirtualPIVCard.inMemory(copying: file)))
         }
 
         let (ports, continuation) = AsyncStream<Int>.makeStream()

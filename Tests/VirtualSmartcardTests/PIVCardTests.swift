@@ -69,6 +69,30 @@ struct PIVCardTests {
         try await again.verifyPIN("86427531")
     }
 
+    @Test("A card copied into memory keeps its state there (a used PIN try, a changed PIN) and never writes its file")
+    func inMemoryCopy() async throws {
+        let (file, _, _) = try Self.blankCard()
+        let before = try Data(contentsOf: file)
+        let card = try VirtualPIVCard.inMemory(copying: file)
+        let piv = PIVClient(transport: card)
+        try await piv.select()
+        await #expect(throws: CardDeskError.self) { try await piv.verifyPIN("999999") }
+        card.reset()
+        #expect(try await piv.pinTriesLeft() == 2)
+        try await piv.changePIN(current: "123456", new: "24681357")
+        card.reset()
+        try await piv.verifyPIN("24681357")
+        // Even with its file gone, the copy answers; the file is as it was.
+        #expect(try Data(contentsOf: file) == before)
+        try FileManager.default.removeItem(at: file)
+        card.reset()
+        #expect(try await piv.pinTriesLeft() == 3)
+        // The file card from the same bytes never saw any of it.
+        try before.write(to: file)
+        #expect(try await PIVClient(transport: VirtualPIVCard(file: file)).pinTriesLeft() == 3)
+        await #expect(throws: CardDeskError.self) { try await PIVClient(transport: VirtualPIVCard(file: file)).verifyPIN("24681357") }
+    }
+
     @Test("Keys and objects are written only after management-key authentication; a wrong key is refused")
     func managementKey() async throws {
         let (_, card, piv) = try Self.blankCard()

@@ -18,12 +18,28 @@ import X509
 /// Its file stands for the card's chip: whoever can read the file can read the keys. Virtual cards are for demos,
 /// tests and training, never for real staff.
 public final class VirtualPIVCard: APDUTransport, Sendable {
+    /// The card's file (for a card held in memory: the file it was copied from, which it never writes).
     public let file: URL
+    private let inMemory: Bool
     private let application: Mutex<PIVApplication>
 
     public init(file: URL) {
         self.file = file
-        self.application = Mutex(PIVApplication(file: file))
+        self.inMemory = false
+        self.application = Mutex(PIVApplication(memory: .file(file)))
+    }
+
+    /// A copy of the card in `file` whose state from then on lives in this process's memory only: it is never
+    /// written back and is gone when the process ends. For load generators (carddesk-bench), which stand for many
+    /// workstations each with its own chip: a file card's every change is two disk flushes on the bench's machine.
+    public static func inMemory(copying file: URL) throws -> VirtualPIVCard {
+        VirtualPIVCard(file: file, image: try PIVCardImage.read(file))
+    }
+
+    private init(file: URL, image: PIVCardImage) {
+        self.file = file
+        self.inMemory = true
+        self.application = Mutex(PIVApplication(memory: .process(PIVCardMemory.Cell(image))))
     }
 
     /// Makes a factory-fresh card in `file` (which must not exist): default management key, PIN 123456,
@@ -58,7 +74,7 @@ public final class VirtualPIVCard: APDUTransport, Sendable {
 
     /// In this process, a card whose file is gone was taken out (moved out of its reader folder).
     public func transmit(_ bytes: [UInt8]) async throws -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: file.path) else {
+        guard inMemory || FileManager.default.fileExists(atPath: file.path) else {
             throw CardDeskError(.cardRemoved, "The smartcard was removed. Insert it and try again.")
         }
         return respond(to: bytes)
@@ -71,12 +87,25 @@ public final class VirtualPIVCard: APDUTransport, Sendable {
     }
 }
 
+/// Where a virtual card keeps what a chip keeps in its persistent memory.
+enum PIVCardMemory {
+    /// A file, written atomically on every change.
+    case file(URL)
+    /// This process's memory (used only under the card's lock).
+    case process(Cell)
+
+    final class Cell {
+        var image: PIVCardImage
+        init(_ image: PIVCardImage) { self.image = image }
+    }
+}
+
 /// The PIV application's logic and its session state (what a chip keeps in RAM); the persistent state is the file.
 struct PIVApplication {
-    let file: URL
+    let memory: PIVCardMemory
 
-    init(file: URL) {
-        self.file = file
+    init(memory: PIVCardMemory) {
+        self.memory = memory
     }
     /// What the card says its firmware version is (YubiKey GET VERSION): 5.4.3 has metadata, attestation and AES keys.
     static let version: [UInt8] = [5, 4, 3]
@@ -173,8 +202,19 @@ struct PIVApplication {
         }
     }
 
-    private func load() throws -> PIVCardImage { try PIVCardImage.read(file) }
-    private func save(_ image: PIVCardImage) throws { try image.write(to: file) }
+    private func load() throws -> PIVCardImage {
+        switch memory {
+        case .file(let file): try PIVCardImage.read(file)
+        case .process(let cell): cell.image
+        }
+    }
+
+    private func save(_ image: PIVCardImage) throws {
+        switch memory {
+        case .file(let file): try image.write(to: file)
+        case .process(let cell): cell.image = image
+        }
+    }
 
     private mutating func select(_ command: CommandAPDU, data: [UInt8]) throws -> ([UInt8], StatusWord) {
         // By AID, and by any prefix of the PIV AID down to the RID (yubico-piv-tool sends the RID only).

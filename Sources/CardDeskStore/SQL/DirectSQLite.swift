@@ -1,0 +1,347 @@
+import CSQLiteDirect
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SQLKit
+import SQLiteKit
+import Synchronization
+
+/// An SQLite connection driven directly through SQLite's C API: the store's writer, and each of its readers.
+///
+/// The group committer runs a whole batch of transactions on the writer, one statement after another. Through
+/// SQLiteNIO every statement is a round trip to a thread pool and a fresh `sqlite3_prepare`; here a statement runs on
+/// the calling thread from a cache of prepared statements (a few microseconds for the usual one-row insert or read),
+/// and only what can wait goes to the blocking-I/O thread pool, so that no cooperative thread waits on the disk:
+/// `COMMIT`'s flush, `PRAGMA`s, and `BEGIN IMMEDIATE` when another process holds the write lock (it is first tried
+/// here without waiting, which is what almost always happens).
+///
+/// A lock guards the connection, so that two statements never interleave. Reads (WAL: they never wait for the
+/// writer) use their own connections (`DirectSQLiteReaders`) and see committed data only.
+final class DirectSQLite: SQLDatabase, Sendable {
+    /// One prepared statement and the names of its result columns.
+    private final class Statement {
+        let handle: OpaquePointer
+        let columns: [String]
+
+        init(handle: OpaquePointer) {
+            self.handle = handle
+            columns = (0..<cd_sqlite_column_count(handle)).map { String(cString: cd_sqlite_column_name(handle, $0)) }
+        }
+    }
+
+    /// The handle and its statements: touched only under the lock (`connection`), from one thread at a time.
+    private struct Connection: @unchecked Sendable {
+        var handle: OpaquePointer?
+        var statements: [String: Statement] = [:]
+    }
+
+    /// The statements kept prepared; the store's SQL is a fixed set, so this is a bound for the unexpected.
+    static let statementCacheSize = 256
+
+    private let connection: Mutex<Connection>
+    private let path: String
+    let logger: Logger
+    let eventLoop: any EventLoop
+    let queryLogLevel: Logger.Level?
+    private let threadPool: NIOThreadPool
+    private let encoder = SQLiteDataEncoder()
+    private let decoder = SQLiteDataDecoder()
+
+    var dialect: any SQLDialect { SQLiteDialect() }
+
+    /// How long a statement waits for another connection's lock before SQLite says it is busy.
+    let busyTimeout: Int32
+    /// The writer's own thread, where statements that wait may simply wait.
+    let ownThread: WriterThread?
+
+    private init(handle: OpaquePointer, path: String, logger: Logger, queryLogLevel: Logger.Level?, busyTimeout: Int32, ownThread: WriterThread?) {
+        self.ownThread = ownThread
+        connection = Mutex(Connection(handle: handle))
+        self.path = path
+        self.busyTimeout = busyTimeout
+        self.logger = logger
+        self.queryLogLevel = queryLogLevel
+        threadPool = .singleton
+        eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    /// Opens the existing database file.
+    /// - Parameter busyTimeout: milliseconds to wait for another connection's lock (an operator command beside a
+    ///   running server may hold the write lock briefly).
+    /// - Parameter ownThread: the thread the connection's transactions run on (the writer's); on it, statements that
+    ///   wait for the disk or a lock run in place.
+    static func open(
+        path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace, busyTimeout: Int32 = 10_000, ownThread: WriterThread? = nil
+    ) async throws -> DirectSQLite {
+        /// The new connection's handle, handed from the thread that opened it (nothing else holds it yet).
+        struct Opened: @unchecked Sendable { let handle: OpaquePointer }
+        let opened: Opened = try await NIOThreadPool.singleton.runIfActive {
+            var handle: OpaquePointer?
+            let result = cd_sqlite_open(path, &handle)
+            guard result == CD_SQLITE_OK, let opened = handle else {
+                let message = handle.map { String(cString: cd_sqlite_errmsg($0)) } ?? "out of memory"
+                if let handle { _ = cd_sqlite_close(handle) }
+                throw DirectSQLiteError(code: result, message: message, sql: "open \(path)")
+            }
+            _ = cd_sqlite_busy_timeout(opened, busyTimeout)
+            return Opened(handle: opened)
+        }
+        return DirectSQLite(handle: opened.handle, path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout, ownThread: ownThread)
+    }
+
+    func close() async throws {
+        try await threadPool.runIfActive { [connection] in
+            connection.withLock { connection in
+                for statement in connection.statements.values { _ = cd_sqlite_finalize(statement.handle) }
+                connection.statements.removeAll()
+                if let handle = connection.handle { _ = cd_sqlite_close(handle) }
+                connection.handle = nil
+            }
+        }
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await self.execute(sql: query, onRow) }
+        return promise.futureResult
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        let (sql, rawBinds) = serialize(query)
+        if let queryLogLevel {
+            logger.log(level: queryLogLevel, "Executing query", metadata: ["sql": .string(sql), "binds": .array(rawBinds.map { .string("\($0)") })])
+        }
+        let binds = try rawBinds.map { try encoder.encode($0) }
+        if ownThread?.isCurrent == true {
+            try run(sql, binds, onRow)
+        } else if sql.utf8.starts(with: "BEGIN".utf8) {
+            // The write lock is almost always free: take it here. Only if another process holds it, wait for it
+            // (the busy timeout) on the thread pool.
+            do {
+                try run(sql, binds, onRow, waiting: false)
+                return
+            } catch let error as DirectSQLiteError where error.isBusy {}
+            try await threadPool.runIfActive { try self.run(sql, binds, onRow) }
+        } else if Self.mayWait(sql) {
+            try await threadPool.runIfActive { try self.run(sql, binds, onRow) }
+        } else {
+            try run(sql, binds, onRow)
+        }
+    }
+
+    func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await closure(self)
+    }
+
+    /// Statements that can wait on the disk or on another process's lock; everything else runs where it is called.
+    static func mayWait(_ sql: String) -> Bool {
+        let head = sql.utf8.prefix(8)
+        return head.starts(with: "BEGIN".utf8) || head.starts(with: "COMMIT".utf8) || head.starts(with: "END".utf8)
+            || head.starts(with: "PRAGMA".utf8) || head.starts(with: "VACUUM".utf8)
+    }
+
+    /// Runs one statement (prepared once, then reused) with its values; hands each result row to `onRow`.
+    /// - Parameter waiting: false: refused at once (SQLITE_BUSY) where the statement would wait for another lock.
+    private func run(_ sql: String, _ binds: [SQLiteData], _ onRow: @Sendable (any SQLRow) -> Void, waiting: Bool = true) throws {
+        try connection.withLock { (connection: inout Connection) throws -> Void in
+            guard let database = connection.handle else {
+                throw DirectSQLiteError(code: 21, message: "the connection is closed", sql: sql)
+            }
+            if !waiting { _ = cd_sqlite_busy_timeout(database, 0) }
+            defer { if !waiting { _ = cd_sqlite_busy_timeout(database, busyTimeout) } }
+            let statement = try Self.prepared(sql, in: &connection, database: database)
+            let handle = statement.handle
+            defer {
+                _ = cd_sqlite_reset(handle)
+                _ = cd_sqlite_clear_bindings(handle)
+            }
+            guard Int(cd_sqlite_bind_parameter_count(handle)) == binds.count else {
+                throw DirectSQLiteError(code: 25, message: "the statement takes \(cd_sqlite_bind_parameter_count(handle)) values, \(binds.count) given", sql: sql)
+            }
+            for (offset, value) in binds.enumerated() {
+                let index = Int32(offset + 1)
+                let result: Int32
+                switch value {
+                case .integer(let integer):
+                    result = cd_sqlite_bind_int64(handle, index, Int64(integer))
+                case .float(let double):
+                    result = cd_sqlite_bind_double(handle, index, double)
+                case .text(let text) where text.isEmpty:
+                    result = cd_sqlite_bind_text(handle, index, "", 0)
+                case .text(let text):
+                    var text = text
+                    result = text.withUTF8 { bytes in
+                        bytes.withMemoryRebound(to: CChar.self) { cd_sqlite_bind_text(handle, index, $0.baseAddress!, Int32($0.count)) }
+                    }
+                case .blob(let buffer):
+                    result = buffer.withUnsafeReadableBytes { cd_sqlite_bind_blob(handle, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, Int32($0.count)) }
+                case .null:
+                    result = cd_sqlite_bind_null(handle, index)
+                }
+                guard result == CD_SQLITE_OK else { throw DirectSQLiteError(database, result, sql) }
+            }
+            while true {
+                let result = cd_sqlite_step(handle)
+                if result == CD_SQLITE_DONE { return }
+                guard result == CD_SQLITE_ROW else { throw DirectSQLiteError(database, result, sql) }
+                onRow(WriterRow(columns: statement.columns, values: Self.values(of: handle, count: statement.columns.count), decoder: decoder))
+            }
+        }
+    }
+
+    private static func prepared(_ sql: String, in connection: inout Connection, database: OpaquePointer) throws -> Statement {
+        if let statement = connection.statements[sql] { return statement }
+        if connection.statements.count >= statementCacheSize {
+            for statement in connection.statements.values { _ = cd_sqlite_finalize(statement.handle) }
+            connection.statements.removeAll()
+        }
+        var handle: OpaquePointer?
+        var used: Int32 = 0
+        var text = sql
+        let result = text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { cd_sqlite_prepare(database, $0.baseAddress, Int32($0.count), &handle, &used) }
+        }
+        guard result == CD_SQLITE_OK else { throw DirectSQLiteError(database, result, sql) }
+        guard let handle else {
+            throw DirectSQLiteError(code: 21, message: "no statement in the text", sql: sql)
+        }
+        // One statement per call, as SQLiteNIO: a second one in the text would be silently ignored otherwise.
+        guard sql.utf8.dropFirst(Int(used)).allSatisfy({ $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: " ") || (9...13).contains($0) }) else {
+            _ = cd_sqlite_finalize(handle)
+            throw DirectSQLiteError(code: 21, message: "more than one statement in one call", sql: sql)
+        }
+        let statement = Statement(handle: handle)
+        connection.statements[sql] = statement
+        return statement
+    }
+
+    private static func values(of handle: OpaquePointer, count: Int) -> [SQLiteData] {
+        (0..<Int32(count)).map { column in
+            switch cd_sqlite_column_type(handle, column) {
+            case CD_SQLITE_INTEGER:
+                return .integer(.init(cd_sqlite_column_int64(handle, column)))
+            case CD_SQLITE_FLOAT:
+                return .float(cd_sqlite_column_double(handle, column))
+            case CD_SQLITE_TEXT:
+                let bytes = Int(cd_sqlite_column_bytes(handle, column))
+                guard let text = cd_sqlite_column_text(handle, column) else { return .text("") }
+                return .text(String(decoding: UnsafeBufferPointer(start: text, count: bytes), as: UTF8.self))
+            case CD_SQLITE_BLOB:
+                let bytes = Int(cd_sqlite_column_bytes(handle, column))
+                guard bytes > 0, let blob = cd_sqlite_column_blob(handle, column) else { return .blob(ByteBuffer()) }
+                return .blob(ByteBuffer(bytes: UnsafeRawBufferPointer(start: blob, count: bytes)))
+            default:
+                return .null
+            }
+        }
+    }
+}
+
+/// Read connections to one SQLite file, as many as reads run at once (in practice about one per core): each read
+/// borrows an idle one and runs where it is called. In WAL mode a read never waits for the writer; the connections
+/// refuse writes (`query_only`).
+final class DirectSQLiteReaders: SQLDatabase, Sendable {
+    private let idle = Mutex<[DirectSQLite]>([])
+    private let opened = Mutex<[DirectSQLite]>([])
+    private let path: String
+    let logger: Logger
+    let eventLoop: any EventLoop
+    let queryLogLevel: Logger.Level?
+
+    var dialect: any SQLDialect { SQLiteDialect() }
+
+    init(path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace) {
+        self.path = path
+        self.logger = logger
+        self.queryLogLevel = queryLogLevel
+        eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await self.execute(sql: query, onRow) }
+        return promise.futureResult
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        let connection = try await borrow()
+        defer { idle.withLock { $0.append(connection) } }
+        try await connection.execute(sql: query, onRow)
+    }
+
+    func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await closure(self)
+    }
+
+    private func borrow() async throws -> DirectSQLite {
+        if let connection = idle.withLock({ $0.popLast() }) { return connection }
+        // A short busy timeout: a read waits only in the rare moments SQLite rebuilds the WAL index.
+        let connection = try await DirectSQLite.open(path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: 2_000)
+        do {
+            try await connection.raw("PRAGMA query_only = ON").run()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        opened.withLock { $0.append(connection) }
+        return connection
+    }
+
+    func close() async throws {
+        for connection in opened.withLock({ $0 }) { try await connection.close() }
+    }
+}
+
+/// A result row of the writer, decoded like SQLiteKit's rows.
+private struct WriterRow: SQLRow {
+    let columns: [String]
+    let values: [SQLiteData]
+    let decoder: SQLiteDataDecoder
+
+    var allColumns: [String] { columns }
+
+    func contains(column: String) -> Bool { columns.contains(column) }
+
+    func decodeNil(column: String) throws -> Bool {
+        guard let index = columns.firstIndex(of: column) else { return true }
+        return values[index] == .null
+    }
+
+    func decode<D: Decodable>(column: String, as type: D.Type) throws -> D {
+        guard let index = columns.firstIndex(of: column) else {
+            throw DecodingError.keyNotFound(DirectSQLiteColumn(column), .init(codingPath: [], debugDescription: "No column \(column) in the result"))
+        }
+        return try decoder.decode(D.self, from: values[index])
+    }
+}
+
+private struct DirectSQLiteColumn: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ name: String) { stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// SQLite's refusal of a statement, with its code and message.
+struct DirectSQLiteError: Error, CustomStringConvertible {
+    let code: Int32
+    let message: String
+    let sql: String
+
+    init(code: Int32, message: String, sql: String) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
+    init(_ database: OpaquePointer, _ code: Int32, _ sql: String) {
+        self.init(code: cd_sqlite_extended_errcode(database), message: String(cString: cd_sqlite_errmsg(database)), sql: sql)
+    }
+
+    /// Another connection holds the lock the statement needed (SQLITE_BUSY and its extended codes).
+    var isBusy: Bool { code & 0xFF == CD_SQLITE_BUSY }
+
+    var description: String { "SQLite error \(code): \(message) (in: \(sql.prefix(200)))" }
+}

@@ -1,0 +1,148 @@
+@testable import CardDeskStore
+import Foundation
+import Logging
+import NIOCore
+import SQLKit
+import SQLiteKit
+import Testing
+
+/// The SQLite writer that runs every write transaction through SQLite's C API with prepared statements kept.
+@Suite("SQLite writer")
+struct DirectSQLiteTests {
+    /// A fresh database file with one table, the writer on it, and a SQLiteNIO connection to read it back.
+    struct Fixture {
+        let path: String
+        let writer: DirectSQLite
+
+        init() async throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-writer-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            path = folder.appendingPathComponent("writer.sqlite").path
+            FileManager.default.createFile(atPath: path, contents: nil)
+            writer = try await DirectSQLite.open(path: path, logger: Logger(label: "test"))
+            try await writer.raw("PRAGMA journal_mode = WAL").run()
+            try await writer.raw("CREATE TABLE t (id INTEGER PRIMARY KEY, i BIGINT, f REAL, s TEXT, b BLOB)").run()
+        }
+
+        /// The rows as another connection (SQLiteNIO's) sees them: what was committed.
+        func committed() async throws -> [any SQLRow] {
+            let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: Logger(label: "test"))
+            defer { Task { try? await connection.close() } }
+            return try await connection.sql().raw("SELECT * FROM t ORDER BY id").all()
+        }
+    }
+
+    @Test("Integers, reals, text (any Unicode, control characters), blobs (empty too) and NULL are stored and read back exactly, on reused statements")
+    func valuesRoundTrip() async throws {
+        let fixture = try await Fixture()
+        let values: [(Int64, Double, String?, Data?)] = [
+            (Int64.max, 1.5, "Zoë 🪪 ĉ", Data([0, 1, 2, 255])),
+            (Int64.min, -0.25, "tab\tnewline\n", Data()),
+            (0, 0, nil, nil),
+            (42, .pi, "", Data(repeating: 0x5A, count: 100_000)),
+        ]
+        // The same SQL text each time: one prepared statement, bound afresh.
+        for (id, value) in values.enumerated() {
+            try await fixture.writer.raw("INSERT INTO t (id, i, f, s, b) VALUES (\(bind: id), \(bind: value.0), \(bind: value.1), \(bind: value.2), \(bind: value.3))").run()
+        }
+        for rows in [try await fixture.writer.raw("SELECT * FROM t ORDER BY id").all(), try await fixture.committed()] {
+            #expect(rows.count == values.count)
+            for (row, value) in zip(rows, values) {
+                #expect(try row.decode(column: "i", as: Int64.self) == value.0)
+                #expect(try row.decode(column: "f", as: Double.self) == value.1)
+                #expect(try row.decode(column: "s", as: String?.self) == value.2)
+                // SQLite keeps an empty blob as an empty blob, never as NULL.
+                #expect(try row.decode(column: "b", as: Data?.self) == value.3)
+            }
+        }
+        // A reused statement with fewer values than it takes is refused, not run with the last ones.
+        await #expect(throws: DirectSQLiteError.self) {
+            try await fixture.writer.raw("SELECT * FROM t WHERE id = \(bind: 1) AND i = \(bind: 2)").run()
+            try await fixture.writer.execute(sql: SQLRaw("SELECT * FROM t WHERE id = ? AND i = ?", [1])) { _ in }
+        }
+        try await fixture.writer.close()
+    }
+
+    @Test("A refused statement (a duplicate key) throws SQLite's message and leaves its prepared statement usable")
+    func refusalLeavesStatementUsable() async throws {
+        let fixture = try await Fixture()
+        try await fixture.writer.raw("INSERT INTO t (id, s) VALUES (\(bind: 1), \(bind: "first"))").run()
+        do {
+            try await fixture.writer.raw("INSERT INTO t (id, s) VALUES (\(bind: 1), \(bind: "again"))").run()
+            Issue.record("a duplicate key was accepted")
+        } catch let error as DirectSQLiteError {
+            #expect(error.description.contains("UNIQUE constraint failed: t.id"), "\(error)")
+        }
+        try await fixture.writer.raw("INSERT INTO t (id, s) VALUES (\(bind: 2), \(bind: "second"))").run()
+        #expect(try await fixture.committed().map { try $0.decode(column: "s", as: String.self) } == ["first", "second"])
+        try await fixture.writer.close()
+    }
+
+    @Test("Two statements in one text are refused before either runs")
+    func oneStatementPerCall() async throws {
+        let fixture = try await Fixture()
+        await #expect(throws: DirectSQLiteError.self) {
+            try await fixture.writer.raw("INSERT INTO t (id) VALUES (1); DROP TABLE t").run()
+        }
+        #expect(try await fixture.committed().isEmpty)
+        // A trailing semicolon alone is one statement.
+        try await fixture.writer.raw("INSERT INTO t (id) VALUES (7);\n").run()
+        #expect(try await fixture.committed().count == 1)
+        try await fixture.writer.close()
+    }
+
+    @Test("200 tasks writing at once through one writer: every row is there, none twice")
+    func concurrentCallers() async throws {
+        let fixture = try await Fixture()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for id in 0..<200 {
+                group.addTask {
+                    try await fixture.writer.raw("INSERT INTO t (id, s) VALUES (\(bind: id), \(bind: "row \(id)"))").run()
+                    _ = try await fixture.writer.raw("SELECT s FROM t WHERE id = \(bind: id)").first()
+                }
+            }
+            try await group.waitForAll()
+        }
+        let rows = try await fixture.committed()
+        #expect(try rows.map { try $0.decode(column: "id", as: Int.self) } == Array(0..<200))
+        try await fixture.writer.close()
+    }
+
+    @Test("BEGIN IMMEDIATE while another connection holds the write lock waits for it (off the calling thread), then goes on")
+    func beginWaitsForAnotherWriter() async throws {
+        let fixture = try await Fixture()
+        let other = try await DirectSQLite.open(path: fixture.path, logger: Logger(label: "test"))
+        try await other.raw("BEGIN IMMEDIATE").run()
+        try await other.raw("INSERT INTO t (id, s) VALUES (1, 'other')").run()
+        let writing = Task {
+            try await fixture.writer.raw("BEGIN IMMEDIATE").run()
+            try await fixture.writer.raw("INSERT INTO t (id, s) VALUES (2, 'writer')").run()
+            try await fixture.writer.raw("COMMIT").run()
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await fixture.committed().isEmpty, "nothing committed while the other holds the lock")
+        try await other.raw("COMMIT").run()
+        try await writing.value
+        #expect(try await fixture.committed().map { try $0.decode(column: "s", as: String.self) } == ["other", "writer"])
+        // Reads never wait for a writer (WAL): one runs while the writer holds the lock.
+        try await fixture.writer.raw("BEGIN IMMEDIATE").run()
+        let readers = DirectSQLiteReaders(path: fixture.path, logger: Logger(label: "test"))
+        #expect(try await readers.raw("SELECT count(*) AS n FROM t").first()?.decode(column: "n", as: Int.self) == 2)
+        await #expect(throws: DirectSQLiteError.self, "readers refuse writes") {
+            try await readers.raw("INSERT INTO t (id) VALUES (3)").run()
+        }
+        try await fixture.writer.raw("ROLLBACK").run()
+        try await readers.close()
+        try await other.close()
+        try await fixture.writer.close()
+    }
+
+    @Test("Statements that may wait (BEGIN IMMEDIATE on another process's lock, COMMIT's flush) run off the calling thread")
+    func waitingStatementsAreRecognised() {
+        #expect(DirectSQLite.mayWait("BEGIN IMMEDIATE"))
+        #expect(DirectSQLite.mayWait("COMMIT"))
+        #expect(DirectSQLite.mayWait("PRAGMA synchronous = FULL"))
+        #expect(!DirectSQLite.mayWait("INSERT INTO t (id) VALUES (?)"))
+        #expect(!DirectSQLite.mayWait("SELECT seq, hash FROM audit_head WHERE id = 1"))
+    }
+}
