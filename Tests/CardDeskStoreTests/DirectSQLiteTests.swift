@@ -108,32 +108,55 @@ struct DirectSQLiteTests {
         try await fixture.writer.close()
     }
 
-    @Test("BEGIN IMMEDIATE while another connection holds the write lock waits for it (off the calling thread), then goes on")
+    @Test("BEGIN IMMEDIATE while another process holds the write lock waits for it on the writer's own thread, then goes on; reads do not wait")
     func beginWaitsForAnotherWriter() async throws {
         let fixture = try await Fixture()
-        let other = try await DirectSQLite.open(path: fixture.path, logger: Logger(label: "test"))
-        try await other.raw("BEGIN IMMEDIATE").run()
-        try await other.raw("INSERT INTO t (id, s) VALUES (1, 'other')").run()
-        let writing = Task {
-            try await fixture.writer.raw("BEGIN IMMEDIATE").run()
-            try await fixture.writer.raw("INSERT INTO t (id, s) VALUES (2, 'writer')").run()
-            try await fixture.writer.raw("COMMIT").run()
+        // The store's arrangement: the writer's transactions run on its own thread.
+        let thread = WriterThread(name: "test-writer")
+        defer { thread.stop() }
+        let writer = try await DirectSQLite.open(path: fixture.path, logger: Logger(label: "test"), ownThread: thread)
+        // Another process holds the write lock (the sqlite3 shell, in a transaction, until its input ends).
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        shell.arguments = ["sqlite3", fixture.path]
+        let input = Pipe()
+        shell.standardInput = input
+        try shell.run()
+        input.fileHandleForWriting.write(Data("PRAGMA busy_timeout = 5000;\nBEGIN IMMEDIATE;\nINSERT INTO t (id, s) VALUES (1, 'other');\n".utf8))
+        // Wait until the shell holds the lock: a write here is refused at once while it does.
+        let probe = try await DirectSQLite.open(path: fixture.path, logger: Logger(label: "test"), busyTimeout: 0)
+        var held = false
+        for _ in 0..<100 where !held {
+            do {
+                try await probe.raw("BEGIN IMMEDIATE").run()
+                try await probe.raw("ROLLBACK").run()
+                try await Task.sleep(for: .milliseconds(20))
+            } catch let error as DirectSQLiteError where error.isBusy {
+                held = true
+            }
+        }
+        try #require(held, "the sqlite3 shell took the write lock")
+        let writing = Task(executorPreference: thread) {
+            #expect(thread.isCurrent)
+            try await writer.raw("BEGIN IMMEDIATE").run()
+            try await writer.raw("INSERT INTO t (id, s) VALUES (2, 'writer')").run()
+            try await writer.raw("COMMIT").run()
         }
         try await Task.sleep(for: .milliseconds(300))
-        #expect(try await fixture.committed().isEmpty, "nothing committed while the other holds the lock")
-        try await other.raw("COMMIT").run()
-        try await writing.value
-        #expect(try await fixture.committed().map { try $0.decode(column: "s", as: String.self) } == ["other", "writer"])
-        // Reads never wait for a writer (WAL): one runs while the writer holds the lock.
-        try await fixture.writer.raw("BEGIN IMMEDIATE").run()
+        // Reads never wait for a writer (WAL): one runs, and sees nothing uncommitted, while the lock is held.
         let readers = DirectSQLiteReaders(path: fixture.path, logger: Logger(label: "test"))
-        #expect(try await readers.raw("SELECT count(*) AS n FROM t").first()?.decode(column: "n", as: Int.self) == 2)
+        #expect(try await readers.raw("SELECT count(*) AS n FROM t").first()?.decode(column: "n", as: Int.self) == 0)
         await #expect(throws: DirectSQLiteError.self, "readers refuse writes") {
             try await readers.raw("INSERT INTO t (id) VALUES (3)").run()
         }
-        try await fixture.writer.raw("ROLLBACK").run()
+        input.fileHandleForWriting.write(Data("COMMIT;\n".utf8))
+        try input.fileHandleForWriting.close()
+        shell.waitUntilExit()
+        try await writing.value
+        #expect(try await fixture.committed().map { try $0.decode(column: "s", as: String.self) } == ["other", "writer"])
         try await readers.close()
-        try await other.close()
+        try await probe.close()
+        try await writer.close()
         try await fixture.writer.close()
     }
 

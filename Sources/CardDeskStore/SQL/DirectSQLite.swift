@@ -74,20 +74,29 @@ final class DirectSQLite: SQLDatabase, Sendable {
     static func open(
         path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace, busyTimeout: Int32 = 10_000, ownThread: WriterThread? = nil
     ) async throws -> DirectSQLite {
-        /// The new connection's handle, handed from the thread that opened it (nothing else holds it yet).
-        struct Opened: @unchecked Sendable { let handle: OpaquePointer }
-        let opened: Opened = try await NIOThreadPool.singleton.runIfActive {
-            var handle: OpaquePointer?
-            let result = cd_sqlite_open(path, &handle)
-            guard result == CD_SQLITE_OK, let opened = handle else {
-                let message = handle.map { String(cString: cd_sqlite_errmsg($0)) } ?? "out of memory"
-                if let handle { _ = cd_sqlite_close(handle) }
-                throw DirectSQLiteError(code: result, message: message, sql: "open \(path)")
-            }
-            _ = cd_sqlite_busy_timeout(opened, busyTimeout)
-            return Opened(handle: opened)
+        try await NIOThreadPool.singleton.runIfActive {
+            try connect(path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout, ownThread: ownThread)
         }
-        return DirectSQLite(handle: opened.handle, path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout, ownThread: ownThread)
+    }
+
+    /// Opens the existing database file here (it reads the file's header: no lock is waited for).
+    static func connect(
+        path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace, busyTimeout: Int32 = 10_000, ownThread: WriterThread? = nil
+    ) throws -> DirectSQLite {
+        var handle: OpaquePointer?
+        let result = cd_sqlite_open(path, &handle)
+        guard result == CD_SQLITE_OK, let opened = handle else {
+            let message = handle.map { String(cString: cd_sqlite_errmsg($0)) } ?? "out of memory"
+            if let handle { _ = cd_sqlite_close(handle) }
+            throw DirectSQLiteError(code: result, message: message, sql: "open \(path)")
+        }
+        _ = cd_sqlite_busy_timeout(opened, busyTimeout)
+        return DirectSQLite(handle: opened, path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout, ownThread: ownThread)
+    }
+
+    /// Runs a statement that takes no values and waits for nothing (a connection setting), here.
+    func runInPlace(_ sql: String) throws {
+        try run(sql, [], { _ in })
     }
 
     func close() async throws {
@@ -276,10 +285,11 @@ final class DirectSQLiteReaders: SQLDatabase, Sendable {
 
     private func borrow() async throws -> DirectSQLite {
         if let connection = idle.withLock({ $0.popLast() }) { return connection }
-        // A short busy timeout: a read waits only in the rare moments SQLite rebuilds the WAL index.
-        let connection = try await DirectSQLite.open(path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: 2_000)
+        // Opened here: opening reads the header and waits for no lock. A short busy timeout: a read waits only in the
+        // rare moments SQLite rebuilds the WAL index.
+        let connection = try DirectSQLite.connect(path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: 2_000)
         do {
-            try await connection.raw("PRAGMA query_only = ON").run()
+            try connection.runInPlace("PRAGMA query_only = ON")
         } catch {
             try? await connection.close()
             throw error
