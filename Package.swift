@@ -47,7 +47,6 @@ let package = Package(
             name: "CardDeskStore",
             dependencies: [
                 "CardDeskCore",
-                "CSQLiteDirect",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
@@ -57,8 +56,6 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The SQLite C calls of the store's writer, bound to the SQLite build sqlite-nio vendors (one SQLite per process).
-        .target(name: "CSQLiteDirect"),
         // Issuing CAs: keys, profiles, prepare + issue, revocation, CRL and OCSP.
         .target(
             name: "CertificateAuthority",
@@ -320,10 +317,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CardDeskStoreTests",
-            dependencies: [
-                "CardDeskCore", "CardDeskStore", .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "SQLKit", package: "sql-kit"), .product(name: "SQLiteKit", package: "sqlite-kit"),
-            ],
+            dependencies: ["CardDeskCore", "CardDeskStore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -75,7 +75,8 @@ struct Benchmark {
         let logger = Logger(label: "carddesk-bench")
         let location = try options.databaseURL.map(DatabaseLocation.init(url:)) ?? .sqlite(path: folder.appendingPathComponent("bench.sqlite").path)
         let clock = SystemClock()
-        let masterKey = try MasterKey(base64: MasterKey.generateBase64())
+        let masterKeyBase64 = MasterKey.generateBase64()
+        let masterKey = try MasterKey(base64: masterKeyBase64)
         let store = try await SQLStore.open(location, logger: logger, now: clock.now(), auditKey: masterKey.derivedKey(label: "audit-chain"))
         defer { Task { try? await store.close() } }
         let (hierarchy, _) = try CAHierarchy.loadOrCreate(
@@ -138,16 +139,16 @@ struct Benchmark {
         } else {
             print("HSM: skipped (no PKCS#11 module: install softhsm2, or give --hsm-module PATH --hsm-token LABEL --hsm-pin-file FILE)")
         }
-        if case .postgres = location {
-            // The renewal scenario builds a data directory of its own, which needs an empty database.
-            print("renewal scenario: skipped on PostgreSQL (it needs an empty database of its own)")
-        } else {
-            try await RenewalScenario.run(renewals: options.renewals, concurrency: options.concurrency, folder: folder, rawRate: rawRate)
-            // RSA-2048 card keys: the card's key generation dominates (as on real cards); a fifth as many.
-            try await RenewalScenario.run(
-                renewals: max(10, options.renewals / 5), concurrency: options.concurrency, folder: folder, rawRate: rawRate, keyAlgorithm: .rsa2048, agents: false
-            )
+        // On PostgreSQL the renewal server shares this database (and so the master key its audit chain is keyed with).
+        let shared: (url: String, masterKey: String)? = options.databaseURL.flatMap { url in
+            if case .postgres = location { (url, masterKeyBase64) } else { nil }
         }
+        try await RenewalScenario.run(renewals: options.renewals, concurrency: options.concurrency, folder: folder, rawRate: rawRate, database: shared)
+        // RSA-2048 card keys: the card's key generation dominates (as on real cards); a fifth as many.
+        try await RenewalScenario.run(
+            renewals: max(10, options.renewals / 5), concurrency: options.concurrency, folder: folder, rawRate: rawRate, keyAlgorithm: .rsa2048,
+            agents: false, database: shared
+        )
     }
 
     /// The same issuance through a CA whose key is in the HSM, next to the software key's figures.

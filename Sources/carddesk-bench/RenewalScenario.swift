@@ -20,10 +20,20 @@ enum RenewalScenario {
     /// - Parameters:
     ///   - keyAlgorithm: the cards' key type (their new keys are generated on the card, as in the field).
     ///   - agents: whether to measure sign-ins and the agents' check-ins too (once per run is enough).
-    static func run(renewals: Int, concurrency: Int, folder: URL, rawRate: Double, keyAlgorithm: CardKeyAlgorithm = .p256, agents: Bool = true) async throws {
+    ///   - database: a PostgreSQL database to use (and the master key its audit chain is keyed with); nil: SQLite in
+    ///     the scenario's own data directory.
+    static func run(
+        renewals: Int, concurrency: Int, folder: URL, rawRate: Double, keyAlgorithm: CardKeyAlgorithm = .p256, agents: Bool = true,
+        database: (url: String, masterKey: String)? = nil
+    ) async throws {
         let data = folder.appendingPathComponent("renewal-data")
         // The benchmark is one client standing for many workstations: rate limits off.
-        let settings = try await ServerSettings.resolve(flags: ["data": data.path, "rate.limit.percent": "0"], environment: [:])
+        var flags = ["data": data.path, "rate.limit.percent": "0"]
+        if let database {
+            flags["database.url"] = database.url
+            flags["master.key"] = database.masterKey
+        }
+        let settings = try await ServerSettings.resolve(flags: flags, environment: [:])
         var logger = Logger(label: "carddesk-bench")
         logger.logLevel = .error
         let instance = try await CardDeskInstance.open(settings, logger: logger, serving: true)

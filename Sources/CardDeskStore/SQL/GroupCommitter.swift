@@ -46,21 +46,18 @@ final class GroupCommitter: Sendable {
     /// Statements right after BEGIN, by durability (PostgreSQL's `SET LOCAL synchronous_commit`).
     private let setup: @Sendable (_ durable: Bool) -> String?
     let maximumBatch: Int
-    /// Where batches run (SQLite: the writer's own thread); nil: the cooperative threads.
-    private let executor: (any TaskExecutor)?
     /// Transactions and commits so far: their ratio is how many transactions shared each flush.
     private let transactionCount = Atomic<Int>(0)
     private let commitCount = Atomic<Int>(0)
 
     init(
-        maximumBatch: Int = 128, begin: String, executor: (any TaskExecutor)? = nil,
+        maximumBatch: Int = 128, begin: String,
         prepare: @escaping @Sendable (Bool) -> String? = { _ in nil },
         setup: @escaping @Sendable (Bool) -> String? = { _ in nil },
         connection: @escaping Connection
     ) {
         self.maximumBatch = maximumBatch
         self.begin = begin
-        self.executor = executor
         self.prepare = prepare
         self.setup = setup
         self.connection = connection
@@ -93,7 +90,7 @@ final class GroupCommitter: Sendable {
                 state.draining = true
                 return true
             }
-            if start { Task(executorPreference: executor) { await self.drain() } }
+            if start { Task { await self.drain() } }
         }
     }
 
