@@ -3,6 +3,17 @@ import Testing
 
 @Suite("Domain values")
 struct DomainTests {
+    @Test("Hexadecimal: upper and lower case, with a separator, empty, and back")
+    func hex() {
+        #expect(Hex.string([0x00, 0x9F, 0xA0, 0xFF]) == "009FA0FF")
+        #expect(Hex.string([0x00, 0x9F, 0xA0, 0xFF], lowercase: true) == "009fa0ff")
+        #expect(Hex.string([0x0A, 0xB0, 0x01], separator: ":") == "0A:B0:01")
+        #expect(Hex.string([UInt8]()) == "")
+        let bytes = (0...255).map(UInt8.init)
+        #expect(Hex.bytes(Hex.string(bytes)) == bytes)
+        #expect(Hex.bytes(Hex.string(bytes, separator: ":", lowercase: true)) == bytes)
+    }
+
     @Test("User IDs are exactly 12 digits")
     func userIDs() throws {
         #expect(try UserID("555254600106").rawValue == "555254600106")

@@ -119,6 +119,17 @@ struct RoutesTests {
                 let answer = try OCSPResponse(derEncoded: Array(buffer: response.body))
                 #expect(answer.responses.map(\.status) == [.good])
             }
+            // Lower-case escapes are escapes too; a broken escape or one that is not UTF-8 is a malformed request.
+            try await client.execute(uri: "/ocsp/\(encoded.replacingOccurrences(of: "%2F", with: "%2f").replacingOccurrences(of: "%2B", with: "%2b"))", method: .get) { response in
+                let answer = try OCSPResponse(derEncoded: Array(buffer: response.body))
+                #expect(answer.responses.map(\.status) == [.good])
+            }
+            for broken in ["\(encoded)%2", "\(encoded)%zz", "%FF\(encoded)"] {
+                try await client.execute(uri: "/ocsp/\(broken)", method: .get) { response in
+                    let answer = try OCSPResponse(derEncoded: Array(buffer: response.body))
+                    #expect(answer.status == .malformedRequest, "\(broken.suffix(6))")
+                }
+            }
             try await client.execute(uri: "/ocsp", method: .post, body: ByteBuffer(string: "hello")) { response in
                 let answer = try OCSPResponse(derEncoded: Array(buffer: response.body))
                 #expect(answer.status == .malformedRequest)
