@@ -26,7 +26,9 @@ enum RenewalScenario {
         renewals: Int, concurrency: Int, folder: URL, rawRate: Double, keyAlgorithm: CardKeyAlgorithm = .p256, agents: Bool = true,
         database: (url: String, masterKey: String)? = nil
     ) async throws {
-        let data = folder.appendingPathComponent("renewal-data")
+        // On PostgreSQL the server takes the benchmark's own data directory, whose PKI made the certificates already in
+        // the database (a server refuses to make a new CA over a database that holds certificates).
+        let data = database == nil ? folder.appendingPathComponent("renewal-data") : folder
         // The benchmark is one client standing for many workstations: rate limits off.
         var flags = ["data": data.path, "rate.limit.percent": "0"]
         if let database {
