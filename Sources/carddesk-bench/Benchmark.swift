@@ -94,13 +94,7 @@ struct Benchmark {
         }
 
         // CSRs are made before timing starts: a card makes its key and CSR, the CA only checks it.
-        let csrs: [[UInt8]] = try (0..<min(options.issuances, 64)).map { _ in
-            let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
-            let csr = try CertificateSigningRequest(version: .v1, subject: try DistinguishedName { CommonName("bench") }, privateKey: key, attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256)
-            var coder = DER.Serializer()
-            try coder.serialize(csr)
-            return coder.serializedBytes
-        }
+        let csrs: [[UInt8]] = try requests(min(options.issuances, 64))
         let issuer = hierarchy.issuer(.authentication)
         // About the size of a card certificate's to-be-signed part.
         let tbs = [UInt8](repeating: 0x5A, count: 620)
@@ -187,6 +181,16 @@ struct Benchmark {
         print(line("issuance with the HSM key, \(options.concurrency) in flight", concurrent))
         print(String(format: "ratio HSM/software key: raw signing %.3f, issuance %.3f; HSM issuance/HSM raw signing %.3f",
                      raw / softwareRaw, concurrent / software.concurrent, concurrent / raw))
+    }
+
+    /// Certificate requests for P-256 keys, as cards make them (made before timing starts: the CA only checks them).
+    static func requests(_ count: Int) throws -> [[UInt8]] {
+        try (0..<count).map { _ in
+            try derBytes(try CertificateSigningRequest(
+                version: .v1, subject: try DistinguishedName { CommonName("bench") },
+                privateKey: Certificate.PrivateKey(P256.Signing.PrivateKey()), attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256
+            ))
+        }
     }
 
     static func issueOne(_ authority: CertificateAuthority, user: User, csr der: [UInt8], index: Int) async throws {

@@ -12,7 +12,6 @@ import Logging
 import SQLKit
 import SQLiteKit
 import Smartcard
-import SwiftASN1
 import Synchronization
 import VirtualSmartcard
 import X509
@@ -76,7 +75,7 @@ enum ScaleScenario {
             let loadRate = try await bulkLoad(from: loaded, to: target, settings: settings, logger: logger)
             loaded = max(loaded, target)
             let cards = try await sampleCards(options.sample, round: round, folder: folder, settings: settings, logger: logger)
-            let server = try ServerProcess(binary: options.serverBinary, data: data)
+            let server = try await ServerProcess(binary: options.serverBinary, data: data)
             let rate: Double
             do {
                 let client = ServerClient(baseURL: server.url)
@@ -148,12 +147,7 @@ enum ScaleScenario {
             storage: collector, clock: instance.clock
         )
         // Holders' keys do not matter to the server's load: a pool of requests, each checked as a card's would be.
-        let csrs = try (0..<64).map { _ in
-            try CertificateRequestCheck.parse(try derBytes(try CertificateSigningRequest(
-                version: .v1, subject: try DistinguishedName { CommonName("bulk") },
-                privateKey: Certificate.PrivateKey(P256.Signing.PrivateKey()), attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256
-            )))
-        }
+        let csrs = try Benchmark.requests(64).map(CertificateRequestCheck.parse)
         let start = ContinuousClock.now
         let chunk = 5_000
         var next = from
@@ -322,7 +316,7 @@ enum ScaleScenario {
             request = function() return wrk.format("GET", paths[math.random(#paths)]) end
             """).write(to: script, atomically: true, encoding: .utf8)
 
-        let server = try ServerProcess(binary: serverBinary, data: data)
+        let server = try await ServerProcess(binary: serverBinary, data: data)
         defer { server.stop() }
         let idle = server.memory()
         func rate(_ arguments: [String]) throws -> Double {
@@ -357,7 +351,7 @@ enum ScaleScenario {
         let process = Process()
         let url: URL
 
-        init(binary: String, data: URL) throws {
+        init(binary: String, data: URL) async throws {
             let port = try freePort()
             url = URL(string: "http://127.0.0.1:\(port)")!
             process.executableURL = URL(fileURLWithPath: binary)
@@ -369,8 +363,9 @@ enum ScaleScenario {
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             for _ in 0..<600 {
-                if let (_, response) = try? await_(URLSession.shared, url.appendingPathComponent("health")), (response as? HTTPURLResponse)?.statusCode == 200 { return }
-                Thread.sleep(forTimeInterval: 0.1)
+                if let (_, response) = try? await URLSession.shared.data(from: url.appendingPathComponent("health")),
+                   (response as? HTTPURLResponse)?.statusCode == 200 { return }
+                try await Task.sleep(for: .milliseconds(100))
                 guard process.isRunning else { break }
             }
             process.terminate()
@@ -408,24 +403,4 @@ enum ScaleScenario {
         guard bound else { throw CardDeskError(.internalFailure, "no free port") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
-}
-
-/// A blocking GET (the benchmark's own start-up wait only).
-private func await_(_ session: URLSession, _ url: URL) throws -> (Data, URLResponse) {
-    let result = Mutex<Result<(Data, URLResponse), any Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    session.dataTask(with: url) { data, response, error in
-        result.withLock {
-            if let response { $0 = .success((data ?? Data(), response)) } else { $0 = .failure(error ?? URLError(.badServerResponse)) }
-        }
-        done.signal()
-    }.resume()
-    done.wait()
-    return try result.withLock { $0! }.get()
-}
-
-private func derBytes<T: DERSerializable>(_ value: T) throws -> [UInt8] {
-    var serializer = DER.Serializer()
-    try serializer.serialize(value)
-    return serializer.serializedBytes
 }

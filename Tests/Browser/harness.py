@@ -56,6 +56,21 @@ def wait_until(predicate, seconds=20, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
+def add_user(server, user_id, given, family, roles, email=None, mobile=None):
+    """`carddesk-server user add` on a Server's or a Cluster's store."""
+    role_args = [a for role in roles for a in ("--role", role)]
+    contact_args = (["--email", email] if email else []) + (["--mobile", mobile] if mobile else [])
+    server.command("user", "add", "--id", user_id, "--given", given, "--family", family, "--org", "RBQ", *role_args, *contact_args)
+
+
+def issue_card(server, user_id, path, passcode, expires_in_days=None):
+    """`carddesk-server card issue` of a virtual card, the passcode on standard input."""
+    args = ["card", "issue", "--user", user_id, "--virtual", path, "--key-algorithm", "p256", "--public-url", server.url]
+    if expires_in_days is not None:
+        args += ["--expires-in-days", str(expires_in_days)]
+    server.command(*args, input=passcode + "\n")
+
+
 class Server:
     """carddesk-server serve on free ports, with its own data folder."""
 
@@ -83,19 +98,14 @@ class Server:
         except (urllib.error.URLError, ConnectionError, OSError):
             return False
 
-    def command(self, *args):
-        return run([SERVER, *args, "--data", self.data])
+    def command(self, *args, **kwargs):
+        return run([SERVER, *args, "--data", self.data], **kwargs)
 
     def add_user(self, user_id, given, family, roles, email=None, mobile=None):
-        role_args = [a for role in roles for a in ("--role", role)]
-        contact_args = (["--email", email] if email else []) + (["--mobile", mobile] if mobile else [])
-        self.command("user", "add", "--id", user_id, "--given", given, "--family", family, "--org", "RBQ", *role_args, *contact_args)
+        add_user(self, user_id, given, family, roles, email, mobile)
 
     def issue_card(self, user_id, path, passcode, expires_in_days=None):
-        args = ["card", "issue", "--user", user_id, "--virtual", path, "--key-algorithm", "p256", "--public-url", self.url]
-        if expires_in_days is not None:
-            args += ["--expires-in-days", str(expires_in_days)]
-        run([SERVER, *args, "--data", self.data], input=passcode + "\n")
+        issue_card(self, user_id, path, passcode, expires_in_days)
 
     def sqlite(self, sql):
         return run(["sqlite3", os.path.join(self.data, "carddesk.sqlite"), sql]).stdout.strip()
@@ -334,14 +344,10 @@ class Cluster:
         return run([SERVER, *args, "--data", self.data, "--database-url", self.database_url], **kwargs)
 
     def add_user(self, user_id, given, family, roles):
-        role_args = [a for role in roles for a in ("--role", role)]
-        self.command("user", "add", "--id", user_id, "--given", given, "--family", family, "--org", "RBQ", *role_args)
+        add_user(self, user_id, given, family, roles)
 
     def issue_card(self, user_id, path, passcode, expires_in_days=None):
-        args = ["card", "issue", "--user", user_id, "--virtual", path, "--key-algorithm", "p256", "--public-url", self.url]
-        if expires_in_days is not None:
-            args += ["--expires-in-days", str(expires_in_days)]
-        self.command(*args, input=passcode + "\n")
+        issue_card(self, user_id, path, passcode, expires_in_days)
 
     def sql(self, query):
         return run(["psql", self.database_url, "-tA", "-c", query]).stdout.strip()

@@ -4,7 +4,6 @@ request, because every session, challenge and renewal lives in the database."""
 
 import os
 import re
-import time
 import unittest
 
 from selenium.webdriver.common.by import By

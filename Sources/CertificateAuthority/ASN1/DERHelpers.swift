@@ -1,5 +1,5 @@
 import CardDeskCore
-import SwiftASN1
+public import SwiftASN1
 public import X509
 
 extension DER.Serializer {
@@ -20,7 +20,7 @@ extension DER.Serializer {
 }
 
 /// DER bytes of any serialisable value (swift-asn1 keeps its own helper internal).
-func derBytes(_ value: some DERSerializable) throws -> [UInt8] {
+public func derBytes(_ value: some DERSerializable) throws -> [UInt8] {
     var coder = DER.Serializer()
     try coder.serialize(value)
     return coder.serializedBytes
