@@ -71,12 +71,14 @@ enum ScaleScenario {
 
         var loaded = try await loadedHolders(settings, logger: logger)
         var first: Double?
+        var cpu: [(server: Double, client: Double)] = []
         for (round, target) in options.holders.enumerated() {
             let loadRate = try await bulkLoad(from: loaded, to: target, settings: settings, logger: logger)
             loaded = max(loaded, target)
             let cards = try await sampleCards(options.sample, round: round, folder: folder, settings: settings, logger: logger)
             let server = try await ServerProcess(binary: options.serverBinary, data: data)
             let rate: Double
+            let serverCPUBefore = server.cpuSeconds(), clientCPUBefore = Benchmark.processCPUSeconds()
             do {
                 let client = ServerClient(baseURL: server.url)
                 rate = try await Benchmark.measure(count: cards.count, concurrency: options.concurrency) { index in
@@ -86,6 +88,7 @@ enum ScaleScenario {
                 server.stop()
                 throw error
             }
+            cpu.append((server: (server.cpuSeconds() - serverCPUBefore) / Double(cards.count), client: (Benchmark.processCPUSeconds() - clientCPUBefore) / Double(cards.count)))
             let memory = server.memory()
             server.stop()
             first = first ?? rate
@@ -93,6 +96,7 @@ enum ScaleScenario {
             print(String(format: "%8d  %12d  %6.0f    %10.1f  %14.2f  %12.1f, %5.1f  %19.0f", loaded, certificates, loadRate, rate, rate / (first ?? rate),
                          memory.rss, memory.peak, databaseMegabytes(data)))
         }
+        print("CPU time per renewal, ms (server process; this client with its virtual cards): " + cpu.map { String(format: "%.2f; %.2f", $0.server * 1000, $0.client * 1000) }.joined(separator: " | "))
 
         guard let ocspHolders = options.ocspHolders else { return }
         let loadRate = try await bulkLoad(from: loaded, to: ocspHolders, settings: settings, logger: logger)
@@ -113,12 +117,19 @@ enum ScaleScenario {
             try User(id: id, givenName: "Card", familyName: "Holder", organisation: "RBQ", roles: [try Role(parsing: "R8000@RBQ")])
         }
 
-        func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws {
+        func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent, answer: PresignedOCSPAnswer?, step: RenewalStepWrite?) async throws {
             records.withLock { $0.append(certificate) }
         }
 
-        func revoke(serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent) async throws -> CertificateRecord {
+        func revoke(
+            serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent,
+            answer: PresignedOCSPAnswer?, step: RenewalStepWrite?
+        ) async throws -> CertificateRecord {
             throw CardDeskError(.internalFailure, "the bulk load revokes nothing")
+        }
+
+        func certificate(serial: SerialNumber) async throws -> CertificateRecord? {
+            records.withLock { $0.first { $0.serial == serial } }
         }
 
         func revokedCertificates(profile: CertificateProfileKind) async throws -> [RevokedCertificate] { [] }
@@ -380,6 +391,16 @@ enum ScaleScenario {
                 return Double(line.split(separator: " ").dropFirst().first ?? "0").map { $0 / 1024 } ?? 0
             }
             return (value("VmRSS"), value("VmHWM"))
+        }
+
+        /// The server process's CPU time so far (user + system), seconds.
+        func cpuSeconds() -> Double {
+            let stat = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+            // Fields after the command name in parentheses: state is field 3, utime 14, stime 15.
+            guard let close = stat.lastIndex(of: ")") else { return 0 }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+            return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
         }
 
         func stop() {

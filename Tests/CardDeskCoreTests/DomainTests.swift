@@ -12,6 +12,12 @@ struct DomainTests {
         let bytes = (0...255).map(UInt8.init)
         #expect(Hex.bytes(Hex.string(bytes)) == bytes)
         #expect(Hex.bytes(Hex.string(bytes, separator: ":", lowercase: true)) == bytes)
+        #expect(Hex.bytes(" 0a B0\n:01 ") == [0x0A, 0xB0, 0x01])
+        #expect(Hex.bytes("") == [])
+        for bad in ["0", "0G", "abc", "0x01", "１２"] { #expect(Hex.bytes(bad) == nil, "\(bad)") }
+        // The canonical form only: upper case, digits only, an even count.
+        #expect(Hex.canonicalUpperCase("009FA0FF") == [0x00, 0x9F, 0xA0, 0xFF])
+        for other in ["", "009fa0ff", "0A:B0", "ABC", " AB", "AG"] { #expect(Hex.canonicalUpperCase(other) == nil, "\(other)") }
     }
 
     @Test("User IDs are exactly 12 digits")

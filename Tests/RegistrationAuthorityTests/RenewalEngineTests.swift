@@ -139,7 +139,65 @@ struct RenewalEngineTests {
             }
         }
     }
+
+    @Test("A renewal commits 9 transactions: each issuance and revocation carries its step and its OCSP answer")
+    func commitsPerRenewal() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("commits")
+            let before = try #require(try await card.certificate(in: .authentication))
+            let server = try await LiveServer.start(fixture.instance)
+            let start = fixture.instance.store.commitStatistics.transactions
+            try await RenewalClient(server: ServerClient(baseURL: server.url), card: card).renew(passcode: "123456") { _, _ in }
+            let transactions = fixture.instance.store.commitStatistics.transactions - start
+            await server.stop()
+            // The challenge; the start (challenge used, renewal created); per key pair: administration, issuance
+            // with its step, revocation of the old certificate with its step.
+            #expect(transactions == 9)
+            try await card.verifyPIN("123456")
+            let after = try #require(try await card.certificate(in: .authentication))
+            let store = fixture.instance.store
+            let newAnswer = try #require(try await store.presignedAnswer(serial: SerialNumber(bytes: Array(after.serialNumber.bytes))))
+            #expect(newAnswer.status == .good)
+            let oldAnswer = try #require(try await store.presignedAnswer(serial: SerialNumber(bytes: Array(before.serialNumber.bytes))))
+            #expect(oldAnswer.status == .revoked)
+            // Every step is in the audit log, with the issuance and revocation it went with.
+            let steps = try await fixture.audit(.renewalStep).filter { $0.contains("issued") || $0.contains("installed") }
+            #expect(steps.count == 4)
+            guard case .intact = try await store.verifyAuditChain() else {
+                Issue.record("the audit chain must verify after a renewal")
+                return
+            }
+        }
+    }
+
+    @Test("A renewal's stored state keeps the new certificate as base64, and still reads states stored as numbers before")
+    func storedStateCoding() throws {
+        let der: [UInt8] = [0x30, 0x82, 0x02, 0x54] + (0..<600).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+        let serial = SerialNumber(bytes: [0x01, 0x02, 0x03])
+        let numbers = der.map(String.init).joined(separator: ",")
+        // What earlier versions stored: the certificate as an array of numbers.
+        let earlier = #"{"items":[{"profile":"signing","step":"issued","oldSerial":"010203","newSerial":"010203","newCertificate":[\#(numbers)]},"#
+            + #"{"profile":"authentication","step":"pending","oldSerial":"010203"}]}"#
+        let serialJSON = String(decoding: try JSONEncoder().encode(serial), as: UTF8.self)
+        let legacy = earlier.replacingOccurrences(of: #""010203""#, with: serialJSON)
+        let read = try JSONDecoder().decode(RenewalState.self, from: Data(legacy.utf8))
+        #expect(read.items.map(\.newCertificate) == [der, nil])
+        #expect(read.items.map(\.step) == [.issued, .pending])
+        #expect(read.items[0].newSerial == serial)
+
+        let written = try JSONEncoder().encode(read)
+        let object = try #require(try JSONSerialization.jsonObject(with: written) as? [String: Any])
+        let items = try #require(object["items"] as? [[String: Any]])
+        #expect(items[0]["newCertificate"] as? String == Data(der).base64EncodedString())
+        #expect(items[1]["newCertificate"] == nil)
+        #expect(written.count < legacy.utf8.count / 2)
+        #expect(try JSONDecoder().decode(RenewalState.self, from: written) == read)
+
+        let corrupt = Data(#"{"items":[{"profile":"signing","step":"issued","oldSerial":\#(serialJSON),"newCertificate":"not base64!"}]}"#.utf8)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(RenewalState.self, from: corrupt) }
+    }
 }
+
 
 @Suite("Renewal at scale")
 struct RenewalScaleTests {

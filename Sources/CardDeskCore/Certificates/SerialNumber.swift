@@ -13,6 +13,12 @@ public struct SerialNumber: Hashable, Sendable, Comparable, CustomStringConverti
 
     /// Parses hexadecimal, optionally prefixed `serial=` or `0x`, with optional `:` separators.
     public init(hex text: String) throws(CardDeskError) {
+        // The canonical form (what the store and JSON hold) first: upper-case digits only, an even count. Every row
+        // and every request names a certificate this way.
+        if let bytes = Hex.canonicalUpperCase(text), bytes.count <= 32 {
+            self.init(bytes: bytes)
+            return
+        }
         var digits = Substring(text.trimmingWhitespace())
         for prefix in ["serial=", "0x", "0X"] where digits.hasPrefix(prefix) {
             digits = digits.dropFirst(prefix.count)
@@ -22,26 +28,14 @@ public struct SerialNumber: Hashable, Sendable, Comparable, CustomStringConverti
             throw CardDeskError(.invalidInput, "\"\(text)\" is not a serial number: give it in hexadecimal, as `openssl x509 -serial` prints it.")
         }
         let padded = cleaned.count % 2 == 1 ? "0" + cleaned : String(cleaned)
-        var result: [UInt8] = []
-        var index = padded.startIndex
-        while index < padded.endIndex {
-            let next = padded.index(index, offsetBy: 2)
-            guard let byte = UInt8(padded[index..<next], radix: 16) else {
-                throw CardDeskError(.invalidInput, "\"\(text)\" is not a serial number in hexadecimal.")
-            }
-            result.append(byte)
-            index = next
+        guard let bytes = Hex.bytes(padded) else {
+            throw CardDeskError(.invalidInput, "\"\(text)\" is not a serial number in hexadecimal.")
         }
-        self.init(bytes: result)
+        self.init(bytes: bytes)
     }
 
     /// Upper-case hexadecimal, two digits per byte.
-    public var hex: String {
-        bytes.map { byte in
-            let digits = Array("0123456789ABCDEF")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-        }.joined()
-    }
+    public var hex: String { Hex.string(bytes) }
 
     public var description: String { hex }
     public static func < (lhs: Self, rhs: Self) -> Bool {

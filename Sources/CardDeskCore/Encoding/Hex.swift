@@ -19,17 +19,52 @@ public enum Hex {
 
     /// Parses hexadecimal (spaces and colons allowed); nil for anything else.
     public static func bytes(_ text: String) -> [UInt8]? {
-        let digits = text.filter { !$0.isWhitespace && $0 != ":" }
-        guard digits.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(digits.count / 2)
-        var index = digits.startIndex
-        while index < digits.endIndex {
-            let next = digits.index(index, offsetBy: 2)
-            guard let byte = UInt8(digits[index..<next], radix: 16) else { return nil }
-            out.append(byte)
-            index = next
+        out.reserveCapacity(text.utf8.count / 2)
+        var high: UInt8?
+        for character in text.utf8 {
+            switch character {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: ":"):
+                continue
+            default:
+                guard let value = value(of: character) else { return nil }
+                if let first = high {
+                    out.append(first << 4 | value)
+                    high = nil
+                } else {
+                    high = value
+                }
+            }
+        }
+        return high == nil ? out : nil
+    }
+
+    /// Parses upper-case hexadecimal with nothing else in it and an even number of digits (the form `string` writes);
+    /// nil for anything else.
+    public static func canonicalUpperCase(_ text: String) -> [UInt8]? {
+        let utf8 = text.utf8
+        guard !utf8.isEmpty, utf8.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count / 2)
+        var high: UInt8?
+        for character in utf8 {
+            guard character < UInt8(ascii: "a"), let value = value(of: character) else { return nil }
+            if let first = high {
+                out.append(first << 4 | value)
+                high = nil
+            } else {
+                high = value
+            }
         }
         return out
+    }
+
+    private static func value(of character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        default: nil
+        }
     }
 }

@@ -89,32 +89,34 @@ extension SQLStore: CardRegistry, RenewalStore {
     }
 
     public func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent) async throws {
-        try await host.transaction { db in
-            if renewal.version == 1 {
-                let other = try await db.raw("SELECT id FROM renewals WHERE card_serial = \(bind: renewal.cardSerial) AND status = 'active'").first()
-                guard other == nil else {
-                    throw CardDeskError(.renewalConflict, "A renewal of this card is already in progress; run the renewal again to continue it.")
-                }
-                try await db.raw("""
-                    INSERT INTO renewals (id, card_serial, user_id, status, state, token_hash, token_expires_at, version, created_at, updated_at)
-                    VALUES (\(bind: renewal.id), \(bind: renewal.cardSerial), \(bind: renewal.userID.rawValue), \(bind: renewal.status.rawValue),
-                            \(bind: renewal.state), \(bind: renewal.tokenHash), \(bind: renewal.tokenExpiresAt.millisecondsSince1970),
-                            1, \(bind: renewal.createdAt.millisecondsSince1970), \(bind: renewal.updatedAt.millisecondsSince1970))
-                    """).run()
-            } else {
-                let updated = try await db.raw("""
-                    UPDATE renewals SET status = \(bind: renewal.status.rawValue), state = \(bind: renewal.state),
-                        token_hash = \(bind: renewal.tokenHash), token_expires_at = \(bind: renewal.tokenExpiresAt.millisecondsSince1970),
-                        version = \(bind: renewal.version), updated_at = \(bind: renewal.updatedAt.millisecondsSince1970)
-                    WHERE id = \(bind: renewal.id) AND version = \(bind: renewal.version - 1)
-                    RETURNING id
-                    """).all()
-                guard updated.count == 1 else {
-                    throw CardDeskError(.renewalConflict, "This renewal was changed by another session at the same time; run the renewal again to continue it.")
-                }
+        try await host.transaction { db in try await self.saveRenewal(renewal, audit: audit, on: db) }
+    }
+
+    func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent, on db: any SQLDatabase) async throws {
+        if renewal.version == 1 {
+            let other = try await db.raw("SELECT id FROM renewals WHERE card_serial = \(bind: renewal.cardSerial) AND status = 'active'").first()
+            guard other == nil else {
+                throw CardDeskError(.renewalConflict, "A renewal of this card is already in progress; run the renewal again to continue it.")
             }
-            _ = try await self.appendAudit(audit, on: db)
+            try await db.raw("""
+                INSERT INTO renewals (id, card_serial, user_id, status, state, token_hash, token_expires_at, version, created_at, updated_at)
+                VALUES (\(bind: renewal.id), \(bind: renewal.cardSerial), \(bind: renewal.userID.rawValue), \(bind: renewal.status.rawValue),
+                        \(bind: renewal.state), \(bind: renewal.tokenHash), \(bind: renewal.tokenExpiresAt.millisecondsSince1970),
+                        1, \(bind: renewal.createdAt.millisecondsSince1970), \(bind: renewal.updatedAt.millisecondsSince1970))
+                """).run()
+        } else {
+            let updated = try await db.raw("""
+                UPDATE renewals SET status = \(bind: renewal.status.rawValue), state = \(bind: renewal.state),
+                    token_hash = \(bind: renewal.tokenHash), token_expires_at = \(bind: renewal.tokenExpiresAt.millisecondsSince1970),
+                    version = \(bind: renewal.version), updated_at = \(bind: renewal.updatedAt.millisecondsSince1970)
+                WHERE id = \(bind: renewal.id) AND version = \(bind: renewal.version - 1)
+                RETURNING id
+                """).all()
+            guard updated.count == 1 else {
+                throw CardDeskError(.renewalConflict, "This renewal was changed by another session at the same time; run the renewal again to continue it.")
+            }
         }
+        _ = try await self.appendAudit(audit, on: db)
     }
 
     static func renewalRecord(from row: any SQLRow) throws -> RenewalRecord {

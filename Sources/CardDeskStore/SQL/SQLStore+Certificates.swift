@@ -3,8 +3,9 @@ import Foundation
 import SQLKit
 
 extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
-    public func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws {
+    public func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent, answer: PresignedOCSPAnswer?, step: RenewalStepWrite?) async throws {
         try await host.transaction { db in
+            if let step { try await self.saveRenewal(step.renewal, audit: step.audit, on: db) }
             try await db.raw("""
                 INSERT INTO certificates (serial, profile, user_id, card_serial, renewal_id, subject, not_before, not_after, status, der, issued_at)
                 VALUES (\(bind: certificate.serial.hex), \(bind: certificate.profile.rawValue), \(bind: certificate.userID.rawValue),
@@ -14,11 +15,15 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
                         \(bind: Data(certificate.der)), \(bind: audit.time.millisecondsSince1970))
                 """).run()
             _ = try await self.appendAudit(audit, on: db)
+            if let answer, answer.serial == certificate.serial, answer.status == certificate.status {
+                try await Self.upsert(answer, on: db)
+            }
         }
     }
 
     public func revoke(
-        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent
+        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent,
+        answer: PresignedOCSPAnswer?, step: RenewalStepWrite?
     ) async throws -> CertificateRecord {
         try await host.transaction { db in
             guard var record = try await Self.certificate(serial: serial, on: db) else {
@@ -35,8 +40,13 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
                 WHERE serial = \(bind: serial.hex) AND status = 'good'
                 """).run()
             _ = try await self.appendAudit(audit, on: db)
-            // Its pre-signed answer said "good": it goes with the revocation, so no instance can read it after.
-            try await db.raw("DELETE FROM ocsp_responses WHERE serial = \(bind: serial.hex)").run()
+            // Its pre-signed answer said "good": it goes with the revocation, so no instance can read it after; the
+            // answer signed ahead saying "revoked" takes its place, when it says what this revocation wrote.
+            if let answer, answer.serial == serial, answer.profile == record.profile, answer.status == .revoked {
+                try await Self.upsert(answer, on: db)
+            } else {
+                try await db.raw("DELETE FROM ocsp_responses WHERE serial = \(bind: serial.hex)").run()
+            }
             // A revoked certificate vouches for nothing: the card's unfinished renewal (unless it is the renewal
             // making this revocation) stops here, so no certificate it issued or relied on can carry it on.
             if let cardSerial = record.cardSerial {
@@ -53,6 +63,7 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
                     ), on: db)
                 }
             }
+            if let step { try await self.saveRenewal(step.renewal, audit: step.audit, on: db) }
             record.status = .revoked
             record.revokedAt = time
             record.revocationReason = reason
@@ -182,16 +193,20 @@ extension SQLStore: OCSPAnswerStore {
                 let current = try await db.raw(SQLQueryString("SELECT status FROM certificates WHERE serial = ") + "\(bind: answer.serial.hex)" + SQLQueryString(lock))
                     .first()?.decode(column: "status", as: String.self)
                 guard current == answer.status.rawValue else { continue }
-                try await db.raw("""
-                    INSERT INTO ocsp_responses (serial, profile, status, der, this_update, next_update, refresh_after)
-                    VALUES (\(bind: answer.serial.hex), \(bind: answer.profile.rawValue), \(bind: answer.status.rawValue), \(bind: Data(answer.der)),
-                            \(bind: answer.thisUpdate.millisecondsSince1970), \(bind: answer.nextUpdate.millisecondsSince1970),
-                            \(bind: answer.refreshAfter.millisecondsSince1970))
-                    ON CONFLICT (serial) DO UPDATE SET profile = excluded.profile, status = excluded.status, der = excluded.der,
-                        this_update = excluded.this_update, next_update = excluded.next_update, refresh_after = excluded.refresh_after
-                    """).run()
+                try await Self.upsert(answer, on: db)
             }
         }
+    }
+
+    static func upsert(_ answer: PresignedOCSPAnswer, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT INTO ocsp_responses (serial, profile, status, der, this_update, next_update, refresh_after)
+            VALUES (\(bind: answer.serial.hex), \(bind: answer.profile.rawValue), \(bind: answer.status.rawValue), \(bind: Data(answer.der)),
+                    \(bind: answer.thisUpdate.millisecondsSince1970), \(bind: answer.nextUpdate.millisecondsSince1970),
+                    \(bind: answer.refreshAfter.millisecondsSince1970))
+            ON CONFLICT (serial) DO UPDATE SET profile = excluded.profile, status = excluded.status, der = excluded.der,
+                this_update = excluded.this_update, next_update = excluded.next_update, refresh_after = excluded.refresh_after
+            """).run()
     }
 
     public func certificatesWithAnswersDue(at now: Timestamp, limit: Int) async throws -> [CertificateRecord] {

@@ -11,23 +11,55 @@ public protocol UserDirectory: Sendable {
     func user(id: UserID) async throws -> User?
 }
 
-/// The storage the certificate authority needs: five methods.
+/// The storage the certificate authority needs.
 public protocol CertificateAuthorityStorage: Sendable {
     /// The user a certificate is for; the CA builds the subject from this record, never from the CSR.
     func user(id: UserID) async throws -> User?
-    /// Stores an issued certificate and its audit entry in one durable transaction: both or neither.
-    func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws
+    /// Stores an issued certificate and its audit entry in one durable transaction: both or neither. With them, in
+    /// the same transaction: `answer`, the OCSP answer signed ahead for it, and `step`, the renewal step the issuance
+    /// is part of (its version check failing writes nothing at all).
+    func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent, answer: PresignedOCSPAnswer?, step: RenewalStepWrite?) async throws
     /// Marks a certificate revoked and appends the audit entry in one transaction.
     /// Throws `.unknownCertificate` or `.alreadyRevoked`; nothing is written then.
     /// `supersededBy` names the certificate that replaced it in a renewal. Revoking a card's certificate cancels
     /// the card's unfinished renewal (audited) unless `byRenewal` names that renewal as the one revoking it.
+    /// The certificate's stored OCSP answer goes in the same transaction; `answer` (signed ahead, saying revoked)
+    /// takes its place. `step`: the renewal step the revocation is part of, saved with it.
     func revoke(
-        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent
+        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent,
+        answer: PresignedOCSPAnswer?, step: RenewalStepWrite?
     ) async throws -> CertificateRecord
+    /// One certificate as stored (the CA signs a revocation's answer ahead from it).
+    func certificate(serial: SerialNumber) async throws -> CertificateRecord?
     /// Every revoked certificate of one issuing CA, for its CRL.
     func revokedCertificates(profile: CertificateProfileKind) async throws -> [RevokedCertificate]
     /// The next CRL number for one issuing CA: strictly increasing, never reused, across restarts and instances.
     func nextCRLNumber(profile: CertificateProfileKind) async throws -> Int64
+}
+
+extension CertificateAuthorityStorage {
+    public func recordIssuance(_ certificate: CertificateRecord, audit: AuditEvent) async throws {
+        try await recordIssuance(certificate, audit: audit, answer: nil, step: nil)
+    }
+
+    public func revoke(
+        serial: SerialNumber, reason: RevocationReason, at time: Timestamp, supersededBy: SerialNumber?, byRenewal: String?, audit: AuditEvent
+    ) async throws -> CertificateRecord {
+        try await revoke(serial: serial, reason: reason, at: time, supersededBy: supersededBy, byRenewal: byRenewal, audit: audit, answer: nil, step: nil)
+    }
+}
+
+/// A renewal's step, saved in the same transaction as the issuance or revocation it records: both are stored or
+/// neither, and the step costs no commit of its own. `renewal` carries the version after the step (see
+/// `RenewalStore.saveRenewal`).
+public struct RenewalStepWrite: Sendable {
+    public let renewal: RenewalRecord
+    public let audit: AuditEvent
+
+    public init(renewal: RenewalRecord, audit: AuditEvent) {
+        self.renewal = renewal
+        self.audit = audit
+    }
 }
 
 /// The read-only view an OCSP responder and status pages use.

@@ -4,11 +4,23 @@ import Foundation
 import SwiftASN1
 public import X509
 
-/// What wants to know of each certificate issued or revoked, once it is stored.
+/// What wants to know of each certificate issued or revoked (the OCSP responder, which signs answers ahead).
 public protocol CertificateStatusListener: Sendable {
-    func certificateIssued(_ record: CertificateRecord) async
+    /// The OCSP answer about `record` as it is about to be stored, signed before the transaction that stores both
+    /// (nil: none now; the first question will sign it).
+    func answerAhead(for record: CertificateRecord) async -> AnswerSignedAhead?
+    /// Called once the issuance is stored, with the answer stored alongside.
+    func certificateIssued(_ record: CertificateRecord, ahead: AnswerSignedAhead?) async
     /// Called before `revoke` returns: whatever the listener held about the certificate must be gone by then.
-    func certificateRevoked(_ record: CertificateRecord) async
+    func certificateRevoked(_ record: CertificateRecord, ahead: AnswerSignedAhead?) async
+}
+
+/// An OCSP answer signed before the change it states is stored.
+public struct AnswerSignedAhead: Sendable {
+    public let answer: PresignedOCSPAnswer
+    /// The listener's mark of the moment it was signed (the responder's memory generation: an answer signed before
+    /// something was withdrawn from memory is not held after it).
+    let mark: UInt64
 }
 
 /// The certificate authority: issues in two steps, as Boulder does (*prepare* checks everything and fixes every
@@ -93,12 +105,16 @@ public struct CertificateAuthority: Sendable {
         )
     }
 
-    /// Signs a prepared certificate and stores it with its audit entry before returning it.
-    /// A serial is stored at most once, so a prepared issuance cannot be issued twice.
+    /// Signs a prepared certificate and stores it with its audit entry (and its OCSP answer, signed ahead) in one
+    /// transaction before returning it. A serial is stored at most once, so a prepared issuance cannot be issued twice.
     /// - Parameters:
     ///   - cardSerial: the card the certificate is for, when it is issued for a card.
     ///   - renewalID: the renewal that asked for it, if any.
-    public func issue(_ prepared: PreparedIssuance, actor: String, cardSerial: String? = nil, renewalID: String? = nil) async throws -> Certificate {
+    ///   - step: the renewal step to store in the same transaction, made from the certificate's DER once signed.
+    public func issue(
+        _ prepared: PreparedIssuance, actor: String, cardSerial: String? = nil, renewalID: String? = nil,
+        step: (@Sendable (_ der: [UInt8]) throws -> RenewalStepWrite)? = nil
+    ) async throws -> Certificate {
         let issuer = hierarchy.issuer(prepared.profile.kind)
         let certificate = try await Certificate(
             version: .v3,
@@ -130,24 +146,37 @@ public struct CertificateAuthority: Sendable {
                 + (cardSerial.map { " card=\($0)" } ?? "") + (renewalID.map { " renewal=\($0)" } ?? ""),
             time: clock.now()
         )
-        try await storage.recordIssuance(record, audit: audit)
-        await listener?.certificateIssued(record)
+        let ahead = await listener?.answerAhead(for: record)
+        try await storage.recordIssuance(record, audit: audit, answer: ahead?.answer, step: try step?(der))
+        await listener?.certificateIssued(record, ahead: ahead)
         return certificate
     }
 
-    /// Revokes a certificate (RFC 5280 reason) and records who did it, in one transaction.
-    /// Revokes a certificate. `byRenewal`: the renewal revoking it as one of its own steps (it is not cancelled).
+    /// Revokes a certificate (RFC 5280 reason) and records who did it, in one transaction, with the OCSP answer that
+    /// says so (signed ahead). `byRenewal`: the renewal revoking it as one of its own steps (it is not cancelled);
+    /// `step`: that renewal's step, stored in the same transaction.
     public func revoke(
-        serial: SerialNumber, reason: RevocationReason, supersededBy: SerialNumber? = nil, byRenewal: String? = nil, actor: String
+        serial: SerialNumber, reason: RevocationReason, supersededBy: SerialNumber? = nil, byRenewal: String? = nil, actor: String,
+        step: RenewalStepWrite? = nil
     ) async throws -> CertificateRecord {
         let now = clock.now()
         let audit = AuditEvent(
             action: .certificateRevoke, actor: actor, subject: "certificate:\(serial.hex)",
             details: "reason=\(reason.name)" + (supersededBy.map { " supersededBy=\($0.hex)" } ?? ""), time: now
         )
-        let record = try await storage.revoke(serial: serial, reason: reason, at: now, supersededBy: supersededBy, byRenewal: byRenewal, audit: audit)
+        var ahead: AnswerSignedAhead?
+        if let listener, var revoked = try await storage.certificate(serial: serial), revoked.status == .good {
+            revoked.status = .revoked
+            revoked.revokedAt = now
+            revoked.revocationReason = reason
+            revoked.supersededBy = supersededBy
+            ahead = await listener.answerAhead(for: revoked)
+        }
+        let record = try await storage.revoke(
+            serial: serial, reason: reason, at: now, supersededBy: supersededBy, byRenewal: byRenewal, audit: audit, answer: ahead?.answer, step: step
+        )
         await crlCache.invalidate(record.profile)
-        await listener?.certificateRevoked(record)
+        await listener?.certificateRevoked(record, ahead: ahead)
         return record
     }
 }

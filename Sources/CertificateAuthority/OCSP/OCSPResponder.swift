@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// The common question (RFC 5019: one certificate, SHA-1 CertID, no nonce) is answered without signing and, most of
 /// the time, without the store: answers are signed when a certificate is issued or revoked, kept in the store for
-/// every instance, refreshed before `nextUpdate` (`refreshDue`), and held in memory. A revocation deletes the stored
+/// every instance, refreshed before `nextUpdate` (`refreshDue`), and held in memory. A revocation replaces the stored
 /// answer in its own transaction and drops the one in this process's memory before it returns; other processes drop
 /// theirs when they see it in the audit log (`followRevocations`, every quarter second). Other questions (nonces,
 /// SHA-256 CertIDs, several certificates: outside RFC 5019's profile) are answered from the stored status and signed
@@ -144,19 +144,36 @@ extension OCSPResponder {
 
     // MARK: Keeping answers ahead of the questions
 
-    /// A certificate was issued: its answer is signed now, before anyone asks.
-    public func certificateIssued(_ record: CertificateRecord) async {
-        await signAhead(record)
+    /// The answer about a certificate being issued or revoked, signed now so that it is stored with the change.
+    public func answerAhead(for record: CertificateRecord) async -> AnswerSignedAhead? {
+        let generation = presigned.generation
+        guard let answer = try? await presign(record, now: clock.now()) else { return nil }
+        return AnswerSignedAhead(answer: answer, mark: generation)
     }
 
-    /// A certificate was revoked (its stored answer went with the revocation): this process forgets the old answer
-    /// before the revocation is reported done, then signs the new one.
-    public func certificateRevoked(_ record: CertificateRecord) async {
-        presigned.drop([record.serial])
-        await signAhead(record)
+    /// A certificate was issued, and its answer stored with it: held in memory before anyone asks (unless something
+    /// was withdrawn from memory since it was signed: a revocation of it may have been).
+    public func certificateIssued(_ record: CertificateRecord, ahead: AnswerSignedAhead?) async {
+        if let ahead, ahead.answer.serial == record.serial {
+            presigned.keep(ahead.answer, ifGeneration: ahead.mark)
+        } else {
+            await signAhead(record)
+        }
     }
 
-    /// Signs, stores and holds the answer about `record` as it is now. A failure leaves it to the first question.
+    /// A certificate was revoked (its stored answer replaced in the same transaction): this process forgets the old
+    /// answer before the revocation is reported done, and holds the new one (a revocation is final).
+    public func certificateRevoked(_ record: CertificateRecord, ahead: AnswerSignedAhead?) async {
+        if let ahead, ahead.answer.serial == record.serial, ahead.answer.status == .revoked {
+            presigned.replace(record.serial, with: ahead.answer)
+        } else {
+            presigned.drop([record.serial])
+            await signAhead(record)
+        }
+    }
+
+    /// Signs, stores and holds the answer about `record` as it is now (when none could be signed ahead of the
+    /// change). A failure leaves it to the first question.
     private func signAhead(_ record: CertificateRecord) async {
         let generation = presigned.generation
         guard let answer = try? await presign(record, now: clock.now()) else { return }
@@ -262,6 +279,19 @@ final class PresignedAnswers: Sendable {
         state.withLock { state in
             state.generation &+= 1
             for serial in serials { state.entries[serial] = nil }
+        }
+    }
+
+    /// Drops what is held about `serial` (as `drop` does) and holds `answer` in its place, at once.
+    func replace(_ serial: SerialNumber, with answer: PresignedOCSPAnswer) {
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries[serial] = nil
+            guard capacity > 0 else { return }
+            if state.entries.count >= capacity {
+                for stale in state.entries.keys.prefix(max(1, capacity / 10)) { state.entries[stale] = nil }
+            }
+            state.entries[serial] = answer
         }
     }
 

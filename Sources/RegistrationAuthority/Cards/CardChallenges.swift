@@ -27,7 +27,7 @@ public enum CardChallenges {
 
     /// SHA-256 (hex) of a token: what the store keeps instead of the token.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.string(SHA256.hash(data: Array(token.utf8)), lowercase: true)
     }
 
     /// What sign-in, renewal and a change of unlock address share: the card proves it is present and its holder typed

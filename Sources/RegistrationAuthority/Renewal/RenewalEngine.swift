@@ -195,16 +195,25 @@ public struct RenewalEngine: Sendable {
             _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, byRenewal: renewal.id, actor: "renewal:\(renewal.id)")
         }
         let prepared = try await authority.prepare(userID: renewal.userID, profile: profile, csr: csr)
+        // The step is stored with the issuance, in its transaction: both or neither.
+        let now = clock.now()
+        let issuedState = state
+        let pending = renewal
         commitWatch?.willCommit("issue")
-        let certificate = try await authority.issue(prepared, actor: "renewal:\(renewal.id)", cardSerial: renewal.cardSerial, renewalID: renewal.id)
+        let certificate = try await authority.issue(
+            prepared, actor: "renewal:\(renewal.id)", cardSerial: renewal.cardSerial, renewalID: renewal.id,
+            step: { der in
+                var state = issuedState
+                state.items[index].newSerial = prepared.serial
+                state.items[index].newCertificate = der
+                state.items[index].step = .issued
+                var renewal = pending
+                renewal.state = try Self.encode(state)
+                return Self.step(&renewal, details: "\(profile): issued \(prepared.serial.hex)", at: now)
+            }
+        )
         commitWatch?.didCommit("issue")
-        let der = try certificate.derEncoded()
-        state.items[index].newSerial = prepared.serial
-        state.items[index].newCertificate = der
-        state.items[index].step = .issued
-        renewal.state = try Self.encode(state)
-        try await save(&renewal, details: "\(profile): issued \(prepared.serial.hex)")
-        return der
+        return try certificate.derEncoded()
     }
 
     /// The card proves it signs with the new key; the old certificate is then revoked (superseded).
@@ -219,15 +228,21 @@ public struct RenewalEngine: Sendable {
         guard try CardChallenges.verify(signature, over: RenewalConfirmationMessage.make(renewalID: renewal.id, profile: profile, serial: newSerial), by: record) else {
             throw CardDeskError(.authenticationFailed, "The card did not prove it holds the new \(profile) key.")
         }
-        if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
-            commitWatch?.willCommit("revoke")
-            _ = try await authority.revoke(serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, byRenewal: renewal.id, actor: "renewal:\(renewal.id)")
-            commitWatch?.didCommit("revoke")
-        }
         state.items[index].step = .done
         renewal.state = try Self.encode(state)
         if state.isDone { renewal.status = .done }
-        try await save(&renewal, details: "\(profile): \(newSerial.hex) installed, \(item.oldSerial.hex) revoked (superseded)" + (state.isDone ? "; renewal complete" : ""))
+        let details = "\(profile): \(newSerial.hex) installed, \(item.oldSerial.hex) revoked (superseded)" + (state.isDone ? "; renewal complete" : "")
+        if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
+            // The step is stored with the revocation, in its transaction.
+            let step = Self.step(&renewal, details: details, at: clock.now())
+            commitWatch?.willCommit("revoke")
+            _ = try await authority.revoke(
+                serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, byRenewal: renewal.id, actor: "renewal:\(renewal.id)", step: step
+            )
+            commitWatch?.didCommit("revoke")
+        } else {
+            try await save(&renewal, details: details)
+        }
         return try view(renewal, token: nil)
     }
 
@@ -255,14 +270,21 @@ public struct RenewalEngine: Sendable {
     }
 
     func save(_ renewal: inout RenewalRecord, details: String) async throws {
-        renewal.version += 1
-        renewal.updatedAt = clock.now()
+        let step = Self.step(&renewal, details: details, at: clock.now())
         commitWatch?.willCommit("save")
-        try await store.saveRenewal(renewal, audit: AuditEvent(
-            action: .renewalStep, actor: "card:\(renewal.cardSerial)", subject: "user:\(renewal.userID)",
-            details: "renewal=\(renewal.id) \(details)", time: renewal.updatedAt
-        ))
+        try await store.saveRenewal(step.renewal, audit: step.audit)
         commitWatch?.didCommit("save")
+    }
+
+    /// The next version of `renewal` (changed by the caller) with its audit entry, to store on its own (`save`) or
+    /// with the issuance or revocation it records.
+    static func step(_ renewal: inout RenewalRecord, details: String, at now: Timestamp) -> RenewalStepWrite {
+        renewal.version += 1
+        renewal.updatedAt = now
+        return RenewalStepWrite(renewal: renewal, audit: AuditEvent(
+            action: .renewalStep, actor: "card:\(renewal.cardSerial)", subject: "user:\(renewal.userID)",
+            details: "renewal=\(renewal.id) \(details)", time: now
+        ))
     }
 
     /// The renewal as the agent sees it. The card (known to `start`, which hands out the token) adds its

@@ -386,7 +386,7 @@ public struct UnlockService: Sendable {
     }
 
     private func hash(_ code: String, id: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: Array("\(id):\(code)".utf8), using: codeKey).map { String(format: "%02x", $0) }.joined()
+        Hex.string(HMAC<SHA256>.authenticationCode(for: Array("\(id):\(code)".utf8), using: codeKey), lowercase: true)
     }
 
     static func newCode() -> String {
