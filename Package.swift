@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // The benchmark's HTTP client (tests have it already, through HummingbirdTesting).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Value types and domain rules. No I/O.
@@ -232,6 +234,7 @@ let package = Package(
         .executableTarget(
             name: "carddesk-bench",
             dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "CardAgent",
                 "Smartcard",
                 "CardDeskAPI",

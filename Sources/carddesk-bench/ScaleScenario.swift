@@ -80,7 +80,7 @@ enum ScaleScenario {
             let rate: Double
             let serverCPUBefore = server.cpuSeconds(), clientCPUBefore = Benchmark.processCPUSeconds()
             do {
-                let client = ServerClient(baseURL: server.url)
+                let client = ServerClient(baseURL: server.url, transport: BenchTransport())
                 rate = try await Benchmark.measure(count: cards.count, concurrency: options.concurrency) { index in
                     try await RenewalClient(server: client, card: cards[index]).renew(passcode: "123456") { _, _ in }
                 }

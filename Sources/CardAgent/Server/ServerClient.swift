@@ -5,17 +5,57 @@ public import Foundation
 import FoundationNetworking
 #endif
 
+/// How `ServerClient` exchanges one HTTP request for its answer. The agent uses URLSession; a load generator (the
+/// benchmark, standing for thousands of workstations) may bring a cheaper one.
+public protocol ServerTransport: Sendable {
+    /// Sends the request and returns the status and body of the answer. Throws `ServerTransportError.notSent` when
+    /// the request surely reached no server (the connection was refused), anything else when there was no answer.
+    func exchange(method: String, url: URL, headers: [(name: String, value: String)], body: Data?) async throws -> (status: Int, body: Data)
+}
+
+public enum ServerTransportError: Error, Sendable {
+    /// The connection was refused: nothing was sent.
+    case notSent(String)
+}
+
+/// The agent's transport: URLSession, ephemeral, 30 s per request.
+public struct URLSessionTransport: ServerTransport {
+    let session: URLSession
+
+    public init() {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 30
+        self.session = URLSession(configuration: configuration)
+    }
+
+    public func exchange(method: String, url: URL, headers: [(name: String, value: String)], body: Data?) async throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        for header in headers { request.setValue(header.value, forHTTPHeaderField: header.name) }
+        request.httpBody = body
+        do {
+            // Not a child of the caller's task: FoundationNetworking on Linux can deadlock when a task is cancelled
+            // just as its request completes (URLSessionTask.cancel waits on the session's queue, which waits on
+            // the task's status lock). Seen as an agent that never exits when its bridge port is taken; a request
+            // is left to end on its own (its timeout) instead of being cancelled.
+            let session = session
+            let (data, response) = try await Task { try await session.data(for: request) }.value
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        } catch let error as URLError where error.code == .cannotConnectToHost {
+            throw ServerTransportError.notSent(error.localizedDescription)
+        }
+    }
+}
+
 /// The agent's side of the CardDesk HTTP API. Every failure becomes a `CardDeskError` with the server's own code
 /// and message, or `.serverUnreachable` when there is no answer.
 public struct ServerClient: Sendable {
     public let baseURL: URL
-    let session: URLSession
+    let transport: any ServerTransport
 
-    public init(baseURL: URL) {
+    public init(baseURL: URL, transport: any ServerTransport = URLSessionTransport()) {
         self.baseURL = baseURL
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 30
-        self.session = URLSession(configuration: configuration)
+        self.transport = transport
     }
 
     public func challenge() async throws -> String {
@@ -160,34 +200,32 @@ public struct ServerClient: Sendable {
         guard let url = URL(string: path, relativeTo: baseURL.absoluteString.hasSuffix("/") ? baseURL : baseURL.appendingPathComponent("")) else {
             throw CardDeskError(.internalFailure, "Cannot build the address for \(path).")
         }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        var headers: [(name: String, value: String)] = []
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        var encoded: Data?
         if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONEncoder().encode(body)
+            headers.append(("Content-Type", "application/json"))
+            encoded = try JSONEncoder().encode(body)
         }
         var attempt = 0
         while true {
             let data: Data
-            let response: URLResponse
+            let status: Int
             do {
-                // Not a child of the caller's task: FoundationNetworking on Linux can deadlock when a task is cancelled
-                // just as its request completes (URLSessionTask.cancel waits on the session's queue, which waits on
-                // the task's status lock). Seen as an agent that never exits when its bridge port is taken; a request
-                // is left to end on its own (its timeout) instead of being cancelled.
-                let session = session
-                (data, response) = try await Task { try await session.data(for: request) }.value
+                (status, data) = try await transport.exchange(method: method, url: url, headers: headers, body: encoded)
             } catch {
-                let neverSent = (error as? URLError)?.code == .cannotConnectToHost
+                let neverSent = error is ServerTransportError
                 if attempt < Self.retryDelays.count, retry == .always || neverSent, !Task.isCancelled {
                     try await Task.sleep(for: Self.retryDelays[attempt])
                     attempt += 1
                     continue
                 }
-                throw CardDeskError(.serverUnreachable, "Cannot reach the CardDesk server at \(baseURL.absoluteString): \(error.localizedDescription). Check the address and your network, then try again.")
+                let reason = switch error {
+                case ServerTransportError.notSent(let reason): reason
+                default: error.localizedDescription
+                }
+                throw CardDeskError(.serverUnreachable, "Cannot reach the CardDesk server at \(baseURL.absoluteString): \(reason). Check the address and your network, then try again.")
             }
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
             // A proxy's own 502/503/504 (no CardDesk error in it): the instance behind it is gone or going.
             if retry == .always, [502, 503, 504].contains(status), (try? JSONDecoder().decode(APIErrorBody.self, from: data)) == nil,
                attempt < Self.retryDelays.count, !Task.isCancelled {
