@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         // The benchmark's HTTP client (tests have it already, through HummingbirdTesting).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
@@ -150,7 +151,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
+            // The pages' templates and the files they load, read at run time (so they can be linted and cached).
+            resources: [.copy("Pages/Templates"), .copy("Pages/Static")],
             swiftSettings: swiftSettings
         ),
         // Sending one-time codes: the outbox worker, SMTP (STARTTLS, AUTH) and an HTTP text-message gateway.

@@ -31,6 +31,61 @@ struct PageSecurityTests {
         }
     }
 
+    @Test("Pages are templates that escape every value: markup in a configured contact is shown as text, in the page and its attributes")
+    func templatesEscape() async throws {
+        let hostile = #"<img src=x onerror=alert(1)> "quoted" & 'single'"#
+        try await RoutesTests.withApp(flags: ["help.it.phone": hostile, "pki.organisation": "<b>Trust</b>"]) { _, client in
+            for uri in ["/help", "/", "/unlock", "/logged-out?reason=%3Cscript%3E"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .ok, "\(uri)")
+                    let html = String(buffer: response.body)
+                    #expect(!html.contains("<img src=x"), "\(uri): markup from the settings went into the page")
+                    #expect(!html.contains("<b>Trust</b>"), "\(uri)")
+                    #expect(!html.contains("<script>"), "\(uri)")
+                    #expect(html.contains("&lt;img src=x onerror=alert(1)&gt; &quot;quoted&quot; &amp; &#39;single&#39;"), "\(uri)")
+                    #expect(html.contains(#"data-contact-it="&lt;img src=x onerror=alert(1)&gt; &quot;quoted&quot;"#), "\(uri)")
+                    #expect(html.contains("&lt;b&gt;Trust&lt;/b&gt; smartcard services"), "\(uri)")
+                }
+            }
+            // The sign-in page carries its CSRF token in the page, the same as the HttpOnly cookie's.
+            try await client.execute(uri: "/?operation=selfRenewSmartcard", method: .get) { response in
+                let cookie = try #require(response.headers[.setCookie])
+                let token = try #require(cookie.split(separator: ";").first?.split(separator: "=", maxSplits: 1).last)
+                let html = String(buffer: response.body)
+                #expect(html.contains(#"data-page="signin" "#))
+                #expect(html.contains(#"data-csrf="\#(token)""#))
+                #expect(html.contains("Sign in with your smartcard to renew its certificates."))
+            }
+        }
+    }
+
+    @Test("Scripts and stylesheet are served from the package's files, with ETag and no-cache, and 304 when unchanged")
+    func staticFiles() async throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/CardDeskWeb/Pages/Static")
+        try await RoutesTests.withApp { _, client in
+            for (name, type) in [("carddesk.js", "text/javascript"), ("check.js", "text/javascript"), ("carddesk.css", "text/css")] {
+                let source = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+                let etag = try await client.execute(uri: "/assets/\(name)", method: .get) { response in
+                    #expect(response.status == .ok, "\(name)")
+                    #expect(response.headers[.contentType]?.hasPrefix(type) == true, "\(name): \(response.headers[.contentType] ?? "")")
+                    #expect(response.headers[.cacheControl] == "no-cache", "\(name)")
+                    #expect(String(buffer: response.body) == source, "\(name) is the file in the package")
+                    #expect(response.headers[.contentSecurityPolicy] != nil, "\(name): the security headers too")
+                    return try #require(response.headers[.eTag])
+                }
+                try await client.execute(uri: "/assets/\(name)", method: .get, headers: [.ifNoneMatch: etag]) { response in
+                    #expect(response.status == .notModified, "\(name)")
+                }
+            }
+            try await client.execute(uri: "/assets/../Templates/layout.mustache", method: .get) { response in
+                // FileMiddleware refuses a path that climbs out of its folder (400); the template is not served.
+                #expect(response.status == .badRequest || response.status == .notFound, "nothing outside the static folder")
+                #expect(!String(buffer: response.body).contains("{{"))
+            }
+        }
+    }
+
     @Test("Under https the cookies carry the __Host- prefix (Secure, Path=/, no Domain), so no other host can plant them")
     func hostPrefixedCookiesUnderHTTPS() async throws {
         try await RoutesTests.withApp(publicURL: "https://pki.test") { _, client in

@@ -16,10 +16,11 @@ import X509
 @Suite("HTTP routes")
 struct RoutesTests {
     static func withApp(
-        publicURL: String = "http://pki.test", _ body: @escaping @Sendable (CardDeskInstance, any TestClientProtocol) async throws -> Void
+        publicURL: String = "http://pki.test", flags: [String: String] = [:],
+        _ body: @escaping @Sendable (CardDeskInstance, any TestClientProtocol) async throws -> Void
     ) async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-web-\(UUID().uuidString)")
-        let settings = try await ServerSettings.resolve(flags: ["data": data.path, "public.url": publicURL], environment: [:])
+        let settings = try await ServerSettings.resolve(flags: flags.merging(["data": data.path, "public.url": publicURL]) { $1 }, environment: [:])
         let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"), serving: true)
         let app = buildApplication(
             services: instance.webServices,

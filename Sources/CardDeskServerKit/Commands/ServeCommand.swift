@@ -66,6 +66,8 @@ struct ServeCommand: AsyncParsableCommand {
 public enum CardDeskServer {
     public static func run(_ instance: CardDeskInstance, logger: Logger, announce extra: String? = nil) async throws {
         let settings = instance.settings
+        // Pages without their templates would each answer with an error: refuse to start instead.
+        try checkPageTemplates()
         let outbox = try instance.outboxWorker(logger: logger)
         let app = buildApplication(
             services: instance.webServices,

@@ -16,6 +16,11 @@ public func buildApplication(
     )
 }
 
+/// Throws, saying where it looked, when the pages' templates (package resources beside the executable) cannot be read.
+public func checkPageTemplates() throws {
+    try PageViews.check()
+}
+
 /// The routes, one file per concern: health, PKI downloads, CRL, OCSP, renewal and sign-in API, the pages.
 public func buildRouter(services: WebServices) -> Router<WebContext> {
     let router = Router(context: WebContext.self)
@@ -31,5 +36,11 @@ public func buildRouter(services: WebServices) -> Router<WebContext> {
     UnlockRoutes(unlock: services.unlock, limiter: services.limiter).register(on: router)
     EnrolmentRoutes(enrolment: services.enrolment, limiter: services.limiter).register(on: router)
     PageRoutes(login: services.login, unlock: services.unlock, settings: services.pages, limiter: services.limiter).register(on: router)
+    // The pages' scripts and stylesheet, as files: ETag and Last-Modified, checked again on every use (no-cache), so
+    // a new release's files are taken at once and an unchanged file costs a 304.
+    router.add(middleware: FileMiddleware(
+        PageViews.staticFolder, urlBasePath: "/assets",
+        cacheControl: .init([(.textJavascript, [.noCache]), (.textCss, [.noCache])])
+    ))
     return router
 }

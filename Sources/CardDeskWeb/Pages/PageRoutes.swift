@@ -10,7 +10,7 @@ import RegistrationAuthority
 /// - `POST /login/handover` → join the agent's session with a single-use code; sets the session cookie
 /// - `GET /session/status` → is this page's session still open (polled every second; not activity)
 /// - `POST /logout` → end the session (CSRF token required)
-/// - `GET /logged-out`, `GET /help`, `GET /assets/…`
+/// - `GET /logged-out`, `GET /help`; `GET /assets/…` (the files of `Static/`, by `FileMiddleware` in `buildRouter`)
 ///
 /// The session cookie is HttpOnly and SameSite=Strict (Secure under TLS). Every state-changing request carries a CSRF
 /// token: before sign-in, the one in the page matching an HttpOnly cookie; after, one derived from the session token.
@@ -28,35 +28,33 @@ struct PageRoutes {
     func register(on router: Router<WebContext>) {
         router.get("/") { request, _ in try await root(request) }
         router.get("logged-out") { request, _ in
-            var response = html(Pages.loggedOut(settings: settings, reason: request.uri.queryParameters.get("reason").map { String($0.prefix(64)) }))
+            let reason = request.uri.queryParameters.get("reason").map { String($0.prefix(64)) }
+            var response = try page(LoggedOutPage(frame: PageFrame(title: "You have been logged out", page: "logged-out", settings: settings), reason: reason), "logged-out")
             response.setCookie(cookie(sessionCookie, value: "", maxAge: 0))
             return response
         }
-        router.get("help") { _, _ in html(Pages.help(settings: settings)) }
+        router.get("help") { _, _ in try page(PlainPage(frame: PageFrame(title: "Help", page: "help", settings: settings)), "help") }
         router.get("favicon.ico") { _, _ in HTTPResponse.Status.noContent }
         router.get("session/status") { request, _ in
             guard let token = request.cookies[sessionCookie]?.value else { return LoginAPI.SessionStatus(active: false, reason: "not signed in") }
             return try await login.status(token: token)
         }
         router.post("login/handover") { request, context in try await handover(request, context: context) }
-        router.get("unlock") { _, _ in html(Pages.unlock(settings: settings)) }
+        router.get("unlock") { _, _ in try page(PlainPage(frame: PageFrame(title: "Unlock your smartcard", page: "unlock", settings: settings)), "unlock") }
         router.get("passcode") { request, _ in
             guard let (token, session) = try await signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/"]) }
-            var frame = HTML.Frame(title: "Change your passcode", page: "passcode", settings: settings, session: session, csrf: Self.csrf(token))
+            var frame = PageFrame(title: "Change your passcode", page: "passcode", settings: settings, session: session, csrf: Self.csrf(token))
             frame.bridgeToken = try await login.bridgeToken(token: token)
-            return html(Pages.changePasscode(frame))
+            return try page(PlainPage(frame: frame), "passcode")
         }
         router.post("contacts") { request, _ in try await contacts(request, confirm: false) }
         router.post("contacts/confirm") { request, _ in try await contacts(request, confirm: true) }
         router.post("logout") { request, context in try await logout(request, context: context) }
-        router.get("assets/carddesk.js") { _, _ in asset(Assets.script, type: "text/javascript; charset=utf-8") }
-        router.get("assets/check.js") { _, _ in asset(Assets.check, type: "text/javascript; charset=utf-8") }
-        router.get("assets/carddesk.css") { _, _ in asset(Assets.stylesheet, type: "text/css; charset=utf-8") }
     }
 
     private func root(_ request: Request) async throws -> Response {
         let operation = request.uri.queryParameters.get("operation").map { String($0) }
-        guard let token = request.cookies[sessionCookie]?.value else { return signInPage(operation: operation) }
+        guard let token = request.cookies[sessionCookie]?.value else { return try signInPage(operation: operation) }
         let status = try await login.status(token: token)
         guard status.active else {
             // A session that ended while the page was closed: say so, once (that page clears the cookie).
@@ -64,22 +62,22 @@ struct PageRoutes {
             return Response(status: .seeOther, headers: [.location: "/logged-out?reason=\(reason)"])
         }
         let session = try await login.current(token: token)
-        var frame = HTML.Frame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))
+        var frame = PageFrame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))
         frame.bridgeToken = try await login.bridgeToken(token: token)
         if operation == "selfRenewSmartcard" {
             frame.title = "Renew your smartcard certificates"
             frame.page = "renew"
-            return html(Pages.renewal(frame, session: session))
+            return try page(RenewalPage(frame: frame, session: session), "renewal")
         }
         return try await home(frame, session: session, pending: nil, message: nil, error: nil)
     }
 
-    private func home(_ frame: HTML.Frame, session: SessionView, pending: UnlockAPI.CodeSent?, message: String?, error: String?) async throws -> Response {
+    private func home(_ frame: PageFrame, session: SessionView, pending: UnlockAPI.CodeSent?, message: String?, error: String?) async throws -> Response {
         let contacts = try await unlock.contacts(userID: try UserID(session.userID))
         // A change of address needs the card's consent over a fresh challenge (the page asks the agent for it).
         let challenge = pending == nil ? try await unlock.contactChallenge() : ""
-        let part = Pages.contacts(contacts, csrf: frame.csrf ?? "", challenge: challenge, pending: pending, message: message, error: error)
-        return html(Pages.home(frame, session: session, contacts: part))
+        let part = ContactsPart(contacts, csrf: frame.csrf ?? "", challenge: challenge, pending: pending, message: message, error: error)
+        return try page(HomePage(frame: frame, session: session, contacts: part), "home")
     }
 
     /// The signed-in session of this request, if it is open.
@@ -91,20 +89,20 @@ struct PageRoutes {
     /// Adding (or changing) a contact address, then confirming it with the code sent to it. Plain forms.
     private func contacts(_ request: Request, confirm: Bool) async throws -> Response {
         guard let (token, session) = try await signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/"]) }
-        let form = try await Self.formFields(request)
-        guard let given = form["csrf"], ConstantTime.equal(given, Self.csrf(token)) else { throw Self.csrfRefusal }
-        var frame = HTML.Frame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))
+        let form = try await Self.form(ContactForm.self, request)
+        guard let given = form?.csrf, ConstantTime.equal(given, Self.csrf(token)), let form else { throw Self.csrfRefusal }
+        var frame = PageFrame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))
         frame.bridgeToken = try await login.bridgeToken(token: token)
         let userID = try UserID(session.userID)
         do {
             if confirm {
-                _ = try await unlock.confirmContact(userID: userID, confirmationID: form["id"] ?? "", code: form["code"] ?? "")
+                _ = try await unlock.confirmContact(userID: userID, confirmationID: form.id ?? "", code: form.code ?? "")
                 return try await home(frame, session: session, pending: nil, message: "Confirmed: unlock codes can now be sent there.", error: nil)
             }
-            let channel = ContactChannel(rawValue: form["channel"] ?? "") ?? .email
+            let channel = ContactChannel(rawValue: form.channel ?? "") ?? .email
             let pending = try await unlock.registerContact(
-                userID: userID, cardSerial: session.renewal.cardSerial, channel: channel, address: form["address"] ?? "",
-                challenge: form["challenge"] ?? "", signature: Array(Data(base64Encoded: form["signature"] ?? "") ?? Data())
+                userID: userID, cardSerial: session.renewal.cardSerial, channel: channel, address: form.address ?? "",
+                challenge: form.challenge ?? "", signature: Array(Data(base64Encoded: form.signature ?? "") ?? Data())
             )
             return try await home(frame, session: session, pending: pending, message: nil, error: nil)
         } catch let error as CardDeskError {
@@ -112,18 +110,22 @@ struct PageRoutes {
         }
     }
 
-    /// The fields of an `application/x-www-form-urlencoded` body.
-    static func formFields(_ request: Request) async throws -> [String: String] {
-        guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else { return [:] }
-        return FormBody.fields(String(buffer: try await request.body.collect(upTo: 16 * 1024)))
+    /// An `application/x-www-form-urlencoded` body read with Hummingbird's decoder; nil for another content type.
+    static func form<Form: Decodable>(_ type: Form.Type, _ request: Request) async throws -> Form? {
+        guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else { return nil }
+        let text = String(buffer: try await request.body.collect(upTo: 16 * 1024))
+        do {
+            return try PageForms.decode(type, from: text)
+        } catch {
+            throw CardDeskError(.invalidInput, "The form could not be read. Reload the page and try again.")
+        }
     }
 
-    private func signInPage(operation: String?) -> Response {
+    private func signInPage(operation: String?) throws -> Response {
         // A fresh login CSRF token: in the page for the script, and in an HttpOnly cookie to compare with.
         let token = CardChallenges.randomToken()
-        var response = html(Pages.signIn(settings: settings, operation: operation).replacingOccurrences(
-            of: "data-page=\"signin\"", with: "data-page=\"signin\" data-csrf=\"\(token)\""
-        ))
+        let frame = PageFrame(title: "Sign in", page: "signin", settings: settings, csrf: token)
+        var response = try page(SignInPage(frame: frame, forRenewal: operation == "selfRenewSmartcard"), "sign-in")
         response.setCookie(cookie(loginCookie, value: token, maxAge: 3600))
         return response
     }
@@ -148,7 +150,7 @@ struct PageRoutes {
             return Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])
         }
         var given = request.headers[Self.csrfHeader]
-        if given == nil { given = try await Self.formFields(request)["csrf"] }
+        if given == nil { given = try await Self.form(LogoutForm.self, request)?.csrf }
         guard let given, ConstantTime.equal(given, Self.csrf(token)) else { throw Self.csrfRefusal }
         try await login.logout(token: token, reason: "logged out")
         var response = Response(status: .seeOther, headers: [.location: "/logged-out?reason=logged%20out"])
@@ -174,11 +176,8 @@ struct PageRoutes {
             ?? Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: settings.secureCookies, httpOnly: true)
     }
 
-    private func html(_ text: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-
-    private func asset(_ text: String, type: String) -> Response {
-        Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    private func page(_ model: Any, _ template: String) throws -> Response {
+        let text = try PageViews.render(model, template)
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

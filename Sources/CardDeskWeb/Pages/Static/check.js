@@ -1,7 +1,5 @@
-extension Assets {
-    /// Runs first, in the oldest JavaScript any browser understands: if the browser lacks what the page needs (or the
-    /// main script cannot start), it says so in the compatibility panel instead of leaving the page blank.
-    static let check = #"""
+// Runs first, in the oldest JavaScript any browser understands: if the browser lacks what the page needs (or the
+// main script cannot start), it says so in the compatibility panel instead of leaving the page blank.
 (function () {
   var supported = !!(window.fetch && window.Promise && window.AbortController && window.URLSearchParams &&
     window.JSON && document.querySelector && window.TextEncoder && window.crypto);
@@ -38,5 +36,3 @@ extension Assets {
     }, 5000);
   });
 })();
-"""#
-}

@@ -1,9 +1,7 @@
-extension Assets {
-    /// The page logic. First the compatibility check (is the agent reachable from this browser, and if not, is it
-    /// missing or blocked), then what the page is for: signing in through the agent, watching the session (a removed
-    /// card shows "You have been logged out" within a second or two), and the renewal with its progress.
-    /// The passcode typed here goes to the agent on 127.0.0.1 only, never to the server.
-    static let script = #"""
+// The page logic. First the compatibility check (is the agent reachable from this browser, and if not, is it
+// missing or blocked), then what the page is for: signing in through the agent, watching the session (a removed
+// card shows "You have been logged out" within a second or two), and the renewal with its progress.
+// The passcode typed here goes to the agent on 127.0.0.1 only, never to the server.
 'use strict';
 window.CardDeskStarted = true;
 
@@ -444,6 +442,4 @@ async function start() {
 
 if (window.CardDeskBrowserSupported && page !== 'logged-out' && page !== 'help' && page !== 'problem') {
   start();
-}
-"""#
 }
