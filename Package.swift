@@ -366,6 +366,7 @@ let package = Package(
             dependencies: [
                 "CardDeskWeb",
                 "CardDeskServerKit",
+                "CardDeskTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

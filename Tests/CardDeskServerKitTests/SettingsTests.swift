@@ -77,6 +77,19 @@ struct SettingsTests {
         #expect(missingFile?.reason.contains("/nonexistent/carddesk.json") == true)
     }
 
+    @Test("RA role codes: the defaults, one set by the environment, and two roles sharing a code refused")
+    func raRoleCodes() async throws {
+        #expect(try await ServerSettings.resolve(flags: [:], environment: [:]).raRoleCodes == .defaults)
+        let configured = try await ServerSettings.resolve(flags: [:], environment: ["CARDDESK_RA_ROLE_AGENT": "S8000:G8000:R8003"])
+        #expect(configured.raRoleCodes.code(for: .agent) == "S8000:G8000:R8003")
+        #expect(configured.raRoleCodes.raRole(code: "S8000:G8000:R8003") == .agent)
+        #expect(configured.raRoleCodes.code(for: .manager) == "RAMANAGER")
+        let shared = await #expect(throws: CardDeskError.self) {
+            try await ServerSettings.resolve(flags: ["ra.role.sponsor": "RAMANAGER"], environment: [:])
+        }
+        #expect(shared?.code == .configuration)
+    }
+
     @Test("A PostgreSQL password never appears in descriptions")
     func redaction() throws {
         let location = try DatabaseLocation(url: "postgres://carddesk:s3cret@db.internal:5432/carddesk")

@@ -26,6 +26,40 @@ struct StoreTests {
         }
     }
 
+    @Test("The RA console's reads: people of one organisation by ID or name start (any case, wildcards literal), and the audit entries about a person", arguments: TestBackend.available)
+    func raDirectory(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            try await store.addUser(try Fixtures.user(), audit: Fixtures.event(.userAdd))
+            try await store.addUser(try Fixtures.user("555254600107", given: "Janet", family: "O'Dowd"), audit: Fixtures.event(.userAdd, subject: "user:555254600107"))
+            try await store.addUser(try Fixtures.user("555254600108", given: "Percy", family: "Cent"), audit: Fixtures.event(.userAdd, subject: "user:555254600108"))
+            let elsewhere = try User(id: try UserID("555254600109"), givenName: "Jane", familyName: "Away", organisation: "RXH", roles: [try Role(parsing: "R8000@RXH")])
+            try await store.addUser(elsewhere, audit: Fixtures.event(.userAdd, subject: "user:555254600109"))
+            let visiting = try User(id: try UserID("555254600110"), givenName: "Jan", familyName: "Visit", organisation: "RXH", roles: [try Role(parsing: "R8000@RXH"), try Role(parsing: "R8000@RBQ")])
+            try await store.addUser(visiting, audit: Fixtures.event(.userAdd, subject: "user:555254600110"))
+
+            func found(_ query: String) async throws -> [String] {
+                try await store.findPeople(matching: query, organisation: "RBQ", limit: 10).map(\.id.rawValue)
+            }
+            // By family name (Cent, Doe, O'Dowd, Visit); an RXH employee with a role at RBQ is in RBQ; Jane Away is not.
+            #expect(try await found("JAN") == ["555254600106", "555254600107", "555254600110"])
+            #expect(try await found("o'd") == ["555254600107"])
+            #expect(try await found("jane doe") == ["555254600106"])
+            #expect(try await found("555254600108") == ["555254600108"])
+            #expect(try await found("555254600109") == [], "another organisation's person, even by ID")
+            #expect(try await found("%") == [], "LIKE's wildcard stands for itself")
+            #expect(try await found("_ane") == [])
+            #expect(try await found("  ") == [])
+            #expect(try await store.findPeople(matching: "j", organisation: "RBQ", limit: 2).count == 2)
+
+            _ = try await store.appendAudit(Fixtures.event(.login, subject: "card:CD01", details: "card event"))
+            _ = try await store.appendAudit(Fixtures.event(.login, subject: "user:555254600106", details: "user event"))
+            let history = try await store.auditEntries(subjects: ["user:555254600106", "card:CD01"], limit: 10)
+            #expect(history.map(\.event.details) == ["user event", "card event", ""], "newest first, both subjects")
+            #expect(try await store.auditEntries(subjects: ["user:555254600106", "card:CD01"], limit: 2).count == 2)
+            #expect(try await store.cards(userID: try UserID("555254600106")).isEmpty)
+        }
+    }
+
     @Test("Adding a user twice is refused and writes nothing", arguments: TestBackend.available)
     func duplicateUser(backend: TestBackend) async throws {
         try await backend.withStore { store in
@@ -106,7 +140,7 @@ struct StoreTests {
         try await store.close()
         let reopened = try await SQLStore.open(location, logger: .init(label: "test"), now: Fixtures.now, auditKey: Fixtures.auditKey)
         #expect(try await reopened.nextCRLNumber(profile: .authentication) == 3)
-        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
         try await reopened.close()
     }
 

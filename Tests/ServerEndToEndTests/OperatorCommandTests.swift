@@ -78,6 +78,20 @@ struct OperatorCommandTests {
         #expect(try Self.pkilintErrors("lint_pkix_cert", [], file: pem) == "")
     }
 
+    @Test("user add grants RA roles: a role whose code the deployment names an RA role, at the organisation it covers")
+    func raRoles() throws {
+        let data = try Tools.temporaryFolder("ra-roles").appendingPathComponent("data")
+        let agent = try Tools.server(["user", "add", "--id", "555254600901", "--given", "Rae", "--family", "Agent", "--org", "RBQ",
+                                      "--role", "R8000@RBQ", "--role", "RAAGENT@RBQ", "--role", "RASPONSOR@RXH"], data: data)
+        #expect(agent.ok, "user add: \(agent.stderr)")
+        #expect(agent.stdout.contains("with 3 roles.\n  RA Agent for RBQ\n  Sponsor for RXH"), "\(agent.stdout)")
+        // With the deployment's own code for RA Managers.
+        let manager = try Tools.server(["user", "add", "--id", "555254600902", "--given", "Mo", "--family", "Manager", "--org", "RBQ",
+                                        "--role", "S8000:G8000:R8001@RBQ"], data: data, environment: ["CARDDESK_RA_ROLE_MANAGER": "S8000:G8000:R8001"])
+        #expect(manager.ok, "user add: \(manager.stderr)")
+        #expect(manager.stdout.contains("with 1 role.\n  RA Manager for RBQ"), "\(manager.stdout)")
+    }
+
     @Test("The CA certificates and both CRLs pass pkilint")
     func caCertificatesAndCRLsLint() throws {
         let folder = try Tools.temporaryFolder("lint")

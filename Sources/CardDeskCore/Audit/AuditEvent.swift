@@ -20,6 +20,8 @@ public struct AuditEvent: Hashable, Sendable {
         public static let codeSend = Action(rawValue: "code.send")
         public static let codeCheck = Action(rawValue: "code.check")
         public static let raAction = Action(rawValue: "ra.action")
+        /// An RA looked at a person's record in the console (who saw whose personal data).
+        public static let raView = Action(rawValue: "ra.view")
         public static let cardEnrol = Action(rawValue: "card.enrol")
         public static let rateLimit = Action(rawValue: "rate.limit")
     }

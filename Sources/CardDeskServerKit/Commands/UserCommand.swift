@@ -16,7 +16,7 @@ struct UserCommand: AsyncParsableCommand {
         @Option(help: "Given name.") var given: String
         @Option(help: "Family name.") var family: String
         @Option(help: "The employing organisation's code (ODS), the certificate subject's O.") var org: String
-        @Option(help: "A role as ROLECODE@ORG, for example S0080:G0450:R5080@RBQ; repeat for several.") var role: [String] = []
+        @Option(help: "A role as ROLECODE@ORG, for example S0080:G0450:R5080@RBQ; repeat for several. An RA role is its code at the organisation it covers, for example RAAGENT@RBQ (codes: settings ra.role.*).") var role: [String] = []
         @Option(help: "Email address for self-service unlock codes (on an allowed domain).") var email: String?
         @Option(help: "Mobile number for self-service unlock codes.") var mobile: String?
 
@@ -38,6 +38,9 @@ struct UserCommand: AsyncParsableCommand {
                     _ = try await instance.unlock.setContacts(userID: user.id, email: email, mobile: mobile, actor: CommandSupport.operatorActor)
                 }
                 print("Added user \(user.id) (\(user.givenName) \(user.familyName), \(user.organisation)) with \(user.roles.count) role\(user.roles.count == 1 ? "" : "s").")
+                for (raRole, organisation) in instance.settings.raRoleCodes.raRoles(of: user) {
+                    print("  \(raRole) for \(organisation)")
+                }
             }
         }
     }

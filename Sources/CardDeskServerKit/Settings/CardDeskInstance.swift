@@ -135,7 +135,7 @@ extension CardDeskInstance {
         WebServices(
             store: store, authority: authority, ocsp: ocsp, renewal: renewal, login: login, unlock: unlock, enrolment: enrolment, pages: settings.pages,
             limiter: RateLimiter(store: store, clock: clock, scale: Double(settings.rateLimitPercent) / 100),
-            trustedProxies: settings.trustedProxies
+            trustedProxies: settings.trustedProxies, raRoleCodes: settings.raRoleCodes
         )
     }
 }

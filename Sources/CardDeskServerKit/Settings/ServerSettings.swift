@@ -44,6 +44,11 @@ public import SwiftASN1
 /// | `ca.pkcs11.token` | — | `CARDDESK_CA_PKCS11_TOKEN` | none (required with `pkcs11`): the label of the token holding the issuing CA keys |
 /// | `ca.pkcs11.pin.file` | — | `CARDDESK_CA_PKCS11_PIN_FILE` | none: a file holding the token's user PIN (or set `CARDDESK_CA_PKCS11_PIN`; never on the command line) |
 /// | `http.trusted.proxies` | — | `CARDDESK_HTTP_TRUSTED_PROXIES` | none: IP addresses (comma-separated) of load balancers whose `X-Forwarded-For` names the client |
+/// | `ra.role.manager` | — | `CARDDESK_RA_ROLE_MANAGER` | `RAMANAGER`: the role code that makes a user an RA Manager (at the organisation of the role) |
+/// | `ra.role.agent.advanced` | — | `CARDDESK_RA_ROLE_AGENT_ADVANCED` | `RAAGENTADV` (RA Agent (Advanced)) |
+/// | `ra.role.agent` | — | `CARDDESK_RA_ROLE_AGENT` | `RAAGENT` (RA Agent) |
+/// | `ra.role.sponsor` | — | `CARDDESK_RA_ROLE_SPONSOR` | `RASPONSOR` (Sponsor) |
+/// | `ra.role.lsa` | — | `CARDDESK_RA_ROLE_LSA` | `RALSA` (Local Smartcard Administrator) |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
 ///
@@ -84,6 +89,8 @@ public struct ServerSettings: Sendable {
     /// Rate limits in percent of the built-in ones (0 turns them off).
     public var rateLimitPercent: Int = 100
     public var trustedProxies: Set<String> = []
+    /// The role codes that stand for the RA roles in this deployment.
+    public var raRoleCodes: RARoleCodes = .defaults
     /// Where the CA keys live.
     public var caKeys: CAKeySettings = .sealed
 
@@ -178,6 +185,14 @@ public struct ServerSettings: Sendable {
         settings.rateLimitPercent = try integer(config, "rate.limit.percent", default: 100, range: 0...100_000)
         settings.trustedProxies = Set(config.string(forKey: "http.trusted.proxies", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        var raCodes: [RARole: String] = [:]
+        for (role, key) in [
+            (RARole.manager, "ra.role.manager"), (.agentAdvanced, "ra.role.agent.advanced"), (.agent, "ra.role.agent"),
+            (.sponsor, "ra.role.sponsor"), (.localSmartcardAdministrator, "ra.role.lsa"),
+        ] as [(RARole, ConfigKey)] {
+            if let code = config.string(forKey: key) { raCodes[role] = code }
+        }
+        settings.raRoleCodes = try RARoleCodes(raCodes)
         switch config.string(forKey: "ca.keys", default: "sealed") {
         case "sealed":
             settings.caKeys = .sealed

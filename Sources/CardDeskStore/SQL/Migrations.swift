@@ -284,6 +284,12 @@ enum Migrations {
                 "CREATE INDEX agent_presence_by_time ON agent_presence (seen_at)",
             ]
         },
+        Migration(version: 12, name: "the RA console's reads: a person's cards, and the audit entries about a person or card") { _ in
+            [
+                "CREATE INDEX cards_by_user ON cards (user_id, created_at)",
+                "CREATE INDEX audit_by_subject ON audit_events (subject, seq)",
+            ]
+        },
     ]
 
     /// Version 7 rewrites data rather than schema: it keys the audit chain (see `keyAuditChain`).

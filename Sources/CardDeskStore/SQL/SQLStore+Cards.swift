@@ -30,20 +30,30 @@ extension SQLStore: CardRegistry, RenewalStore {
 
     public func card(serial: String) async throws -> CardRecord? {
         try await host.read { db in
-            guard let row = try await db.raw("SELECT * FROM cards WHERE serial = \(bind: serial)").first() else { return nil }
-            let statusText = try row.decode(column: "status", as: String.self)
-            return CardRecord(
-                serial: serial,
-                userID: try UserID(try row.decode(column: "user_id", as: String.self)),
-                status: CardRecord.Status(rawValue: statusText) ?? .cancelled,
-                keyAlgorithm: try row.decode(column: "key_algorithm", as: String.self),
-                managementKeySealed: Array(try row.decode(column: "management_key_sealed", as: Data?.self) ?? Data()),
-                pukSealed: Array(try row.decode(column: "puk_sealed", as: Data?.self) ?? Data()),
-                pukNextSealed: try row.decode(column: "puk_next_sealed", as: Data?.self).map(Array.init),
-                pukReleasedAt: try row.decode(column: "puk_released_at", as: Int64?.self).map(Timestamp.init(millisecondsSince1970:)),
-                createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self))
-            )
+            try await db.raw("SELECT * FROM cards WHERE serial = \(bind: serial)").first().map(Self.cardRecord(from:))
         }
+    }
+
+    /// A person's cards, newest first.
+    public func cards(userID: UserID) async throws -> [CardRecord] {
+        try await host.read { db in
+            try await db.raw("SELECT * FROM cards WHERE user_id = \(bind: userID.rawValue) ORDER BY created_at DESC, serial").all().map(Self.cardRecord(from:))
+        }
+    }
+
+    static func cardRecord(from row: any SQLRow) throws -> CardRecord {
+        let statusText = try row.decode(column: "status", as: String.self)
+        return CardRecord(
+            serial: try row.decode(column: "serial", as: String.self),
+            userID: try UserID(try row.decode(column: "user_id", as: String.self)),
+            status: CardRecord.Status(rawValue: statusText) ?? .cancelled,
+            keyAlgorithm: try row.decode(column: "key_algorithm", as: String.self),
+            managementKeySealed: Array(try row.decode(column: "management_key_sealed", as: Data?.self) ?? Data()),
+            pukSealed: Array(try row.decode(column: "puk_sealed", as: Data?.self) ?? Data()),
+            pukNextSealed: try row.decode(column: "puk_next_sealed", as: Data?.self).map(Array.init),
+            pukReleasedAt: try row.decode(column: "puk_released_at", as: Int64?.self).map(Timestamp.init(millisecondsSince1970:)),
+            createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self))
+        )
     }
 
     public func addChallenge(_ nonce: String, purpose: String, expiresAt: Timestamp) async throws {

@@ -179,6 +179,21 @@ public protocol RenewalStore: AuditLogWriter {
     func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent) async throws
 }
 
+/// What the RA console reads about the people its staff serve.
+public protocol RADirectory: AuditLogWriter {
+    func user(id: UserID) async throws -> User?
+    /// People in `organisation` (employed there, or holding a role there) whose user ID is `query`, or whose given
+    /// name, family name or full name starts with it (any case); at most `limit`, by family name.
+    func findPeople(matching query: String, organisation: String, limit: Int) async throws -> [User]
+    /// A person's cards, newest first.
+    func cards(userID: UserID) async throws -> [CardRecord]
+    /// A person's certificates, newest first.
+    func certificates(userID: UserID) async throws -> [CertificateRecord]
+    func contacts(userID: UserID) async throws -> ContactDetails?
+    /// The newest audit entries about any of `subjects` (`user:…`, `card:…`), newest first.
+    func auditEntries(subjects: [String], limit: Int) async throws -> [AuditEntry]
+}
+
 /// What signing in needs.
 public protocol SessionStore: Sendable {
     func user(id: UserID) async throws -> User?

@@ -35,7 +35,9 @@ public func buildRouter(services: WebServices) -> Router<WebContext> {
     LoginRoutes(login: services.login, presence: services.presence, limiter: services.limiter).register(on: router)
     UnlockRoutes(unlock: services.unlock, limiter: services.limiter).register(on: router)
     EnrolmentRoutes(enrolment: services.enrolment, limiter: services.limiter).register(on: router)
-    PageRoutes(login: services.login, unlock: services.unlock, settings: services.pages, limiter: services.limiter).register(on: router)
+    let pages = PageRoutes(login: services.login, unlock: services.unlock, settings: services.pages, limiter: services.limiter)
+    pages.register(on: router)
+    RAConsoleRoutes(pages: pages, console: services.raConsole).register(on: router)
     // The pages' scripts and stylesheet, as files: ETag and Last-Modified, checked again on every use (no-cache), so
     // a new release's files are taken at once and an unchanged file costs a 304.
     router.add(middleware: FileMiddleware(

@@ -1,3 +1,4 @@
+public import CardDeskCore
 public import CardDeskStore
 public import CertificateAuthority
 public import RegistrationAuthority
@@ -14,6 +15,8 @@ public struct WebServices: Sendable {
     public let enrolment: CardEnrolment
     public let pages: PageSettings
     public let limiter: RateLimiter
+    /// The Registration Authority console's reads (`/ra`).
+    public let raConsole: RAConsole
     let presence: AgentPresence
     /// Load balancers whose `X-Forwarded-For` names the client (their IP addresses).
     public let trustedProxies: Set<String>
@@ -21,8 +24,9 @@ public struct WebServices: Sendable {
     public init(
         store: SQLStore, authority: CertificateAuthority, ocsp: OCSPResponder, renewal: RenewalEngine, login: LoginService,
         unlock: UnlockService, enrolment: CardEnrolment, pages: PageSettings = PageSettings(), limiter: RateLimiter,
-        trustedProxies: Set<String> = []
+        trustedProxies: Set<String> = [], raRoleCodes: RARoleCodes = .defaults
     ) {
+        self.raConsole = RAConsole(directory: store, codes: raRoleCodes, clock: renewal.clock)
         self.trustedProxies = trustedProxies
         self.limiter = limiter
         self.presence = AgentPresence(store: store, clock: renewal.clock)

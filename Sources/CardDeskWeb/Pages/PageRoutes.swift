@@ -81,7 +81,7 @@ struct PageRoutes {
     }
 
     /// The signed-in session of this request, if it is open.
-    private func signedIn(_ request: Request) async throws -> (String, SessionView)? {
+    func signedIn(_ request: Request) async throws -> (String, SessionView)? {
         guard let token = request.cookies[sessionCookie]?.value, try await login.status(token: token).active else { return nil }
         return (token, try await login.current(token: token))
     }
@@ -121,10 +121,10 @@ struct PageRoutes {
         }
     }
 
-    private func signInPage(operation: String?) throws -> Response {
+    func signInPage(operation: String?, title: String = "Sign in") throws -> Response {
         // A fresh login CSRF token: in the page for the script, and in an HttpOnly cookie to compare with.
         let token = CardChallenges.randomToken()
-        let frame = PageFrame(title: "Sign in", page: "signin", settings: settings, csrf: token)
+        let frame = PageFrame(title: title, page: "signin", settings: settings, csrf: token)
         var response = try page(SignInPage(frame: frame, forRenewal: operation == "selfRenewSmartcard"), "sign-in")
         response.setCookie(cookie(loginCookie, value: token, maxAge: 3600))
         return response
@@ -176,8 +176,8 @@ struct PageRoutes {
             ?? Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: settings.secureCookies, httpOnly: true)
     }
 
-    private func page(_ model: Any, _ template: String) throws -> Response {
+    func page(_ model: Any, _ template: String, status: HTTPResponse.Status = .ok) throws -> Response {
         let text = try PageViews.render(model, template)
-        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

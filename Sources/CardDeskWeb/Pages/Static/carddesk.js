@@ -424,7 +424,7 @@ function contactsConsent() {
 // ---- Start ---------------------------------------------------------------------------------------------------
 
 async function start() {
-  if (page === 'home' || page === 'renew' || page === 'passcode') watchSession();
+  if (page === 'home' || page === 'renew' || page === 'passcode' || page === 'ra') watchSession();
   const status = await checkAgent();
   note('Your browser is supported and the CardDesk agent is running.');
   if (page === 'signin') {

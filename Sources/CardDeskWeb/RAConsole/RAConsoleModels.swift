@@ -1,0 +1,139 @@
+import CardDeskCore
+import Foundation
+import RegistrationAuthority
+
+// The console's page models; their views are `Pages/Templates/ra*.mustache`.
+
+/// `ra-role.mustache`: the role in use is not an RA role.
+struct RARoleChoicePage {
+    struct Choice {
+        let number: Int
+        let name: String
+    }
+
+    let frame: PageFrame
+    let reason: String
+    let choices: [Choice]
+    let hasChoices: Bool
+
+    init(frame: PageFrame, reason: String, choices: [Choice]) {
+        self.frame = frame
+        self.reason = reason
+        self.choices = choices
+        hasChoices = !choices.isEmpty
+    }
+}
+
+/// `ra.mustache`: the console's start: who is working in which RA role, and the search.
+struct RAConsolePage {
+    struct Person {
+        let userID: String
+        let name: String
+        let organisation: String
+    }
+
+    let frame: PageFrame
+    let desk: String
+    let query: String
+    let searched: Bool
+    let people: [Person]
+    let nobody: Bool
+
+    init(frame: PageFrame, desk: RAConsole.Desk, query: String?, people: [User]?) {
+        self.frame = frame
+        self.desk = "\(desk.role) for \(desk.organisation)"
+        self.query = query ?? ""
+        searched = query != nil
+        self.people = (people ?? []).map { Person(userID: $0.id.rawValue, name: "\($0.familyName), \($0.givenName)", organisation: $0.organisation) }
+        nobody = searched && self.people.isEmpty
+    }
+}
+
+/// `ra-person.mustache`: one person's record.
+struct RAPersonPage {
+    struct RoleRow {
+        let role: String
+        let raRole: String?
+    }
+
+    struct CardRow {
+        let serial: String
+        let status: String
+        let issued: String
+    }
+
+    struct CertificateRow {
+        let profile: String
+        let serial: String
+        let expires: String
+        let status: String
+    }
+
+    struct ActionRow {
+        let action: String
+        let allowed: Bool
+        let reason: String?
+    }
+
+    struct HistoryRow {
+        let time: String
+        let action: String
+        let actor: String
+        let outcome: String
+        let details: String
+    }
+
+    let frame: PageFrame
+    let desk: String
+    let userID: String
+    let name: String
+    let organisation: String
+    let status: String
+    let roles: [RoleRow]
+    let cards: [CardRow]
+    let certificates: [CertificateRow]
+    let email: String
+    let mobile: String
+    let actions: [ActionRow]
+    let history: [HistoryRow]
+    // Stored, not computed: the templates see stored properties only (Mirror).
+    let hasCards: Bool
+    let hasCertificates: Bool
+
+    init(frame: PageFrame, desk: RAConsole.Desk, record: RAConsole.PersonRecord, codes: RARoleCodes) {
+        self.frame = frame
+        self.desk = "\(desk.role) for \(desk.organisation)"
+        let user = record.user
+        userID = user.id.rawValue
+        name = "\(user.givenName) \(user.familyName)"
+        organisation = user.organisation
+        status = user.status.rawValue
+        roles = user.roles.map { RoleRow(role: $0.description, raRole: codes.raRole(code: $0.code)?.description) }
+        cards = record.cards.map { CardRow(serial: $0.serial, status: $0.status.rawValue, issued: $0.createdAt.dateDescription) }
+        certificates = record.certificates.map {
+            CertificateRow(
+                profile: $0.profile.rawValue, serial: $0.serial.hex, expires: $0.notAfter.dateDescription,
+                status: $0.status == .good ? ($0.notAfter.millisecondsSince1970 < Int64(Date().timeIntervalSince1970 * 1000) ? "expired" : "valid") : "revoked"
+            )
+        }
+        hasCards = !cards.isEmpty
+        hasCertificates = !certificates.isEmpty
+        email = record.contacts?.email ?? "none"
+        mobile = record.contacts?.mobile ?? "none"
+        actions = RAAction.allCases.map { action in
+            switch record.allowed[action] ?? .refused("") {
+            case .allowed: ActionRow(action: action.description, allowed: true, reason: nil)
+            case .refused(let reason): ActionRow(action: action.description, allowed: false, reason: reason)
+            }
+        }
+        history = record.history.map {
+            HistoryRow(time: $0.event.time.description, action: $0.event.action.rawValue, actor: $0.event.actor, outcome: $0.event.outcome.rawValue, details: $0.event.details)
+        }
+    }
+}
+
+/// `ra-problem.mustache`: why the console refused.
+struct RAProblemPage {
+    let frame: PageFrame
+    let message: String
+}

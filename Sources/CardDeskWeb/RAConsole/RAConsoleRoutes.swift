@@ -1,0 +1,80 @@
+import CardDeskAPI
+import CardDeskCore
+import Foundation
+import Hummingbird
+import HTTPTypes
+import RegistrationAuthority
+
+/// The Registration Authority console, for RA staff signed in with their own card:
+/// - `GET /ra` → sign in (not signed in), choose an RA role (the role in use is not one), or the console: search
+///   people by user ID or name (`?q=`)
+/// - `POST /ra/role` → work in one of your RA roles (CSRF token required)
+/// - `GET /ra/people/{id}` → a person's roles, cards, certificates, contacts, what you may do for them, and history
+/// A refusal is a page saying why (403), never a blank one; refusals and every record shown are audited.
+struct RAConsoleRoutes {
+    let pages: PageRoutes
+    let console: RAConsole
+    var settings: PageSettings { pages.settings }
+
+    func register(on router: Router<WebContext>) {
+        router.get("ra") { request, _ in try await home(request) }
+        router.post("ra/role") { request, _ in try await chooseRole(request) }
+        router.get("ra/people/:id") { request, context in try await person(request, id: context.parameters.get("id") ?? "") }
+    }
+
+    private func home(_ request: Request) async throws -> Response {
+        guard let (token, session) = try await pages.signedIn(request) else {
+            return try pages.signInPage(operation: nil, title: "Sign in to the RA console")
+        }
+        let frame = try await self.frame("Registration Authority console", token: token, session: session)
+        let desk: RAConsole.Desk
+        do {
+            desk = try await console.desk(for: session)
+        } catch let error as CardDeskError {
+            let choices = console.raRoles(of: session).map { RARoleChoicePage.Choice(number: $0.number, name: "\($0.role) for \($0.organisation)") }
+            return try pages.page(RARoleChoicePage(frame: frame, reason: error.reason, choices: choices), "ra-role", status: choices.isEmpty ? .forbidden : .ok)
+        }
+        let query = request.uri.queryParameters.get("q").map { String($0.prefix(64)) }
+        var people: [User]?
+        if let query { people = try await console.search(desk, query: query) }
+        return try pages.page(RAConsolePage(frame: frame, desk: desk, query: query, people: people), "ra")
+    }
+
+    private func chooseRole(_ request: Request) async throws -> Response {
+        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
+        let form = try await PageRoutes.form(RARoleForm.self, request)
+        guard let given = form?.csrf, ConstantTime.equal(given, PageRoutes.csrf(token)) else { throw PageRoutes.csrfRefusal }
+        guard let number = form?.number.flatMap(Int.init), console.raRoles(of: session).contains(where: { $0.number == number }) else {
+            throw CardDeskError(.invalidInput, "Choose one of your RA roles.")
+        }
+        _ = try await pages.login.chooseRole(token: token, number: number)
+        return Response(status: .seeOther, headers: [.location: "/ra"])
+    }
+
+    private func person(_ request: Request, id: String) async throws -> Response {
+        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
+        let frame = try await self.frame("Person", token: token, session: session)
+        do {
+            let desk = try await console.desk(for: session)
+            let record = try await console.person(desk, id: id)
+            var titled = frame
+            titled.title = "\(record.user.givenName) \(record.user.familyName)"
+            return try pages.page(RAPersonPage(frame: titled, desk: desk, record: record, codes: console.codes), "ra-person")
+        } catch let error as CardDeskError where [.notAuthorised, .unknownUser].contains(error.code) {
+            var refused = frame
+            refused.title = error.code == .unknownUser ? "No such person" : "Not allowed"
+            return try pages.page(RAProblemPage(frame: refused, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
+        }
+    }
+
+    private func frame(_ title: String, token: String, session: SessionView) async throws -> PageFrame {
+        var frame = PageFrame(title: title, page: "ra", settings: settings, session: session, csrf: PageRoutes.csrf(token))
+        frame.bridgeToken = try await pages.login.bridgeToken(token: token)
+        return frame
+    }
+}
+
+struct RARoleForm: Decodable {
+    let csrf: String?
+    let number: String?
+}

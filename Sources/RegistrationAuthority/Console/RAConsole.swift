@@ -1,0 +1,103 @@
+public import CardDeskAPI
+public import CardDeskCore
+public import CardDeskStore
+public import CertificateAuthority
+
+/// The Registration Authority console's reads: which RA role a signed-in session works in, finding people, and a
+/// person's record. Every refusal is a `CardDeskError` with the reason shown to the RA, and is audited; every record
+/// shown is audited too (who saw whose personal data).
+public struct RAConsole: Sendable {
+    let directory: any RADirectory
+    /// The deployment's codes for the RA roles.
+    public let codes: RARoleCodes
+    let clock: any WallClock
+
+    public init(directory: any RADirectory, codes: RARoleCodes, clock: any WallClock) {
+        self.directory = directory
+        self.codes = codes
+        self.clock = clock
+    }
+
+    /// Where an RA works: who they are, in which RA role, for which organisation.
+    public struct Desk: Sendable, Hashable {
+        public let actor: UserID
+        public let name: String
+        public let role: RARole
+        public let organisation: String
+    }
+
+    /// The RA roles a session's user holds, as the `CODE@ORG` texts of the session's roles with their numbers
+    /// (1-based, as `LoginService.chooseRole` takes them).
+    public func raRoles(of session: SessionView) -> [(number: Int, role: RARole, organisation: String)] {
+        session.roles.enumerated().compactMap { index, text in
+            guard let role = try? Role(parsing: text), let raRole = codes.raRole(code: role.code) else { return nil }
+            return (index + 1, raRole, role.organisation)
+        }
+    }
+
+    /// The desk of a session working in an RA role; refused (403) when the role in use is not one.
+    public func desk(for session: SessionView) async throws -> Desk {
+        let actor = try UserID(session.userID)
+        guard let text = session.role, let role = try? Role(parsing: text), let raRole = codes.raRole(code: role.code) else {
+            let held = raRoles(of: session)
+            let reason = held.isEmpty
+                ? "The RA console is for Registration Authority staff, and none of your roles is an RA role. Ask your RA Manager."
+                : "Choose one of your RA roles to use the RA console."
+            try await refuse(actor: actor, subject: "user:\(actor)", details: "console: the role in use (\(session.role ?? "none")) is not an RA role")
+            throw CardDeskError(.notAuthorised, reason)
+        }
+        return Desk(actor: actor, name: session.name, role: raRole, organisation: role.organisation)
+    }
+
+    /// People of the desk's organisation whose user ID is `query`, or whose name starts with it (at most 50).
+    public func search(_ desk: Desk, query: String) async throws -> [User] {
+        let text = String(query.prefix(64))
+        return try await directory.findPeople(matching: text, organisation: desk.organisation, limit: 50)
+    }
+
+    /// Everything the console shows about one person.
+    public struct PersonRecord: Sendable {
+        public let user: User
+        public let cards: [CardRecord]
+        public let certificates: [CertificateRecord]
+        public let contacts: ContactDetails?
+        public let history: [AuditEntry]
+        /// What the desk may do for this person, action by action.
+        public let allowed: [RAAction: RAPolicy.Verdict]
+    }
+
+    /// A person's record, if they are in the desk's organisation (their own record too: the actions on it are refused).
+    public func person(_ desk: Desk, id text: String) async throws -> PersonRecord {
+        guard let id = try? UserID(text), let user = try await directory.user(id: id) else {
+            throw CardDeskError(.unknownUser, "No person with user ID \(text.prefix(20)) is registered.")
+        }
+        guard RAPolicy.covers(desk.organisation, user) else {
+            try await refuse(actor: desk.actor, subject: "user:\(id)", details: "view refused: \(desk.role) for \(desk.organisation); the person is in \(user.organisation)")
+            throw CardDeskError(
+                .notAuthorised,
+                "Your \(desk.role) role covers \(desk.organisation); \(user.givenName) \(user.familyName) works for \(user.organisation). Ask their own Registration Authority."
+            )
+        }
+        let cards = try await directory.cards(userID: id)
+        let record = PersonRecord(
+            user: user,
+            cards: cards,
+            certificates: try await directory.certificates(userID: id),
+            contacts: try await directory.contacts(userID: id),
+            history: try await directory.auditEntries(subjects: ["user:\(id)"] + cards.map { "card:\($0.serial)" }, limit: 50),
+            allowed: Dictionary(uniqueKeysWithValues: RAAction.allCases.map {
+                ($0, RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: $0, subject: user))
+            })
+        )
+        try await directory.appendAudit(AuditEvent(
+            action: .raView, actor: "user:\(desk.actor)", subject: "user:\(id)", details: "\(desk.role) for \(desk.organisation)", time: clock.now()
+        ))
+        return record
+    }
+
+    private func refuse(actor: UserID, subject: String, details: String) async throws {
+        try await directory.appendAudit(AuditEvent(
+            action: .raAction, actor: "user:\(actor)", subject: subject, outcome: .failure, details: details, time: clock.now()
+        ))
+    }
+}

@@ -1,0 +1,97 @@
+"""Issue 13: the Registration Authority console in the browser. An RA Agent signs in at /ra with their own card
+(passcode and role chosen in the page, through the real agent), finds a card holder and opens their record; a
+person of another organisation is refused with a reason. Real server, agent, virtual cards and headless Chromium,
+with axe-core."""
+
+import os
+import unittest
+
+from selenium.webdriver.common.by import By
+
+from harness import (Agent, Server, chromium, free_port, screenshot, serious_accessibility_violations, temporary_folder,
+                     visible, wait_until)
+
+PASSCODE = "24681357"
+RA_AGENT = "555254600950"
+HOLDER = "555254600951"
+
+
+class RAConsoleTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.folder = temporary_folder("ra-console")
+        cls.bridge_port = free_port()
+        cls.server = Server(cls.folder, cls.bridge_port)
+        cls.agent = Agent(cls.folder, cls.server, cls.bridge_port)
+        cls.driver = chromium()
+        cls.server.add_user(RA_AGENT, "Rae", "Agent", ["R8000@RBQ", "RAAGENT@RBQ"])
+        cls.server.add_user(HOLDER, "Harriet", "Holder", ["R8000@RBQ"])
+        cls.ra_card = os.path.join(cls.folder, "ra.json")
+        cls.server.issue_card(RA_AGENT, cls.ra_card, PASSCODE)
+        cls.server.issue_card(HOLDER, os.path.join(cls.folder, "holder.json"), PASSCODE, expires_in_days=20)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+        cls.agent.stop()
+        cls.server.stop()
+
+    def check_accessibility(self, page):
+        violations = serious_accessibility_violations(self.driver)
+        self.assertEqual([], [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations], page)
+
+    def test_ra_signs_in_finds_and_views_a_person(self):
+        driver, agent = self.driver, self.agent
+        agent.empty_reader()
+        agent.insert(self.ra_card)
+        agent.wait_for("Passcode:")
+
+        # /ra without a session: the sign-in page; passcode and the RA role chosen in the page.
+        driver.get(self.server.url + "/ra")
+        self.assertIn("Sign in to the RA console", driver.find_element(By.TAG_NAME, "h1").text)
+        field = visible(driver, "passcode")
+        field.send_keys(PASSCODE)
+        driver.find_element(By.CSS_SELECTOR, "#signin-passcode button").click()
+        visible(driver, "signin-role")
+        labels = [label.text for label in driver.find_elements(By.CSS_SELECTOR, "#roles label")]
+        self.assertEqual(["R8000@RBQ", "RAAGENT@RBQ"], labels)
+        driver.find_element(By.ID, "role-2").click()
+        driver.find_element(By.CSS_SELECTOR, "#signin-role button").click()
+
+        # The console, working as RA Agent for RBQ.
+        desk = visible(driver, "ra-desk", seconds=20)
+        self.assertEqual("Working as RA Agent for RBQ.", desk.text)
+        visible(driver, "compat")
+        screenshot(driver, "ra-01-console")
+        self.check_accessibility("RA console")
+
+        query = driver.find_element(By.ID, "ra-query")
+        query.send_keys("Holder")
+        driver.find_element(By.CSS_SELECTOR, "#ra-search button").click()
+        link = visible(driver, "ra-results").find_element(By.LINK_TEXT, "Holder, Harriet")
+        screenshot(driver, "ra-02-search")
+        self.check_accessibility("RA search results")
+        link.click()
+
+        wait_until(lambda: driver.find_element(By.TAG_NAME, "h1").text == "Harriet Holder", what="the person's page")
+        self.assertEqual(HOLDER, driver.find_element(By.ID, "ra-person-id").text)
+        statuses = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#ra-person-certificates .status")]
+        self.assertEqual(["valid", "valid"], statuses)
+        actions = driver.find_element(By.ID, "ra-person-actions").text
+        self.assertIn("renew expired certificates Yes", actions)
+        self.assertIn("cancel a card permanently Yes", actions)
+        screenshot(driver, "ra-03-person")
+        self.check_accessibility("RA person page")
+
+        # Their own record: every action refused with the reason.
+        driver.get(self.server.url + f"/ra/people/{RA_AGENT}")
+        own = visible(driver, "ra-person-actions").text
+        self.assertIn("No: Nobody performs an RA action on their own card", own)
+
+        # Card out: the console page says the session ended, by itself.
+        agent.remove()
+        wait_until(lambda: "/logged-out" in driver.current_url, seconds=15, what="the logged-out page")
+
+
+if __name__ == "__main__":
+    unittest.main()

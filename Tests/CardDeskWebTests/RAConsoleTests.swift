@@ -1,0 +1,151 @@
+import CardDeskAPI
+import CardDeskCore
+import CardDeskServerKit
+import CardDeskTestSupport
+import CardDeskWeb
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import RegistrationAuthority
+import Smartcard
+import Testing
+import VirtualSmartcard
+
+/// The RA console over HTTP: RA staff signed in with their own card (through the real sign-in and hand-over), working
+/// in an RA role; search; a person's record; refusals as pages with a reason, audited.
+@Suite("RA console")
+struct RAConsoleTests {
+    /// Adds a user, issues them a virtual card, signs the card in (choosing `role`, 1-based, when several), and hands
+    /// the session over to a browser: the browser's session token.
+    static func browserSession(_ fixture: RenewalFixture, id: String, given: String, organisation: String, roles: [String], choose role: Int?) async throws -> String {
+        let userID = try UserID(id)
+        try await fixture.instance.store.addUser(
+            try User(id: userID, givenName: given, familyName: "Staff", organisation: organisation, roles: roles.map { try Role(parsing: $0) }),
+            audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:\(id)", time: fixture.clock.now())
+        )
+        let file = fixture.folder.appendingPathComponent("\(id).json")
+        _ = try await fixture.instance.cardIssuer.issueVirtualCard(userID: userID, file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: 30, actor: "test")
+        let card = PIVCardSession(transport: VirtualPIVCard(file: file))
+        try await card.verifyPIN("123456")
+        let login = fixture.instance.login
+        let challenge = try await login.challenge()
+        let serial = try await card.serial()
+        let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+        let agent = try await login.login(cardSerial: serial, challenge: challenge, signature: signature.rawRepresentation)
+        let agentToken = try #require(agent.token)
+        if let role { _ = try await login.chooseRole(token: agentToken, number: role) }
+        let browser = try await login.redeemHandover(code: try await login.handover(token: agentToken).code)
+        return try #require(browser.token)
+    }
+
+    static func withConsole(_ body: @escaping @Sendable (RenewalFixture, any TestClientProtocol) async throws -> Void) async throws {
+        try await RenewalFixture.with { fixture in
+            // Jane Doe (555254600106, RBQ) is the fixture's card holder, with a card.
+            _ = try await fixture.issueCard("jane")
+            try await fixture.instance.store.addUser(
+                try User(id: try UserID("555254600300"), givenName: "Omar", familyName: "Elsewhere", organisation: "RXH", roles: [try Role(parsing: "R8000@RXH")]),
+                audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:555254600300", time: fixture.clock.now())
+            )
+            let app = buildApplication(services: fixture.instance.webServices, configuration: .init(), logger: Logger(label: "test"))
+            try await app.test(.router) { client in try await body(fixture, client) }
+        }
+    }
+
+    static func get(_ client: any TestClientProtocol, _ uri: String, token: String?) async throws -> (HTTPResponse.Status, String) {
+        var headers: HTTPFields = [:]
+        if let token { headers[.cookie] = "carddesk_session=\(token)" }
+        return try await client.execute(uri: uri, method: .get, headers: headers) { ($0.status, String(buffer: $0.body)) }
+    }
+
+    @Test("An RA Agent finds people of their organisation and sees a record: roles, card, certificates, every action allowed; the view is audited")
+    func agentSearchesAndViews() async throws {
+        try await Self.withConsole { fixture, client in
+            let token = try await Self.browserSession(fixture, id: "555254600900", given: "Rae", organisation: "RBQ", roles: ["R8000@RBQ", "RAAGENT@RBQ"], choose: 2)
+            let (status, home) = try await Self.get(client, "/ra", token: token)
+            #expect(status == .ok)
+            #expect(home.contains("Working as <strong>RA Agent for RBQ</strong>"))
+            #expect(home.contains(#"data-page="ra""#))
+
+            let (_, found) = try await Self.get(client, "/ra?q=do", token: token)
+            #expect(found.contains(#"<a href="/ra/people/555254600106">Doe, Jane</a>"#))
+            let (_, byID) = try await Self.get(client, "/ra?q=555254600106", token: token)
+            #expect(byID.contains("/ra/people/555254600106"))
+            // Someone of another organisation is not found, by name or ID.
+            let (_, other) = try await Self.get(client, "/ra?q=Elsewhere", token: token)
+            #expect(other.contains("Nobody in your organisation matches"))
+            let (_, otherID) = try await Self.get(client, "/ra?q=555254600300", token: token)
+            #expect(!otherID.contains("/ra/people/555254600300"))
+            // A query with markup, and LIKE's wildcards, stand for themselves.
+            let (_, hostile) = try await Self.get(client, "/ra?q=%3Cb%3E%25", token: token)
+            #expect(hostile.contains("&lt;b&gt;%") && !hostile.contains("<b>%"))
+            #expect(hostile.contains("Nobody in your organisation matches"))
+
+            let (personStatus, person) = try await Self.get(client, "/ra/people/555254600106", token: token)
+            #expect(personStatus == .ok)
+            #expect(person.contains("<h1>Jane Doe</h1>"))
+            #expect(person.contains(#"id="ra-person-cards""#) && person.contains(#"<td class="status">active</td>"#))
+            #expect(person.contains(#"<tr data-profile="authentication">"#) && person.contains(#"<td class="status">valid</td>"#))
+            #expect(!person.contains("No: "), "an RA Agent may do everything for someone of their organisation")
+            #expect(person.contains("card.enrol") || person.contains("certificate.issue"), "the history shows the card's issue")
+            let views = try await fixture.audit(.raView)
+            #expect(views == ["success RA Agent for RBQ"])
+        }
+    }
+
+    @Test("Refusals are pages with the reason, audited: another organisation's person, a Sponsor's limits, one's own record, no RA role")
+    func refusals() async throws {
+        try await Self.withConsole { fixture, client in
+            let sponsor = try await Self.browserSession(fixture, id: "555254600901", given: "Sam", organisation: "RBQ", roles: ["RASPONSOR@RBQ"], choose: nil)
+            let (status, page) = try await Self.get(client, "/ra/people/555254600300", token: sponsor)
+            #expect(status == .forbidden)
+            #expect(page.contains("Your Sponsor role covers RBQ; Omar Elsewhere works for RXH. Ask their own Registration Authority."))
+            #expect(try await fixture.audit(.raAction).contains { $0.hasPrefix("failure view refused: Sponsor for RBQ") })
+
+            let (_, limited) = try await Self.get(client, "/ra/people/555254600106", token: sponsor)
+            #expect(limited.contains("<th scope=\"row\">issue a card</th><td>No: A Sponsor may not issue a card: ask an RA Agent or your RA Manager.</td>"))
+            #expect(limited.contains("<th scope=\"row\">unlock a card</th><td>Yes</td>"))
+
+            let (_, own) = try await Self.get(client, "/ra/people/555254600901", token: sponsor)
+            #expect(own.contains("<th scope=\"row\">unlock a card</th><td>No: Nobody performs an RA action on their own card"))
+
+            let (_, unknown) = try await Self.get(client, "/ra/people/999999999999", token: sponsor)
+            #expect(unknown.contains("No person with user ID 999999999999 is registered."))
+
+            let clinician = try await Self.browserSession(fixture, id: "555254600902", given: "Cal", organisation: "RBQ", roles: ["R8000@RBQ"], choose: nil)
+            let (refusedStatus, refused) = try await Self.get(client, "/ra", token: clinician)
+            #expect(refusedStatus == .forbidden)
+            #expect(refused.contains("none of your roles is an RA role"))
+            let (personRefused, _) = try await Self.get(client, "/ra/people/555254600106", token: clinician)
+            #expect(personRefused == .forbidden)
+
+            let (signInStatus, signIn) = try await Self.get(client, "/ra", token: nil)
+            #expect(signInStatus == .ok && signIn.contains(#"data-page="signin""#) && signIn.contains("Sign in to the RA console"))
+        }
+    }
+
+    @Test("Working in a job role, the console offers the user's RA roles; choosing one (with the page's CSRF token) opens it")
+    func choosingAnRARole() async throws {
+        try await Self.withConsole { fixture, client in
+            let token = try await Self.browserSession(fixture, id: "555254600903", given: "Ida", organisation: "RBQ", roles: ["R8000@RBQ", "RAMANAGER@RBQ"], choose: 1)
+            let (status, page) = try await Self.get(client, "/ra", token: token)
+            #expect(status == .ok)
+            #expect(page.contains("Choose one of your RA roles"))
+            #expect(page.contains(#"<label for="ra-role-2">RA Manager for RBQ</label>"#))
+            #expect(!page.contains("ra-role-1"), "the job role is not offered")
+            let csrf = CardChallenges.hash("carddesk-csrf:\(token)")
+            let form: HTTPFields = [.cookie: "carddesk_session=\(token)", .contentType: "application/x-www-form-urlencoded"]
+            try await client.execute(uri: "/ra/role", method: .post, headers: form, body: ByteBuffer(string: "number=2")) { response in
+                #expect(response.status == .forbidden, "no CSRF token")
+            }
+            try await client.execute(uri: "/ra/role", method: .post, headers: form, body: ByteBuffer(string: "csrf=\(csrf)&number=1")) { response in
+                #expect(response.status == .badRequest, "a job role is not an RA role")
+            }
+            try await client.execute(uri: "/ra/role", method: .post, headers: form, body: ByteBuffer(string: "csrf=\(csrf)&number=2")) { response in
+                #expect(response.status == .seeOther)
+            }
+            let (_, console) = try await Self.get(client, "/ra", token: token)
+            #expect(console.contains("Working as <strong>RA Manager for RBQ</strong>"))
+        }
+    }
+}
