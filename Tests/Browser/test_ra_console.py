@@ -8,7 +8,7 @@ import unittest
 
 from selenium.webdriver.common.by import By
 
-from harness import (Agent, Server, chromium, free_port, screenshot, serious_accessibility_violations, temporary_folder,
+from harness import (Agent, Server, chromium, free_port, http, screenshot, serious_accessibility_violations, temporary_folder,
                      visible, wait_until)
 
 PASSCODE = "24681357"
@@ -82,6 +82,24 @@ class RAConsoleTests(unittest.TestCase):
         self.assertIn("cancel a card permanently Yes", actions)
         screenshot(driver, "ra-03-person")
         self.check_accessibility("RA person page")
+
+        # The expiry report: a chart drawn by the server, the same figures as a table, the list as CSV.
+        driver.get(self.server.url + "/ra")
+        visible(driver, "ra-expiry-link").click()
+        summary = visible(driver, "expiry-summary").text
+        # The holder's card expires in 20 days (two certificates); the RA's own, issued for three years, not yet.
+        self.assertIn("2 certificates of RBQ fall due in the next 26 weeks", summary)
+        self.assertEqual(26, len(driver.find_elements(By.CSS_SELECTOR, "#expiry-chart rect.bar")))
+        self.assertEqual(26, len(driver.find_elements(By.CSS_SELECTOR, "#expiry-weeks tbody tr")))
+        screenshot(driver, "ra-04-expiry-report")
+        self.check_accessibility("RA expiry report")
+        session = driver.get_cookie("carddesk_session")["value"]
+        status, body = http("GET", self.server.url + "/ra/reports/expiry.csv", headers={"Cookie": f"carddesk_session={session}"})
+        self.assertEqual(200, status)
+        rows = body.strip().split("\r\n")
+        self.assertEqual("user_id,given_name,family_name,certificate,serial,card,expires", rows[0])
+        self.assertEqual(2, len(rows) - 1)
+        self.assertEqual({HOLDER}, {row.split(",")[0] for row in rows[1:]})
 
         # Their own record: every action refused with the reason.
         driver.get(self.server.url + f"/ra/people/{RA_AGENT}")

@@ -148,4 +148,56 @@ struct RAConsoleTests {
             #expect(console.contains("Working as <strong>RA Manager for RBQ</strong>"))
         }
     }
+
+    @Test("The expiry report: the organisation's good certificates per week for 26 weeks, as an SVG chart and a table; the list as CSV")
+    func expiryReport() async throws {
+        try await Self.withConsole { fixture, client in
+            // Jane Doe's card (30 days) is there already; three more people of RBQ and one of RXH.
+            let issuer = fixture.instance.cardIssuer
+            for (id, given, organisation, days) in [
+                ("555254600911", "-Dash", "RBQ", 3), ("555254600912", "Hundred", "RBQ", 100), ("555254600913", "Later", "RBQ", 200),
+                ("555254600914", "Away", "RXH", 10),
+            ] {
+                try await fixture.instance.store.addUser(
+                    try User(id: try UserID(id), givenName: given, familyName: "Due", organisation: organisation, roles: [try Role(parsing: "R8000@\(organisation)")]),
+                    audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:\(id)", time: fixture.clock.now())
+                )
+                _ = try await issuer.issueVirtualCard(
+                    userID: try UserID(id), file: fixture.folder.appendingPathComponent("\(id).json"), passcode: "123456", keyAlgorithm: .p256, validityDays: days, actor: "test"
+                )
+            }
+            let token = try await Self.browserSession(fixture, id: "555254600915", given: "Lee", organisation: "RBQ", roles: ["RALSA@RBQ"], choose: nil)
+            let (status, page) = try await Self.get(client, "/ra/reports/expiry", token: token)
+            #expect(status == .ok)
+            // Week 0: -Dash (3 days), week 4: Jane Doe (30 days), week 14: Hundred (100 days); 2 certificates each.
+            // Later (200 days) is past 26 weeks, and Away works elsewhere; Lee's own card (30 days) counts too.
+            let counts = page.components(separatedBy: "<tbody>")[1].components(separatedBy: "</td></tr>").dropLast().map { Int($0.split(separator: ">").last ?? "") ?? -1 }
+            #expect(counts.count == 26)
+            var expected = [Int](repeating: 0, count: 26)
+            expected[0] = 2
+            expected[4] = 4
+            expected[14] = 2
+            #expect(counts == expected)
+            #expect(page.contains("8 certificates of RBQ fall due in the next 26 weeks; the most, 4, in the week of"))
+            #expect(page.contains(#"<svg id="expiry-chart" role="img""#))
+            #expect(page.components(separatedBy: #"<rect class="bar""#).count - 1 == 26)
+            #expect(page.contains(#"<rect class="bar" x="120" y="20" width="24" height="180""#), "the busiest week's bar is full height")
+
+            let csv = try await client.execute(uri: "/ra/reports/expiry.csv", method: .get, headers: [.cookie: "carddesk_session=\(token)"]) { response in
+                #expect(response.headers[.contentType] == "text/csv; charset=utf-8")
+                #expect(response.headers[.contentDisposition] == #"attachment; filename="certificates-falling-due-RBQ.csv""#)
+                return String(buffer: response.body)
+            }
+            let lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            #expect(lines.first == "user_id,given_name,family_name,certificate,serial,card,expires")
+            #expect(lines.count == 9)
+            #expect(lines[1].hasPrefix("555254600911,'-Dash,Due,"), "a cell a spreadsheet would run as a formula is quoted with an apostrophe")
+            #expect(!csv.contains("555254600913") && !csv.contains("555254600914"))
+
+            let (refused, _) = try await Self.get(client, "/ra/reports/expiry.csv", token: try await Self.browserSession(
+                fixture, id: "555254600916", given: "Cal", organisation: "RBQ", roles: ["R8000@RBQ"], choose: nil
+            ))
+            #expect(refused == .forbidden)
+        }
+    }
 }

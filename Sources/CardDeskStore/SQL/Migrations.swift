@@ -288,6 +288,8 @@ enum Migrations {
             [
                 "CREATE INDEX cards_by_user ON cards (user_id, created_at)",
                 "CREATE INDEX audit_by_subject ON audit_events (subject, seq)",
+                // The expiry report: good certificates by expiry.
+                "CREATE INDEX certificates_by_expiry ON certificates (status, not_after)",
             ]
         },
     ]

@@ -40,4 +40,26 @@ extension SQLStore: RADirectory {
             return Array(entries.sorted { $0.sequence > $1.sequence }.prefix(limit))
         }
     }
+
+    public func certificatesFallingDue(organisation: String, from: Timestamp, to: Timestamp) async throws -> [CertificateFallingDue] {
+        try await host.read { db in
+            try await db.raw("""
+                SELECT c.user_id, u.given_name, u.family_name, c.profile, c.serial, c.card_serial, c.not_after
+                FROM certificates c JOIN users u ON u.id = c.user_id
+                WHERE u.organisation = \(bind: organisation) AND c.status = 'good'
+                  AND c.not_after >= \(bind: from.millisecondsSince1970) AND c.not_after < \(bind: to.millisecondsSince1970)
+                ORDER BY c.not_after, c.serial
+                """).all().map { row in
+                CertificateFallingDue(
+                    userID: try UserID(try row.decode(column: "user_id", as: String.self)),
+                    givenName: try row.decode(column: "given_name", as: String.self),
+                    familyName: try row.decode(column: "family_name", as: String.self),
+                    profile: CertificateProfileKind(rawValue: try row.decode(column: "profile", as: String.self)) ?? .authentication,
+                    serial: try SerialNumber(hex: try row.decode(column: "serial", as: String.self)),
+                    cardSerial: try row.decode(column: "card_serial", as: String?.self),
+                    notAfter: Timestamp(millisecondsSince1970: try row.decode(column: "not_after", as: Int64.self))
+                )
+            }
+        }
+    }
 }

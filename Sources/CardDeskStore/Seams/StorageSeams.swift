@@ -192,6 +192,29 @@ public protocol RADirectory: AuditLogWriter {
     func contacts(userID: UserID) async throws -> ContactDetails?
     /// The newest audit entries about any of `subjects` (`user:…`, `card:…`), newest first.
     func auditEntries(subjects: [String], limit: Int) async throws -> [AuditEntry]
+    /// Good certificates of people employed by `organisation` that expire in [`from`, `to`), soonest first.
+    func certificatesFallingDue(organisation: String, from: Timestamp, to: Timestamp) async throws -> [CertificateFallingDue]
+}
+
+/// A certificate falling due, with whose it is (the expiry report).
+public struct CertificateFallingDue: Hashable, Sendable {
+    public let userID: UserID
+    public let givenName: String
+    public let familyName: String
+    public let profile: CertificateProfileKind
+    public let serial: SerialNumber
+    public let cardSerial: String?
+    public let notAfter: Timestamp
+
+    public init(userID: UserID, givenName: String, familyName: String, profile: CertificateProfileKind, serial: SerialNumber, cardSerial: String?, notAfter: Timestamp) {
+        self.userID = userID
+        self.givenName = givenName
+        self.familyName = familyName
+        self.profile = profile
+        self.serial = serial
+        self.cardSerial = cardSerial
+        self.notAfter = notAfter
+    }
 }
 
 /// What signing in needs.

@@ -20,6 +20,31 @@ struct RAConsoleRoutes {
         router.get("ra") { request, _ in try await home(request) }
         router.post("ra/role") { request, _ in try await chooseRole(request) }
         router.get("ra/people/:id") { request, context in try await person(request, id: context.parameters.get("id") ?? "") }
+        router.get("ra/reports/expiry") { request, _ in try await expiry(request, csv: false) }
+        router.get("ra/reports/expiry.csv") { request, _ in try await expiry(request, csv: true) }
+    }
+
+    /// The expiry report: a chart drawn here (SVG, no script), the same figures as a table, and the list as CSV.
+    private func expiry(_ request: Request, csv: Bool) async throws -> Response {
+        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
+        let frame = try await self.frame("Certificates falling due", token: token, session: session)
+        let desk: RAConsole.Desk
+        do {
+            desk = try await console.desk(for: session)
+        } catch let error as CardDeskError {
+            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: .forbidden)
+        }
+        let report = try await console.expiryReport(desk)
+        guard csv else { return try pages.page(ExpiryReportPage(frame: frame, desk: desk, report: report), "ra-expiry") }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"certificates-falling-due-\(desk.organisation).csv\"",
+                .cacheControl: "no-store",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: ExpiryReportCSV.text(report)))
+        )
     }
 
     private func home(_ request: Request) async throws -> Response {
