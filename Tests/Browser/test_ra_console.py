@@ -24,7 +24,7 @@ class RAConsoleTests(unittest.TestCase):
         cls.server = Server(cls.folder, cls.bridge_port)
         cls.agent = Agent(cls.folder, cls.server, cls.bridge_port)
         cls.driver = chromium()
-        cls.server.add_user(RA_AGENT, "Rae", "Agent", ["R8000@RBQ", "RAAGENT@RBQ"])
+        cls.server.add_user(RA_AGENT, "Rae", "Manager", ["R8000@RBQ", "RAMANAGER@RBQ"])
         cls.server.add_user(HOLDER, "Harriet", "Holder", ["R8000@RBQ"])
         cls.ra_card = os.path.join(cls.folder, "ra.json")
         cls.server.issue_card(RA_AGENT, cls.ra_card, PASSCODE)
@@ -54,13 +54,13 @@ class RAConsoleTests(unittest.TestCase):
         driver.find_element(By.CSS_SELECTOR, "#signin-passcode button").click()
         visible(driver, "signin-role")
         labels = [label.text for label in driver.find_elements(By.CSS_SELECTOR, "#roles label")]
-        self.assertEqual(["R8000@RBQ", "RAAGENT@RBQ"], labels)
+        self.assertEqual(["R8000@RBQ", "RAMANAGER@RBQ"], labels)
         driver.find_element(By.ID, "role-2").click()
         driver.find_element(By.CSS_SELECTOR, "#signin-role button").click()
 
-        # The console, working as RA Agent for RBQ.
+        # The console, working as RA Manager for RBQ.
         desk = visible(driver, "ra-desk", seconds=20)
-        self.assertEqual("Working as RA Agent for RBQ.", desk.text)
+        self.assertEqual("Working as RA Manager for RBQ.", desk.text)
         visible(driver, "compat")
         screenshot(driver, "ra-01-console")
         self.check_accessibility("RA console")
@@ -100,6 +100,23 @@ class RAConsoleTests(unittest.TestCase):
         self.assertEqual("user_id,given_name,family_name,certificate,serial,card,expires", rows[0])
         self.assertEqual(2, len(rows) - 1)
         self.assertEqual({HOLDER}, {row.split(",")[0] for row in rows[1:]})
+
+        # An audit search: what happened to the holder (their card issued, and this RA viewing their record).
+        driver.get(self.server.url + "/ra")
+        visible(driver, "ra-audit-link").click()
+        self.assertIn("The audit chain verifies", visible(driver, "audit-chain").text)
+        driver.find_element(By.ID, "audit-person").send_keys(HOLDER)
+        driver.find_element(By.CSS_SELECTOR, "#audit-search button").click()
+        results = visible(driver, "audit-results").text
+        self.assertIn("ra.view", results)
+        self.assertIn(f"user:{RA_AGENT}", results)
+        self.assertIn("card issue", results)
+        screenshot(driver, "ra-05-audit-search")
+        self.check_accessibility("RA audit search")
+        status, body = http("GET", self.server.url + f"/ra/audit.csv?person={HOLDER}", headers={"Cookie": f"carddesk_session={session}"})
+        self.assertEqual(200, status)
+        self.assertTrue(body.startswith("sequence,time,action,actor,subject,outcome,details\r\n"))
+        self.assertIn("ra.view", body)
 
         # Their own record: every action refused with the reason.
         driver.get(self.server.url + f"/ra/people/{RA_AGENT}")

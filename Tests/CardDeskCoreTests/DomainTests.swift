@@ -20,6 +20,16 @@ struct DomainTests {
         for other in ["", "009fa0ff", "0A:B0", "ABC", " AB", "AG"] { #expect(Hex.canonicalUpperCase(other) == nil, "\(other)") }
     }
 
+    @Test("Calendar dates read as midnight UTC, and only real ones")
+    func dates() {
+        #expect(Timestamp(date: "2026-11-30")?.description == "2026-11-30T00:00:00Z")
+        #expect(Timestamp(date: "1970-01-01")?.millisecondsSince1970 == 0)
+        #expect(Timestamp(date: "2028-02-29")?.dateDescription == "2028-02-29")
+        for bad in ["2026-02-30", "2027-02-29", "2026-13-01", "2026-1-01", "26-11-30", "2026-11-30T00:00", "", "２０２６-11-30", "2026-00-10"] {
+            #expect(Timestamp(date: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test("User IDs are exactly 12 digits")
     func userIDs() throws {
         #expect(try UserID("555254600106").rawValue == "555254600106")

@@ -57,6 +57,21 @@ struct StoreTests {
             #expect(history.map(\.event.details) == ["user event", "card event", ""], "newest first, both subjects")
             #expect(try await store.auditEntries(subjects: ["user:555254600106", "card:CD01"], limit: 2).count == 2)
             #expect(try await store.cards(userID: try UserID("555254600106")).isEmpty)
+
+            // Audit search: the organisation's entries only, by person, action and time, paged by sequence.
+            let jane = try await store.searchAudit(AuditFilter(person: try UserID("555254600106")), organisation: "RBQ", before: nil, limit: 10)
+            #expect(jane.map(\.event.details) == ["user event", ""])
+            #expect(try await store.searchAudit(AuditFilter(person: try UserID("555254600106")), organisation: "RXH", before: nil, limit: 10).isEmpty)
+            let away = try await store.searchAudit(AuditFilter(), organisation: "RXH", before: nil, limit: 10)
+            #expect(away.map(\.event.subject) == ["user:555254600110", "user:555254600109"])
+            // Jan Visit (employed by RXH, with a role at RBQ) is one of RBQ's people too.
+            #expect(try await store.searchAudit(AuditFilter(person: try UserID("555254600110")), organisation: "RBQ", before: nil, limit: 10).count == 1)
+            let logins = try await store.searchAudit(AuditFilter(action: "login"), organisation: "RBQ", before: nil, limit: 10)
+            #expect(logins.map(\.event.details) == ["user event"], "the card event is about no card of RBQ's people")
+            let olderThanFirst = try await store.searchAudit(AuditFilter(), organisation: "RBQ", before: jane[1].sequence, limit: 10)
+            #expect(olderThanFirst.isEmpty)
+            #expect(try await store.searchAudit(AuditFilter(from: Fixtures.now.adding(seconds: 1)), organisation: "RBQ", before: nil, limit: 10).isEmpty)
+            #expect(try await store.searchAudit(AuditFilter(to: Fixtures.now.adding(seconds: 1)), organisation: "RBQ", before: nil, limit: 10).count == 5)
         }
     }
 

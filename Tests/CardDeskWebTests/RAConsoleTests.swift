@@ -200,4 +200,58 @@ struct RAConsoleTests {
             #expect(refused == .forbidden)
         }
     }
+
+    @Test("Audit search (RA Managers): by person, event and dates, paged, as CSV, only the organisation's entries, with the chain's state")
+    func auditSearch() async throws {
+        try await Self.withConsole { fixture, client in
+            let store = fixture.instance.store
+            for index in 0..<60 {
+                _ = try await store.appendAudit(AuditEvent(action: .login, actor: "user:555254600106", subject: "user:555254600106", details: "sign-in \(index)", time: fixture.clock.now()))
+            }
+            let manager = try await Self.browserSession(fixture, id: "555254600920", given: "Mo", organisation: "RBQ", roles: ["RAMANAGER@RBQ"], choose: nil)
+            let (status, page) = try await Self.get(client, "/ra/audit?person=555254600106&action=login", token: manager)
+            #expect(status == .ok)
+            #expect(page.contains("The audit chain verifies: all "))
+            #expect(page.components(separatedBy: "<td>login</td>").count - 1 == 50, "a page of 50")
+            #expect(page.contains("<td>sign-in 59</td>") && !page.contains("<td>sign-in 9</td>"), "newest first")
+            let older = try #require(page.components(separatedBy: #"<a href=""#).first { $0.contains(#"id="audit-older""#) }?.components(separatedBy: "\"").first)
+            let (_, second) = try await Self.get(client, older.replacingOccurrences(of: "&amp;", with: "&"), token: manager)
+            #expect(second.contains("<td>sign-in 9</td>") && second.contains("<td>sign-in 0</td>") && !second.contains("<td>sign-in 10</td>"))
+            #expect(!second.contains(#"id="audit-older""#), "the last page")
+
+            // The person's card's entries too; another organisation's person's never.
+            let card = try #require(try await store.cards(userID: try UserID("555254600106")).first?.serial)
+            _ = try await store.appendAudit(AuditEvent(action: .unlock, actor: "card:\(card)", subject: "card:\(card)", details: "unlocked", time: fixture.clock.now()))
+            let (_, cardEntries) = try await Self.get(client, "/ra/audit?person=555254600106&action=card.unlock", token: manager)
+            #expect(cardEntries.contains("<td>card:\(card)</td>") && cardEntries.contains("<td>unlocked</td>"))
+            let (_, byCard) = try await Self.get(client, "/ra/audit?card=\(card)", token: manager)
+            #expect(byCard.contains("<td>unlocked</td>") && !byCard.contains("<td>login</td>"))
+            let (_, issued) = try await Self.get(client, "/ra/audit?person=555254600106&action=ra.action", token: manager)
+            #expect(issued.contains("card issue \(card)"))
+            let (_, elsewhere) = try await Self.get(client, "/ra/audit?person=555254600300", token: manager)
+            #expect(elsewhere.contains("No audit entry matches."))
+            // Dates: nothing before today, everything up to today (the "to" day is included).
+            let today = fixture.clock.now().dateDescription
+            let (_, none) = try await Self.get(client, "/ra/audit?to=2020-01-01", token: manager)
+            #expect(none.contains("No audit entry matches."))
+            let (_, todays) = try await Self.get(client, "/ra/audit?from=\(today)&to=\(today)&action=login", token: manager)
+            #expect(todays.contains("<td>sign-in 59</td>"))
+            let (badStatus, bad) = try await Self.get(client, "/ra/audit?from=30/11/2026", token: manager)
+            #expect(badStatus == .badRequest && bad.contains("The from date must be written YYYY-MM-DD"))
+
+            let csv = try await client.execute(uri: "/ra/audit.csv?person=555254600106&action=login", method: .get, headers: [.cookie: "carddesk_session=\(manager)"]) {
+                String(buffer: $0.body)
+            }
+            let lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            #expect(lines.first == "sequence,time,action,actor,subject,outcome,details")
+            #expect(lines.count == 61, "every matching entry, not a page")
+
+            let agent = try await Self.browserSession(fixture, id: "555254600921", given: "Al", organisation: "RBQ", roles: ["RAAGENT@RBQ"], choose: nil)
+            let (refused, refusal) = try await Self.get(client, "/ra/audit", token: agent)
+            #expect(refused == .forbidden && refusal.contains("Searching the audit log is for RA Managers."))
+            let (refusedCSV, _) = try await Self.get(client, "/ra/audit.csv", token: agent)
+            #expect(refusedCSV == .forbidden)
+            #expect(try await fixture.audit(.raAction).contains { $0.hasPrefix("failure audit search refused: RA Agent for RBQ") })
+        }
+    }
 }

@@ -39,6 +39,28 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
     public var timeOfDayDescription: String { String(description.dropFirst(11).prefix(5)) }
 }
 
+extension Timestamp {
+    /// Midnight UTC of a calendar date written `YYYY-MM-DD` (as a date field sends it); nil for anything else.
+    public init?(date text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              parts.allSatisfy({ $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
+              let year = Int64(parts[0]), let month = Int64(parts[1]), let day = Int64(parts[2]),
+              (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
+        // Howard Hinnant's days_from_civil, then checked by converting back (30 February is refused).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        let civil = CivilDate(daysSince1970: days)
+        guard civil.year == year, civil.month == month, civil.day == day else { return nil }
+        self.init(secondsSince1970: days * 86_400)
+    }
+}
+
 private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     a >= 0 ? a / b : -((-a + b - 1) / b)
 }

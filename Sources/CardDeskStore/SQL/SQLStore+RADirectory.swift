@@ -62,4 +62,34 @@ extension SQLStore: RADirectory {
             }
         }
     }
+
+    public func searchAudit(_ filter: AuditFilter, organisation: String, before: Int64?, limit: Int) async throws -> [AuditEntry] {
+        // The organisation's people, and their cards, as audit subjects and actors ("user:…", "card:…").
+        // The organisation's people: employed there, or holding a role there (as `RAPolicy.covers` has it).
+        let people: SQLQueryString = """
+            SELECT id FROM users WHERE organisation = \(bind: organisation)
+            UNION SELECT user_id FROM user_roles WHERE organisation = \(bind: organisation)
+            """
+        var clauses: [SQLQueryString] = ["""
+            (a.subject IN (SELECT 'user:' || id FROM (\(people)) p)
+             OR a.subject IN (SELECT 'card:' || serial FROM cards WHERE user_id IN (\(people)))
+             OR a.actor IN (SELECT 'user:' || id FROM (\(people)) q))
+            """]
+        if let person = filter.person {
+            clauses.append("""
+                (a.subject = \(bind: "user:\(person)") OR a.actor = \(bind: "user:\(person)")
+                 OR a.subject IN (SELECT 'card:' || serial FROM cards WHERE user_id = \(bind: person.rawValue)))
+                """)
+        }
+        if let card = filter.card { clauses.append("a.subject = \(bind: "card:\(card)")") }
+        if let actor = filter.actor { clauses.append("a.actor = \(bind: "user:\(actor)")") }
+        if let action = filter.action { clauses.append("a.action = \(bind: action)") }
+        if let from = filter.from { clauses.append("a.at >= \(bind: from.millisecondsSince1970)") }
+        if let to = filter.to { clauses.append("a.at < \(bind: to.millisecondsSince1970)") }
+        if let before { clauses.append("a.seq < \(bind: before)") }
+        let query: SQLQueryString = "SELECT a.* FROM audit_events a WHERE " + clauses.joined(separator: " AND ") + " ORDER BY a.seq DESC LIMIT \(bind: limit)"
+        return try await host.read { db in
+            try await db.raw(query).all().map(Self.auditEntry(from:))
+        }
+    }
 }

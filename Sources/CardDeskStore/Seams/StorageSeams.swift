@@ -192,8 +192,35 @@ public protocol RADirectory: AuditLogWriter {
     func contacts(userID: UserID) async throws -> ContactDetails?
     /// The newest audit entries about any of `subjects` (`user:…`, `card:…`), newest first.
     func auditEntries(subjects: [String], limit: Int) async throws -> [AuditEntry]
+    /// Audit entries matching `filter` that concern `organisation` (their subject or actor is one of its people or
+    /// their cards), newest first, older than sequence `before` when given; at most `limit`.
+    func searchAudit(_ filter: AuditFilter, organisation: String, before: Int64?, limit: Int) async throws -> [AuditEntry]
+    /// Checks the whole audit chain (see `SQLStore.verifyAuditChain`).
+    func verifyAuditChain(anchor: AuditChain.Anchor?) async throws -> AuditChain.Verdict
     /// Good certificates of people employed by `organisation` that expire in [`from`, `to`), soonest first.
     func certificatesFallingDue(organisation: String, from: Timestamp, to: Timestamp) async throws -> [CertificateFallingDue]
+}
+
+/// What an audit search asks for; every part is optional and they all hold together.
+public struct AuditFilter: Hashable, Sendable {
+    /// About this person: their own entries (as subject or actor) and their cards'.
+    public var person: UserID?
+    public var card: String?
+    /// Done by this person (an RA, say).
+    public var actor: UserID?
+    public var action: String?
+    public var from: Timestamp?
+    /// Before this moment.
+    public var to: Timestamp?
+
+    public init(person: UserID? = nil, card: String? = nil, actor: UserID? = nil, action: String? = nil, from: Timestamp? = nil, to: Timestamp? = nil) {
+        self.person = person
+        self.card = card
+        self.actor = actor
+        self.action = action
+        self.from = from
+        self.to = to
+    }
 }
 
 /// A certificate falling due, with whose it is (the expiry report).

@@ -22,6 +22,36 @@ struct RAConsoleRoutes {
         router.get("ra/people/:id") { request, context in try await person(request, id: context.parameters.get("id") ?? "") }
         router.get("ra/reports/expiry") { request, _ in try await expiry(request, csv: false) }
         router.get("ra/reports/expiry.csv") { request, _ in try await expiry(request, csv: true) }
+        router.get("ra/audit") { request, _ in try await audit(request, csv: false) }
+        router.get("ra/audit.csv") { request, _ in try await audit(request, csv: true) }
+    }
+
+    /// Audit search (RA Managers): by person, card, RA, event type and dates; paged; as CSV; with the chain's state.
+    private func audit(_ request: Request, csv: Bool) async throws -> Response {
+        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
+        var frame = try await self.frame("Audit log", token: token, session: session)
+        let form = AuditSearchForm(request.uri.queryParameters)
+        do {
+            let desk = try await console.desk(for: session)
+            let filter = try form.filter()
+            if csv {
+                let entries = try await console.exportAudit(desk, filter: filter)
+                return Response(
+                    status: .ok,
+                    headers: [
+                        .contentType: "text/csv; charset=utf-8",
+                        .contentDisposition: "attachment; filename=\"audit-\(desk.organisation).csv\"",
+                        .cacheControl: "no-store",
+                    ],
+                    body: .init(byteBuffer: ByteBuffer(string: AuditCSV.text(entries)))
+                )
+            }
+            let page = try await console.searchAudit(desk, filter: filter, before: form.before)
+            return try pages.page(AuditSearchPage(frame: frame, desk: desk, form: form, page: page), "ra-audit")
+        } catch let error as CardDeskError where [.notAuthorised, .invalidInput].contains(error.code) {
+            frame.title = error.code == .invalidInput ? "Audit log" : "Not allowed"
+            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
+        }
     }
 
     /// The expiry report: a chart drawn here (SVG, no script), the same figures as a table, and the list as CSV.

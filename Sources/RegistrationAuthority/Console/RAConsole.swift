@@ -11,6 +11,7 @@ public struct RAConsole: Sendable {
     /// The deployment's codes for the RA roles.
     public let codes: RARoleCodes
     let clock: any WallClock
+    let chainCheck = ChainCheck()
 
     public init(directory: any RADirectory, codes: RARoleCodes, clock: any WallClock) {
         self.directory = directory
