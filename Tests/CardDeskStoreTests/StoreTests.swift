@@ -75,6 +75,37 @@ struct StoreTests {
         }
     }
 
+    @Test("Expiry reminders: cards by their earliest good certificate's expiry, with the confirmed email; each recorded once", arguments: TestBackend.available)
+    func reminderRecords(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let user = try Fixtures.user()
+            try await store.addUser(user, audit: Fixtures.event(.userAdd))
+            try await store.saveContacts(ContactDetails(userID: user.id, email: "jane.doe@nhs.net", emailConfirmed: true), audit: Fixtures.event(.contactsUpdate))
+            try await store.addCard(
+                CardRecord(serial: "CD01", userID: user.id, keyAlgorithm: "p256", managementKeySealed: [1], pukSealed: [2], createdAt: Fixtures.now),
+                audit: Fixtures.event(.raAction)
+            )
+            for (serial, days) in [("0A", 40), ("0B", 20)] {
+                let record = CertificateRecord(
+                    serial: try SerialNumber(hex: serial), profile: serial == "0A" ? .authentication : .signing, userID: user.id, subject: "CN=x",
+                    notBefore: Fixtures.now, notAfter: Fixtures.now.adding(seconds: Int64(days) * 86_400), cardSerial: "CD01", der: [0x30, 0x00]
+                )
+                try await store.recordIssuance(record, audit: Fixtures.event(.certificateIssue))
+            }
+            let due = try await store.cardsExpiring(after: Fixtures.now, until: Fixtures.now.adding(seconds: 90 * 86_400), limit: 10)
+            #expect(due == [ExpiringCard(cardSerial: "CD01", userID: user.id, givenName: "Jane", notAfter: Fixtures.now.adding(seconds: 20 * 86_400), email: "jane.doe@nhs.net")])
+            #expect(try await store.cardsExpiring(after: Fixtures.now, until: Fixtures.now.adding(seconds: 10 * 86_400), limit: 10).isEmpty)
+            let message = OutboxMessage(id: "m1", channel: .email, recipient: "jane.doe@nhs.net", subject: "s", bodySealed: [1], createdAt: Fixtures.now, nextAttemptAt: Fixtures.now)
+            #expect(try await store.recordReminder(card: "CD01", days: 30, notAfter: due[0].notAfter, message: message, audit: Fixtures.event(.expiryReminder)))
+            let again = OutboxMessage(id: "m2", channel: .email, recipient: "jane.doe@nhs.net", subject: "s", bodySealed: [1], createdAt: Fixtures.now, nextAttemptAt: Fixtures.now)
+            #expect(try await !store.recordReminder(card: "CD01", days: 30, notAfter: due[0].notAfter, message: again, audit: Fixtures.event(.expiryReminder)))
+            #expect(try await store.dueMessages(now: Fixtures.now, limit: 10).map(\.id) == ["m1"], "the second is not queued")
+            // The signing certificate revoked (renewed): the card's earliest good one is now the other.
+            _ = try await store.revoke(serial: try SerialNumber(hex: "0B"), reason: .superseded, at: Fixtures.now, supersededBy: nil, byRenewal: nil, audit: Fixtures.event(.certificateRevoke))
+            #expect(try await store.cardsExpiring(after: Fixtures.now, until: Fixtures.now.adding(seconds: 90 * 86_400), limit: 10).map(\.notAfter) == [Fixtures.now.adding(seconds: 40 * 86_400)])
+        }
+    }
+
     @Test("Adding a user twice is refused and writes nothing", arguments: TestBackend.available)
     func duplicateUser(backend: TestBackend) async throws {
         try await backend.withStore { store in
@@ -155,7 +186,7 @@ struct StoreTests {
         try await store.close()
         let reopened = try await SQLStore.open(location, logger: .init(label: "test"), now: Fixtures.now, auditKey: Fixtures.auditKey)
         #expect(try await reopened.nextCRLNumber(profile: .authentication) == 3)
-        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        #expect(try await reopened.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
         try await reopened.close()
     }
 

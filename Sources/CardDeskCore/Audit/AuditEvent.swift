@@ -22,6 +22,8 @@ public struct AuditEvent: Hashable, Sendable {
         public static let raAction = Action(rawValue: "ra.action")
         /// An RA looked at a person's record in the console (who saw whose personal data).
         public static let raView = Action(rawValue: "ra.view")
+        /// An email reminding a card holder that their certificates fall due.
+        public static let expiryReminder = Action(rawValue: "reminder.send")
         public static let cardEnrol = Action(rawValue: "card.enrol")
         public static let rateLimit = Action(rawValue: "rate.limit")
     }

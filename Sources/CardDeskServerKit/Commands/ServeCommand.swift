@@ -83,7 +83,9 @@ public enum CardDeskServer {
             let group = ServiceGroup(configuration: .init(
                 services: [
                     .init(service: app), .init(service: outbox),
-                    .init(service: MaintenanceWorker(store: instance.store, enrolment: instance.enrolment, clock: instance.clock, logger: logger)),
+                    .init(service: MaintenanceWorker(
+                        store: instance.store, enrolment: instance.enrolment, reminders: instance.expiryReminders, clock: instance.clock, logger: logger
+                    )),
                     // Due answers are looked for four times per validity half (at least every 30 s).
                     .init(service: OCSPAnswerWorker(
                         responder: instance.ocsp, logger: logger, refreshInterval: .seconds(max(1, min(30, settings.ocspValidityMinutes * 60 / 4)))

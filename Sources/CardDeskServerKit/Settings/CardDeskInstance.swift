@@ -141,6 +141,12 @@ extension CardDeskInstance {
 }
 
 extension CardDeskInstance {
+    /// The expiry reminders the settings ask for (`reminders.days`); nil when they are turned off.
+    public var expiryReminders: ExpiryReminders? {
+        settings.reminderDays.isEmpty
+            ? nil : ExpiryReminders(store: store, masterKey: masterKey, clock: clock, days: settings.reminderDays, publicURL: settings.publicURL)
+    }
+
     /// The outbox worker with the given senders (the transport) instead of the configured ones.
     public func outboxWorker(senders: MessageSenders, logger: Logger) -> OutboxWorker {
         OutboxWorker(store: store, masterKey: masterKey, senders: senders, clock: clock, logger: logger)

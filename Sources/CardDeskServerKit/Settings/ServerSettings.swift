@@ -49,6 +49,7 @@ public import SwiftASN1
 /// | `ra.role.agent` | — | `CARDDESK_RA_ROLE_AGENT` | `RAAGENT` (RA Agent) |
 /// | `ra.role.sponsor` | — | `CARDDESK_RA_ROLE_SPONSOR` | `RASPONSOR` (Sponsor) |
 /// | `ra.role.lsa` | — | `CARDDESK_RA_ROLE_LSA` | `RALSA` (Local Smartcard Administrator) |
+/// | `reminders.days` | — | `CARDDESK_REMINDERS_DAYS` | `90,30,7`: expiry reminders by email, these many days before a card's certificates expire (`none`: no reminders) |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
 ///
@@ -89,6 +90,8 @@ public struct ServerSettings: Sendable {
     /// Rate limits in percent of the built-in ones (0 turns them off).
     public var rateLimitPercent: Int = 100
     public var trustedProxies: Set<String> = []
+    /// Days before expiry at which card holders are reminded by email (empty: never).
+    public var reminderDays: [Int] = [90, 30, 7]
     /// The role codes that stand for the RA roles in this deployment.
     public var raRoleCodes: RARoleCodes = .defaults
     /// Where the CA keys live.
@@ -185,6 +188,16 @@ public struct ServerSettings: Sendable {
         settings.rateLimitPercent = try integer(config, "rate.limit.percent", default: 100, range: 0...100_000)
         settings.trustedProxies = Set(config.string(forKey: "http.trusted.proxies", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let reminderText = config.string(forKey: "reminders.days", default: "90,30,7").trimmingCharacters(in: .whitespaces)
+        if reminderText == "none" {
+            settings.reminderDays = []
+        } else {
+            let days = reminderText.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !days.isEmpty, days.allSatisfy({ $0.map { (1...3660).contains($0) } ?? false }) else {
+                throw CardDeskError(.configuration, "The setting reminders.days must be days before expiry, comma-separated (such as 90,30,7), or none; got \"\(reminderText)\".")
+            }
+            settings.reminderDays = days.compactMap { $0 }
+        }
         var raCodes: [RARole: String] = [:]
         for (role, key) in [
             (RARole.manager, "ra.role.manager"), (.agentAdvanced, "ra.role.agent.advanced"), (.agent, "ra.role.agent"),

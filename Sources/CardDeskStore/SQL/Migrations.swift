@@ -292,6 +292,19 @@ enum Migrations {
                 "CREATE INDEX certificates_by_expiry ON certificates (status, not_after)",
             ]
         },
+        Migration(version: 13, name: "expiry reminders: each sent once per card, threshold and expiry") { _ in
+            [
+                """
+                CREATE TABLE expiry_reminders (
+                    card_serial TEXT NOT NULL,
+                    days INTEGER NOT NULL,
+                    not_after BIGINT NOT NULL,
+                    sent_at BIGINT NOT NULL,
+                    PRIMARY KEY (card_serial, days, not_after)
+                )
+                """,
+            ]
+        },
     ]
 
     /// Version 7 rewrites data rather than schema: it keys the audit chain (see `keyAuditChain`).

@@ -323,6 +323,33 @@ public protocol AgentPresenceStore: Sendable {
 }
 
 /// Housekeeping: what may be deleted once it has expired.
+/// What the expiry reminders need.
+public protocol ReminderStore: Sendable {
+    /// Active cards whose earliest good certificate expires in (`now`, `until`], with that expiry and the holder's
+    /// confirmed email address (nil when none), soonest first.
+    func cardsExpiring(after now: Timestamp, until: Timestamp, limit: Int) async throws -> [ExpiringCard]
+    /// Records that the reminder `days` before `notAfter` went to `card`, and queues its message, in one
+    /// transaction; false (and nothing written) when it was recorded already (by this or another instance).
+    func recordReminder(card: String, days: Int, notAfter: Timestamp, message: OutboxMessage, audit: AuditEvent) async throws -> Bool
+}
+
+/// A card falling due, as the reminders see it.
+public struct ExpiringCard: Hashable, Sendable {
+    public let cardSerial: String
+    public let userID: UserID
+    public let givenName: String
+    public let notAfter: Timestamp
+    public let email: String?
+
+    public init(cardSerial: String, userID: UserID, givenName: String, notAfter: Timestamp, email: String?) {
+        self.cardSerial = cardSerial
+        self.userID = userID
+        self.givenName = givenName
+        self.notAfter = notAfter
+        self.email = email
+    }
+}
+
 public protocol MaintenanceStore: Sendable {
     /// Deletes expired challenges and rate-limit windows older than a day; answers how many rows went.
     func purgeExpired(now: Timestamp) async throws -> Int
