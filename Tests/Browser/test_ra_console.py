@@ -118,6 +118,21 @@ class RAConsoleTests(unittest.TestCase):
         self.assertTrue(body.startswith("sequence,time,action,actor,subject,outcome,details\r\n"))
         self.assertIn("ra.view", body)
 
+        # Cancel the holder's card permanently: the reason, the confirmation, then its certificates are revoked.
+        driver.get(self.server.url + f"/ra/people/{HOLDER}")
+        form = visible(driver, "ra-person-cards").find_element(By.XPATH, "following::form[contains(@class, 'cancel-card')]")
+        self.check_accessibility("RA person page with the cancel form")
+        form.find_element(By.CSS_SELECTOR, "select").send_keys("Lost or stolen")
+        form.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
+        form.find_element(By.CSS_SELECTOR, "button").click()
+        self.assertEqual("The card is cancelled permanently; 2 certificates were revoked.", visible(driver, "ra-done").text)
+        statuses = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#ra-person-certificates .status")]
+        self.assertEqual(["revoked", "revoked"], statuses)
+        self.assertEqual("cancelled", driver.find_element(By.CSS_SELECTOR, "#ra-person-cards .status").text)
+        self.assertEqual([], driver.find_elements(By.CSS_SELECTOR, "form.cancel-card"))
+        screenshot(driver, "ra-06-card-cancelled")
+        self.check_accessibility("RA person page after cancelling")
+
         # Their own record: every action refused with the reason.
         driver.get(self.server.url + f"/ra/people/{RA_AGENT}")
         own = visible(driver, "ra-person-actions").text

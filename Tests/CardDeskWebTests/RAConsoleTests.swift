@@ -254,4 +254,81 @@ struct RAConsoleTests {
             #expect(try await fixture.audit(.raAction).contains { $0.hasPrefix("failure audit search refused: RA Agent for RBQ") })
         }
     }
+
+    static func post(_ client: any TestClientProtocol, _ uri: String, token: String, body: String) async throws -> (HTTPResponse.Status, String, String?) {
+        let headers: HTTPFields = [.cookie: "carddesk_session=\(token)", .contentType: "application/x-www-form-urlencoded"]
+        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) {
+            ($0.status, String(buffer: $0.body), $0.headers[.location])
+        }
+    }
+
+    @Test("Cancelling a card over HTTP, role by role (the table's cancel column), own card and another organisation's refused; a cancelled card signs in nowhere and its certificates are revoked")
+    func cancelCard() async throws {
+        try await Self.withConsole { fixture, client in
+            let store = fixture.instance.store
+            let jane = try UserID("555254600106")
+            var staff: [RARole: String] = [:]
+            for (index, role) in RARole.allCases.enumerated() {
+                let id = "55525460093\(index)"
+                staff[role] = try await Self.browserSession(
+                    fixture, id: id, given: "Staff", organisation: "RBQ", roles: ["\(RARoleCodes.defaults.code(for: role))@RBQ"], choose: nil
+                )
+            }
+            for role in RARole.allCases {
+                let token = try #require(staff[role])
+                let card = try await fixture.issueCard("cancel-\(role.rawValue)")
+                let serial = try await card.serial()
+                let csrf = CardChallenges.hash("carddesk-csrf:\(token)")
+                let uri = "/ra/people/555254600106/cards/\(serial)/cancel"
+                let (status, page, location) = try await Self.post(client, uri, token: token, body: "csrf=\(csrf)&reason=lostOrStolen&confirm=yes")
+                let stored = try #require(try await store.card(serial: serial))
+                if RAPolicy.allows(role, .cancelCard) {
+                    #expect(status == .seeOther, "\(role)")
+                    #expect(location == "/ra/people/555254600106?cancelled=2", "\(role)")
+                    #expect(stored.status == .cancelled, "\(role)")
+                    let certificates = try await store.certificates(userID: jane).filter { $0.cardSerial == serial }
+                    #expect(certificates.count == 2 && certificates.allSatisfy { $0.status == .revoked && $0.revocationReason == .keyCompromise }, "\(role)")
+                    for certificate in certificates {
+                        #expect(try await store.presignedAnswer(serial: certificate.serial)?.status == .revoked, "\(role): OCSP says revoked")
+                    }
+                    // The card signs in nowhere.
+                    try await card.verifyPIN("123456")
+                    let challenge = try await fixture.instance.login.challenge()
+                    let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+                    let refused = await #expect(throws: CardDeskError.self) {
+                        try await fixture.instance.login.login(cardSerial: serial, challenge: challenge, signature: signature.rawRepresentation)
+                    }
+                    #expect(refused?.reason.contains("has been cancelled") == true, "\(role)")
+                    let (_, shown) = try await Self.get(client, location ?? "", token: token)
+                    #expect(shown.contains("The card is cancelled permanently; 2 certificates were revoked."), "\(role)")
+                    #expect(!shown.contains("id=\"cancel-\(serial)\""), "\(role): no cancel form for a cancelled card")
+                } else {
+                    #expect(status == .forbidden, "\(role)")
+                    #expect(page.contains("A \(role) may not cancel a card permanently"), "\(role)")
+                    #expect(stored.status == .active, "\(role)")
+                    #expect(try await store.certificates(userID: jane).filter { $0.cardSerial == serial }.allSatisfy { $0.status == .good })
+                }
+            }
+            #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("failure cancel refused") }.count == 2)
+
+            // Without the confirmation, or the token: nothing happens.
+            let manager = try #require(staff[.manager])
+            let csrf = CardChallenges.hash("carddesk-csrf:\(manager)")
+            let card = try await fixture.issueCard("cancel-unconfirmed")
+            let serial = try await card.serial()
+            let (unconfirmed, message, _) = try await Self.post(client, "/ra/people/555254600106/cards/\(serial)/cancel", token: manager, body: "csrf=\(csrf)&reason=damaged")
+            #expect(unconfirmed == .badRequest && message.contains("Tick the box to confirm"))
+            let (noToken, _, _) = try await Self.post(client, "/ra/people/555254600106/cards/\(serial)/cancel", token: manager, body: "reason=damaged&confirm=yes")
+            #expect(noToken == .forbidden)
+            #expect(try await store.card(serial: serial)?.status == .active)
+            // Another person's card under this person's address: refused.
+            let (mismatch, wrongCard, _) = try await Self.post(client, "/ra/people/555254600300/cards/\(serial)/cancel", token: manager, body: "csrf=\(csrf)&reason=damaged&confirm=yes")
+            #expect(mismatch == .forbidden, "Omar is not in RBQ")
+            #expect(wrongCard.contains("works for RXH"))
+            // Their own card: refused.
+            let own = try #require(try await store.cards(userID: try UserID("555254600930")).first?.serial)
+            let (ownStatus, ownPage, _) = try await Self.post(client, "/ra/people/555254600930/cards/\(own)/cancel", token: manager, body: "csrf=\(csrf)&reason=damaged&confirm=yes")
+            #expect(ownStatus == .forbidden && ownPage.contains("own card"))
+        }
+    }
 }

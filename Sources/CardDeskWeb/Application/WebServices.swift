@@ -26,7 +26,9 @@ public struct WebServices: Sendable {
         unlock: UnlockService, enrolment: CardEnrolment, pages: PageSettings = PageSettings(), limiter: RateLimiter,
         trustedProxies: Set<String> = [], raRoleCodes: RARoleCodes = .defaults
     ) {
-        self.raConsole = RAConsole(directory: store, codes: raRoleCodes, clock: renewal.clock)
+        self.raConsole = RAConsole(
+            directory: store, codes: raRoleCodes, clock: renewal.clock, cancellation: CardCancellation(authority: authority, registry: store)
+        )
         self.trustedProxies = trustedProxies
         self.limiter = limiter
         self.presence = AgentPresence(store: store, clock: renewal.clock)

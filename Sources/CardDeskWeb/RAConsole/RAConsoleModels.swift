@@ -60,6 +60,13 @@ struct RAPersonPage {
         let serial: String
         let status: String
         let issued: String
+        /// The form to cancel it, when the card is in use and the RA may cancel it.
+        let cancellable: Bool
+    }
+
+    struct ReasonChoice {
+        let value: String
+        let name: String
     }
 
     struct CertificateRow {
@@ -96,11 +103,13 @@ struct RAPersonPage {
     let mobile: String
     let actions: [ActionRow]
     let history: [HistoryRow]
+    let reasons: [ReasonChoice]
+    let done: String?
     // Stored, not computed: the templates see stored properties only (Mirror).
     let hasCards: Bool
     let hasCertificates: Bool
 
-    init(frame: PageFrame, desk: RAConsole.Desk, record: RAConsole.PersonRecord, codes: RARoleCodes) {
+    init(frame: PageFrame, desk: RAConsole.Desk, record: RAConsole.PersonRecord, codes: RARoleCodes, done: String? = nil) {
         self.frame = frame
         self.desk = "\(desk.role) for \(desk.organisation)"
         let user = record.user
@@ -109,7 +118,12 @@ struct RAPersonPage {
         organisation = user.organisation
         status = user.status.rawValue
         roles = user.roles.map { RoleRow(role: $0.description, raRole: codes.raRole(code: $0.code)?.description) }
-        cards = record.cards.map { CardRow(serial: $0.serial, status: $0.status.rawValue, issued: $0.createdAt.dateDescription) }
+        let mayCancel = record.allowed[.cancelCard] == .allowed
+        cards = record.cards.map {
+            CardRow(serial: $0.serial, status: $0.status.rawValue, issued: $0.createdAt.dateDescription, cancellable: mayCancel && $0.status != .cancelled)
+        }
+        reasons = RAConsole.CancelReason.allCases.map { ReasonChoice(value: $0.rawValue, name: $0.description.prefix(1).uppercased() + $0.description.dropFirst()) }
+        self.done = done
         certificates = record.certificates.map {
             CertificateRow(
                 profile: $0.profile.rawValue, serial: $0.serial.hex, expires: $0.notAfter.dateDescription,

@@ -20,6 +20,9 @@ struct RAConsoleRoutes {
         router.get("ra") { request, _ in try await home(request) }
         router.post("ra/role") { request, _ in try await chooseRole(request) }
         router.get("ra/people/:id") { request, context in try await person(request, id: context.parameters.get("id") ?? "") }
+        router.post("ra/people/:id/cards/:serial/cancel") { request, context in
+            try await cancel(request, id: context.parameters.get("id") ?? "", serial: context.parameters.get("serial") ?? "")
+        }
         router.get("ra/reports/expiry") { request, _ in try await expiry(request, csv: false) }
         router.get("ra/reports/expiry.csv") { request, _ in try await expiry(request, csv: true) }
         router.get("ra/audit") { request, _ in try await audit(request, csv: false) }
@@ -50,6 +53,28 @@ struct RAConsoleRoutes {
             return try pages.page(AuditSearchPage(frame: frame, desk: desk, form: form, page: page), "ra-audit")
         } catch let error as CardDeskError where [.notAuthorised, .invalidInput].contains(error.code) {
             frame.title = error.code == .invalidInput ? "Audit log" : "Not allowed"
+            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
+        }
+    }
+
+    /// Cancelling a card permanently (a confirmed form with the reason); then the person's page again, saying so.
+    private func cancel(_ request: Request, id: String, serial: String) async throws -> Response {
+        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
+        let form = try await PageRoutes.form(RACancelForm.self, request)
+        guard let given = form?.csrf, ConstantTime.equal(given, PageRoutes.csrf(token)) else { throw PageRoutes.csrfRefusal }
+        var frame = try await self.frame("Cancel a card", token: token, session: session)
+        do {
+            guard form?.confirm == "yes" else {
+                throw CardDeskError(.invalidInput, "Tick the box to confirm: a cancelled card can never be used again.")
+            }
+            guard let reason = form?.reason.flatMap(RAConsole.CancelReason.init(rawValue:)) else {
+                throw CardDeskError(.invalidInput, "Choose why the card is cancelled.")
+            }
+            let desk = try await console.desk(for: session)
+            let revoked = try await console.cancelCard(desk, userID: id, cardSerial: serial, reason: reason)
+            return Response(status: .seeOther, headers: [.location: "/ra/people/\(id)?cancelled=\(revoked)"])
+        } catch let error as CardDeskError where [.notAuthorised, .unknownUser, .unknownCard, .invalidInput].contains(error.code) {
+            frame.title = error.code == .notAuthorised ? "Not allowed" : "Card not cancelled"
             return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
         }
     }
@@ -114,7 +139,12 @@ struct RAConsoleRoutes {
             let record = try await console.person(desk, id: id)
             var titled = frame
             titled.title = "\(record.user.givenName) \(record.user.familyName)"
-            return try pages.page(RAPersonPage(frame: titled, desk: desk, record: record, codes: console.codes), "ra-person")
+            // The outcome of an action just done (our own redirect). Only a number comes from the address: a link cannot
+            // make this page show words of someone else's choosing.
+            let done = request.uri.queryParameters.get("cancelled").flatMap { Int($0) }.map {
+                "The card is cancelled permanently; \($0) certificate\($0 == 1 ? " was" : "s were") revoked."
+            }
+            return try pages.page(RAPersonPage(frame: titled, desk: desk, record: record, codes: console.codes, done: done), "ra-person")
         } catch let error as CardDeskError where [.notAuthorised, .unknownUser].contains(error.code) {
             var refused = frame
             refused.title = error.code == .unknownUser ? "No such person" : "Not allowed"
@@ -127,6 +157,12 @@ struct RAConsoleRoutes {
         frame.bridgeToken = try await pages.login.bridgeToken(token: token)
         return frame
     }
+}
+
+struct RACancelForm: Decodable {
+    let csrf: String?
+    let reason: String?
+    let confirm: String?
 }
 
 struct RARoleForm: Decodable {

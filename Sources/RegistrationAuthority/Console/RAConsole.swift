@@ -12,11 +12,14 @@ public struct RAConsole: Sendable {
     public let codes: RARoleCodes
     let clock: any WallClock
     let chainCheck = ChainCheck()
+    /// What cancelling a card needs (nil: the console only reads).
+    let cancellation: CardCancellation?
 
-    public init(directory: any RADirectory, codes: RARoleCodes, clock: any WallClock) {
+    public init(directory: any RADirectory, codes: RARoleCodes, clock: any WallClock, cancellation: CardCancellation? = nil) {
         self.directory = directory
         self.codes = codes
         self.clock = clock
+        self.cancellation = cancellation
     }
 
     /// Where an RA works: who they are, in which RA role, for which organisation.
