@@ -10,7 +10,7 @@ extension CardDeskError.Code {
         case .notAuthorised: 403
         case .unknownUser, .unknownCertificate, .unknownCard: 404
         case .alreadyRevoked, .userExists, .userNotActive, .renewalConflict, .stepInProgress, .renewalNotOpen, .certificatesExpired,
-             .codeExpired, .codeAlreadyUsed, .codeVoided, .cardCancelled, .noContactDetails: 409
+             .codeExpired, .codeAlreadyUsed, .codeVoided, .cardCancelled, .noContactDetails, .raRenewalRequired: 409
         case .cardLocked, .cardBlocked: 423
         case .tooManyCodes, .tooManyRequests: 429
         case .unsupportedCard: 422

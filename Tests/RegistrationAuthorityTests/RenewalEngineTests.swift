@@ -140,6 +140,35 @@ struct RenewalEngineTests {
         }
     }
 
+    @Test("The third self-renewal in a row is refused (default policy: two), plainly, in the status and at the start")
+    func selfRenewalLimit() async throws {
+        try await RenewalFixture.with { fixture in
+            let card = try await fixture.issueCard("limit")
+            let serial = try await card.serial()
+            let server = try await LiveServer.start(fixture.instance)
+            let client = ServerClient(baseURL: server.url)
+            for round in 1...2 {
+                try await RenewalClient(server: client, card: card).renew(passcode: "123456") { _, _ in }
+                try await card.verifyPIN("123456")
+                // Into the renewal window of the certificates just issued (three years, renewal in the last 90 days).
+                let expiry = try #require(try await card.certificate(in: .authentication)).notValidAfter
+                fixture.clock.advance(seconds: Int64(expiry.timeIntervalSince1970) - fixture.clock.now().secondsSince1970 - 80 * 86_400)
+                let status = try await fixture.instance.renewal.status(cardSerial: serial)
+                #expect(status.renewalAvailable == (round < 2), "after \(round) self-renewals")
+            }
+            let status = try await fixture.instance.renewal.status(cardSerial: serial)
+            #expect(status.message == "You have renewed this card yourself 2 times in a row, the most the policy allows: this time your Registration Authority must renew it. Take your card to them before your certificates expire.")
+            let refused = await #expect(throws: CardDeskError.self) {
+                try await RenewalClient(server: client, card: card).renew(passcode: "123456") { _, _ in }
+            }
+            #expect(refused?.code == .raRenewalRequired)
+            #expect(refused?.reason == status.message)
+            await server.stop()
+            // The card still works: only its renewal waits for the RA.
+            #expect(try await card.certificate(in: .authentication) != nil)
+        }
+    }
+
     @Test("A renewal commits 9 transactions: each issuance and revocation carries its step and its OCSP answer")
     func commitsPerRenewal() async throws {
         try await RenewalFixture.with { fixture in

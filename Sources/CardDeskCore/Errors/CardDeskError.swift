@@ -63,6 +63,8 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let stepInProgress = Code("stepInProgress", exitStatus: 104)
         /// The HSM (PKCS#11 token) holding the CA keys is gone or failing for now.
         public static let hsmUnavailable = Code("hsmUnavailable", exitStatus: 105)
+        /// The card holder renewed this card themselves as many times in a row as the policy allows: their RA renews it.
+        public static let raRenewalRequired = Code("raRenewalRequired", exitStatus: 106)
 
         /// Every code, so a client can turn a server's `code` back into the same `Code`.
         public static let all: [Code] = [
@@ -72,6 +74,7 @@ public struct CardDeskError: Error, Hashable, Sendable, CustomStringConvertible 
             .passcodeRequired, .renewalNotOpen, .certificatesExpired, .unknownCard, .serverUnreachable, .authenticationFailed,
             .renewalConflict, .codeExpired, .codeAlreadyUsed, .codeVoided, .wrongCode, .tooManyCodes, .emailDomainNotAllowed,
             .cardCancelled, .noContactDetails, .weakPasscode, .tooManyRequests, .unsupportedCard, .stepInProgress, .hsmUnavailable,
+            .raRenewalRequired,
         ]
 
         public static func named(_ name: String) -> Code? { all.first { $0.name == name } }

@@ -98,7 +98,7 @@ public struct CardDeskInstance: Sendable {
             )
             let renewal = RenewalEngine(
                 authority: authority, store: store, masterKey: masterKey, clock: clock, window: RenewalWindow(days: settings.renewalWindowDays),
-                attestation: attestation, commitWatch: commitWatch
+                attestation: attestation, commitWatch: commitWatch, selfRenewalLimit: settings.selfRenewalLimit
             )
             let cardIssuer = CardIssuer(authority: authority, users: store, registry: store, masterKey: masterKey, clock: clock, manufacturer: manufacturer)
             let enrolment = CardEnrolment(authority: authority, store: store, masterKey: masterKey, clock: clock, attestation: attestation)

@@ -49,6 +49,7 @@ public import SwiftASN1
 /// | `ra.role.agent` | — | `CARDDESK_RA_ROLE_AGENT` | `RAAGENT` (RA Agent) |
 /// | `ra.role.sponsor` | — | `CARDDESK_RA_ROLE_SPONSOR` | `RASPONSOR` (Sponsor) |
 /// | `ra.role.lsa` | — | `CARDDESK_RA_ROLE_LSA` | `RALSA` (Local Smartcard Administrator) |
+/// | `renewal.self.limit` | — | `CARDDESK_RENEWAL_SELF_LIMIT` | `2`: renewals in a row a holder may do themselves before their RA must renew the card (`0`: no limit) |
 /// | `reminders.days` | — | `CARDDESK_REMINDERS_DAYS` | `90,30,7`: expiry reminders by email, these many days before a card's certificates expire (`none`: no reminders) |
 /// | `log.level` | — | `CARDDESK_LOG_LEVEL` | `info` |
 /// | `log.format` | — | `CARDDESK_LOG_FORMAT` | `json` when standard error is not a terminal, else `text` |
@@ -90,6 +91,8 @@ public struct ServerSettings: Sendable {
     /// Rate limits in percent of the built-in ones (0 turns them off).
     public var rateLimitPercent: Int = 100
     public var trustedProxies: Set<String> = []
+    /// Renewals in a row a holder may do themselves before their RA must renew the card (0: no limit).
+    public var selfRenewalLimit = 2
     /// Days before expiry at which card holders are reminded by email (empty: never).
     public var reminderDays: [Int] = [90, 30, 7]
     /// The role codes that stand for the RA roles in this deployment.
@@ -188,6 +191,7 @@ public struct ServerSettings: Sendable {
         settings.rateLimitPercent = try integer(config, "rate.limit.percent", default: 100, range: 0...100_000)
         settings.trustedProxies = Set(config.string(forKey: "http.trusted.proxies", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        settings.selfRenewalLimit = try integer(config, "renewal.self.limit", default: 2, range: 0...100)
         let reminderText = config.string(forKey: "reminders.days", default: "90,30,7").trimmingCharacters(in: .whitespaces)
         if reminderText == "none" {
             settings.reminderDays = []

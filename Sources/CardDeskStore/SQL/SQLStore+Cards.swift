@@ -92,6 +92,13 @@ extension SQLStore: CardRegistry, RenewalStore {
         }
     }
 
+    public func finishedSelfRenewals(cardSerial: String) async throws -> Int {
+        try await host.read { db in
+            try await db.raw("SELECT count(*) AS n FROM renewals WHERE card_serial = \(bind: cardSerial) AND status = 'done'")
+                .first()?.decode(column: "n", as: Int.self) ?? 0
+        }
+    }
+
     public func renewal(id: String) async throws -> RenewalRecord? {
         try await host.read { db in
             try await db.raw("SELECT * FROM renewals WHERE id = \(bind: id)").first().map(Self.renewalRecord(from:))

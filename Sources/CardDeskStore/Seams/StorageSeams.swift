@@ -173,6 +173,9 @@ public protocol RenewalStore: AuditLogWriter {
     func activeRenewal(cardSerial: String) async throws -> RenewalRecord?
     /// The card's most recent renewal, finished or not.
     func latestRenewal(cardSerial: String) async throws -> RenewalRecord?
+    /// How many renewals of the card its holder finished themselves since the card was issued (the self-renewal
+    /// policy counts them; an RA renewal, when it comes, starts the count again).
+    func finishedSelfRenewals(cardSerial: String) async throws -> Int
     func renewal(id: String) async throws -> RenewalRecord?
     /// Inserts (version 1) or updates a renewal with its audit entry. An update must name the version it read;
     /// a stale version throws `.renewalConflict` and writes nothing.

@@ -27,6 +27,8 @@ public struct RenewalEngine: Sendable {
     public let clock: any WallClock
     public let window: RenewalWindow
     public let attestation: AttestationPolicy
+    /// How many times in a row a holder may renew a card themselves before their RA must (0: no limit).
+    public let selfRenewalLimit: Int
     /// How long a renewal token is valid after the last (re)authentication.
     static let tokenLifetime: Int64 = 600
     /// Told just before and just after each of the renewal's commits (nil in production; see `RenewalCommitWatch`).
@@ -36,8 +38,9 @@ public struct RenewalEngine: Sendable {
 
     public init(
         authority: CertificateAuthority, store: any RenewalStore, masterKey: MasterKey, clock: any WallClock, window: RenewalWindow = RenewalWindow(),
-        attestation: AttestationPolicy, commitWatch: (any RenewalCommitWatch)? = nil
+        attestation: AttestationPolicy, commitWatch: (any RenewalCommitWatch)? = nil, selfRenewalLimit: Int = 2
     ) {
+        self.selfRenewalLimit = selfRenewalLimit
         self.commitWatch = commitWatch
         self.attestation = attestation
         self.authority = authority
@@ -59,7 +62,7 @@ public struct RenewalEngine: Sendable {
     func status(card: CardRecord, current: [CertificateProfileKind: CertificateRecord]) async throws -> CardRenewalStatus {
         let inProgress = try await store.activeRenewal(cardSerial: card.serial) != nil
         let verdict = window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: clock.now())
-        let message: String
+        var message: String
         let opensOn: Timestamp?
         switch verdict {
         case .open(let closes):
@@ -70,10 +73,14 @@ public struct RenewalEngine: Sendable {
             (message, opensOn) = (window.refusal(verdict)!.reason, nil)
         }
         // An unfinished renewal can always be finished, even once the window has passed its start.
-        let available: Bool = switch verdict {
+        var available: Bool = switch verdict {
         case .open: true
         case .opensOn: inProgress
         case .expired: false
+        }
+        if available, !inProgress, let refusal = try await selfRenewalRefusal(card.serial) {
+            available = false
+            message = refusal.reason
         }
         return CardRenewalStatus(
             cardSerial: card.serial, renewalAvailable: available, opensOn: opensOn, message: message, renewalInProgress: inProgress,
@@ -118,6 +125,7 @@ public struct RenewalEngine: Sendable {
             }
             throw refusal
         }
+        if let refusal = try await selfRenewalRefusal(card.serial) { throw refusal }
         let state = RenewalState(items: RenewalState.order.compactMap { profile in
             current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
         })
@@ -247,6 +255,17 @@ public struct RenewalEngine: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The refusal when the card's holder has renewed it themselves as often in a row as the policy allows.
+    func selfRenewalRefusal(_ cardSerial: String) async throws -> CardDeskError? {
+        guard selfRenewalLimit > 0 else { return nil }
+        let done = try await store.finishedSelfRenewals(cardSerial: cardSerial)
+        guard done >= selfRenewalLimit else { return nil }
+        return CardDeskError(
+            .raRenewalRequired,
+            "You have renewed this card yourself \(done == 1 ? "once" : "\(done) times") in a row, the most the policy allows: this time your Registration Authority must renew it. Take your card to them before your certificates expire."
+        )
+    }
 
     func cardAndCurrentCertificates(_ serial: String) async throws -> (CardRecord, [CertificateProfileKind: CertificateRecord]) {
         try await CardInForce.load(serial, store: store)
