@@ -31,7 +31,7 @@ struct RAPolicyTests {
                 if expected {
                     #expect(verdict == .allowed, "\(role) \(action)")
                 } else {
-                    #expect(verdict == .refused("A \(role) may not \(action): ask an RA Agent or your RA Manager."), "\(role) \(action)")
+                    #expect(verdict == .refused("\(role.withArticle) may not \(action): ask an RA Agent or your RA Manager."), "\(role) \(action)")
                 }
             }
         }

@@ -304,7 +304,7 @@ struct RAConsoleTests {
                     #expect(!shown.contains("id=\"cancel-\(serial)\""), "\(role): no cancel form for a cancelled card")
                 } else {
                     #expect(status == .forbidden, "\(role)")
-                    #expect(page.contains("A \(role) may not cancel a card permanently"), "\(role)")
+                    #expect(page.contains("\(role.withArticle) may not cancel a card permanently"), "\(role)")
                     #expect(stored.status == .active, "\(role)")
                     #expect(try await store.certificates(userID: jane).filter { $0.cardSerial == serial }.allSatisfy { $0.status == .good })
                 }
@@ -329,6 +329,41 @@ struct RAConsoleTests {
             let own = try #require(try await store.cards(userID: try UserID("555254600930")).first?.serial)
             let (ownStatus, ownPage, _) = try await Self.post(client, "/ra/people/555254600930/cards/\(own)/cancel", token: manager, body: "csrf=\(csrf)&reason=damaged&confirm=yes")
             #expect(ownStatus == .forbidden && ownPage.contains("own card"))
+        }
+    }
+
+    @Test("Granting roles: job roles by RA Agents and above, RA roles only below one's own, at one's organisation, never to oneself")
+    func grantingRoles() async throws {
+        try await Self.withConsole { fixture, client in
+            let agent = try await Self.browserSession(fixture, id: "555254600940", given: "Al", organisation: "RBQ", roles: ["RAAGENT@RBQ"], choose: nil)
+            let sponsor = try await Self.browserSession(fixture, id: "555254600941", given: "Sam", organisation: "RBQ", roles: ["RASPONSOR@RBQ"], choose: nil)
+            let manager = try await Self.browserSession(fixture, id: "555254600942", given: "Mo", organisation: "RBQ", roles: ["RAMANAGER@RBQ"], choose: nil)
+            func grant(_ token: String, _ id: String, _ code: String) async throws -> (HTTPResponse.Status, String) {
+                let csrf = CardChallenges.hash("carddesk-csrf:\(token)")
+                let (status, page, _) = try await Self.post(client, "/ra/people/\(id)/roles", token: token, body: "csrf=\(csrf)&code=\(code)")
+                return (status, page)
+            }
+            let (_, page) = try await Self.get(client, "/ra/people/555254600106", token: agent)
+            #expect(page.contains(#"id="ra-grant""#) && page.contains("RASPONSOR (Sponsor), RALSA (Local Smartcard Administrator)"))
+            #expect(try await grant(agent, "555254600106", "R8001").0 == .seeOther)
+            #expect(try await grant(agent, "555254600106", "RASPONSOR").0 == .seeOther)
+            let (equal, equalPage) = try await grant(agent, "555254600106", "RAAGENT")
+            #expect(equal == .forbidden && equalPage.contains("An RA Agent may grant only RA roles below their own; RA Agent is not."))
+            let (again, againPage) = try await grant(agent, "555254600106", "R8001")
+            #expect(again == .conflict && againPage.contains("hold the role R8001@RBQ already"))
+            #expect(try await grant(sponsor, "555254600106", "R8001").0 == .forbidden)
+            #expect(try await grant(agent, "555254600940", "R8001").0 == .forbidden, "not to oneself")
+            #expect(try await grant(agent, "555254600300", "R8001").0 == .forbidden, "another organisation's person")
+            #expect(try await grant(manager, "555254600106", "RAAGENTADV").0 == .seeOther)
+            let (badCode, badPage) = try await grant(manager, "555254600106", "not%20a%20code")
+            #expect(badCode == .badRequest && badPage.contains("is not a role code"))
+            let jane = try #require(try await fixture.instance.store.user(id: try UserID("555254600106")))
+            #expect(jane.roles.map(\.description) == ["R8000@RBQ", "R8001@RBQ", "RASPONSOR@RBQ", "RAAGENTADV@RBQ"])
+            let (_, shown) = try await Self.get(client, "/ra/people/555254600106?granted=1", token: manager)
+            #expect(shown.contains("The role was granted.") && shown.contains("<li>RAAGENTADV@RBQ (RA Agent (Advanced))</li>"))
+            let (_, sponsorView) = try await Self.get(client, "/ra/people/555254600106", token: sponsor)
+            #expect(!sponsorView.contains(#"id="ra-grant""#), "no form for a role that may not grant")
+            #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("success role granted") }.count == 3)
         }
     }
 }

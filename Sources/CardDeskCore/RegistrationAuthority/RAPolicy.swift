@@ -44,7 +44,7 @@ public enum RAPolicy {
             return .refused("Nobody performs an RA action on their own card: ask another member of your Registration Authority.")
         }
         guard allows(role, action) else {
-            return .refused("A \(role) may not \(action): ask an RA Agent or your RA Manager.")
+            return .refused("\(role.withArticle) may not \(action): ask an RA Agent or your RA Manager.")
         }
         guard covers(organisation, subject) else {
             return .refused("Your \(role) role covers \(organisation); \(subject.givenName) \(subject.familyName) works for \(subject.organisation). Ask their own Registration Authority.")

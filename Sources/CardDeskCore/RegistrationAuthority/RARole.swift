@@ -18,6 +18,9 @@ public enum RARole: String, CaseIterable, Hashable, Sendable, Codable, Comparabl
         }
     }
 
+    /// With its article, to start a sentence: "An RA Agent", "A Sponsor".
+    public var withArticle: String { (description.hasPrefix("RA") ? "An " : "A ") + description }
+
     /// The hierarchy, highest first: RA Manager above all; RA Agent (Advanced) above RA Agent; then Sponsor, then
     /// Local Smartcard Administrator.
     var rank: Int { Self.allCases.count - Self.allCases.firstIndex(of: self)! }

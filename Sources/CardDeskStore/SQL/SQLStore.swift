@@ -81,6 +81,26 @@ extension SQLStore: UserDirectory {
         try await host.read { db in try await Self.user(id: id, on: db) }
     }
 
+    /// Adds a role after the user's others, with its audit entry; a role the user holds already is refused.
+    public func addRole(_ role: Role, to id: UserID, audit: AuditEvent) async throws {
+        try await host.transaction { db in
+            guard try await Self.user(id: id, on: db) != nil else {
+                throw CardDeskError(.unknownUser, "No person with user ID \(id) is registered.")
+            }
+            let held = try await db.raw("""
+                SELECT position FROM user_roles WHERE user_id = \(bind: id.rawValue) AND role_code = \(bind: role.code) AND organisation = \(bind: role.organisation)
+                """).first()
+            guard held == nil else { throw CardDeskError(.userExists, "They hold the role \(role) already; nothing was changed.") }
+            let next = try await db.raw("SELECT COALESCE(MAX(position), -1) + 1 AS n FROM user_roles WHERE user_id = \(bind: id.rawValue)")
+                .first()?.decode(column: "n", as: Int.self) ?? 0
+            try await db.raw("""
+                INSERT INTO user_roles (user_id, position, role_code, organisation)
+                VALUES (\(bind: id.rawValue), \(bind: next), \(bind: role.code), \(bind: role.organisation))
+                """).run()
+            _ = try await self.appendAudit(audit, on: db)
+        }
+    }
+
     static func user(id: UserID, on db: any SQLDatabase) async throws -> User? {
         guard let row = try await db.raw("SELECT * FROM users WHERE id = \(bind: id.rawValue)").first() else { return nil }
         let roleRows = try await db.raw("SELECT role_code, organisation FROM user_roles WHERE user_id = \(bind: id.rawValue) ORDER BY position").all()

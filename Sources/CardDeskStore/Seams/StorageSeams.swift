@@ -198,6 +198,8 @@ public protocol RADirectory: AuditLogWriter {
     /// Audit entries matching `filter` that concern `organisation` (their subject or actor is one of its people or
     /// their cards), newest first, older than sequence `before` when given; at most `limit`.
     func searchAudit(_ filter: AuditFilter, organisation: String, before: Int64?, limit: Int) async throws -> [AuditEntry]
+    /// Adds a role after the person's others, audited; `.userExists` when they hold it already.
+    func addRole(_ role: Role, to id: UserID, audit: AuditEvent) async throws
     /// Checks the whole audit chain (see `SQLStore.verifyAuditChain`).
     func verifyAuditChain(anchor: AuditChain.Anchor?) async throws -> AuditChain.Verdict
     /// Good certificates of people employed by `organisation` that expire in [`from`, `to`), soonest first.

@@ -105,6 +105,10 @@ struct RAPersonPage {
     let history: [HistoryRow]
     let reasons: [ReasonChoice]
     let done: String?
+    /// The role-granting form: shown when the desk may grant something here; the RA roles it may grant.
+    let mayGrant: Bool
+    let grantableRARoles: String
+    let organisationCovered: String
     // Stored, not computed: the templates see stored properties only (Mirror).
     let hasCards: Bool
     let hasCertificates: Bool
@@ -124,6 +128,10 @@ struct RAPersonPage {
         }
         reasons = RAConsole.CancelReason.allCases.map { ReasonChoice(value: $0.rawValue, name: $0.description.prefix(1).uppercased() + $0.description.dropFirst()) }
         self.done = done
+        let grantable = RARole.allCases.filter { RAPolicy.mayGrant(desk.role, raRole: $0) }
+        mayGrant = user.id != desk.actor && RAPolicy.covers(desk.organisation, user) && RAPolicy.mayGrant(desk.role, raRole: nil)
+        grantableRARoles = grantable.map { "\(codes.code(for: $0)) (\($0))" }.joined(separator: ", ")
+        organisationCovered = desk.organisation
         certificates = record.certificates.map {
             CertificateRow(
                 profile: $0.profile.rawValue, serial: $0.serial.hex, expires: $0.notAfter.dateDescription,

@@ -23,6 +23,7 @@ struct RAConsoleRoutes {
         router.post("ra/people/:id/cards/:serial/cancel") { request, context in
             try await cancel(request, id: context.parameters.get("id") ?? "", serial: context.parameters.get("serial") ?? "")
         }
+        router.post("ra/people/:id/roles") { request, context in try await grant(request, id: context.parameters.get("id") ?? "") }
         router.get("ra/reports/expiry") { request, _ in try await expiry(request, csv: false) }
         router.get("ra/reports/expiry.csv") { request, _ in try await expiry(request, csv: true) }
         router.get("ra/audit") { request, _ in try await audit(request, csv: false) }
@@ -75,6 +76,22 @@ struct RAConsoleRoutes {
             return Response(status: .seeOther, headers: [.location: "/ra/people/\(id)?cancelled=\(revoked)"])
         } catch let error as CardDeskError where [.notAuthorised, .unknownUser, .unknownCard, .invalidInput].contains(error.code) {
             frame.title = error.code == .notAuthorised ? "Not allowed" : "Card not cancelled"
+            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
+        }
+    }
+
+    /// Granting a role (a job role, or an RA role below one's own) at the RA's organisation.
+    private func grant(_ request: Request, id: String) async throws -> Response {
+        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
+        let form = try await PageRoutes.form(RAGrantForm.self, request)
+        guard let given = form?.csrf, ConstantTime.equal(given, PageRoutes.csrf(token)) else { throw PageRoutes.csrfRefusal }
+        var frame = try await self.frame("Grant a role", token: token, session: session)
+        do {
+            let desk = try await console.desk(for: session)
+            _ = try await console.grantRole(desk, userID: id, code: form?.code ?? "")
+            return Response(status: .seeOther, headers: [.location: "/ra/people/\(id)?granted=1"])
+        } catch let error as CardDeskError where [.notAuthorised, .unknownUser, .invalidInput, .userExists].contains(error.code) {
+            frame.title = error.code == .notAuthorised ? "Not allowed" : "Role not granted"
             return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
         }
     }
@@ -141,9 +158,10 @@ struct RAConsoleRoutes {
             titled.title = "\(record.user.givenName) \(record.user.familyName)"
             // The outcome of an action just done (our own redirect). Only a number comes from the address: a link cannot
             // make this page show words of someone else's choosing.
-            let done = request.uri.queryParameters.get("cancelled").flatMap { Int($0) }.map {
+            var done = request.uri.queryParameters.get("cancelled").flatMap { Int($0) }.map {
                 "The card is cancelled permanently; \($0) certificate\($0 == 1 ? " was" : "s were") revoked."
             }
+            if request.uri.queryParameters.get("granted") == "1" { done = "The role was granted." }
             return try pages.page(RAPersonPage(frame: titled, desk: desk, record: record, codes: console.codes, done: done), "ra-person")
         } catch let error as CardDeskError where [.notAuthorised, .unknownUser].contains(error.code) {
             var refused = frame
@@ -157,6 +175,11 @@ struct RAConsoleRoutes {
         frame.bridgeToken = try await pages.login.bridgeToken(token: token)
         return frame
     }
+}
+
+struct RAGrantForm: Decodable {
+    let csrf: String?
+    let code: String?
 }
 
 struct RACancelForm: Decodable {
