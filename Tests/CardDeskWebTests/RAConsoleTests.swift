@@ -366,4 +366,27 @@ struct RAConsoleTests {
             #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("success role granted") }.count == 3)
         }
     }
+
+    @Test("Every cell of the national table as the person's page states it over HTTP, for each RA role; own record and another organisation refused")
+    func everyCellOnThePersonPage() async throws {
+        try await Self.withConsole { fixture, client in
+            for (index, role) in RARole.allCases.enumerated() {
+                let token = try await Self.browserSession(
+                    fixture, id: "55525460096\(index)", given: "Staff", organisation: "RBQ", roles: ["\(RARoleCodes.defaults.code(for: role))@RBQ"], choose: nil
+                )
+                let (status, page) = try await Self.get(client, "/ra/people/555254600106", token: token)
+                #expect(status == .ok, "\(role)")
+                for action in RAAction.allCases {
+                    let cell = RAPolicy.allows(role, action)
+                        ? "<th scope=\"row\">\(action)</th><td>Yes</td>"
+                        : "<th scope=\"row\">\(action)</th><td>No: \(role.withArticle) may not \(action): ask an RA Agent or your RA Manager.</td>"
+                    #expect(page.contains(cell), "\(role), \(action)")
+                }
+                let (_, own) = try await Self.get(client, "/ra/people/55525460096\(index)", token: token)
+                #expect(own.components(separatedBy: "No: Nobody performs an RA action on their own card").count - 1 == RAAction.allCases.count, "\(role)")
+                let (elsewhere, _) = try await Self.get(client, "/ra/people/555254600300", token: token)
+                #expect(elsewhere == .forbidden, "\(role)")
+            }
+        }
+    }
 }
