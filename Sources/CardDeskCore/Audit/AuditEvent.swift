@@ -26,6 +26,12 @@ public struct AuditEvent: Hashable, Sendable {
         public static let expiryReminder = Action(rawValue: "reminder.send")
         public static let cardEnrol = Action(rawValue: "card.enrol")
         public static let rateLimit = Action(rawValue: "rate.limit")
+
+        /// Every action CardDesk writes (the audit search offers them).
+        public static let all: [Action] = [
+            .pkiCreate, .caCeremony, .userAdd, .certificateIssue, .certificateRevoke, .crlPublish, .login, .renewalStep, .unlock,
+            .contactsUpdate, .codeSend, .codeCheck, .raAction, .raView, .expiryReminder, .cardEnrol, .rateLimit,
+        ]
     }
 
     /// How it ended. Kept as the stored text, so an edited row can never read back as a valid outcome.

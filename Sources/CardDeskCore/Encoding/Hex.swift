@@ -19,36 +19,23 @@ public enum Hex {
 
     /// Parses hexadecimal (spaces and colons allowed); nil for anything else.
     public static func bytes(_ text: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count / 2)
-        var high: UInt8?
-        for character in text.utf8 {
-            switch character {
-            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: ":"):
-                continue
-            default:
-                guard let value = value(of: character) else { return nil }
-                if let first = high {
-                    out.append(first << 4 | value)
-                    high = nil
-                } else {
-                    high = value
-                }
-            }
-        }
-        return high == nil ? out : nil
+        parse(text, canonical: false)
     }
 
     /// Parses upper-case hexadecimal with nothing else in it and an even number of digits (the form `string` writes);
     /// nil for anything else.
     public static func canonicalUpperCase(_ text: String) -> [UInt8]? {
-        let utf8 = text.utf8
-        guard !utf8.isEmpty, utf8.count % 2 == 0 else { return nil }
+        text.utf8.isEmpty ? nil : parse(text, canonical: true)
+    }
+
+    /// `canonical`: upper-case digits only; otherwise either case, with spaces, tabs, line breaks and colons skipped.
+    private static func parse(_ text: String, canonical: Bool) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(utf8.count / 2)
+        out.reserveCapacity(text.utf8.count / 2)
         var high: UInt8?
-        for character in utf8 {
-            guard character < UInt8(ascii: "a"), let value = value(of: character) else { return nil }
+        for character in text.utf8 {
+            if !canonical, isSeparator(character) { continue }
+            guard !canonical || character < UInt8(ascii: "a"), let value = value(of: character) else { return nil }
             if let first = high {
                 out.append(first << 4 | value)
                 high = nil
@@ -56,7 +43,14 @@ public enum Hex {
                 high = value
             }
         }
-        return out
+        return high == nil ? out : nil
+    }
+
+    private static func isSeparator(_ character: UInt8) -> Bool {
+        switch character {
+        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: ":"): true
+        default: false
+        }
     }
 
     private static func value(of character: UInt8) -> UInt8? {

@@ -46,10 +46,14 @@ public enum RAPolicy {
         guard allows(role, action) else {
             return .refused("\(role.withArticle) may not \(action): ask an RA Agent or your RA Manager.")
         }
-        guard covers(organisation, subject) else {
-            return .refused("Your \(role) role covers \(organisation); \(subject.givenName) \(subject.familyName) works for \(subject.organisation). Ask their own Registration Authority.")
-        }
-        return .allowed
+        return coverage(role: role, organisation: organisation, subject: subject)
+    }
+
+    /// Whether someone working in `role` for `organisation` may deal with `subject` at all (see `covers`).
+    public static func coverage(role: RARole, organisation: String, subject: User) -> Verdict {
+        covers(organisation, subject)
+            ? .allowed
+            : .refused("Your \(role) role covers \(organisation); \(subject.givenName) \(subject.familyName) works for \(subject.organisation). Ask their own Registration Authority.")
     }
 
     /// Whether an RA role for `organisation` covers `person`: employed there, or holding a role there.

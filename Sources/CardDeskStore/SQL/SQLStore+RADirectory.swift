@@ -3,6 +3,14 @@ import Foundation
 import SQLKit
 
 extension SQLStore: RADirectory {
+    /// The user IDs of an organisation's people: employed there, or holding a role there (as `RAPolicy.covers` has it).
+    static func people(of organisation: String) -> SQLQueryString {
+        """
+        SELECT id FROM users WHERE organisation = \(bind: organisation)
+        UNION SELECT user_id FROM user_roles WHERE organisation = \(bind: organisation)
+        """
+    }
+
     public func findPeople(matching query: String, organisation: String, limit: Int) async throws -> [User] {
         let text = query.trimmingCharacters(in: .whitespaces)
         guard !text.isEmpty else { return [] }
@@ -13,8 +21,7 @@ extension SQLStore: RADirectory {
         let ids = try await host.read { db in
             try await db.raw("""
                 SELECT u.id FROM users u
-                WHERE (u.organisation = \(bind: organisation)
-                       OR EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.organisation = \(bind: organisation)))
+                WHERE u.id IN (\(Self.people(of: organisation)))
                   AND (u.id = \(bind: text) OR lower(u.given_name) LIKE \(bind: prefix) ESCAPE '\\'
                        OR lower(u.family_name) LIKE \(bind: prefix) ESCAPE '\\'
                        OR lower(u.given_name || ' ' || u.family_name) LIKE \(bind: prefix) ESCAPE '\\')
@@ -46,7 +53,7 @@ extension SQLStore: RADirectory {
             try await db.raw("""
                 SELECT c.user_id, u.given_name, u.family_name, c.profile, c.serial, c.card_serial, c.not_after
                 FROM certificates c JOIN users u ON u.id = c.user_id
-                WHERE u.organisation = \(bind: organisation) AND c.status = 'good'
+                WHERE u.id IN (\(Self.people(of: organisation))) AND c.status = 'good'
                   AND c.not_after >= \(bind: from.millisecondsSince1970) AND c.not_after < \(bind: to.millisecondsSince1970)
                 ORDER BY c.not_after, c.serial
                 """).all().map { row in
@@ -65,11 +72,7 @@ extension SQLStore: RADirectory {
 
     public func searchAudit(_ filter: AuditFilter, organisation: String, before: Int64?, limit: Int) async throws -> [AuditEntry] {
         // The organisation's people, and their cards, as audit subjects and actors ("user:…", "card:…").
-        // The organisation's people: employed there, or holding a role there (as `RAPolicy.covers` has it).
-        let people: SQLQueryString = """
-            SELECT id FROM users WHERE organisation = \(bind: organisation)
-            UNION SELECT user_id FROM user_roles WHERE organisation = \(bind: organisation)
-            """
+        let people = Self.people(of: organisation)
         var clauses: [SQLQueryString] = ["""
             (a.subject IN (SELECT 'user:' || id FROM (\(people)) p)
              OR a.subject IN (SELECT 'card:' || serial FROM cards WHERE user_id IN (\(people)))

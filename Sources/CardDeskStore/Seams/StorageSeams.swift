@@ -202,7 +202,8 @@ public protocol RADirectory: AuditLogWriter {
     func addRole(_ role: Role, to id: UserID, audit: AuditEvent) async throws
     /// Checks the whole audit chain (see `SQLStore.verifyAuditChain`).
     func verifyAuditChain(anchor: AuditChain.Anchor?) async throws -> AuditChain.Verdict
-    /// Good certificates of people employed by `organisation` that expire in [`from`, `to`), soonest first.
+    /// Good certificates of `organisation`'s people (employed there or holding a role there) that expire in
+    /// [`from`, `to`), soonest first.
     func certificatesFallingDue(organisation: String, from: Timestamp, to: Timestamp) async throws -> [CertificateFallingDue]
 }
 

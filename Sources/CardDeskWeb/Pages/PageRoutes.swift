@@ -89,8 +89,7 @@ struct PageRoutes {
     /// Adding (or changing) a contact address, then confirming it with the code sent to it. Plain forms.
     private func contacts(_ request: Request, confirm: Bool) async throws -> Response {
         guard let (token, session) = try await signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/"]) }
-        let form = try await Self.form(ContactForm.self, request)
-        guard let given = form?.csrf, ConstantTime.equal(given, Self.csrf(token)), let form else { throw Self.csrfRefusal }
+        let form = try await Self.checkedForm(ContactForm.self, request, token: token)
         var frame = PageFrame(title: "Your smartcard", page: "home", settings: settings, session: session, csrf: Self.csrf(token))
         frame.bridgeToken = try await login.bridgeToken(token: token)
         let userID = try UserID(session.userID)
@@ -119,6 +118,12 @@ struct PageRoutes {
         } catch {
             throw CardDeskError(.invalidInput, "The form could not be read. Reload the page and try again.")
         }
+    }
+
+    /// A posted form that carries the session's CSRF token; refused (403) without it.
+    static func checkedForm<Form: PostedForm>(_ type: Form.Type, _ request: Request, token: String) async throws -> Form {
+        guard let form = try await form(type, request), let given = form.csrf, ConstantTime.equal(given, csrf(token)) else { throw csrfRefusal }
+        return form
     }
 
     func signInPage(operation: String?, title: String = "Sign in") throws -> Response {

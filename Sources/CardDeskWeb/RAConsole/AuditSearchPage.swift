@@ -58,18 +58,29 @@ struct AuditSearchForm {
     }
 }
 
+/// An audit entry as the console's tables show it (the audit search, a person's history).
+struct AuditRow {
+    let sequence: Int64
+    let time: String
+    let action: String
+    let actor: String
+    let subject: String
+    let outcome: String
+    let details: String
+
+    init(_ entry: AuditEntry) {
+        sequence = entry.sequence
+        time = entry.event.time.description
+        action = entry.event.action.rawValue
+        actor = entry.event.actor
+        subject = entry.event.subject
+        outcome = entry.event.outcome.rawValue
+        details = entry.event.details
+    }
+}
+
 /// `ra-audit.mustache`.
 struct AuditSearchPage {
-    struct Row {
-        let sequence: Int64
-        let time: String
-        let action: String
-        let actor: String
-        let subject: String
-        let outcome: String
-        let details: String
-    }
-
     struct ActionChoice {
         let value: String
         let selected: Bool
@@ -79,27 +90,19 @@ struct AuditSearchPage {
     let desk: String
     let form: AuditSearchForm
     let actions: [ActionChoice]
-    let rows: [Row]
+    let rows: [AuditRow]
     let nothing: Bool
     let chainIntact: Bool
     let chainText: String
     let olderLink: String?
     let csvLink: String
 
-    static let knownActions: [AuditEvent.Action] = [
-        .login, .renewalStep, .certificateIssue, .certificateRevoke, .unlock, .contactsUpdate, .codeSend, .codeCheck, .cardEnrol, .raAction,
-        .raView, .userAdd, .rateLimit, .crlPublish,
-    ]
-
     init(frame: PageFrame, desk: RAConsole.Desk, form: AuditSearchForm, page: RAConsole.AuditPage) {
         self.frame = frame
-        self.desk = "\(desk.role) for \(desk.organisation)"
+        self.desk = desk.description
         self.form = form
-        actions = Self.knownActions.map { ActionChoice(value: $0.rawValue, selected: $0.rawValue == form.action) }
-        rows = page.entries.map {
-            Row(sequence: $0.sequence, time: $0.event.time.description, action: $0.event.action.rawValue, actor: $0.event.actor,
-                subject: $0.event.subject, outcome: $0.event.outcome.rawValue, details: $0.event.details)
-        }
+        actions = AuditEvent.Action.all.map { ActionChoice(value: $0.rawValue, selected: $0.rawValue == form.action) }
+        rows = page.entries.map(AuditRow.init)
         nothing = rows.isEmpty
         switch page.chain {
         case .intact(let entries):
@@ -115,16 +118,11 @@ struct AuditSearchPage {
     }
 }
 
-/// Audit entries as CSV (RFC 4180), formula-looking cells defused as in the expiry report's.
+/// Audit entries as CSV.
 enum AuditCSV {
     static func text(_ entries: [AuditEntry]) -> String {
-        var lines = ["sequence,time,action,actor,subject,outcome,details"]
-        for entry in entries {
-            lines.append([
-                String(entry.sequence), entry.event.time.description, entry.event.action.rawValue, entry.event.actor, entry.event.subject,
-                entry.event.outcome.rawValue, entry.event.details,
-            ].map(ExpiryReportCSV.cell).joined(separator: ","))
-        }
-        return lines.joined(separator: "\r\n") + "\r\n"
+        CSV.text(header: ["sequence", "time", "action", "actor", "subject", "outcome", "details"], rows: entries.map {
+            [String($0.sequence), $0.event.time.description, $0.event.action.rawValue, $0.event.actor, $0.event.subject, $0.event.outcome.rawValue, $0.event.details]
+        })
     }
 }

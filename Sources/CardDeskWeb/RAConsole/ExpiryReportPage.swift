@@ -15,23 +15,17 @@ struct ExpiryReportPage {
         let label: String?
     }
 
-    struct Row {
-        let week: String
-        let count: Int
-    }
-
     let frame: PageFrame
     let desk: String
     let organisation: String
-    let total: Int
+    /// One per week: drawn in the chart, and listed in the table.
     let bars: [Bar]
-    let rows: [Row]
     let summary: String
+    let barWidth = Self.barWidth
     let chartWidth: Int
     let chartHeight: Int
     let baseline: Int
     let axisLabelY: Int
-    let peak: Int
 
     static let barWidth = 24
     static let gap = 6
@@ -40,15 +34,14 @@ struct ExpiryReportPage {
 
     init(frame: PageFrame, desk: RAConsole.Desk, report: ExpiryReport) {
         self.frame = frame
-        self.desk = "\(desk.role) for \(desk.organisation)"
+        self.desk = desk.description
         organisation = report.organisation
-        total = report.certificates.count
-        peak = max(1, report.weeks.map(\.count).max() ?? 0)
+        let total = report.certificates.count
+        let peak = max(1, report.weeks.map(\.count).max() ?? 0)
         baseline = Self.top + Self.plotHeight
         axisLabelY = Self.top + Self.plotHeight + 16
         chartWidth = report.weeks.count * (Self.barWidth + Self.gap)
         chartHeight = baseline + 30
-        let peak = self.peak
         bars = report.weeks.enumerated().map { index, week in
             let height = week.count * Self.plotHeight / peak
             let x = index * (Self.barWidth + Self.gap)
@@ -58,25 +51,26 @@ struct ExpiryReportPage {
                 label: index % 4 == 0 ? String(week.start.dateDescription.dropFirst(5)) : nil
             )
         }
-        rows = report.weeks.map { Row(week: $0.start.dateDescription, count: $0.count) }
         let busiest = report.weeks.max { $0.count < $1.count }
         summary = "\(total) certificate\(total == 1 ? "" : "s") of \(report.organisation) fall due in the next \(report.weeks.count) weeks"
             + (busiest.map { $0.count > 0 ? "; the most, \($0.count), in the week of \($0.start.dateDescription)" : "" } ?? "") + "."
     }
 }
 
-/// The expiry report's list as CSV (RFC 4180). A cell that a spreadsheet would run as a formula is prefixed with an
-/// apostrophe.
+/// The expiry report's list as CSV.
 enum ExpiryReportCSV {
     static func text(_ report: ExpiryReport) -> String {
-        var lines = ["user_id,given_name,family_name,certificate,serial,card,expires"]
-        for item in report.certificates {
-            lines.append([
-                item.userID.rawValue, item.givenName, item.familyName, item.profile.rawValue, item.serial.hex, item.cardSerial ?? "",
-                item.notAfter.description,
-            ].map(cell).joined(separator: ","))
-        }
-        return lines.joined(separator: "\r\n") + "\r\n"
+        CSV.text(header: ["user_id", "given_name", "family_name", "certificate", "serial", "card", "expires"], rows: report.certificates.map {
+            [$0.userID.rawValue, $0.givenName, $0.familyName, $0.profile.rawValue, $0.serial.hex, $0.cardSerial ?? "", $0.notAfter.description]
+        })
+    }
+}
+
+/// CSV (RFC 4180) as the console's downloads write it. A cell that a spreadsheet would run as a formula is prefixed
+/// with an apostrophe.
+enum CSV {
+    static func text(header: [String], rows: [[String]]) -> String {
+        ([header] + rows).map { $0.map(cell).joined(separator: ",") + "\r\n" }.joined()
     }
 
     static func cell(_ text: String) -> String {

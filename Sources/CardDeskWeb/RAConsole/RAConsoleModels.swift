@@ -41,7 +41,7 @@ struct RAConsolePage {
 
     init(frame: PageFrame, desk: RAConsole.Desk, query: String?, people: [User]?) {
         self.frame = frame
-        self.desk = "\(desk.role) for \(desk.organisation)"
+        self.desk = desk.description
         self.query = query ?? ""
         searched = query != nil
         self.people = (people ?? []).map { Person(userID: $0.id.rawValue, name: "\($0.familyName), \($0.givenName)", organisation: $0.organisation) }
@@ -82,14 +82,6 @@ struct RAPersonPage {
         let reason: String?
     }
 
-    struct HistoryRow {
-        let time: String
-        let action: String
-        let actor: String
-        let outcome: String
-        let details: String
-    }
-
     let frame: PageFrame
     let desk: String
     let userID: String
@@ -102,7 +94,7 @@ struct RAPersonPage {
     let email: String
     let mobile: String
     let actions: [ActionRow]
-    let history: [HistoryRow]
+    let history: [AuditRow]
     let reasons: [ReasonChoice]
     let done: String?
     /// The role-granting form: shown when the desk may grant something here; the RA roles it may grant.
@@ -115,7 +107,7 @@ struct RAPersonPage {
 
     init(frame: PageFrame, desk: RAConsole.Desk, record: RAConsole.PersonRecord, codes: RARoleCodes, done: String? = nil) {
         self.frame = frame
-        self.desk = "\(desk.role) for \(desk.organisation)"
+        self.desk = desk.description
         let user = record.user
         userID = user.id.rawValue
         name = "\(user.givenName) \(user.familyName)"
@@ -129,7 +121,7 @@ struct RAPersonPage {
         reasons = RAConsole.CancelReason.allCases.map { ReasonChoice(value: $0.rawValue, name: $0.description.prefix(1).uppercased() + $0.description.dropFirst()) }
         self.done = done
         let grantable = RARole.allCases.filter { RAPolicy.mayGrant(desk.role, raRole: $0) }
-        mayGrant = user.id != desk.actor && RAPolicy.covers(desk.organisation, user) && RAPolicy.mayGrant(desk.role, raRole: nil)
+        mayGrant = RAConsole.grantRefusal(desk, to: user, raRole: nil) == nil
         grantableRARoles = grantable.map { "\(codes.code(for: $0)) (\($0))" }.joined(separator: ", ")
         organisationCovered = desk.organisation
         certificates = record.certificates.map {
@@ -148,9 +140,7 @@ struct RAPersonPage {
             case .refused(let reason): ActionRow(action: action.description, allowed: false, reason: reason)
             }
         }
-        history = record.history.map {
-            HistoryRow(time: $0.event.time.description, action: $0.event.action.rawValue, actor: $0.event.actor, outcome: $0.event.outcome.rawValue, details: $0.event.details)
-        }
+        history = record.history.map(AuditRow.init)
     }
 }
 

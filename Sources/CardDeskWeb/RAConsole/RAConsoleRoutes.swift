@@ -32,91 +32,46 @@ struct RAConsoleRoutes {
 
     /// Audit search (RA Managers): by person, card, RA, event type and dates; paged; as CSV; with the chain's state.
     private func audit(_ request: Request, csv: Bool) async throws -> Response {
-        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
-        var frame = try await self.frame("Audit log", token: token, session: session)
-        let form = AuditSearchForm(request.uri.queryParameters)
-        do {
-            let desk = try await console.desk(for: session)
+        try await atDesk(request, title: "Audit log", refusedAs: [.invalidInput]) { desk, visit in
+            let form = AuditSearchForm(request.uri.queryParameters)
             let filter = try form.filter()
-            if csv {
-                let entries = try await console.exportAudit(desk, filter: filter)
-                return Response(
-                    status: .ok,
-                    headers: [
-                        .contentType: "text/csv; charset=utf-8",
-                        .contentDisposition: "attachment; filename=\"audit-\(desk.organisation).csv\"",
-                        .cacheControl: "no-store",
-                    ],
-                    body: .init(byteBuffer: ByteBuffer(string: AuditCSV.text(entries)))
-                )
-            }
+            if csv { return Self.csv(AuditCSV.text(try await console.exportAudit(desk, filter: filter)), named: "audit-\(desk.organisation).csv") }
             let page = try await console.searchAudit(desk, filter: filter, before: form.before)
-            return try pages.page(AuditSearchPage(frame: frame, desk: desk, form: form, page: page), "ra-audit")
-        } catch let error as CardDeskError where [.notAuthorised, .invalidInput].contains(error.code) {
-            frame.title = error.code == .invalidInput ? "Audit log" : "Not allowed"
-            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
+            return try pages.page(AuditSearchPage(frame: visit.frame, desk: desk, form: form, page: page), "ra-audit")
         }
     }
 
     /// Cancelling a card permanently (a confirmed form with the reason); then the person's page again, saying so.
     private func cancel(_ request: Request, id: String, serial: String) async throws -> Response {
-        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
-        let form = try await PageRoutes.form(RACancelForm.self, request)
-        guard let given = form?.csrf, ConstantTime.equal(given, PageRoutes.csrf(token)) else { throw PageRoutes.csrfRefusal }
-        var frame = try await self.frame("Cancel a card", token: token, session: session)
-        do {
-            guard form?.confirm == "yes" else {
+        try await atDesk(request, title: "Card not cancelled", refusedAs: [.unknownUser, .unknownCard, .invalidInput]) { desk, visit in
+            let form = try await PageRoutes.checkedForm(RACancelForm.self, request, token: visit.token)
+            guard form.confirm == "yes" else {
                 throw CardDeskError(.invalidInput, "Tick the box to confirm: a cancelled card can never be used again.")
             }
-            guard let reason = form?.reason.flatMap(RAConsole.CancelReason.init(rawValue:)) else {
+            guard let reason = form.reason.flatMap(RAConsole.CancelReason.init(rawValue:)) else {
                 throw CardDeskError(.invalidInput, "Choose why the card is cancelled.")
             }
-            let desk = try await console.desk(for: session)
             let revoked = try await console.cancelCard(desk, userID: id, cardSerial: serial, reason: reason)
             return Response(status: .seeOther, headers: [.location: "/ra/people/\(id)?cancelled=\(revoked)"])
-        } catch let error as CardDeskError where [.notAuthorised, .unknownUser, .unknownCard, .invalidInput].contains(error.code) {
-            frame.title = error.code == .notAuthorised ? "Not allowed" : "Card not cancelled"
-            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
         }
     }
 
     /// Granting a role (a job role, or an RA role below one's own) at the RA's organisation.
     private func grant(_ request: Request, id: String) async throws -> Response {
-        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
-        let form = try await PageRoutes.form(RAGrantForm.self, request)
-        guard let given = form?.csrf, ConstantTime.equal(given, PageRoutes.csrf(token)) else { throw PageRoutes.csrfRefusal }
-        var frame = try await self.frame("Grant a role", token: token, session: session)
-        do {
-            let desk = try await console.desk(for: session)
-            _ = try await console.grantRole(desk, userID: id, code: form?.code ?? "")
+        try await atDesk(request, title: "Role not granted", refusedAs: [.unknownUser, .invalidInput, .userExists]) { desk, visit in
+            let form = try await PageRoutes.checkedForm(RAGrantForm.self, request, token: visit.token)
+            _ = try await console.grantRole(desk, userID: id, code: form.code ?? "")
             return Response(status: .seeOther, headers: [.location: "/ra/people/\(id)?granted=1"])
-        } catch let error as CardDeskError where [.notAuthorised, .unknownUser, .invalidInput, .userExists].contains(error.code) {
-            frame.title = error.code == .notAuthorised ? "Not allowed" : "Role not granted"
-            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
         }
     }
 
     /// The expiry report: a chart drawn here (SVG, no script), the same figures as a table, and the list as CSV.
     private func expiry(_ request: Request, csv: Bool) async throws -> Response {
-        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
-        let frame = try await self.frame("Certificates falling due", token: token, session: session)
-        let desk: RAConsole.Desk
-        do {
-            desk = try await console.desk(for: session)
-        } catch let error as CardDeskError {
-            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: .forbidden)
+        try await atDesk(request, title: "Certificates falling due") { desk, visit in
+            let report = try await console.expiryReport(desk)
+            guard csv else { return try pages.page(ExpiryReportPage(frame: visit.frame, desk: desk, report: report), "ra-expiry") }
+            return Self.csv(ExpiryReportCSV.text(report), named: "certificates-falling-due-\(desk.organisation).csv")
         }
-        let report = try await console.expiryReport(desk)
-        guard csv else { return try pages.page(ExpiryReportPage(frame: frame, desk: desk, report: report), "ra-expiry") }
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/csv; charset=utf-8",
-                .contentDisposition: "attachment; filename=\"certificates-falling-due-\(desk.organisation).csv\"",
-                .cacheControl: "no-store",
-            ],
-            body: .init(byteBuffer: ByteBuffer(string: ExpiryReportCSV.text(report)))
-        )
     }
 
     private func home(_ request: Request) async throws -> Response {
@@ -139,9 +94,8 @@ struct RAConsoleRoutes {
 
     private func chooseRole(_ request: Request) async throws -> Response {
         guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
-        let form = try await PageRoutes.form(RARoleForm.self, request)
-        guard let given = form?.csrf, ConstantTime.equal(given, PageRoutes.csrf(token)) else { throw PageRoutes.csrfRefusal }
-        guard let number = form?.number.flatMap(Int.init), console.raRoles(of: session).contains(where: { $0.number == number }) else {
+        let form = try await PageRoutes.checkedForm(RARoleForm.self, request, token: token)
+        guard let number = form.number.flatMap(Int.init), console.raRoles(of: session).contains(where: { $0.number == number }) else {
             throw CardDeskError(.invalidInput, "Choose one of your RA roles.")
         }
         _ = try await pages.login.chooseRole(token: token, number: number)
@@ -149,25 +103,43 @@ struct RAConsoleRoutes {
     }
 
     private func person(_ request: Request, id: String) async throws -> Response {
-        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
-        let frame = try await self.frame("Person", token: token, session: session)
-        do {
-            let desk = try await console.desk(for: session)
+        try await atDesk(request, title: "No such person", refusedAs: [.unknownUser]) { desk, visit in
             let record = try await console.person(desk, id: id)
-            var titled = frame
-            titled.title = "\(record.user.givenName) \(record.user.familyName)"
+            var frame = visit.frame
+            frame.title = "\(record.user.givenName) \(record.user.familyName)"
             // The outcome of an action just done (our own redirect). Only a number comes from the address: a link cannot
             // make this page show words of someone else's choosing.
             var done = request.uri.queryParameters.get("cancelled").flatMap { Int($0) }.map {
                 "The card is cancelled permanently; \($0) certificate\($0 == 1 ? " was" : "s were") revoked."
             }
             if request.uri.queryParameters.get("granted") == "1" { done = "The role was granted." }
-            return try pages.page(RAPersonPage(frame: titled, desk: desk, record: record, codes: console.codes, done: done), "ra-person")
-        } catch let error as CardDeskError where [.notAuthorised, .unknownUser].contains(error.code) {
-            var refused = frame
-            refused.title = error.code == .unknownUser ? "No such person" : "Not allowed"
-            return try pages.page(RAProblemPage(frame: refused, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
+            return try pages.page(RAPersonPage(frame: frame, desk: desk, record: record, codes: console.codes, done: done), "ra-person")
         }
+    }
+
+    /// A signed-in RA's request (signed out: to `/ra`): `body` gets the desk and the page's frame. A refusal
+    /// (`notAuthorised`, or one of `refusedAs`, titled `title`) is a page with the reason and the status of its code.
+    private func atDesk(
+        _ request: Request, title: String, refusedAs codes: [CardDeskError.Code] = [],
+        _ body: (RAConsole.Desk, (token: String, frame: PageFrame)) async throws -> Response
+    ) async throws -> Response {
+        guard let (token, session) = try await pages.signedIn(request) else { return Response(status: .seeOther, headers: [.location: "/ra"]) }
+        var frame = try await self.frame(title, token: token, session: session)
+        do {
+            return try await body(try await console.desk(for: session), (token, frame))
+        } catch let error as CardDeskError where error.code == .notAuthorised || codes.contains(error.code) {
+            if error.code == .notAuthorised { frame.title = "Not allowed" }
+            return try pages.page(RAProblemPage(frame: frame, message: error.reason), "ra-problem", status: HTTPResponse.Status(code: error.code.httpStatus))
+        }
+    }
+
+    /// A CSV download.
+    private static func csv(_ text: String, named filename: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(filename)\"", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
     }
 
     private func frame(_ title: String, token: String, session: SessionView) async throws -> PageFrame {
@@ -177,18 +149,18 @@ struct RAConsoleRoutes {
     }
 }
 
-struct RAGrantForm: Decodable {
+struct RAGrantForm: PostedForm {
     let csrf: String?
     let code: String?
 }
 
-struct RACancelForm: Decodable {
+struct RACancelForm: PostedForm {
     let csrf: String?
     let reason: String?
     let confirm: String?
 }
 
-struct RARoleForm: Decodable {
+struct RARoleForm: PostedForm {
     let csrf: String?
     let number: String?
 }

@@ -154,10 +154,11 @@ public struct CertificateAuthority: Sendable {
 
     /// Revokes a certificate (RFC 5280 reason) and records who did it, in one transaction, with the OCSP answer that
     /// says so (signed ahead). `byRenewal`: the renewal revoking it as one of its own steps (it is not cancelled);
-    /// `step`: that renewal's step, stored in the same transaction.
+    /// `step`: that renewal's step, stored in the same transaction. `current`: the certificate as the caller has just
+    /// read it, so it is not read again to sign the answer (the transaction still checks it is good).
     public func revoke(
         serial: SerialNumber, reason: RevocationReason, supersededBy: SerialNumber? = nil, byRenewal: String? = nil, actor: String,
-        step: RenewalStepWrite? = nil
+        step: RenewalStepWrite? = nil, current: CertificateRecord? = nil
     ) async throws -> CertificateRecord {
         let now = clock.now()
         let audit = AuditEvent(
@@ -165,7 +166,9 @@ public struct CertificateAuthority: Sendable {
             details: "reason=\(reason.name)" + (supersededBy.map { " supersededBy=\($0.hex)" } ?? ""), time: now
         )
         var ahead: AnswerSignedAhead?
-        if let listener, var revoked = try await storage.certificate(serial: serial), revoked.status == .good {
+        var stored = current?.serial == serial ? current : nil
+        if listener != nil, stored == nil { stored = try await storage.certificate(serial: serial) }
+        if let listener, var revoked = stored, revoked.status == .good {
             revoked.status = .revoked
             revoked.revokedAt = now
             revoked.revocationReason = reason

@@ -152,33 +152,16 @@ extension OCSPResponder {
     }
 
     /// A certificate was issued, and its answer stored with it: held in memory before anyone asks (unless something
-    /// was withdrawn from memory since it was signed: a revocation of it may have been).
+    /// was withdrawn from memory since it was signed: a revocation of it may have been). Without one (it could not be
+    /// signed), the first question signs it.
     public func certificateIssued(_ record: CertificateRecord, ahead: AnswerSignedAhead?) async {
-        if let ahead, ahead.answer.serial == record.serial {
-            presigned.keep(ahead.answer, ifGeneration: ahead.mark)
-        } else {
-            await signAhead(record)
-        }
+        if let ahead { presigned.keep(ahead.answer, ifGeneration: ahead.mark) }
     }
 
-    /// A certificate was revoked (its stored answer replaced in the same transaction): this process forgets the old
-    /// answer before the revocation is reported done, and holds the new one (a revocation is final).
+    /// A certificate was revoked (its stored answer replaced, or deleted, in the same transaction): this process
+    /// forgets the old answer before the revocation is reported done, and holds the new one (a revocation is final).
     public func certificateRevoked(_ record: CertificateRecord, ahead: AnswerSignedAhead?) async {
-        if let ahead, ahead.answer.serial == record.serial, ahead.answer.status == .revoked {
-            presigned.replace(record.serial, with: ahead.answer)
-        } else {
-            presigned.drop([record.serial])
-            await signAhead(record)
-        }
-    }
-
-    /// Signs, stores and holds the answer about `record` as it is now (when none could be signed ahead of the
-    /// change). A failure leaves it to the first question.
-    private func signAhead(_ record: CertificateRecord) async {
-        let generation = presigned.generation
-        guard let answer = try? await presign(record, now: clock.now()) else { return }
-        try? await status.savePresignedAnswers([answer])
-        presigned.keep(answer, ifGeneration: generation)
+        presigned.drop(record.serial, replacingWith: ahead?.answer)
     }
 
     /// Signs again the stored answers due (half their validity gone), up to `limit`; answers about expired
@@ -264,13 +247,9 @@ final class PresignedAnswers: Sendable {
     }
 
     func keep(_ answer: PresignedOCSPAnswer, ifGeneration generation: UInt64) {
-        guard capacity > 0 else { return }
         state.withLock { state in
             guard state.generation == generation else { return }
-            if state.entries.count >= capacity, state.entries[answer.serial] == nil {
-                for stale in state.entries.keys.prefix(max(1, capacity / 10)) { state.entries[stale] = nil }
-            }
-            state.entries[answer.serial] = answer
+            insert(answer, into: &state)
         }
     }
 
@@ -282,17 +261,22 @@ final class PresignedAnswers: Sendable {
         }
     }
 
-    /// Drops what is held about `serial` (as `drop` does) and holds `answer` in its place, at once.
-    func replace(_ serial: SerialNumber, with answer: PresignedOCSPAnswer) {
+    /// Drops what is held about `serial` (as `drop` does) and, at once, holds `answer` in its place.
+    func drop(_ serial: SerialNumber, replacingWith answer: PresignedOCSPAnswer?) {
         state.withLock { state in
             state.generation &+= 1
             state.entries[serial] = nil
-            guard capacity > 0 else { return }
-            if state.entries.count >= capacity {
-                for stale in state.entries.keys.prefix(max(1, capacity / 10)) { state.entries[stale] = nil }
-            }
-            state.entries[serial] = answer
+            if let answer { insert(answer, into: &state) }
         }
+    }
+
+    /// Holds `answer`, making room (a tenth of the entries) when full.
+    private func insert(_ answer: PresignedOCSPAnswer, into state: inout State) {
+        guard capacity > 0 else { return }
+        if state.entries.count >= capacity, state.entries[answer.serial] == nil {
+            for stale in state.entries.keys.prefix(max(1, capacity / 10)) { state.entries[stale] = nil }
+        }
+        state.entries[answer.serial] = answer
     }
 
     func dropAll() {

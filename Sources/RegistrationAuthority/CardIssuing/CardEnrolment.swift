@@ -113,7 +113,7 @@ public struct CardEnrolment: Sendable {
         for record in try await store.certificates(cardSerial: card.serial) where record.profile == profile && record.status == .good {
             if try Certificate(derEncoded: record.der).publicKey == csr.publicKey { return record.der }
             // Issued for a key the card no longer holds (the enrolment was run again): it must not stay valid.
-            _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: actor)
+            _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: actor, current: record)
         }
         let prepared = try await authority.prepare(userID: enrolment.userID, profile: profile, csr: csr, validityDays: enrolment.validityDays)
         return try await authority.issue(prepared, actor: actor, cardSerial: card.serial).derEncoded()
@@ -164,7 +164,7 @@ public struct CardEnrolment: Sendable {
                 ended += 1
             }
             for record in try await store.certificates(cardSerial: serial) where record.status == .good {
-                _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: "system")
+                _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: "system", current: record)
             }
         }
         return ended

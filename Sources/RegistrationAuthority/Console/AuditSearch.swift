@@ -33,11 +33,7 @@ extension RAConsole {
 
     private func requireManager(_ desk: Desk) async throws {
         guard desk.role == .manager else {
-            try await directory.appendAudit(AuditEvent(
-                action: .raAction, actor: "user:\(desk.actor)", subject: "audit", outcome: .failure,
-                details: "audit search refused: \(desk.role) for \(desk.organisation)", time: clock.now()
-            ))
-            throw CardDeskError(.notAuthorised, "Searching the audit log is for RA Managers. Ask your RA Manager.")
+            throw try await refusal(desk, subject: "audit", refused: "audit search", reason: "Searching the audit log is for RA Managers. Ask your RA Manager.")
         }
     }
 

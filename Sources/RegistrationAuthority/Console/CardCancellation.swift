@@ -33,15 +33,10 @@ extension RAConsole {
     /// Cancels `cardSerial`, one of `userID`'s cards; returns how many certificates were revoked.
     public func cancelCard(_ desk: Desk, userID text: String, cardSerial: String, reason: CancelReason) async throws -> Int {
         guard let cancellation else { throw CardDeskError(.configuration, "This server cannot cancel cards (no certificate authority).") }
-        guard let id = try? UserID(text), let user = try await directory.user(id: id) else {
-            throw CardDeskError(.unknownUser, "No person with user ID \(text.prefix(20)) is registered.")
-        }
+        let user = try await subject(text)
+        let id = user.id
         if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: .cancelCard, subject: user) {
-            try await directory.appendAudit(AuditEvent(
-                action: .raAction, actor: "user:\(desk.actor)", subject: "card:\(cardSerial.prefix(40))", outcome: .failure,
-                details: "cancel refused: \(desk.role) for \(desk.organisation): \(why)", time: clock.now()
-            ))
-            throw CardDeskError(.notAuthorised, why)
+            throw try await refusal(desk, subject: "card:\(cardSerial.prefix(40))", refused: "cancel", note: why, reason: why)
         }
         guard let card = try await directory.cards(userID: id).first(where: { $0.serial == cardSerial }) else {
             throw CardDeskError(.unknownCard, "\(user.givenName) \(user.familyName) has no card \(cardSerial.prefix(40)).")
@@ -50,13 +45,15 @@ extension RAConsole {
         if card.status != .cancelled {
             try await cancellation.registry.cancelCard(serial: card.serial, audit: AuditEvent(
                 action: .raAction, actor: "user:\(desk.actor)", subject: "card:\(card.serial)",
-                details: "card cancelled permanently (\(reason.description)) by \(desk.role) for \(desk.organisation)", time: clock.now()
+                details: "card cancelled permanently (\(reason.description)) by \(desk)", time: clock.now()
             ))
         }
         var revoked = 0
         for certificate in try await directory.certificates(userID: id) where certificate.cardSerial == card.serial && certificate.status == .good {
             do {
-                _ = try await cancellation.authority.revoke(serial: certificate.serial, reason: reason.revocation, actor: "user:\(desk.actor)")
+                _ = try await cancellation.authority.revoke(
+                    serial: certificate.serial, reason: reason.revocation, actor: "user:\(desk.actor)", current: certificate
+                )
                 revoked += 1
             } catch let error as CardDeskError where error.code == .alreadyRevoked {
                 // Revoked meanwhile (another RA, or an earlier attempt): what was wanted.

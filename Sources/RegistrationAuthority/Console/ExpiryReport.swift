@@ -16,22 +16,26 @@ public struct ExpiryReport: Sendable {
 
     /// Groups `certificates` into `weekCount` weeks from the day of `now` (UTC).
     public init(organisation: String, now: Timestamp, weekCount: Int, certificates: [CertificateFallingDue]) {
-        let day: Int64 = 86_400_000
-        let first = now.millisecondsSince1970 - now.millisecondsSince1970 % day
+        let first = Self.firstDay(now)
         var counts = [Int](repeating: 0, count: weekCount)
         for certificate in certificates {
-            let index = Int((certificate.notAfter.millisecondsSince1970 - first) / (7 * day))
+            let index = Int((certificate.notAfter.millisecondsSince1970 - first.millisecondsSince1970) / Self.week)
             if counts.indices.contains(index) { counts[index] += 1 }
         }
         self.organisation = organisation
-        self.weeks = counts.enumerated().map { Week(start: Timestamp(millisecondsSince1970: first + Int64($0.offset) * 7 * day), count: $0.element) }
+        self.weeks = counts.enumerated().map { Week(start: Self.start(ofWeek: $0.offset, from: first), count: $0.element) }
         self.certificates = certificates
     }
 
-    /// The first moment after the report's last week.
-    static func end(now: Timestamp, weekCount: Int) -> Timestamp {
-        let day: Int64 = 86_400_000
-        return Timestamp(millisecondsSince1970: now.millisecondsSince1970 - now.millisecondsSince1970 % day + Int64(weekCount) * 7 * day)
+    static let week: Int64 = 7 * 86_400_000
+
+    /// Midnight UTC of `now`'s day: the first week starts there.
+    static func firstDay(_ now: Timestamp) -> Timestamp {
+        Timestamp(millisecondsSince1970: now.millisecondsSince1970 - now.millisecondsSince1970 % 86_400_000)
+    }
+
+    static func start(ofWeek index: Int, from first: Timestamp) -> Timestamp {
+        Timestamp(millisecondsSince1970: first.millisecondsSince1970 + Int64(index) * week)
     }
 }
 
@@ -40,8 +44,8 @@ extension RAConsole {
     /// see its own organisation's.
     public func expiryReport(_ desk: Desk, weeks: Int = 26) async throws -> ExpiryReport {
         let now = clock.now()
-        let start = Timestamp(millisecondsSince1970: now.millisecondsSince1970 - now.millisecondsSince1970 % 86_400_000)
-        let due = try await directory.certificatesFallingDue(organisation: desk.organisation, from: max(start, now), to: ExpiryReport.end(now: now, weekCount: weeks))
+        let end = ExpiryReport.start(ofWeek: weeks, from: ExpiryReport.firstDay(now))
+        let due = try await directory.certificatesFallingDue(organisation: desk.organisation, from: now, to: end)
         return ExpiryReport(organisation: desk.organisation, now: now, weekCount: weeks, certificates: due)
     }
 }

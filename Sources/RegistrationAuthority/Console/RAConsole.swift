@@ -23,11 +23,14 @@ public struct RAConsole: Sendable {
     }
 
     /// Where an RA works: who they are, in which RA role, for which organisation.
-    public struct Desk: Sendable, Hashable {
+    public struct Desk: Sendable, Hashable, CustomStringConvertible {
         public let actor: UserID
         public let name: String
         public let role: RARole
         public let organisation: String
+
+        /// "RA Agent for RBQ", as the pages and the audit log name it.
+        public var description: String { "\(role) for \(organisation)" }
     }
 
     /// The RA roles a session's user holds, as the `CODE@ORG` texts of the session's roles with their numbers
@@ -47,8 +50,9 @@ public struct RAConsole: Sendable {
             let reason = held.isEmpty
                 ? "The RA console is for Registration Authority staff, and none of your roles is an RA role. Ask your RA Manager."
                 : "Choose one of your RA roles to use the RA console."
-            try await refuse(actor: actor, subject: "user:\(actor)", details: "console: the role in use (\(session.role ?? "none")) is not an RA role")
-            throw CardDeskError(.notAuthorised, reason)
+            throw try await refusal(
+                actor: actor, working: "", subject: "user:\(actor)", refused: "console", note: "the role in use (\(session.role ?? "none")) is not an RA role", reason: reason
+            )
         }
         return Desk(actor: actor, name: session.name, role: raRole, organisation: role.organisation)
     }
@@ -72,15 +76,10 @@ public struct RAConsole: Sendable {
 
     /// A person's record, if they are in the desk's organisation (their own record too: the actions on it are refused).
     public func person(_ desk: Desk, id text: String) async throws -> PersonRecord {
-        guard let id = try? UserID(text), let user = try await directory.user(id: id) else {
-            throw CardDeskError(.unknownUser, "No person with user ID \(text.prefix(20)) is registered.")
-        }
-        guard RAPolicy.covers(desk.organisation, user) else {
-            try await refuse(actor: desk.actor, subject: "user:\(id)", details: "view refused: \(desk.role) for \(desk.organisation); the person is in \(user.organisation)")
-            throw CardDeskError(
-                .notAuthorised,
-                "Your \(desk.role) role covers \(desk.organisation); \(user.givenName) \(user.familyName) works for \(user.organisation). Ask their own Registration Authority."
-            )
+        let user = try await subject(text)
+        let id = user.id
+        if case .refused(let reason) = RAPolicy.coverage(role: desk.role, organisation: desk.organisation, subject: user) {
+            throw try await refusal(desk, subject: "user:\(id)", refused: "view", note: "the person is in \(user.organisation)", reason: reason)
         }
         let cards = try await directory.cards(userID: id)
         let record = PersonRecord(
@@ -94,14 +93,30 @@ public struct RAConsole: Sendable {
             })
         )
         try await directory.appendAudit(AuditEvent(
-            action: .raView, actor: "user:\(desk.actor)", subject: "user:\(id)", details: "\(desk.role) for \(desk.organisation)", time: clock.now()
+            action: .raView, actor: "user:\(desk.actor)", subject: "user:\(id)", details: "\(desk)", time: clock.now()
         ))
         return record
     }
 
-    private func refuse(actor: UserID, subject: String, details: String) async throws {
+    /// The person a console address names (`/ra/people/{id}`).
+    func subject(_ text: String) async throws -> User {
+        guard let id = try? UserID(text), let user = try await directory.user(id: id) else {
+            throw CardDeskError(.unknownUser, "No person with user ID \(text.prefix(20)) is registered.")
+        }
+        return user
+    }
+
+    /// Audits that the desk was refused something (`refused`: "view", "cancel"…) and returns the error that tells the
+    /// RA why, for the caller to throw.
+    func refusal(_ desk: Desk, subject: String, refused: String, note: String? = nil, reason: String) async throws -> CardDeskError {
+        try await refusal(actor: desk.actor, working: ": \(desk)", subject: subject, refused: refused, note: note, reason: reason)
+    }
+
+    private func refusal(actor: UserID, working who: String, subject: String, refused: String, note: String?, reason: String) async throws -> CardDeskError {
         try await directory.appendAudit(AuditEvent(
-            action: .raAction, actor: "user:\(actor)", subject: subject, outcome: .failure, details: details, time: clock.now()
+            action: .raAction, actor: "user:\(actor)", subject: subject, outcome: .failure,
+            details: "\(refused) refused\(who)" + (note.map { "; \($0)" } ?? ""), time: clock.now()
         ))
+        return CardDeskError(.notAuthorised, reason)
     }
 }

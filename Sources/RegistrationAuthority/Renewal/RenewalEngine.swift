@@ -200,7 +200,9 @@ public struct RenewalEngine: Sendable {
         }
         for record in earlier {
             // Issued for a key the card no longer holds: it can never be used, so it must not stay valid.
-            _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, byRenewal: renewal.id, actor: "renewal:\(renewal.id)")
+            _ = try await authority.revoke(
+                serial: record.serial, reason: .cessationOfOperation, byRenewal: renewal.id, actor: "renewal:\(renewal.id)", current: record
+            )
         }
         let prepared = try await authority.prepare(userID: renewal.userID, profile: profile, csr: csr)
         // The step is stored with the issuance, in its transaction: both or neither.
@@ -245,7 +247,8 @@ public struct RenewalEngine: Sendable {
             let step = Self.step(&renewal, details: details, at: clock.now())
             commitWatch?.willCommit("revoke")
             _ = try await authority.revoke(
-                serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, byRenewal: renewal.id, actor: "renewal:\(renewal.id)", step: step
+                serial: item.oldSerial, reason: .superseded, supersededBy: newSerial, byRenewal: renewal.id, actor: "renewal:\(renewal.id)", step: step,
+                current: old
             )
             commitWatch?.didCommit("revoke")
         } else {

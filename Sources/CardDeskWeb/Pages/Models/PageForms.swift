@@ -1,5 +1,12 @@
 import Hummingbird
 
+/// A form posted by a signed-in page: it carries the session's CSRF token (see `PageRoutes.checkedForm`).
+protocol PostedForm: Decodable {
+    var csrf: String? { get }
+}
+
+extension PageForms.Contact: PostedForm {}
+
 /// The plain forms the pages post (`application/x-www-form-urlencoded`), read with Hummingbird's form decoder.
 /// Every field is optional: a missing one reaches the service as empty and is refused there, with its message.
 public enum PageForms {
