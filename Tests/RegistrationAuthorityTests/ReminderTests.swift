@@ -48,7 +48,7 @@ struct ReminderTests {
             let ben = try #require(sent.first { $0.to == "ben.due@nhs.net" })
             let benSerial = try await cards["Ben"]!.serial()
             #expect(ben.subject.hasPrefix("Your smartcard certificates expire on "))
-            #expect(ben.body.contains("Dear Ben,") && ben.body.contains(benSerial) && ben.body.contains("in 20 days"))
+            #expect(ben.body.contains("Dear Ben,") && ben.body.contains(benSerial) && ben.body.contains("in 20 days"), "\(ben.body)")
             #expect(ben.body.contains("/?operation=selfRenewSmartcard"))
             let audit = try await fixture.audit(.expiryReminder)
             #expect(audit.count == 3 && audit.contains { $0.contains("expiry reminder 30 days") } && audit.contains { $0.contains("expiry reminder 90 days") })
