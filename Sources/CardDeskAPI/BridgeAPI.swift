@@ -197,4 +197,23 @@ public enum BridgeAPI {
             self.errorCode = errorCode
         }
     }
+
+    /// The card in the RA desk's second reader (`GET /v1/subject`): the card holder's, not the RA's own.
+    public struct SubjectCard: Codable, Sendable {
+        /// Nil when the second reader is empty (or the agent watches no second reader: `reader` nil too).
+        public let cardSerial: String?
+        public let reader: String?
+        public let triesLeft: Int?
+        /// Three wrong passcodes: it needs unlocking.
+        public let locked: Bool
+        /// Its PUK is blocked too: it can never be unlocked (clear or replace it).
+        public let blocked: Bool
+        public init(cardSerial: String?, reader: String?, triesLeft: Int?, locked: Bool, blocked: Bool) {
+            self.cardSerial = cardSerial
+            self.reader = reader
+            self.triesLeft = triesLeft
+            self.locked = locked
+            self.blocked = blocked
+        }
+    }
 }

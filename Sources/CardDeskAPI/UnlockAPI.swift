@@ -78,3 +78,17 @@ public enum UnlockAPI {
         }
     }
 }
+
+/// The RA desk's card work, asked by the agent with the RA's session token (`Authorization: Bearer`), for the card in
+/// its second reader: `POST /api/v1/ra/renewals` (a `RenewalAPI.Start` signed by that card), `POST /api/v1/ra/unlocks`
+/// (`UnlockAPI.Start`: the card's PUKs for the reset, with a token), `POST /api/v1/ra/unlocks/done` (this body).
+public enum RADeskAPI {
+    public struct UnlockDone: Codable, Sendable {
+        public let cardSerial: String
+        public let token: String
+        public init(cardSerial: String, token: String) {
+            self.cardSerial = cardSerial
+            self.token = token
+        }
+    }
+}

@@ -41,6 +41,8 @@ struct AgentState: Sendable {
         case notify(title: String, body: String)
         /// Change the card's PUK, released for an unlock that stopped before changing it.
         case rotatePUK(CardInsertion)
+        /// Stop the RA desk's renewal of the card that left the second reader.
+        case cancelSubjectRenewal
     }
 
     /// The page the expiry notification points to.
@@ -62,6 +64,11 @@ struct AgentState: Sendable {
     private(set) var renewal = AgentRenewal()
     private(set) var unlock = AgentUnlock()
     private(set) var handover = HandoverSecrets()
+    /// The card holder's card in the RA desk's second reader (`card` is the RA's own), its renewal by the RA, and
+    /// whether an unlock of it is running.
+    private(set) var subject: CardInsertion?
+    private(set) var subjectRenewal = AgentRenewal()
+    private(set) var subjectUnlocking = false
 
     init(renewalURL: String) {
         self.renewalURL = renewalURL
@@ -375,6 +382,80 @@ struct AgentState: Sendable {
         var effects: [Effect] = [.say("Your smartcard is unlocked: sign in with your new passcode.")]
         if phase == .cardLocked || phase == .awaitingPasscode, token == nil { effects.append(.readPasscodeState(insertion)) }
         return effects
+    }
+
+    // MARK: The RA desk's second reader (the card holder's card)
+
+    mutating func subjectInserted(serial: String) -> [Effect] {
+        var effects: [Effect] = subjectRenewal.cardRemoved() ? [.cancelSubjectRenewal] : []
+        insertions += 1
+        subject = CardInsertion(serial: serial, number: insertions)
+        subjectUnlocking = false
+        effects.append(.say("Card \(serial) inserted in the second reader."))
+        return effects
+    }
+
+    /// The holder's card left the second reader: its renewal stops at its next step (and resumes when it is back).
+    mutating func subjectRemoved() -> [Effect] {
+        var effects: [Effect] = subjectRenewal.cardRemoved() ? [.cancelSubjectRenewal] : []
+        subject = nil
+        subjectUnlocking = false
+        effects.append(.say("Card removed from the second reader."))
+        return effects
+    }
+
+    /// The RA's session and the holder's card, for the desk's card work: the RA signed in with their own card, and
+    /// the holder's card is in the second reader.
+    func requireDesk() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
+        let signedIn = try requireSignedIn()
+        guard let subject else { throw CardDeskError(.cardRemoved, "Put the card holder's smartcard in the second reader.") }
+        return (signedIn.token, subject)
+    }
+
+    /// Claims the renewal of the holder's card (the holder's passcode is checked next). One piece of work at a time.
+    mutating func claimSubjectRenewal() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
+        let desk = try requireDesk()
+        guard !subjectUnlocking else { throw CardDeskError(.renewalConflict, "The card in the second reader is being unlocked.") }
+        try subjectRenewal.claim(profiles: [])
+        return desk
+    }
+
+    mutating func subjectRenewalRefused() {
+        subjectRenewal.abandon()
+    }
+
+    mutating func subjectRenewalStarts(for insertion: CardInsertion) throws(CardDeskError) -> [Effect] {
+        guard subject == insertion else {
+            subjectRenewal.abandon()
+            throw CardDeskError(.cardRemoved, "The card was taken out of the second reader. Put it back and try again.")
+        }
+        subjectRenewal.started()
+        return [.say("Renewing the certificates of card \(insertion.serial) (second reader) for its holder.")]
+    }
+
+    mutating func subjectRenewalProgress(_ profile: CertificateProfileKind, _ stage: RenewalClient.Stage) {
+        subjectRenewal.update(profile, stage)
+    }
+
+    mutating func subjectRenewalFinished(_ error: (any Error)?, serial: String) -> [Effect] {
+        guard let reason = subjectRenewal.finish(error) else { return [.say("Success: certificates renewed for smartcard \(serial).")] }
+        return [.say("The renewal of card \(serial) stopped: \(WorkstationAgent.describe(reason))")]
+    }
+
+    /// Claims the unlock of the holder's card.
+    mutating func claimSubjectUnlock() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
+        let desk = try requireDesk()
+        guard !subjectUnlocking, subjectRenewal.run == .idle else {
+            throw CardDeskError(.renewalConflict, "The card in the second reader is busy: wait for what it is doing to finish.")
+        }
+        subjectUnlocking = true
+        return desk
+    }
+
+    mutating func subjectUnlockEnded(unlocked: Bool, for insertion: CardInsertion) -> [Effect] {
+        guard subject == insertion else { return [] }
+        subjectUnlocking = false
+        return unlocked ? [.say("Card \(insertion.serial) (second reader) is unlocked: its holder chose a new passcode.")] : []
     }
 }
 

@@ -12,6 +12,8 @@ public import Smartcard
 /// effects. It holds only what a value cannot: the card's session, the server client, and the running renewal's task.
 public actor WorkstationAgent {
     let reader: any CardReader
+    /// The RA desk's second reader, for the card holder's card (nil: the agent watches one reader).
+    let subjectReader: (any CardReader)?
     let server: ServerClient
     let output: @Sendable (String) -> Void
     let opener: @Sendable (URL) -> Bool
@@ -24,6 +26,9 @@ public actor WorkstationAgent {
     private var cardSession: (insertion: CardInsertion, session: any SmartcardSession)?
     /// The renewal running for the card in the reader (cancelled when the card is taken out).
     private var renewalTask: Task<Void, Never>?
+    /// The session with the card in the second reader, and the RA's renewal of it.
+    private var subjectSession: (insertion: CardInsertion, session: any SmartcardSession)?
+    private var subjectRenewalTask: Task<Void, Never>?
 
     public static let version = "0.5.0"
     /// How often the agent checks in (presence, keep-alive, ended elsewhere).
@@ -35,10 +40,11 @@ public actor WorkstationAgent {
     ///   - hideInput: called with true when the agent starts waiting for a passcode typed at the terminal (which must
     ///     then not echo it), and with false when it stops.
     public init(
-        reader: any CardReader, server: ServerClient, bridgePort: Int, output: @escaping @Sendable (String) -> Void,
-        opener: @escaping @Sendable (URL) -> Bool, hideInput: @escaping @Sendable (Bool) -> Void = { _ in }
+        reader: any CardReader, subjectReader: (any CardReader)? = nil, server: ServerClient, bridgePort: Int,
+        output: @escaping @Sendable (String) -> Void, opener: @escaping @Sendable (URL) -> Bool, hideInput: @escaping @Sendable (Bool) -> Void = { _ in }
     ) {
         self.reader = reader
+        self.subjectReader = subjectReader
         self.server = server
         self.bridgePort = bridgePort
         self.output = output
@@ -65,7 +71,18 @@ public actor WorkstationAgent {
     /// Runs until the task is cancelled: reader events, terminal lines and the check-in with the server.
     public func run(lines: AsyncStream<String>) async {
         output("CardDesk agent watching \(reader.name). Insert your smartcard.")
+        if let subjectReader { output("Second reader (the card holder's card, at the RA desk): \(subjectReader.name).") }
         await withTaskGroup(of: Void.self) { group in
+            if let subjectReader {
+                group.addTask {
+                    for await event in subjectReader.events() {
+                        switch event {
+                        case .inserted(let serial, let card): await self.subjectInserted(serial: serial, card: card)
+                        case .removed: await self.subjectRemoved()
+                        }
+                    }
+                }
+            }
             group.addTask {
                 for await event in self.reader.events() {
                     switch event {
@@ -139,6 +156,8 @@ public actor WorkstationAgent {
                 try? await server.logout(token: token, reason: reason)
             case .cancelRenewal:
                 renewalTask?.cancel()
+            case .cancelSubjectRenewal:
+                subjectRenewalTask?.cancel()
             case .openRenewalPage:
                 if opener(renewalURLWithHandover()) {
                     output("Opening \(renewalURL.absoluteString) in your browser.")
@@ -389,6 +408,101 @@ public actor WorkstationAgent {
         try Passcode.checkNew(new, repeated: repeated)
         try await checkPasscode(on: insertion) { try await $0.changePIN(current: current, new: new) }
         output("Your passcode has been changed.")
+    }
+
+    // MARK: The RA desk's second reader (the card holder's card)
+
+    func subjectInserted(serial: String, card session: any SmartcardSession) async {
+        let effects = state.subjectInserted(serial: serial)
+        if let subject = state.subject { subjectSession = (subject, session) }
+        await perform(effects)
+    }
+
+    func subjectRemoved() async {
+        subjectSession = nil
+        await perform(state.subjectRemoved())
+    }
+
+    private func subjectSession(for insertion: CardInsertion) throws(CardDeskError) -> any SmartcardSession {
+        guard let subjectSession, subjectSession.insertion == insertion else {
+            throw CardDeskError(.cardRemoved, "The card was taken out of the second reader. Put it back and try again.")
+        }
+        return subjectSession.session
+    }
+
+    /// The card in the second reader, for the RA's page (signed in only).
+    func subjectCard() async throws -> BridgeAPI.SubjectCard {
+        _ = try state.requireSignedIn()
+        guard let subjectReader else {
+            return .init(cardSerial: nil, reader: nil, triesLeft: nil, locked: false, blocked: false)
+        }
+        guard let subject = state.subject, let session = try? subjectSession(for: subject) else {
+            return .init(cardSerial: nil, reader: subjectReader.name, triesLeft: nil, locked: false, blocked: false)
+        }
+        let pin = try await session.pinState()
+        return .init(cardSerial: subject.serial, reader: subjectReader.name, triesLeft: pin.pinTriesLeft, locked: pin.isLocked, blocked: pin.isBlockedForGood)
+    }
+
+    /// The RA renews the certificates of the card in the second reader; its holder typed the passcode. The server
+    /// decides whether this RA may (`POST /api/v1/ra/renewals`); the page follows `subjectRenewalProgress`.
+    func startSubjectRenewal(passcode: String) async throws {
+        let (token, insertion) = try state.claimSubjectRenewal()
+        let card: any SmartcardSession
+        do {
+            card = try subjectSession(for: insertion)
+            try await card.verifyPIN(passcode)
+        } catch {
+            state.subjectRenewalRefused()
+            throw error
+        }
+        await perform(try state.subjectRenewalStarts(for: insertion))
+        let client = RenewalClient(server: server, card: card, raSessionToken: token)
+        subjectRenewalTask = Task {
+            var failure: (any Error)?
+            do {
+                try await client.renew(passcode: passcode) { profile, stage in await self.subjectRenewalProgress(profile, stage) }
+            } catch {
+                failure = error
+            }
+            await self.subjectRenewalEnded(failure, serial: insertion.serial)
+        }
+    }
+
+    var subjectRenewalProgress: BridgeAPI.RenewalProgress { state.subjectRenewal.snapshot }
+
+    private func subjectRenewalProgress(_ profile: CertificateProfileKind, _ stage: RenewalClient.Stage) {
+        state.subjectRenewalProgress(profile, stage)
+    }
+
+    private func subjectRenewalEnded(_ error: (any Error)?, serial: String) async {
+        subjectRenewalTask = nil
+        await perform(state.subjectRenewalFinished(error, serial: serial))
+    }
+
+    /// The RA unlocks the card in the second reader: its holder typed the new passcode twice. The server releases the
+    /// card's PUK to this RA (`POST /api/v1/ra/unlocks`); the passcode is set on the card and never leaves here.
+    func unlockSubject(passcode: String, repeated: String) async throws {
+        let (token, insertion) = try state.claimSubjectUnlock()
+        do {
+            try Passcode.checkNew(passcode, repeated: repeated)
+            let card = try subjectSession(for: insertion)
+            if try await card.pinState().pukTriesLeft == 0 {
+                throw CardDeskError(.cardBlocked, "This card is blocked for good (its unlock key too): it cannot be unlocked. Clear it or issue a new card.")
+            }
+            let release = try await server.raUnlock(sessionToken: token, cardSerial: insertion.serial)
+            guard let done = release.token else { throw CardDeskError(.internalFailure, "The server gave no token for the unlock.") }
+            try await UnlockClient.reset(card, with: release, passcode: passcode)
+            try await server.completeRAUnlock(sessionToken: token, cardSerial: insertion.serial, token: done)
+            try await card.reset()
+        } catch {
+            await subjectUnlockEnded(unlocked: false, for: insertion)
+            throw error
+        }
+        await subjectUnlockEnded(unlocked: true, for: insertion)
+    }
+
+    private func subjectUnlockEnded(unlocked: Bool, for insertion: CardInsertion) async {
+        await perform(state.subjectUnlockEnded(unlocked: unlocked, for: insertion))
     }
 
     static func describe(_ error: any Error) -> String {

@@ -16,7 +16,9 @@ public import Logging
 ///
 /// Routes: `GET /v1/status`, `POST /v1/login`, `POST /v1/login/role`, `POST /v1/handover`,
 /// `POST /v1/renewal` (passcode), `GET /v1/renewal` (progress), `POST /v1/unlock/options|code|verify|passcode`
-/// (self-service unlock), `POST /v1/passcode` (change, signed in).
+/// (self-service unlock), `POST /v1/passcode` (change, signed in); and at the RA desk, for the card holder's card in
+/// the second reader: `GET /v1/subject`, `POST /v1/subject/renewal` (the holder's passcode), `GET /v1/subject/renewal`,
+/// `POST /v1/subject/unlock` (the holder's new passcode, twice).
 public struct LocalBridge: Sendable {
     let agent: WorkstationAgent
     let origin: String
@@ -85,6 +87,28 @@ public struct LocalBridge: Sendable {
             try await requireToken(request)
             return await agent.renewalProgress
         }
+        // The RA desk: the card holder's card in the second reader (the page of a signed-in RA; the server decides
+        // whether this RA may renew or unlock that card).
+        api.get("subject") { request, _ -> BridgeAPI.SubjectCard in
+            try await requireToken(request)
+            return try await agent.subjectCard()
+        }
+        api.post("subject/renewal") { request, context -> Response in
+            try await requireToken(request)
+            let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
+            try await agent.startSubjectRenewal(passcode: body.passcode)
+            return try await Self.json(agent.subjectRenewalProgress, status: .accepted)
+        }
+        api.get("subject/renewal") { request, _ -> BridgeAPI.RenewalProgress in
+            try await requireToken(request)
+            return await agent.subjectRenewalProgress
+        }
+        api.post("subject/unlock") { request, context -> BridgeAPI.SubjectCard in
+            try await requireToken(request)
+            let body = try await request.decode(as: BridgeAPI.NewPasscode.self, context: context)
+            try await agent.unlockSubject(passcode: body.passcode, repeated: body.repeated)
+            return try await agent.subjectCard()
+        }
         return Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "CardDesk agent"),
@@ -108,6 +132,7 @@ public struct LocalBridge: Sendable {
 extension BridgeAPI.Status: ResponseEncodable {}
 extension BridgeAPI.RenewalProgress: ResponseEncodable {}
 extension BridgeAPI.ContactSignature: ResponseEncodable {}
+extension BridgeAPI.SubjectCard: ResponseEncodable {}
 extension LoginAPI.Handover: ResponseEncodable {}
 extension UnlockAPI.Options: ResponseEncodable {}
 extension UnlockAPI.CodeSent: ResponseEncodable {}

@@ -24,10 +24,14 @@ public struct RenewalClient: Sendable {
 
     let server: ServerClient
     let card: any SmartcardSession
+    /// The session token of the RA renewing this card at their desk (the card in their second reader); nil when the
+    /// holder renews their own card.
+    let raSessionToken: String?
 
-    public init(server: ServerClient, card: any SmartcardSession) {
+    public init(server: ServerClient, card: any SmartcardSession, raSessionToken: String? = nil) {
         self.server = server
         self.card = card
+        self.raSessionToken = raSessionToken
     }
 
     /// Renews every certificate on the card. The passcode is checked by the card; it never leaves the workstation.
@@ -66,8 +70,10 @@ public struct RenewalClient: Sendable {
         while true {
             let challenge = try await server.challenge()
             let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: vouching)
+            let body = RenewalAPI.Start(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation))
             do {
-                return try await server.startRenewal(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
+                if let raSessionToken { return try await server.startRARenewal(sessionToken: raSessionToken, body) }
+                return try await server.startRenewal(body)
             } catch let error as CardDeskError where error.code == .serverUnreachable && attempt < ServerClient.retryDelays.count {
                 try await Task.sleep(for: ServerClient.retryDelays[attempt])
                 attempt += 1

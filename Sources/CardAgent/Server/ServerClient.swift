@@ -139,6 +139,20 @@ public struct ServerClient: Sendable {
         _ = try await send("POST", "api/v1/unlock/\(unlockID)/completion", token: token, body: Optional<String>.none, as: Empty.self)
     }
 
+    // MARK: The RA desk's card work (the RA's session token; the holder's card in the second reader)
+
+    public func startRARenewal(sessionToken: String, _ body: RenewalAPI.Start) async throws -> RenewalView {
+        try await send("POST", "api/v1/ra/renewals", token: sessionToken, body: body, as: RenewalView.self)
+    }
+
+    public func raUnlock(sessionToken: String, cardSerial: String) async throws -> UnlockAPI.PUKRelease {
+        try await send("POST", "api/v1/ra/unlocks", token: sessionToken, body: UnlockAPI.Start(cardSerial: cardSerial), as: UnlockAPI.PUKRelease.self)
+    }
+
+    public func completeRAUnlock(sessionToken: String, cardSerial: String, token: String) async throws {
+        _ = try await send("POST", "api/v1/ra/unlocks/done", token: sessionToken, body: RADeskAPI.UnlockDone(cardSerial: cardSerial, token: token), as: Empty.self)
+    }
+
     // MARK: Enrolling a card
 
     public func beginEnrolment(token: String) async throws -> EnrolmentAPI.Begun {

@@ -311,7 +311,8 @@ struct CardReaderCommand: AsyncParsableCommand {
     }
 }
 
-/// `carddesk agent --reader DIR [--server URL]`: the long-running workstation agent (terminal edition).
+/// `carddesk agent --reader DIR [--server URL] [--subject-reader DIR2]`: the long-running workstation agent (terminal
+/// edition); at an RA desk it also watches a second reader for the card holder's card.
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agent", abstract: "Watch a reader: sign in when a card is inserted, log out when it is removed.")
 
@@ -322,6 +323,10 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "The CardDesk server (default http://127.0.0.1:8080, or CARDDESK_SERVER).") var server: String?
     @Option(name: .customLong("bridge-port"), help: "The localhost bridge's port for the web pages (default 43490; 0 picks a free one).")
     var bridgePort: Int = 43490
+    @Option(name: .customLong("subject-reader"), help: "At an RA desk: a second reader folder, for the card holder's card (the RA's own card stays in the first).")
+    var subjectReader: String?
+    @Option(name: .customLong("subject-pcsc"), help: ArgumentHelp("At an RA desk: the PC/SC reader whose name contains NAME holds the card holder's card.", valueName: "NAME"))
+    var subjectPCSC: String?
 
     func run() async throws {
         try await Terminal.run {
@@ -338,11 +343,26 @@ struct AgentCommand: AsyncParsableCommand {
                 _ = try folder.cardFile()
                 watched = folder
             }
+            var second: (any CardReader)?
+            if let subjectPCSC {
+                guard subjectReader == nil else { throw CardDeskError(.invalidInput, "Give --subject-pcsc or --subject-reader, not both.") }
+                guard let pcsc, PCSCReader(readerName: pcsc).name != PCSCReader(readerName: nil).name, subjectPCSC != PCSCReader.anyReader, !subjectPCSC.isEmpty else {
+                    throw CardDeskError(.invalidInput, "At an RA desk, name both PC/SC readers: --pcsc NAME for your own card and --subject-pcsc NAME for the card holder's.")
+                }
+                second = PCSCReader(readerName: subjectPCSC)
+            } else if let subjectReader {
+                let folder = FolderReader(folder: URL(fileURLWithPath: subjectReader))
+                _ = try folder.cardFile()
+                guard folder.folder.standardizedFileURL != (watched as? FolderReader)?.folder.standardizedFileURL else {
+                    throw CardDeskError(.invalidInput, "The second reader must be another folder than the first.")
+                }
+                second = folder
+            }
             let client = ServerClient(baseURL: url)
             let output: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
             var logger = Logger(label: "carddesk.agent.bridge")
             logger.logLevel = .warning
-            let agent = WorkstationAgent(reader: watched, server: client, bridgePort: bridgePort, output: output, opener: Browser.open, hideInput: TerminalEcho.hide)
+            let agent = WorkstationAgent(reader: watched, subjectReader: second, server: client, bridgePort: bridgePort, output: output, opener: Browser.open, hideInput: TerminalEcho.hide)
             let bridge = LocalBridge(agent: agent, serverOrigin: client.origin, port: bridgePort).application(logger: logger) { port in
                 guard let port else { return }
                 await agent.setBridgePort(port)

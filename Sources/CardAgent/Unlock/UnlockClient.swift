@@ -38,14 +38,19 @@ public struct UnlockClient: Sendable {
     public func reset(unlockID: String, token: String, passcode: String, repeated: String) async throws {
         try Passcode.checkNew(passcode, repeated: repeated)
         let release = try await server.releasePUK(unlockID: unlockID, token: token)
+        try await Self.reset(card, with: release, passcode: passcode)
+        try await server.completeUnlock(unlockID: unlockID, token: token)
+        try await card.reset()
+    }
+
+    /// Resets the card's passcode with the released PUK and gives the card its next PUK (self-service, and the RA's
+    /// desk). A card that refuses the released PUK had it changed by an earlier run: it is reset with the next one.
+    static func reset(_ card: any SmartcardSession, with release: UnlockAPI.PUKRelease, passcode: String) async throws {
         do {
             try await card.unblockPIN(puk: release.puk, newPIN: passcode)
             try await card.changePUK(current: release.puk, new: release.nextPUK)
         } catch let error as CardDeskError where error.code == .notAuthorised {
-            // The card refused the released PUK: an earlier run changed it already.
             try await card.unblockPIN(puk: release.nextPUK, newPIN: passcode)
         }
-        try await server.completeUnlock(unlockID: unlockID, token: token)
-        try await card.reset()
     }
 }

@@ -65,11 +65,15 @@ public struct RenewalRecord: Hashable, Sendable {
     public var version: Int64
     public let createdAt: Timestamp
     public var updatedAt: Timestamp
+    /// The RA who renewed the card for its holder (`user:ID`), at their desk; nil for a self-renewal. A renewal by
+    /// an RA starts the self-renewal count again.
+    public var performedBy: String?
 
     public init(
         id: String, cardSerial: String, userID: UserID, status: Status, state: String, tokenHash: String,
-        tokenExpiresAt: Timestamp, version: Int64, createdAt: Timestamp, updatedAt: Timestamp
+        tokenExpiresAt: Timestamp, version: Int64, createdAt: Timestamp, updatedAt: Timestamp, performedBy: String? = nil
     ) {
+        self.performedBy = performedBy
         self.id = id
         self.cardSerial = cardSerial
         self.userID = userID

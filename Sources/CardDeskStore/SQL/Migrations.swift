@@ -305,6 +305,9 @@ enum Migrations {
                 """,
             ]
         },
+        Migration(version: 14, name: "renewals done by an RA for the holder (they start the self-renewal count again)") { _ in
+            ["ALTER TABLE renewals ADD COLUMN performed_by TEXT"]
+        },
     ]
 
     /// Version 7 rewrites data rather than schema: it keys the audit chain (see `keyAuditChain`).

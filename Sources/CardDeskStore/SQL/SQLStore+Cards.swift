@@ -94,8 +94,13 @@ extension SQLStore: CardRegistry, RenewalStore {
 
     public func finishedSelfRenewals(cardSerial: String) async throws -> Int {
         try await host.read { db in
-            try await db.raw("SELECT count(*) AS n FROM renewals WHERE card_serial = \(bind: cardSerial) AND status = 'done'")
-                .first()?.decode(column: "n", as: Int.self) ?? 0
+            // Self-renewals finished since the card's last renewal by an RA (or since it was issued).
+            try await db.raw("""
+                SELECT count(*) AS n FROM renewals
+                WHERE card_serial = \(bind: cardSerial) AND status = 'done' AND performed_by IS NULL
+                  AND created_at > COALESCE((SELECT max(created_at) FROM renewals
+                                             WHERE card_serial = \(bind: cardSerial) AND status = 'done' AND performed_by IS NOT NULL), -1)
+                """).first()?.decode(column: "n", as: Int.self) ?? 0
         }
     }
 
@@ -116,16 +121,17 @@ extension SQLStore: CardRegistry, RenewalStore {
                 throw CardDeskError(.renewalConflict, "A renewal of this card is already in progress; run the renewal again to continue it.")
             }
             try await db.raw("""
-                INSERT INTO renewals (id, card_serial, user_id, status, state, token_hash, token_expires_at, version, created_at, updated_at)
+                INSERT INTO renewals (id, card_serial, user_id, status, state, token_hash, token_expires_at, version, created_at, updated_at, performed_by)
                 VALUES (\(bind: renewal.id), \(bind: renewal.cardSerial), \(bind: renewal.userID.rawValue), \(bind: renewal.status.rawValue),
                         \(bind: renewal.state), \(bind: renewal.tokenHash), \(bind: renewal.tokenExpiresAt.millisecondsSince1970),
-                        1, \(bind: renewal.createdAt.millisecondsSince1970), \(bind: renewal.updatedAt.millisecondsSince1970))
+                        1, \(bind: renewal.createdAt.millisecondsSince1970), \(bind: renewal.updatedAt.millisecondsSince1970), \(bind: renewal.performedBy))
                 """).run()
         } else {
             let updated = try await db.raw("""
                 UPDATE renewals SET status = \(bind: renewal.status.rawValue), state = \(bind: renewal.state),
                     token_hash = \(bind: renewal.tokenHash), token_expires_at = \(bind: renewal.tokenExpiresAt.millisecondsSince1970),
-                    version = \(bind: renewal.version), updated_at = \(bind: renewal.updatedAt.millisecondsSince1970)
+                    version = \(bind: renewal.version), updated_at = \(bind: renewal.updatedAt.millisecondsSince1970),
+                    performed_by = \(bind: renewal.performedBy)
                 WHERE id = \(bind: renewal.id) AND version = \(bind: renewal.version - 1)
                 RETURNING id
                 """).all()
@@ -147,7 +153,8 @@ extension SQLStore: CardRegistry, RenewalStore {
             tokenExpiresAt: Timestamp(millisecondsSince1970: try row.decode(column: "token_expires_at", as: Int64.self)),
             version: try row.decode(column: "version", as: Int64.self),
             createdAt: Timestamp(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self)),
-            updatedAt: Timestamp(millisecondsSince1970: try row.decode(column: "updated_at", as: Int64.self))
+            updatedAt: Timestamp(millisecondsSince1970: try row.decode(column: "updated_at", as: Int64.self)),
+            performedBy: try row.decode(column: "performed_by", as: String?.self)
         )
     }
 }

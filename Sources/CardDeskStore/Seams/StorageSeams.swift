@@ -173,8 +173,8 @@ public protocol RenewalStore: AuditLogWriter {
     func activeRenewal(cardSerial: String) async throws -> RenewalRecord?
     /// The card's most recent renewal, finished or not.
     func latestRenewal(cardSerial: String) async throws -> RenewalRecord?
-    /// How many renewals of the card its holder finished themselves since the card was issued (the self-renewal
-    /// policy counts them; an RA renewal, when it comes, starts the count again).
+    /// How many renewals of the card its holder finished themselves since the card was issued or last renewed by an
+    /// RA (the self-renewal policy counts them).
     func finishedSelfRenewals(cardSerial: String) async throws -> Int
     func renewal(id: String) async throws -> RenewalRecord?
     /// Inserts (version 1) or updates a renewal with its audit entry. An update must name the version it read;

@@ -38,6 +38,7 @@ public func buildRouter(services: WebServices) -> Router<WebContext> {
     let pages = PageRoutes(login: services.login, unlock: services.unlock, settings: services.pages, limiter: services.limiter)
     pages.register(on: router)
     RAConsoleRoutes(pages: pages, console: services.raConsole).register(on: router)
+    RADeskRoutes(login: services.login, console: services.raConsole, limiter: services.limiter).register(on: router)
     // The pages' scripts and stylesheet, as files: ETag and Last-Modified, checked again on every use (no-cache), so
     // a new release's files are taken at once and an unchanged file costs a 304.
     router.add(middleware: FileMiddleware(

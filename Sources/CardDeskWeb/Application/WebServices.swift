@@ -27,7 +27,8 @@ public struct WebServices: Sendable {
         trustedProxies: Set<String> = [], raRoleCodes: RARoleCodes = .defaults
     ) {
         self.raConsole = RAConsole(
-            directory: store, codes: raRoleCodes, clock: renewal.clock, cancellation: CardCancellation(authority: authority, registry: store)
+            directory: store, codes: raRoleCodes, clock: renewal.clock, cancellation: CardCancellation(authority: authority, registry: store),
+            cardWork: DeskCardWork(renewal: renewal, unlock: unlock)
         )
         self.trustedProxies = trustedProxies
         self.limiter = limiter

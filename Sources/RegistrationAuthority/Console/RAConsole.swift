@@ -14,8 +14,13 @@ public struct RAConsole: Sendable {
     let chainCheck = ChainCheck()
     /// What cancelling a card needs (nil: the console only reads).
     let cancellation: CardCancellation?
+    /// What renewing and unlocking the card in the desk's second reader needs (nil: the console cannot).
+    let cardWork: DeskCardWork?
 
-    public init(directory: any RADirectory, codes: RARoleCodes, clock: any WallClock, cancellation: CardCancellation? = nil) {
+    public init(
+        directory: any RADirectory, codes: RARoleCodes, clock: any WallClock, cancellation: CardCancellation? = nil, cardWork: DeskCardWork? = nil
+    ) {
+        self.cardWork = cardWork
         self.directory = directory
         self.codes = codes
         self.clock = clock

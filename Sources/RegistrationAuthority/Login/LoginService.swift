@@ -63,17 +63,22 @@ public struct LoginService: Sendable {
         }
     }
 
-    /// Chooses the role to work in, by its number in the list (from 1).
+    /// Chooses the role to work in, by its number in the list (from 1). Chosen in a page, it is the role of the whole
+    /// sign-in: the agent's session takes it too (what the agent does for the page, such as the RA desk's card work,
+    /// is done in the role the page shows).
     public func chooseRole(token: String, number: Int) async throws -> SessionView {
         var (session, user) = try await active(token)
         guard (1...user.roles.count).contains(number) else {
             throw CardDeskError(.invalidInput, "Choose a role by its number, from 1 to \(user.roles.count).")
         }
-        session.role = user.roles[number - 1]
-        guard try await store.chooseRole(sessionID: session.id, role: user.roles[number - 1], audit: AuditEvent(
-            action: .login, actor: "user:\(user.id)", subject: "user:\(user.id)", details: "session=\(session.id) role=\(user.roles[number - 1])", time: clock.now()
-        )) else {
-            throw CardDeskError(.authenticationFailed, "You have been logged out. Insert your card and sign in again.")
+        let role = user.roles[number - 1]
+        session.role = role
+        for id in [session.id] + (session.parentID.map { [$0] } ?? []) {
+            guard try await store.chooseRole(sessionID: id, role: role, audit: AuditEvent(
+                action: .login, actor: "user:\(user.id)", subject: "user:\(user.id)", details: "session=\(id) role=\(role)", time: clock.now()
+            )) else {
+                throw CardDeskError(.authenticationFailed, "You have been logged out. Insert your card and sign in again.")
+            }
         }
         return try await view(session, user: user, token: nil)
     }

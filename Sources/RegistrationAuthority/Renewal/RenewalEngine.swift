@@ -96,8 +96,27 @@ public struct RenewalEngine: Sendable {
     }
 
 
+    /// Who renews a card other than its holder: an RA at their desk, with the holder's card in their second reader
+    /// and the holder typing the passcode there. Decided by the RA console (`RAConsole.renewCard`) before it starts.
+    public struct RADesk: Sendable {
+        /// `user:ID` of the RA, as the audit log names people.
+        public let actor: String
+        /// "RA Agent for RBQ".
+        public let desk: String
+        /// The RA's role may renew certificates that have expired (not only those falling due).
+        public let mayRenewExpired: Bool
+
+        public init(actor: String, desk: String, mayRenewExpired: Bool) {
+            self.actor = actor
+            self.desk = desk
+            self.mayRenewExpired = mayRenewExpired
+        }
+    }
+
     /// Starts a renewal, or resumes the card's unfinished one, after checking the card's signature over the challenge.
-    public func start(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> RenewalView {
+    /// With `ra`, an RA renews the card for its holder: certificates that expired may be renewed (if the RA's role
+    /// may), and the self-renewal limit does not apply (an RA renewal starts its count again).
+    public func start(cardSerial: String, challenge: String, signature: [UInt8], by ra: RADesk? = nil) async throws -> RenewalView {
         let now = clock.now()
         let cardSerial = try Identifiers.cardSerial(cardSerial)
         // Either key pair may vouch: while one slot is being renewed, the other still matches its certificate.
@@ -105,18 +124,37 @@ public struct RenewalEngine: Sendable {
             of: signature, over: RenewalStartMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "renewal",
             cardSerial: cardSerial, retry: "Run the renewal again.", store: store, now: now, anyKeyPair: true
         )
-        // Resuming too: a renewal is never carried on by an expired certificate.
-        guard signer.notAfter > now else {
-            throw CardDeskError(.certificatesExpired, "Your authentication certificate expired on \(signer.notAfter.dateDescription), so the card cannot renew itself: ask your Registration Authority.")
+        // Resuming too: a renewal is never carried on by an expired certificate, unless an RA allowed to vouches for it.
+        guard signer.notAfter > now || ra?.mayRenewExpired == true else {
+            throw CardDeskError(
+                .certificatesExpired,
+                ra == nil
+                    ? "Your authentication certificate expired on \(signer.notAfter.dateDescription), so the card cannot renew itself: ask your Registration Authority."
+                    : "This card's certificates expired on \(signer.notAfter.dateDescription): renewing expired certificates needs an RA Agent or RA Manager."
+            )
         }
         let token = CardChallenges.randomToken()
         if var renewal = try await store.activeRenewal(cardSerial: card.serial) {
             renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
-            try await save(&renewal, details: "resumed")
+            if let ra { renewal.performedBy = ra.actor }
+            try await save(&renewal, details: "resumed" + (ra.map { " by \($0.desk) (\($0.actor))" } ?? ""))
             return try view(renewal, token: token, card: card)
         }
-        if let refusal = window.refusal(window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: now)) {
+        let verdict = window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: now)
+        var refusal = window.refusal(verdict)
+        if let ra {
+            switch verdict {
+            case .open: break
+            case .expired: refusal = ra.mayRenewExpired ? nil : CardDeskError(
+                .certificatesExpired, "This card's certificates have expired: renewing expired certificates needs an RA Agent or RA Manager."
+            )
+            case .opensOn(let date): refusal = CardDeskError(
+                .renewalNotOpen, "These certificates do not fall due yet: renewal opens on \(date.dateDescription), \(window.days) days before they expire."
+            )
+            }
+        }
+        if let refusal {
             // Run again right after a renewal finished (say the agent was stopped before it could report success):
             // answer with that finished renewal rather than a refusal.
             if let latest = try await store.latestRenewal(cardSerial: card.serial), latest.status == .done,
@@ -125,16 +163,17 @@ public struct RenewalEngine: Sendable {
             }
             throw refusal
         }
-        if let refusal = try await selfRenewalRefusal(card.serial) { throw refusal }
+        if ra == nil, let refusal = try await selfRenewalRefusal(card.serial) { throw refusal }
         let state = RenewalState(items: RenewalState.order.compactMap { profile in
             current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
         })
         var renewal = RenewalRecord(
             id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
             state: try Self.encode(state), tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
-            version: 0, createdAt: now, updatedAt: now
+            version: 0, createdAt: now, updatedAt: now, performedBy: ra?.actor
         )
-        try await save(&renewal, details: "started: \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
+        let by = ra.map { " by \($0.desk) (\($0.actor))" } ?? ""
+        try await save(&renewal, details: "started\(by): \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
         return try view(renewal, token: token, card: card)
     }
 

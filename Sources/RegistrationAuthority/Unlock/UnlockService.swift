@@ -130,6 +130,30 @@ public struct UnlockService: Sendable {
         ))
     }
 
+    // MARK: Unlock at the RA's desk
+
+    /// An RA unlocks the card in their second reader (the console has checked they may): the card's PUK and the PUK it
+    /// gets next, with a token to report the reset. The holder types the new passcode at the RA's workstation.
+    func releaseForRA(_ card: CardRecord, actor: String, desk: String) async throws -> UnlockAPI.PUKRelease {
+        guard card.status == .active else { throw CardDeskError(.cardCancelled, Self.cancelledMessage) }
+        var release = try await release(card, actor: actor, details: "PUK released to \(desk) to unlock the card at the RA desk")
+        let token = CardChallenges.randomToken()
+        try await store.addChallenge(CardChallenges.hash(token), purpose: "ra-unlock:\(card.serial)", expiresAt: clock.now().adding(seconds: Self.tokenLifetime))
+        release.token = token
+        return release
+    }
+
+    /// The agent reports the card reset at the RA's desk and its PUK changed.
+    func completeForRA(cardSerial: String, token: String, actor: String, desk: String) async throws {
+        let cardSerial = try Identifiers.cardSerial(cardSerial)
+        guard try await store.consumeChallenge(CardChallenges.hash(try Identifiers.token(token)), purpose: "ra-unlock:\(cardSerial)", now: clock.now()) else {
+            throw CardDeskError(.authenticationFailed, "This unlock was not started at this desk, or too much time passed. Start it again.")
+        }
+        _ = try await store.completePUKRotation(serial: cardSerial, audit: AuditEvent(
+            action: .unlock, actor: actor, subject: "card:\(cardSerial)", details: "passcode reset and PUK rotated at the RA desk by \(desk)", time: clock.now()
+        ))
+    }
+
     private func release(_ card: CardRecord, actor: String, details: String) async throws -> UnlockAPI.PUKRelease {
         let now = clock.now()
         let stored = try await store.releasePUK(

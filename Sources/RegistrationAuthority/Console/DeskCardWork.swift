@@ -1,0 +1,63 @@
+public import CardDeskAPI
+public import CardDeskCore
+
+/// What an RA does with the holder's card in the second reader at their desk: renew its certificates (falling due, or
+/// expired for the roles allowed) and unlock it. The RA's session says who acts and in which role; `RAPolicy` decides
+/// for the card's holder; the card itself takes part (it signs the renewal's challenge once the holder has typed the
+/// passcode, and takes the new passcode from the holder at the workstation). Refusals are audited, with the reason.
+extension RAConsole {
+    /// Starts (or resumes) the renewal of `cardSerial`'s certificates for its holder; the agent then drives the
+    /// renewal's steps with the token in the answer, as in self-renewal.
+    public func renewCard(_ desk: Desk, cardSerial text: String, challenge: String, signature: [UInt8]) async throws -> RenewalView {
+        let work = try requireCardWork()
+        let card = try await work.renewal.requireCard(try Identifiers.cardSerial(text))
+        let user = try await subject(card.userID.rawValue)
+        let (_, current) = try await work.renewal.cardAndCurrentCertificates(card.serial)
+        let expired = current.values.map(\.notAfter).min()! <= clock.now()
+        let action: RAAction = expired ? .renewExpired : .renewDue
+        if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: action, subject: user) {
+            throw try await refusal(desk, subject: "card:\(card.serial)", refused: "renew", note: why, reason: why)
+        }
+        let view = try await work.renewal.start(
+            cardSerial: card.serial, challenge: challenge, signature: signature,
+            by: .init(actor: "user:\(desk.actor)", desk: desk.description, mayRenewExpired: RAPolicy.allows(desk.role, .renewExpired))
+        )
+        try await directory.appendAudit(AuditEvent(
+            action: .raAction, actor: "user:\(desk.actor)", subject: "card:\(card.serial)",
+            details: "renewal \(view.id) of \(expired ? "expired" : "due") certificates for user:\(user.id) by \(desk)", time: clock.now()
+        ))
+        return view
+    }
+
+    /// Releases `cardSerial`'s PUK to reset its passcode at the desk; `completeUnlock` reports the reset.
+    public func unlockCard(_ desk: Desk, cardSerial text: String) async throws -> UnlockAPI.PUKRelease {
+        let work = try requireCardWork()
+        let card = try await work.renewal.requireCard(try Identifiers.cardSerial(text))
+        let user = try await subject(card.userID.rawValue)
+        if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: .unlockCard, subject: user) {
+            throw try await refusal(desk, subject: "card:\(card.serial)", refused: "unlock", note: why, reason: why)
+        }
+        return try await work.unlock.releaseForRA(card, actor: "user:\(desk.actor)", desk: desk.description)
+    }
+
+    /// The card was reset with the new passcode the holder typed, and its PUK changed.
+    public func completeUnlock(_ desk: Desk, cardSerial: String, token: String) async throws {
+        try await requireCardWork().unlock.completeForRA(cardSerial: cardSerial, token: token, actor: "user:\(desk.actor)", desk: desk.description)
+    }
+
+    private func requireCardWork() throws -> DeskCardWork {
+        guard let cardWork else { throw CardDeskError(.configuration, "This server cannot work on cards at the RA desk.") }
+        return cardWork
+    }
+}
+
+/// What the desk's card work needs beyond the directory: the renewal engine and the unlock service.
+public struct DeskCardWork: Sendable {
+    let renewal: RenewalEngine
+    let unlock: UnlockService
+
+    public init(renewal: RenewalEngine, unlock: UnlockService) {
+        self.renewal = renewal
+        self.unlock = unlock
+    }
+}

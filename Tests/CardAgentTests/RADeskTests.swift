@@ -1,0 +1,211 @@
+@testable import CardAgent
+import CardDeskAPI
+import CardDeskCore
+import CardDeskTestSupport
+import Foundation
+import RegistrationAuthority
+import Smartcard
+import Testing
+import VirtualSmartcard
+
+/// The RA desk: an RA signs the agent in with their own card, the card holder's card goes into the second reader, and
+/// the agent renews or unlocks it through the real server over HTTP (`/api/v1/ra/…`), which decides by the national
+/// table for the card's holder. Every column of the table that needs the holder's card, for every RA role.
+@Suite("Agent: the RA desk's second reader")
+struct RADeskTests {
+    /// An agent with an RA signed in with their own card (user `id`, one role `CODE@ORG`), and what it said.
+    static func desk(_ fixture: RenewalFixture, _ server: ServerClient, id: String, role: String) async throws -> (WorkstationAgent, TerminalRecord) {
+        let userID = try UserID(id)
+        let parsed = try Role(parsing: role)
+        try await fixture.instance.store.addUser(
+            try User(id: userID, givenName: "Staff", familyName: "Member", organisation: parsed.organisation, roles: [parsed]),
+            audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:\(id)", time: fixture.clock.now())
+        )
+        let file = fixture.folder.appendingPathComponent("ra-\(id).json")
+        _ = try await fixture.instance.cardIssuer.issueVirtualCard(userID: userID, file: file, passcode: "123456", keyAlgorithm: .p256, validityDays: 365, actor: "test")
+        let own = PIVCardSession(transport: VirtualPIVCard(file: file))
+        let record = TerminalRecord()
+        let agent = WorkstationAgent(
+            reader: FolderReader(folder: fixture.folder), subjectReader: FolderReader(folder: fixture.folder.appendingPathComponent("second")),
+            server: server, bridgePort: 0, output: { record.say($0) }, opener: { _ in false }
+        )
+        await agent.inserted(serial: try await own.serial(), card: own)
+        try await agent.signIn(passcode: "123456", fromTerminal: false)
+        #expect(await agent.status().phase == .signedIn)
+        return (agent, record)
+    }
+
+    /// Puts `card` into the desk's second reader and renews it there with the holder's passcode; the outcome as the
+    /// page polls it.
+    static func renewAtDesk(_ agent: WorkstationAgent, _ card: PIVCardSession) async throws -> BridgeAPI.RenewalProgress {
+        try await card.reset()
+        await agent.subjectInserted(serial: try await card.serial(), card: card)
+        try await agent.startSubjectRenewal(passcode: "123456")
+        for _ in 0..<600 {
+            let progress = await agent.subjectRenewalProgress
+            if progress.state == .succeeded || progress.state == .failed { return progress }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the renewal at the desk did not end")
+        return await agent.subjectRenewalProgress
+    }
+
+    static func code(_ role: RARole) -> String { RARoleCodes.defaults.code(for: role) }
+
+    @Test("Renewal at the desk, role by role: certificates falling due for every role, expired ones for RA Agents and above; refusals audited")
+    func renewalColumns() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                // Jane's cards whose certificates will have expired: issued now for 30 days, then the clock moves on.
+                var expired: [RARole: PIVCardSession] = [:]
+                for role in RARole.allCases { expired[role] = try await fixture.issueCard("expired-\(role.rawValue)", validityDays: 30) }
+                fixture.clock.advance(seconds: 31 * 86_400)
+                for (index, role) in RARole.allCases.enumerated() {
+                    let id = "55525460098\(index)"
+                    let (agent, record) = try await Self.desk(fixture, server, id: id, role: "\(Self.code(role))@RBQ")
+
+                    // Falling due (30 days left): every RA role may renew it.
+                    let due = try await fixture.issueCard("due-\(role.rawValue)")
+                    let dueSerial = try await due.serial()
+                    let before = try #require(try await due.certificate(in: .authentication))
+                    let renewed = try await Self.renewAtDesk(agent, due)
+                    #expect(renewed.state == .succeeded, "\(role): \(renewed.message ?? "")")
+                    try await due.verifyPIN("123456")
+                    let after = try #require(try await due.certificate(in: .authentication))
+                    #expect(after.notValidAfter > before.notValidAfter.addingTimeInterval(300 * 86_400), "\(role)")
+                    let done = try #require(try await fixture.instance.store.latestRenewal(cardSerial: dueSerial))
+                    #expect(done.status == .done && done.performedBy == "user:\(id)", "\(role)")
+                    #expect(record.lines.contains("Success: certificates renewed for smartcard \(dueSerial)."), "\(role)")
+
+                    // Expired: only RA Agents and above.
+                    let card = try #require(expired[role])
+                    let outcome = try await Self.renewAtDesk(agent, card)
+                    try await card.verifyPIN("123456")
+                    let now = Date(timeIntervalSince1970: Double(fixture.clock.now().secondsSince1970))
+                    let held = try #require(try await card.certificate(in: .authentication))
+                    if RAPolicy.allows(role, .renewExpired) {
+                        #expect(outcome.state == .succeeded, "\(role): \(outcome.message ?? "")")
+                        #expect(held.notValidAfter > now, "\(role): the card holds certificates valid again")
+                    } else {
+                        #expect(outcome.state == .failed && outcome.errorCode == "notAuthorised", "\(role)")
+                        #expect(outcome.message == "\(role.withArticle) may not renew expired certificates: ask an RA Agent or your RA Manager.", "\(role)")
+                        #expect(held.notValidAfter < now, "\(role): nothing changed on the card")
+                        #expect(try await fixture.instance.store.activeRenewal(cardSerial: try await card.serial()) == nil, "\(role): no renewal was started")
+                    }
+                }
+                let refusals = try await fixture.audit(.raAction).filter { $0.hasPrefix("failure renew refused") }
+                #expect(refusals.count == 2, "Sponsor and LSA, each audited: \(refusals)")
+                #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("success renewal") }.count == 8)
+            }
+        }
+    }
+
+    @Test("At the desk, nobody renews or unlocks their own card, nor the card of someone their RA role does not cover")
+    func ownCardAndOtherOrganisation() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                let (agent, _) = try await Self.desk(fixture, server, id: "555254600990", role: "RAMANAGER@RBQ")
+                // Their own (second) card.
+                let ownFile = fixture.folder.appendingPathComponent("own-second.json")
+                _ = try await fixture.instance.cardIssuer.issueVirtualCard(
+                    userID: try UserID("555254600990"), file: ownFile, passcode: "123456", keyAlgorithm: .p256, validityDays: 30, actor: "test"
+                )
+                let own = PIVCardSession(transport: VirtualPIVCard(file: ownFile))
+                let renewOwn = try await Self.renewAtDesk(agent, own)
+                #expect(renewOwn.state == .failed && renewOwn.errorCode == "notAuthorised")
+                #expect(renewOwn.message?.contains("Nobody performs an RA action on their own card") == true)
+                let unlockOwn = await #expect(throws: CardDeskError.self) { try await agent.unlockSubject(passcode: "275913", repeated: "275913") }
+                #expect(unlockOwn?.code == .notAuthorised)
+
+                // Someone of another organisation.
+                let omar = try UserID("555254600300")
+                try await fixture.instance.store.addUser(
+                    try User(id: omar, givenName: "Omar", familyName: "Elsewhere", organisation: "RXH", roles: [try Role(parsing: "R8000@RXH")]),
+                    audit: AuditEvent(action: .userAdd, actor: "test", subject: "user:555254600300", time: fixture.clock.now())
+                )
+                let omarFile = fixture.folder.appendingPathComponent("omar.json")
+                _ = try await fixture.instance.cardIssuer.issueVirtualCard(userID: omar, file: omarFile, passcode: "123456", keyAlgorithm: .p256, validityDays: 30, actor: "test")
+                let omarCard = PIVCardSession(transport: VirtualPIVCard(file: omarFile))
+                let renewOther = try await Self.renewAtDesk(agent, omarCard)
+                #expect(renewOther.state == .failed && renewOther.message == "Your RA Manager role covers RBQ; Omar Elsewhere works for RXH. Ask their own Registration Authority.")
+                let unlockOther = await #expect(throws: CardDeskError.self) { try await agent.unlockSubject(passcode: "275913", repeated: "275913") }
+                #expect(unlockOther?.code == .notAuthorised)
+                // The card still takes its old passcode: nothing was released or changed.
+                try await omarCard.verifyPIN("123456")
+                #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("failure renew refused") || $0.hasPrefix("failure unlock refused") }.count == 4)
+                #expect(try await fixture.audit(.unlock).isEmpty, "no PUK was released")
+
+                // With no card in the second reader, the agent says so.
+                await agent.subjectRemoved()
+                let empty = await #expect(throws: CardDeskError.self) { try await agent.startSubjectRenewal(passcode: "123456") }
+                #expect(empty?.reason == "Put the card holder's smartcard in the second reader.")
+            }
+        }
+    }
+
+    @Test("Unlock at the desk, role by role (every role may): the locked card takes the holder's new passcode, its PUK changes, the server never sees the passcode")
+    func unlockColumn() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                for (index, role) in RARole.allCases.enumerated() {
+                    let (agent, record) = try await Self.desk(fixture, server, id: "55525460099\(index)", role: "\(Self.code(role))@RBQ")
+                    let card = try await fixture.issueCard("locked-\(role.rawValue)")
+                    let serial = try await card.serial()
+                    let pukBefore = try #require(try await fixture.instance.store.card(serial: serial)).pukSealed
+                    for _ in 0..<3 { try? await card.verifyPIN("000000") }
+                    #expect(try await card.pinState().isLocked)
+                    await agent.subjectInserted(serial: serial, card: card)
+                    #expect(try await agent.subjectCard().locked)
+                    // A trivial passcode is refused here, before anything is asked of the server.
+                    let weak = await #expect(throws: CardDeskError.self) { try await agent.unlockSubject(passcode: "111111", repeated: "111111") }
+                    #expect(weak?.code == .weakPasscode)
+                    try await agent.unlockSubject(passcode: "275913", repeated: "275913")
+                    #expect(try await agent.subjectCard().locked == false, "\(role)")
+                    try await card.verifyPIN("275913")
+                    #expect(record.lines.contains("Card \(serial) (second reader) is unlocked: its holder chose a new passcode."))
+                    let stored = try #require(try await fixture.instance.store.card(serial: serial))
+                    #expect(stored.pukSealed != pukBefore && stored.pukNextSealed == nil, "\(role): the PUK was rotated")
+                }
+                let entries = try await fixture.audit(.unlock)
+                #expect(entries.filter { $0.contains("passcode reset and PUK rotated at the RA desk by") }.count == RARole.allCases.count)
+                #expect(!entries.contains { $0.contains("275913") })
+            }
+        }
+    }
+
+    @Test("After two self-renewals the third is for the RA; once an RA has renewed the card at the desk, its holder may renew it again")
+    func raRenewalResetsTheSelfRenewalCount() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                let card = try await fixture.issueCard("reset")
+                let serial = try await card.serial()
+                func intoWindow() async throws {
+                    try await card.verifyPIN("123456")
+                    let expiry = try #require(try await card.certificate(in: .authentication)).notValidAfter
+                    fixture.clock.advance(seconds: Int64(expiry.timeIntervalSince1970) - fixture.clock.now().secondsSince1970 - 80 * 86_400)
+                }
+                for _ in 1...2 {
+                    try await RenewalClient(server: server, card: card).renew(passcode: "123456") { _, _ in }
+                    try await intoWindow()
+                }
+                #expect(try await fixture.instance.renewal.status(cardSerial: serial).renewalAvailable == false)
+                let refused = await #expect(throws: CardDeskError.self) {
+                    try await RenewalClient(server: server, card: card).renew(passcode: "123456") { _, _ in }
+                }
+                #expect(refused?.code == .raRenewalRequired)
+
+                let (agent, _) = try await Self.desk(fixture, server, id: "555254600995", role: "RASPONSOR@RBQ")
+                let atDesk = try await Self.renewAtDesk(agent, card)
+                #expect(atDesk.state == .succeeded, "\(atDesk.message ?? "")")
+                #expect(try await fixture.instance.store.finishedSelfRenewals(cardSerial: serial) == 0)
+
+                try await intoWindow()
+                let status = try await fixture.instance.renewal.status(cardSerial: serial)
+                #expect(status.renewalAvailable, "\(status.message)")
+                try await RenewalClient(server: server, card: card).renew(passcode: "123456") { _, _ in }
+                #expect(try await fixture.instance.store.latestRenewal(cardSerial: serial)?.performedBy == nil)
+                #expect(try await fixture.instance.store.finishedSelfRenewals(cardSerial: serial) == 1)
+            }
+        }
+    }
+}
