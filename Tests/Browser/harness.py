@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.parse
 import urllib.error
 import urllib.request
@@ -74,7 +75,9 @@ def issue_card(server, user_id, path, passcode, expires_in_days=None):
 class Server:
     """carddesk-server serve on free ports, with its own data folder."""
 
-    def __init__(self, folder, bridge_port, extra_arguments=()):
+    def __init__(self, folder, bridge_port, extra_arguments=(), clock_ahead_days=0):
+        """`clock_ahead_days`: the server runs that many days in the future (libfaketime), so that certificates issued
+        for a day are expired for it: the only way a real server sees an expired card without waiting."""
         self.folder = folder
         self.data = os.path.join(folder, "data")
         self.port = free_port()
@@ -84,8 +87,12 @@ class Server:
         self.log = open(self.log_path, "w")
         env = dict(os.environ, CARDDESK_LOG_LEVEL="debug", CARDDESK_HELP_IT_PHONE="IT support 0300 123 4567",
                    CARDDESK_HELP_REGISTRATION_AUTHORITY="Registration Authority, Room 4, 0300 765 4321")
+        launcher = []
+        if clock_ahead_days:
+            launcher = ["faketime", "-f", f"+{clock_ahead_days}d"]
+            env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
         self.process = subprocess.Popen(
-            [SERVER, "serve", "--data", self.data, "--port", str(self.port), "--agent-port", str(bridge_port), "--no-demo",
+            [*launcher, SERVER, "serve", "--data", self.data, "--port", str(self.port), "--agent-port", str(bridge_port), "--no-demo",
              *extra_arguments],
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
@@ -124,12 +131,16 @@ class Agent:
     """carddesk agent on a reader folder, or (pcsc=True) on PC/SC with the card put into vsmartcard's vpcd reader by
     `carddesk card connect`; the test types at its terminal. $BROWSER records the URL it is given."""
 
-    def __init__(self, folder, server, bridge_port, pcsc=False):
+    def __init__(self, folder, server, bridge_port, pcsc=False, second_reader=False):
+        """`second_reader`: an RA desk's agent, with a second reader folder for the card holder's card."""
         self.folder = folder
         self.pcsc = pcsc
         self.connection = None
         self.reader = os.path.join(folder, "reader")
         os.makedirs(self.reader, exist_ok=True)
+        self.second_reader = os.path.join(folder, "second-reader") if second_reader else None
+        if self.second_reader:
+            os.makedirs(self.second_reader, exist_ok=True)
         self.browser_log = os.path.join(folder, "browser-urls.txt")
         browser = os.path.join(folder, "browser.sh")
         with open(browser, "w") as f:
@@ -138,6 +149,8 @@ class Agent:
         self.output_path = os.path.join(folder, "agent.log")
         self.output = open(self.output_path, "w")
         source = ["--pcsc", "Virtual PCD 00 00"] if pcsc else ["--reader", self.reader]
+        if self.second_reader:
+            source += ["--subject-reader", self.second_reader]
         self.process = subprocess.Popen(
             [CLIENT, "agent", *source, "--server", server.url, "--bridge-port", str(bridge_port)],
             stdin=subprocess.PIPE, stdout=self.output, stderr=subprocess.STDOUT, text=True,
@@ -175,6 +188,13 @@ class Agent:
             self.connection.wait(timeout=10)
             self.connection = None
         wait_until(lambda: not vpcd_card_present(), seconds=10, what="the reader to be empty")
+
+    def insert_second(self, card):
+        """The card holder's card into the RA desk's second reader."""
+        run([CLIENT, "card", "insert", card, "--reader", self.second_reader])
+
+    def remove_second(self):
+        run([CLIENT, "card", "remove", "--reader", self.second_reader])
 
     def empty_reader(self):
         """Takes out whatever card an earlier (failed) test left in."""
@@ -354,3 +374,19 @@ class Cluster:
 
     def stop(self):
         subprocess.run([self.stop_script, self.directory], capture_output=True, timeout=60)
+
+
+class BrowserTestCase(unittest.TestCase):
+    """What the browser test classes share: their Chromium, agent and server stopped after the class (whichever
+    they started), and the axe-core check of a page."""
+    driver = agent = server = None
+
+    @classmethod
+    def tearDownClass(cls):
+        for stop in (cls.driver and cls.driver.quit, cls.agent and cls.agent.stop, cls.server and cls.server.stop):
+            if stop:
+                stop()
+
+    def check_accessibility(self, page):
+        violations = serious_accessibility_violations(self.driver)
+        self.assertEqual([], [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations], page)

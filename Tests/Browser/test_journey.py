@@ -9,7 +9,7 @@ import unittest
 
 from selenium.webdriver.common.by import By
 
-from harness import (Agent, Server, chromium, free_port, http, requests_sent, screenshot,
+from harness import (BrowserTestCase, Agent, Server, chromium, free_port, http, requests_sent, screenshot,
                      serious_accessibility_violations, temporary_folder, visible, wait_until)
 
 PASSCODE = "97531864"       # 8 digits: no chance of appearing by accident in hex or base64 in the store
@@ -20,7 +20,7 @@ ROLES = ["S0080:G0450:R5080@RBQ", "S8000:G8000:R8000@X26"]
 TIMINGS = {}
 
 
-class JourneyTests(unittest.TestCase):
+class JourneyTests(BrowserTestCase):
     timings = TIMINGS
     label = "Browser timings"
 
@@ -45,15 +45,10 @@ class JourneyTests(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.driver.quit()
-        cls.agent.stop()
-        cls.server.stop()
+        BrowserTestCase.tearDownClass.__func__(cls)
         if cls.timings:
             print(f"\n{cls.label}: " + ", ".join(f"{k} {v:.3f} s" for k, v in cls.timings.items()))
 
-    def check_accessibility(self, page):
-        violations = serious_accessibility_violations(self.driver)
-        self.assertEqual([], [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations], page)
 
     def sign_in_in_page(self, passcode, role_number=None):
         """The sign-in page when the agent holds no session: passcode in the page, then the role."""
@@ -262,14 +257,13 @@ class JourneyTests(unittest.TestCase):
 
 
 @unittest.skipIf(os.environ.get("CARDDESK_SKIP_PCSC") == "1", "CARDDESK_SKIP_PCSC=1: no pcscd with vpcd on this machine")
-class PCSCJourneyTests(unittest.TestCase):
+class PCSCJourneyTests(BrowserTestCase):
     """The whole journey once more, with the agent on PC/SC and the card in vsmartcard's vpcd reader through pcscd."""
 
     timings = {}
     label = "Browser timings, agent on PC/SC"
     setUpClass = classmethod(JourneyTests.setUpClass.__func__)
     tearDownClass = classmethod(JourneyTests.tearDownClass.__func__)
-    check_accessibility = JourneyTests.check_accessibility
     sign_in_in_page = JourneyTests.sign_in_in_page
 
     @classmethod

@@ -8,7 +8,7 @@ import unittest
 
 from selenium.webdriver.common.by import By
 
-from harness import (Agent, Server, chromium, free_port, http, screenshot, serious_accessibility_violations, temporary_folder,
+from harness import (BrowserTestCase, Agent, Server, chromium, free_port, http, screenshot, temporary_folder,
                      visible, wait_until)
 
 PASSCODE = "24681357"
@@ -16,7 +16,7 @@ RA_AGENT = "555254600950"
 HOLDER = "555254600951"
 
 
-class RAConsoleTests(unittest.TestCase):
+class RAConsoleTests(BrowserTestCase):
     @classmethod
     def setUpClass(cls):
         cls.folder = temporary_folder("ra-console")
@@ -30,15 +30,7 @@ class RAConsoleTests(unittest.TestCase):
         cls.server.issue_card(RA_AGENT, cls.ra_card, PASSCODE)
         cls.server.issue_card(HOLDER, os.path.join(cls.folder, "holder.json"), PASSCODE, expires_in_days=20)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.driver.quit()
-        cls.agent.stop()
-        cls.server.stop()
 
-    def check_accessibility(self, page):
-        violations = serious_accessibility_violations(self.driver)
-        self.assertEqual([], [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations], page)
 
     def test_ra_signs_in_finds_and_views_a_person(self):
         driver, agent = self.driver, self.agent

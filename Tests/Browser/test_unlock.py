@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from selenium.webdriver.common.by import By
 
-from harness import (CLIENT, Agent, Server, chromium, free_port, requests_sent, screenshot,
-                     serious_accessibility_violations, temporary_folder, visible, visible_text, wait_until)
+from harness import (BrowserTestCase, CLIENT, Agent, Server, chromium, free_port, requests_sent, screenshot,
+                     temporary_folder, visible, visible_text, wait_until)
 
 OLD = "24681357"
 NEW = "97531864"
@@ -58,7 +58,7 @@ def carddesk(*args, stdin=""):
     return subprocess.run([CLIENT, *args], input=stdin, capture_output=True, text=True, timeout=60)
 
 
-class UnlockTests(unittest.TestCase):
+class UnlockTests(BrowserTestCase):
     @classmethod
     def setUpClass(cls):
         cls.folder = temporary_folder("unlock")
@@ -79,9 +79,7 @@ class UnlockTests(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.driver.quit()
-        cls.agent.stop()
-        cls.server.stop()
+        super().tearDownClass()
         cls.smtp.stop()
         cls.gateway.shutdown()
         if TIMINGS:
@@ -103,9 +101,6 @@ class UnlockTests(unittest.TestCase):
         wait_until(lambda: len(self.inbox.messages) > count_before, seconds=30, what="the email with the code")
         return self.inbox.codes()[-1]
 
-    def check_accessibility(self, page):
-        violations = serious_accessibility_violations(self.driver)
-        self.assertEqual([], [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations], page)
 
     def test_1_browser_locked_card_unlock_then_sign_in_and_renew(self):
         driver, agent, server = self.driver, self.agent, self.server

@@ -104,6 +104,12 @@ struct RAPersonPage {
     // Stored, not computed: the templates see stored properties only (Mirror).
     let hasCards: Bool
     let hasCertificates: Bool
+    /// The work on the card in the RA's second reader: shown when the desk may renew or unlock this person's cards
+    /// in use (`deskCards`, their serials separated by spaces, which the page's script compares with the reader's).
+    let deskWork: Bool
+    let mayRenew: Bool
+    let mayUnlock: Bool
+    let deskCards: String
 
     init(frame: PageFrame, desk: RAConsole.Desk, record: RAConsole.PersonRecord, codes: RARoleCodes, done: String? = nil) {
         self.frame = frame
@@ -132,6 +138,10 @@ struct RAPersonPage {
         }
         hasCards = !cards.isEmpty
         hasCertificates = !certificates.isEmpty
+        mayRenew = record.allowed[.renewDue] == .allowed || record.allowed[.renewExpired] == .allowed
+        mayUnlock = record.allowed[.unlockCard] == .allowed
+        deskCards = record.cards.filter { $0.status == .active }.map(\.serial).joined(separator: " ")
+        deskWork = (mayRenew || mayUnlock) && !deskCards.isEmpty
         email = record.contacts?.email ?? "none"
         mobile = record.contacts?.mobile ?? "none"
         actions = RAAction.allCases.map { action in

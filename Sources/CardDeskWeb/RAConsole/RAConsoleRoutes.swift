@@ -113,6 +113,8 @@ struct RAConsoleRoutes {
                 "The card is cancelled permanently; \($0) certificate\($0 == 1 ? " was" : "s were") revoked."
             }
             if request.uri.queryParameters.get("granted") == "1" { done = "The role was granted." }
+            if request.uri.queryParameters.get("renewed") == "1" { done = "The certificates on the card are renewed." }
+            if request.uri.queryParameters.get("unlocked") == "1" { done = "The card is unlocked: its holder's new passcode works now." }
             return try pages.page(RAPersonPage(frame: frame, desk: desk, record: record, codes: console.codes, done: done), "ra-person")
         }
     }

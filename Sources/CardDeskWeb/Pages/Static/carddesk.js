@@ -421,6 +421,116 @@ function contactsConsent() {
   });
 }
 
+// ---- The RA desk: the card holder's card in the second reader ---------------------------------------------------
+
+/// On a person's page in the RA console: what is in the agent's second reader, and, when it is one of this person's
+/// cards, renewing its certificates (the holder types the passcode) or unlocking it (the holder chooses a new one).
+/// The passcodes go to the agent on this computer only; the server decides whether this RA may.
+async function deskWork() {
+  const section = byId('desk');
+  if (!section) return;
+  const cards = section.dataset.cards.split(' ').filter(Boolean);
+  const person = section.dataset.person;
+  const status = byId('desk-status');
+  const renewForm = byId('desk-renew');
+  const unlockForm = byId('desk-unlock');
+  let busy = false;
+  const say = (text) => { if (status.textContent !== text) status.textContent = text; };
+  const show = (renew, unlock) => {
+    if (renewForm && renewForm.hidden === renew) renewForm.hidden = !renew;
+    if (unlockForm && unlockForm.hidden === unlock) unlockForm.hidden = !unlock;
+  };
+  if (renewForm) {
+    renewForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const input = byId('desk-renew-passcode');
+      const error = byId('desk-renew-error');
+      error.textContent = '';
+      busy = true;
+      let answer;
+      try {
+        answer = await bridgeCall('/v1/subject/renewal', { method: 'POST', body: { passcode: input.value } });
+      } catch (e) {
+        answer = { ok: false, data: { error: { message: 'The CardDesk agent did not answer. Check that it is running, then try again.' } } };
+      } finally {
+        input.value = '';
+      }
+      if (!answer.ok) { error.textContent = errorText(answer.data, 'The renewal could not start.'); busy = false; return; }
+      byId('desk-renew-progress').hidden = false;
+      for (;;) {
+        await sleep(200);
+        let progress;
+        try { progress = (await bridgeCall('/v1/subject/renewal')).data; } catch (e) { continue; }
+        if (progress.items) {
+          byId('desk-renew-bar').value = progress.items.reduce((sum, item) => sum + item.step, 0);
+          byId('desk-renew-stage').textContent = progress.items.map((item) => item.profile + ': ' + item.stage).join(', ');
+        }
+        if (progress.state === 'succeeded') { location.assign('/ra/people/' + person + '?renewed=1'); return; }
+        if (progress.state === 'failed') {
+          byId('desk-renew-progress').hidden = true;
+          error.textContent = (progress.message || 'The renewal stopped.') + ' Nothing on the card was lost: renew again to continue where it stopped.';
+          busy = false;
+          return;
+        }
+      }
+    });
+  }
+  if (unlockForm) {
+    unlockForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('desk-unlock-error');
+      error.textContent = '';
+      busy = true;
+      const fields = ['desk-unlock-new', 'desk-unlock-again'].map(byId);
+      let answer;
+      try {
+        answer = await bridgeCall('/v1/subject/unlock', { method: 'POST', body: { passcode: fields[0].value, repeated: fields[1].value }, timeout: 30000 });
+      } catch (e) {
+        answer = { ok: false, data: { error: { message: 'The CardDesk agent did not answer. Check that it is running, then try again.' } } };
+      } finally {
+        for (const field of fields) field.value = '';
+      }
+      busy = false;
+      if (!answer.ok) { error.textContent = errorText(answer.data, 'The card could not be unlocked.'); return; }
+      location.assign('/ra/people/' + person + '?unlocked=1');
+    });
+  }
+  for (;;) {
+    if (!busy) {
+      let subject = null;
+      try {
+        const answer = await bridgeCall('/v1/subject', { timeout: 2000 });
+        if (answer.ok) subject = answer.data;
+      } catch (e) { /* the agent is briefly unreachable: say so below */ }
+      if (!subject) {
+        say('The CardDesk agent on this computer did not answer. Check that it is running.');
+        show(false, false);
+      } else if (!subject.reader) {
+        say('The CardDesk agent on this computer watches one reader. To work on a card holder\'s card, start it with a ' +
+          'second reader (carddesk agent --subject-reader FOLDER, or --subject-pcsc NAME for a PC/SC reader).');
+        show(false, false);
+      } else if (!subject.cardSerial) {
+        say('Put the card holder\'s smartcard in your second reader (' + subject.reader + ').');
+        show(false, false);
+      } else if (!cards.includes(subject.cardSerial)) {
+        say('The card in your second reader (' + subject.cardSerial + ') is not one of this person\'s cards in use.');
+        show(false, false);
+      } else if (subject.blocked) {
+        say('Card ' + subject.cardSerial + ' is in your second reader. It is blocked for good (its unlock key too), so it ' +
+          'cannot be unlocked: cancel it and issue a new card.');
+        show(false, false);
+      } else if (subject.locked) {
+        say('Card ' + subject.cardSerial + ' is in your second reader. It is locked: unlock it first, with a new passcode its holder chooses.');
+        show(false, true);
+      } else {
+        say('Card ' + subject.cardSerial + ' is in your second reader (' + subject.triesLeft + ' passcode tries left).');
+        show(true, true);
+      }
+    }
+    await sleep(1000);
+  }
+}
+
 // ---- Start ---------------------------------------------------------------------------------------------------
 
 async function start() {
@@ -437,6 +547,8 @@ async function start() {
     changePasscode();
   } else if (page === 'home') {
     contactsConsent();
+  } else if (page === 'ra') {
+    await deskWork();
   }
 }
 
