@@ -198,6 +198,19 @@ public enum BridgeAPI {
         }
     }
 
+    /// Issuing the blank card in the RA desk's second reader to a person (`POST /v1/subject/issue`).
+    public struct IssueCard: Codable, Sendable {
+        public let userID: String
+        /// The new card's passcode, typed twice by its holder; both nil: issued locked.
+        public let passcode: String?
+        public let repeated: String?
+        public init(userID: String, passcode: String?, repeated: String?) {
+            self.userID = userID
+            self.passcode = passcode
+            self.repeated = repeated
+        }
+    }
+
     /// The card in the RA desk's second reader (`GET /v1/subject`): the card holder's, not the RA's own.
     public struct SubjectCard: Codable, Sendable {
         /// Nil when the second reader is empty (or the agent watches no second reader: `reader` nil too).
@@ -208,7 +221,10 @@ public enum BridgeAPI {
         public let locked: Bool
         /// Its PUK is blocked too: it can never be unlocked (clear or replace it).
         public let blocked: Bool
-        public init(cardSerial: String?, reader: String?, triesLeft: Int?, locked: Bool, blocked: Bool) {
+        /// A blank card (never issued): an RA may issue it to someone.
+        public let blank: Bool
+        public init(cardSerial: String?, reader: String?, triesLeft: Int?, locked: Bool, blocked: Bool, blank: Bool = false) {
+            self.blank = blank
             self.cardSerial = cardSerial
             self.reader = reader
             self.triesLeft = triesLeft

@@ -81,8 +81,25 @@ public enum UnlockAPI {
 
 /// The RA desk's card work, asked by the agent with the RA's session token (`Authorization: Bearer`), for the card in
 /// its second reader: `POST /api/v1/ra/renewals` (a `RenewalAPI.Start` signed by that card), `POST /api/v1/ra/unlocks`
-/// (`UnlockAPI.Start`: the card's PUKs for the reset, with a token), `POST /api/v1/ra/unlocks/done` (this body).
+/// (`UnlockAPI.Start`: the card's PUKs for the reset, with a token), `POST /api/v1/ra/unlocks/done` (`UnlockDone`), and
+/// `POST /api/v1/ra/enrolments` (`Issue`: a token to enrol a blank card for the person).
 public enum RADeskAPI {
+    /// Issuing a new card at the desk (`POST /api/v1/ra/enrolments`): for whom, with which key type.
+    public struct Issue: Codable, Sendable {
+        public let userID: String
+        public let keyAlgorithm: String
+        public init(userID: String, keyAlgorithm: String) {
+            self.userID = userID
+            self.keyAlgorithm = keyAlgorithm
+        }
+    }
+
+    /// The single-use enrolment token for that card (the enrolment API then takes it, as `carddesk card enrol` does).
+    public struct EnrolmentToken: Codable, Sendable {
+        public let token: String
+        public init(token: String) { self.token = token }
+    }
+
     public struct UnlockDone: Codable, Sendable {
         public let cardSerial: String
         public let token: String

@@ -87,10 +87,20 @@ public struct PCSCReader: CardReader {
                                 tried.insert(name)
                                 // The card gets a context of its own: this one stays in its waits for events.
                                 guard let cardContext = try? await Self.establish(),
-                                      let session = try? await reader.open(name, context: cardContext), let serial = try? await session.serial() else { continue }
-                                current = name
-                                continuation.yield(.inserted(serial: serial, session: session))
-                                break
+                                      let session = try? await reader.open(name, context: cardContext) else { continue }
+                                do {
+                                    let serial = try await session.serial()
+                                    current = name
+                                    continuation.yield(.inserted(serial: serial, session: session))
+                                    break
+                                } catch let error as CardDeskError where error.code == .unknownCard && reader.readerName != nil {
+                                    // A blank PIV card in the reader named for it (an RA desk's second reader).
+                                    current = name
+                                    continuation.yield(.blank(session: session))
+                                    break
+                                } catch {
+                                    continue
+                                }
                             }
                         }
                         known = states

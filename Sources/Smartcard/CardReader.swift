@@ -3,6 +3,8 @@ import CardDeskCore
 /// What a reader reports: a card arrived (with a session to it) or the card was taken out.
 public enum ReaderEvent: Sendable {
     case inserted(serial: String, session: any SmartcardSession)
+    /// A PIV card without CardDesk's identity (no CHUID): a blank card, which an RA can issue at their desk.
+    case blank(session: any SmartcardSession)
     case removed
 }
 

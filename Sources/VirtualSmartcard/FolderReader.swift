@@ -100,8 +100,12 @@ public struct FolderReader: CardReader {
                         if present != nil, now != present { continuation.yield(.removed) }
                         if let now {
                             let session = PIVCardSession(transport: VirtualPIVCard(file: now))
-                            if let serial = try? await session.serial() {
-                                continuation.yield(.inserted(serial: serial, session: session))
+                            do {
+                                continuation.yield(.inserted(serial: try await session.serial(), session: session))
+                            } catch let error as CardDeskError where error.code == .unknownCard {
+                                continuation.yield(.blank(session: session))
+                            } catch {
+                                // Not a card this reader can read (yet): looked at again when it changes.
                             }
                         }
                         present = now

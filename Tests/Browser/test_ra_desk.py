@@ -1,6 +1,7 @@
 """Issue 13: the RA desk with the card holder's card in the agent's second reader, in the browser. An RA Agent signs in
 at /ra with their own card; renews a card whose certificates have expired (the holder types their passcode in the
-page); unlocks another person's locked card (the holder chooses a new passcode), then renews it with that passcode.
+page); unlocks another person's locked card (the holder chooses a new passcode), then renews it with that passcode;
+issues a blank card to someone who has none.
 Real server (running two days ahead with libfaketime, so that certificates issued for one day have expired), real
 agent with two reader folders, virtual cards, headless Chromium and axe-core."""
 
@@ -18,6 +19,7 @@ NEW_PASSCODE = "51739264"
 RA_AGENT = "555254600970"
 EXPIRED_HOLDER = "555254600971"
 LOCKED_HOLDER = "555254600972"
+NEWCOMER = "555254600973"
 
 
 class RADeskTests(BrowserTestCase):
@@ -30,6 +32,7 @@ class RADeskTests(BrowserTestCase):
         today.add_user(RA_AGENT, "Ada", "Agent", ["RAAGENT@RBQ"])
         today.add_user(EXPIRED_HOLDER, "Ella", "Expired", ["R8000@RBQ"])
         today.add_user(LOCKED_HOLDER, "Lou", "Locked", ["R8000@RBQ"])
+        today.add_user(NEWCOMER, "Nia", "Newcomer", ["R8000@RBQ"])
         cls.ra_card = os.path.join(cls.folder, "ra.json")
         cls.expired_card = os.path.join(cls.folder, "expired.json")
         cls.locked_card = os.path.join(cls.folder, "locked.json")
@@ -45,6 +48,10 @@ class RADeskTests(BrowserTestCase):
         status = subprocess.run([CLIENT, "status", "--card", cls.locked_card, "--server", cls.server.url],
                                 capture_output=True, text=True, timeout=60)
         assert "Passcode: locked" in status.stdout, status.stdout + status.stderr
+        # A factory-fresh card for Nia, from the virtual-card manufacturer the server trusts.
+        cls.blank_card = os.path.join(cls.folder, "blank.json")
+        subprocess.run([CLIENT, "card", "blank", cls.blank_card, "--manufacturer", os.path.join(cls.server.data, "virtual-card-manufacturer")],
+                       check=True, capture_output=True, timeout=60)
         cls.agent = Agent(cls.folder, cls.server, cls.bridge_port, second_reader=True)
         cls.driver = chromium()
 
@@ -53,7 +60,7 @@ class RADeskTests(BrowserTestCase):
     def statuses(self):
         return [cell.text for cell in self.driver.find_elements(By.CSS_SELECTOR, "#ra-person-certificates .status")]
 
-    def test_renew_an_expired_card_and_unlock_another_persons_card_in_the_second_reader(self):
+    def test_renew_an_expired_card_unlock_another_persons_card_and_issue_a_new_card_in_the_second_reader(self):
         driver, agent = self.driver, self.agent
         agent.insert(self.ra_card)
         agent.wait_for("Passcode:")
@@ -65,7 +72,7 @@ class RADeskTests(BrowserTestCase):
         # Ella's certificates have expired. Her card is not in the second reader yet: the page says where to put it.
         driver.get(self.server.url + f"/ra/people/{EXPIRED_HOLDER}")
         self.assertEqual(["expired", "expired"], self.statuses())
-        visible_text(driver, "desk-status", "Put the card holder's smartcard in your second reader")
+        visible_text(driver, "desk-status", "Put the card holder's smartcard")
         self.assertFalse(driver.find_element(By.ID, "desk-renew").is_displayed())
         # Someone else's card in the second reader is not this person's: nothing is offered.
         agent.insert_second(self.locked_card)
@@ -122,6 +129,31 @@ class RADeskTests(BrowserTestCase):
         agent.remove_second()
         wait_until(lambda: "Put the card holder's smartcard" in driver.find_element(By.ID, "desk-status").text,
                    what="the page to see the second reader empty")
+
+        # Nia has no card: a blank card in the second reader is issued to her, with the passcode she types.
+        driver.get(self.server.url + f"/ra/people/{NEWCOMER}")
+        self.assertEqual("No card has been issued.", driver.find_element(By.XPATH, "//h2[text()='Cards']/following-sibling::p").text)
+        agent.insert_second(self.blank_card)
+        visible_text(driver, "desk-status", "A blank card is in your second reader")
+        visible(driver, "desk-issue-new").send_keys(NEW_PASSCODE)
+        driver.find_element(By.ID, "desk-issue-again").send_keys(NEW_PASSCODE)
+        driver.execute_script("document.getElementById('desk').scrollIntoView()")
+        screenshot(driver, "ra-10-desk-issue")
+        self.check_accessibility("RA desk: issue a blank card")
+        driver.find_element(By.CSS_SELECTOR, "#desk-issue button").click()
+        visible_text(driver, "ra-done", "The new card is issued.", seconds=60)
+        self.assertEqual(["active"], [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#ra-person-cards .status")])
+        self.assertEqual(["valid", "valid"], self.statuses())
+        visible_text(driver, "desk-status", "(3 passcode tries left)")
+        agent.wait_for("issued in the second reader.")
+        agent.remove_second()
+        # The RA takes their card out (the console logs out); Nia signs in with her new card and her passcode.
+        agent.remove()
+        wait_until(lambda: "/logged-out" in driver.current_url, seconds=15, what="the logged-out page")
+        agent.insert(self.blank_card)
+        agent.wait_for("Passcode:", count=2)
+        agent.type(NEW_PASSCODE)
+        agent.wait_for(f"Signed in as Nia Newcomer ({NEWCOMER})")
 
 
 if __name__ == "__main__":

@@ -208,4 +208,68 @@ struct RADeskTests {
             }
         }
     }
+
+    @Test("Issuing a blank card at the desk, role by role (RA Agents and above): with the passcode the holder types, or locked for self-service unlock; refusals audited")
+    func issueColumn() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                for (index, role) in RARole.allCases.enumerated() {
+                    let (agent, record) = try await Self.desk(fixture, server, id: "55525460097\(index)", role: "\(Self.code(role))@RBQ")
+                    let file = fixture.folder.appendingPathComponent("blank-\(role.rawValue).json")
+                    let card = PIVCardSession(transport: try VirtualPIVCard.blank(file: file, manufacturer: fixture.instance.manufacturer))
+                    await agent.subjectInserted(serial: try await card.serial(), card: card)
+                    #expect(try await agent.subjectCard().blank)
+                    let before = try await fixture.instance.store.cards(userID: fixture.user).count
+                    if RAPolicy.allows(role, .issueCard) {
+                        let serial = try await agent.issueSubjectCard(userID: fixture.user.rawValue, passcode: "275913", repeated: "275913")
+                        #expect(record.lines.last == "Card \(serial) issued in the second reader.")
+                        let subject = try await agent.subjectCard()
+                        #expect(subject.cardSerial == serial && !subject.blank && subject.triesLeft == 3, "\(role)")
+                        let stored = try #require(try await fixture.instance.store.card(serial: serial))
+                        #expect(stored.status == .active && stored.userID == fixture.user, "\(role)")
+                        // The holder's passcode opens it, and it signs in.
+                        try await card.verifyPIN("275913")
+                        let challenge = try await fixture.instance.login.challenge()
+                        let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+                        let session = try await fixture.instance.login.login(cardSerial: serial, challenge: challenge, signature: signature.rawRepresentation)
+                        #expect(session.userID == fixture.user.rawValue)
+                        // An issued card is not issued again.
+                        let again = await #expect(throws: CardDeskError.self) {
+                            try await agent.issueSubjectCard(userID: fixture.user.rawValue, passcode: "275913", repeated: "275913")
+                        }
+                        #expect(again?.reason.contains("has been issued already") == true)
+                    } else {
+                        let refused = await #expect(throws: CardDeskError.self) {
+                            try await agent.issueSubjectCard(userID: fixture.user.rawValue, passcode: "275913", repeated: "275913")
+                        }
+                        #expect(refused?.code == .notAuthorised, "\(role)")
+                        #expect(refused?.reason == "\(role.withArticle) may not issue a card: ask an RA Agent or your RA Manager.")
+                        #expect(try await fixture.instance.store.cards(userID: fixture.user).count == before, "\(role): no card was made")
+                        #expect(try await agent.subjectCard().blank, "\(role): the card is still blank")
+                    }
+                }
+                #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("failure issue refused") }.count == 2)
+
+                // Issued locked: nobody knows its passcode; its holder sets one by self-service unlock.
+                let (agent, _) = try await Self.desk(fixture, server, id: "555254600979", role: "RAMANAGER@RBQ")
+                let file = fixture.folder.appendingPathComponent("blank-locked.json")
+                let card = PIVCardSession(transport: try VirtualPIVCard.blank(file: file, manufacturer: fixture.instance.manufacturer))
+                await agent.subjectInserted(serial: try await card.serial(), card: card)
+                let serial = try await agent.issueSubjectCard(userID: fixture.user.rawValue, passcode: nil, repeated: nil)
+                let state = try await card.pinState()
+                #expect(state.isLocked && state.pukTriesLeft == 3)
+                #expect(try await agent.subjectCard().locked)
+                #expect(try await fixture.instance.store.card(serial: serial)?.status == .active)
+                // Nobody issues a card to themselves.
+                let blank = PIVCardSession(transport: try VirtualPIVCard.blank(
+                    file: fixture.folder.appendingPathComponent("blank-own.json"), manufacturer: fixture.instance.manufacturer
+                ))
+                await agent.subjectInserted(serial: try await blank.serial(), card: blank)
+                let own = await #expect(throws: CardDeskError.self) {
+                    try await agent.issueSubjectCard(userID: "555254600979", passcode: "275913", repeated: "275913")
+                }
+                #expect(own?.reason.contains("own card") == true)
+            }
+        }
+    }
 }

@@ -69,6 +69,10 @@ struct AgentState: Sendable {
     private(set) var subject: CardInsertion?
     private(set) var subjectRenewal = AgentRenewal()
     private(set) var subjectUnlocking = false
+    /// The card in the second reader is blank (its `subject` serial is empty): an RA may issue it.
+    private(set) var subjectBlank = false
+    /// An issue of the blank card in the second reader is running.
+    private(set) var subjectIssuing = false
 
     init(renewalURL: String) {
         self.renewalURL = renewalURL
@@ -121,6 +125,13 @@ struct AgentState: Sendable {
         } else {
             effects.append(.say("Card removed."))
         }
+        return effects
+    }
+
+    /// A blank card (never issued) in the reader: nobody can sign in with it.
+    mutating func blankInserted() -> [Effect] {
+        var effects: [Effect] = card == nil ? [] : removed()
+        effects.append(.say("This smartcard is blank: it has not been issued yet. Ask your Registration Authority to issue it."))
         return effects
     }
 
@@ -391,7 +402,9 @@ struct AgentState: Sendable {
         insertions += 1
         subject = CardInsertion(serial: serial, number: insertions)
         subjectUnlocking = false
-        effects.append(.say("Card \(serial) inserted in the second reader."))
+        subjectBlank = serial.isEmpty
+        subjectIssuing = false
+        effects.append(.say(serial.isEmpty ? "A blank card is in the second reader." : "Card \(serial) inserted in the second reader."))
         return effects
     }
 
@@ -400,6 +413,8 @@ struct AgentState: Sendable {
         var effects: [Effect] = subjectRenewal.cardRemoved() ? [.cancelSubjectRenewal] : []
         subject = nil
         subjectUnlocking = false
+        subjectBlank = false
+        subjectIssuing = false
         effects.append(.say("Card removed from the second reader."))
         return effects
     }
@@ -412,9 +427,38 @@ struct AgentState: Sendable {
         return (signedIn.token, subject)
     }
 
+    private func requireIssuedSubject() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
+        let desk = try requireDesk()
+        guard !subjectBlank else { throw CardDeskError(.unknownCard, "The card in the second reader is blank: issue it first.") }
+        guard !subjectIssuing else { throw CardDeskError(.renewalConflict, "The card in the second reader is being issued.") }
+        return desk
+    }
+
+    /// Claims the issue of the blank card in the second reader.
+    mutating func claimSubjectIssue() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
+        let desk = try requireDesk()
+        guard subjectBlank else {
+            throw CardDeskError(.invalidInput, "The card in the second reader has been issued already (\(desk.subject.serial)). Put a blank card in to issue a new one.")
+        }
+        guard !subjectIssuing else { throw CardDeskError(.renewalConflict, "The card in the second reader is being issued.") }
+        subjectIssuing = true
+        return desk
+    }
+
+    /// The issue ended: on success the card in the second reader is now the issued card `serial`.
+    mutating func subjectIssueEnded(serial: String?, for insertion: CardInsertion) -> [Effect] {
+        guard subject == insertion else { return [] }
+        subjectIssuing = false
+        guard let serial else { return [] }
+        // From now on it is the card `serial` (a new insertion: nothing started for the blank card carries over).
+        var effects = subjectInserted(serial: serial)
+        effects.removeLast()
+        return effects + [.say("Card \(serial) issued in the second reader.")]
+    }
+
     /// Claims the renewal of the holder's card (the holder's passcode is checked next). One piece of work at a time.
     mutating func claimSubjectRenewal() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
-        let desk = try requireDesk()
+        let desk = try requireIssuedSubject()
         guard !subjectUnlocking else { throw CardDeskError(.renewalConflict, "The card in the second reader is being unlocked.") }
         try subjectRenewal.claim(profiles: [])
         return desk
@@ -444,7 +488,7 @@ struct AgentState: Sendable {
 
     /// Claims the unlock of the holder's card.
     mutating func claimSubjectUnlock() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
-        let desk = try requireDesk()
+        let desk = try requireIssuedSubject()
         guard !subjectUnlocking, subjectRenewal.run == .idle else {
             throw CardDeskError(.renewalConflict, "The card in the second reader is busy: wait for what it is doing to finish.")
         }

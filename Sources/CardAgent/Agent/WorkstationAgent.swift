@@ -78,6 +78,7 @@ public actor WorkstationAgent {
                     for await event in subjectReader.events() {
                         switch event {
                         case .inserted(let serial, let card): await self.subjectInserted(serial: serial, card: card)
+                        case .blank(let card): await self.subjectInserted(serial: "", card: card)
                         case .removed: await self.subjectRemoved()
                         }
                     }
@@ -87,6 +88,7 @@ public actor WorkstationAgent {
                 for await event in self.reader.events() {
                     switch event {
                     case .inserted(let serial, let card): await self.inserted(serial: serial, card: card)
+                    case .blank: await self.blankInserted()
                     case .removed: await self.removed()
                     }
                 }
@@ -111,6 +113,11 @@ public actor WorkstationAgent {
         let effects = state.inserted(serial: serial)
         if let card = state.card { cardSession = (card, session) }
         await perform(effects)
+    }
+
+    func blankInserted() async {
+        cardSession = nil
+        await perform(state.blankInserted())
     }
 
     func removed() async {
@@ -412,8 +419,20 @@ public actor WorkstationAgent {
 
     // MARK: The RA desk's second reader (the card holder's card)
 
+    /// A card arrived in the second reader. One that holds no certificate at all (a factory-fresh card, whose CHUID
+    /// may carry a GUID already) counts as blank, as does one without CardDesk's identity (`serial` empty).
     func subjectInserted(serial: String, card session: any SmartcardSession) async {
-        let effects = state.subjectInserted(serial: serial)
+        var blank = serial.isEmpty
+        if !blank {
+            do {
+                let authentication = try await session.certificate(in: .authentication)
+                let signing = try await session.certificate(in: .signing)
+                blank = authentication == nil && signing == nil
+            } catch {
+                // Unreadable for now: taken as the card it says it is; its work then explains what fails.
+            }
+        }
+        let effects = state.subjectInserted(serial: blank ? "" : serial)
         if let subject = state.subject { subjectSession = (subject, session) }
         await perform(effects)
     }
@@ -439,8 +458,56 @@ public actor WorkstationAgent {
         guard let subject = state.subject, let session = try? subjectSession(for: subject) else {
             return .init(cardSerial: nil, reader: subjectReader.name, triesLeft: nil, locked: false, blocked: false)
         }
+        if state.subjectBlank {
+            return .init(cardSerial: nil, reader: subjectReader.name, triesLeft: nil, locked: false, blocked: false, blank: true)
+        }
         let pin = try await session.pinState()
         return .init(cardSerial: subject.serial, reader: subjectReader.name, triesLeft: pin.pinTriesLeft, locked: pin.isLocked, blocked: pin.isBlockedForGood)
+    }
+
+    /// The RA issues the blank card in the second reader to `userID`: the server gives a single-use enrolment token
+    /// (`POST /api/v1/ra/enrolments`, if this RA may), and the card is enrolled as `carddesk card enrol` does. The
+    /// person types the new card's passcode twice; or, with `locked`, the card is issued locked (a random passcode,
+    /// then blocked) and its holder sets a passcode by self-service unlock. Answers the new card's serial.
+    func issueSubjectCard(userID: String, passcode: String?, repeated: String?, keyAlgorithm: CardKeyAlgorithm = .p256) async throws -> String {
+        let (token, insertion) = try state.claimSubjectIssue()
+        do {
+            guard let card = try subjectSession(for: insertion) as? PIVCardSession else {
+                throw CardDeskError(.unsupportedCard, "This card cannot be issued here: it is not a PIV card.")
+            }
+            let chosen: String
+            if let passcode {
+                try Passcode.checkNew(passcode, repeated: repeated ?? "")
+                chosen = passcode
+            } else {
+                chosen = Self.randomPasscode()
+            }
+            let enrolmentToken = try await server.raEnrolmentToken(sessionToken: token, userID: userID, keyAlgorithm: keyAlgorithm.rawValue)
+            let begun = try await EnrolmentClient(server: server, card: card).enrol(token: enrolmentToken, passcode: chosen) { _ in }
+            if passcode == nil {
+                // Issued locked: nobody knows the passcode; the holder sets one by self-service unlock.
+                let wrong = chosen == "90817263" ? "81726354" : "90817263"
+                while try await card.pinState().pinTriesLeft > 0 {
+                    try? await card.verifyPIN(wrong)
+                }
+                try await card.reset()
+            }
+            let effects = state.subjectIssueEnded(serial: begun.cardSerial, for: insertion)
+            if let subject = state.subject, subject.serial == begun.cardSerial { subjectSession = (subject, card) }
+            await perform(effects)
+            return begun.cardSerial
+        } catch {
+            await perform(state.subjectIssueEnded(serial: nil, for: insertion))
+            throw error
+        }
+    }
+
+    /// Eight random digits that `Passcode.checkNew` accepts.
+    static func randomPasscode() -> String {
+        while true {
+            let text = String((0..<8).map { _ in Character(String(Int.random(in: 0...9))) })
+            if (try? Passcode.checkNew(text, repeated: text)) != nil { return text }
+        }
     }
 
     /// The RA renews the certificates of the card in the second reader; its holder typed the passcode. The server

@@ -18,7 +18,7 @@ public import Logging
 /// `POST /v1/renewal` (passcode), `GET /v1/renewal` (progress), `POST /v1/unlock/options|code|verify|passcode`
 /// (self-service unlock), `POST /v1/passcode` (change, signed in); and at the RA desk, for the card holder's card in
 /// the second reader: `GET /v1/subject`, `POST /v1/subject/renewal` (the holder's passcode), `GET /v1/subject/renewal`,
-/// `POST /v1/subject/unlock` (the holder's new passcode, twice).
+/// `POST /v1/subject/unlock` (the holder's new passcode, twice), `POST /v1/subject/issue` (a blank card, for a person).
 public struct LocalBridge: Sendable {
     let agent: WorkstationAgent
     let origin: String
@@ -102,6 +102,12 @@ public struct LocalBridge: Sendable {
         api.get("subject/renewal") { request, _ -> BridgeAPI.RenewalProgress in
             try await requireToken(request)
             return await agent.subjectRenewalProgress
+        }
+        api.post("subject/issue") { request, context -> BridgeAPI.SubjectCard in
+            try await requireToken(request)
+            let body = try await request.decode(as: BridgeAPI.IssueCard.self, context: context)
+            _ = try await agent.issueSubjectCard(userID: body.userID, passcode: body.passcode, repeated: body.repeated)
+            return try await agent.subjectCard()
         }
         api.post("subject/unlock") { request, context -> BridgeAPI.SubjectCard in
             try await requireToken(request)

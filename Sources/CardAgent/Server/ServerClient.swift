@@ -149,6 +149,10 @@ public struct ServerClient: Sendable {
         try await send("POST", "api/v1/ra/unlocks", token: sessionToken, body: UnlockAPI.Start(cardSerial: cardSerial), as: UnlockAPI.PUKRelease.self)
     }
 
+    public func raEnrolmentToken(sessionToken: String, userID: String, keyAlgorithm: String) async throws -> String {
+        try await send("POST", "api/v1/ra/enrolments", token: sessionToken, body: RADeskAPI.Issue(userID: userID, keyAlgorithm: keyAlgorithm), as: RADeskAPI.EnrolmentToken.self).token
+    }
+
     public func completeRAUnlock(sessionToken: String, cardSerial: String, token: String) async throws {
         _ = try await send("POST", "api/v1/ra/unlocks/done", token: sessionToken, body: RADeskAPI.UnlockDone(cardSerial: cardSerial, token: token), as: Empty.self)
     }

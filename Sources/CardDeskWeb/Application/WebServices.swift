@@ -28,7 +28,7 @@ public struct WebServices: Sendable {
     ) {
         self.raConsole = RAConsole(
             directory: store, codes: raRoleCodes, clock: renewal.clock, cancellation: CardCancellation(authority: authority, registry: store),
-            cardWork: DeskCardWork(renewal: renewal, unlock: unlock)
+            cardWork: DeskCardWork(renewal: renewal, unlock: unlock, enrolment: enrolment)
         )
         self.trustedProxies = trustedProxies
         self.limiter = limiter

@@ -105,10 +105,12 @@ struct RAPersonPage {
     let hasCards: Bool
     let hasCertificates: Bool
     /// The work on the card in the RA's second reader: shown when the desk may renew or unlock this person's cards
-    /// in use (`deskCards`, their serials separated by spaces, which the page's script compares with the reader's).
+    /// in use (`deskCards`, their serials separated by spaces, which the page's script compares with the reader's),
+    /// or issue them a blank card.
     let deskWork: Bool
     let mayRenew: Bool
     let mayUnlock: Bool
+    let mayIssue: Bool
     let deskCards: String
 
     init(frame: PageFrame, desk: RAConsole.Desk, record: RAConsole.PersonRecord, codes: RARoleCodes, done: String? = nil) {
@@ -141,7 +143,8 @@ struct RAPersonPage {
         mayRenew = record.allowed[.renewDue] == .allowed || record.allowed[.renewExpired] == .allowed
         mayUnlock = record.allowed[.unlockCard] == .allowed
         deskCards = record.cards.filter { $0.status == .active }.map(\.serial).joined(separator: " ")
-        deskWork = (mayRenew || mayUnlock) && !deskCards.isEmpty
+        mayIssue = record.allowed[.issueCard] == .allowed
+        deskWork = mayIssue || ((mayRenew || mayUnlock) && !deskCards.isEmpty)
         email = record.contacts?.email ?? "none"
         mobile = record.contacts?.mobile ?? "none"
         actions = RAAction.allCases.map { action in

@@ -114,6 +114,7 @@ struct RAConsoleRoutes {
             }
             if request.uri.queryParameters.get("granted") == "1" { done = "The role was granted." }
             if request.uri.queryParameters.get("renewed") == "1" { done = "The certificates on the card are renewed." }
+            if request.uri.queryParameters.get("issued") == "1" { done = "The new card is issued." }
             if request.uri.queryParameters.get("unlocked") == "1" { done = "The card is unlocked: its holder's new passcode works now." }
             return try pages.page(RAPersonPage(frame: frame, desk: desk, record: record, codes: console.codes, done: done), "ra-person")
         }

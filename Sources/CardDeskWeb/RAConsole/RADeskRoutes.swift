@@ -1,9 +1,11 @@
-import CardDeskAPI
+public import CardDeskAPI
 import CardDeskCore
 import Foundation
-import Hummingbird
+public import Hummingbird
 import HTTPTypes
 import RegistrationAuthority
+
+extension RADeskAPI.EnrolmentToken: ResponseEncodable {}
 
 /// The card work of the RA desk, asked by the workstation agent for the holder's card in its second reader, with the
 /// RA's own session token (`Authorization: Bearer`; the session must be working in an RA role):
@@ -11,6 +13,7 @@ import RegistrationAuthority
 ///   challenge, as in self-renewal); the steps then go through `/api/v1/renewals/{id}/…` with the renewal's token
 /// - `POST /api/v1/ra/unlocks` → the card's PUK and its next PUK, to reset the passcode at the desk, with a token
 /// - `POST /api/v1/ra/unlocks/done` → the card was reset and its PUK changed
+/// - `POST /api/v1/ra/enrolments` → a single-use token to enrol a blank card for a person (`/api/v1/enrolments/…` next)
 /// Every refusal is a 403 with the reason, and audited (`RAConsole`).
 struct RADeskRoutes {
     let login: LoginService
@@ -28,6 +31,11 @@ struct RADeskRoutes {
             let desk = try await desk(request, context: context)
             let body = try await request.decode(as: UnlockAPI.Start.self, context: context)
             return try await console.unlockCard(desk, cardSerial: body.cardSerial)
+        }
+        api.post("enrolments") { request, context in
+            let desk = try await desk(request, context: context)
+            let body = try await request.decode(as: RADeskAPI.Issue.self, context: context)
+            return RADeskAPI.EnrolmentToken(token: try await console.issueCard(desk, userID: body.userID, keyAlgorithm: body.keyAlgorithm))
         }
         api.post("unlocks/done") { request, context -> HTTPResponse.Status in
             let desk = try await desk(request, context: context)

@@ -1,8 +1,9 @@
 public import CardDeskAPI
 public import CardDeskCore
+import Smartcard
 
 /// What an RA does with the holder's card in the second reader at their desk: renew its certificates (falling due, or
-/// expired for the roles allowed) and unlock it. The RA's session says who acts and in which role; `RAPolicy` decides
+/// expired for the roles allowed), unlock it, and issue a blank card. The RA's session says who acts and in which role; `RAPolicy` decides
 /// for the card's holder; the card itself takes part (it signs the renewal's challenge once the holder has typed the
 /// passcode, and takes the new passcode from the holder at the workstation). Refusals are audited, with the reason.
 extension RAConsole {
@@ -45,6 +46,20 @@ extension RAConsole {
         try await requireCardWork().unlock.completeForRA(cardSerial: cardSerial, token: token, actor: "user:\(desk.actor)", desk: desk.description)
     }
 
+    /// A single-use token to enrol a new card for `userID` in the desk's second reader (the enrolment API does the
+    /// rest, as for `carddesk card enrol`; the person types the new card's passcode at the workstation).
+    public func issueCard(_ desk: Desk, userID text: String, keyAlgorithm: String) async throws -> String {
+        let work = try requireCardWork()
+        let user = try await subject(text)
+        guard let algorithm = CardKeyAlgorithm(rawValue: keyAlgorithm) else {
+            throw CardDeskError(.invalidInput, "The key type must be p256 or rsa2048.")
+        }
+        if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: .issueCard, subject: user) {
+            throw try await refusal(desk, subject: "user:\(user.id)", refused: "issue", note: why, reason: why)
+        }
+        return try await work.enrolment.issueToken(userID: user.id, keyAlgorithm: algorithm, validityDays: nil, actor: "user:\(desk.actor)").token
+    }
+
     private func requireCardWork() throws -> DeskCardWork {
         guard let cardWork else { throw CardDeskError(.configuration, "This server cannot work on cards at the RA desk.") }
         return cardWork
@@ -55,9 +70,11 @@ extension RAConsole {
 public struct DeskCardWork: Sendable {
     let renewal: RenewalEngine
     let unlock: UnlockService
+    let enrolment: CardEnrolment
 
-    public init(renewal: RenewalEngine, unlock: UnlockService) {
+    public init(renewal: RenewalEngine, unlock: UnlockService, enrolment: CardEnrolment) {
         self.renewal = renewal
         self.unlock = unlock
+        self.enrolment = enrolment
     }
 }

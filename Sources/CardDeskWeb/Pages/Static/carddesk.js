@@ -434,12 +434,39 @@ async function deskWork() {
   const status = byId('desk-status');
   const renewForm = byId('desk-renew');
   const unlockForm = byId('desk-unlock');
+  const issueForm = byId('desk-issue');
   let busy = false;
   const say = (text) => { if (status.textContent !== text) status.textContent = text; };
-  const show = (renew, unlock) => {
-    if (renewForm && renewForm.hidden === renew) renewForm.hidden = !renew;
-    if (unlockForm && unlockForm.hidden === unlock) unlockForm.hidden = !unlock;
+  // A request to the agent that always answers: an agent that does not reply is an answer too.
+  const ask = async (path, body, timeout) => {
+    try {
+      return await bridgeCall(path, { method: 'POST', body, timeout });
+    } catch (e) {
+      return { ok: false, data: { error: { message: 'The CardDesk agent did not answer. Check that it is running, then try again.' } } };
+    }
   };
+  const show = (renew, unlock, issue = false) => {
+    for (const [form, shown] of [[renewForm, renew], [unlockForm, unlock], [issueForm, issue]]) {
+      if (form && form.hidden === shown) form.hidden = !shown;
+    }
+  };
+  if (issueForm) {
+    issueForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('desk-issue-error');
+      error.textContent = '';
+      const locked = byId('desk-issue-locked').checked;
+      const fields = ['desk-issue-new', 'desk-issue-again'].map(byId);
+      const body = locked ? { userID: person } : { userID: person, passcode: fields[0].value, repeated: fields[1].value };
+      busy = true;
+      say('Issuing the card: keys are made on the card and its certificates written…');
+      const answer = await ask('/v1/subject/issue', body, 60000);
+      for (const field of fields) field.value = '';
+      busy = false;
+      if (!answer.ok) { error.textContent = errorText(answer.data, 'The card could not be issued.'); return; }
+      location.assign('/ra/people/' + person + '?issued=1');
+    });
+  }
   if (renewForm) {
     renewForm.addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -447,14 +474,8 @@ async function deskWork() {
       const error = byId('desk-renew-error');
       error.textContent = '';
       busy = true;
-      let answer;
-      try {
-        answer = await bridgeCall('/v1/subject/renewal', { method: 'POST', body: { passcode: input.value } });
-      } catch (e) {
-        answer = { ok: false, data: { error: { message: 'The CardDesk agent did not answer. Check that it is running, then try again.' } } };
-      } finally {
-        input.value = '';
-      }
+      const answer = await ask('/v1/subject/renewal', { passcode: input.value });
+      input.value = '';
       if (!answer.ok) { error.textContent = errorText(answer.data, 'The renewal could not start.'); busy = false; return; }
       byId('desk-renew-progress').hidden = false;
       for (;;) {
@@ -482,14 +503,8 @@ async function deskWork() {
       error.textContent = '';
       busy = true;
       const fields = ['desk-unlock-new', 'desk-unlock-again'].map(byId);
-      let answer;
-      try {
-        answer = await bridgeCall('/v1/subject/unlock', { method: 'POST', body: { passcode: fields[0].value, repeated: fields[1].value }, timeout: 30000 });
-      } catch (e) {
-        answer = { ok: false, data: { error: { message: 'The CardDesk agent did not answer. Check that it is running, then try again.' } } };
-      } finally {
-        for (const field of fields) field.value = '';
-      }
+      const answer = await ask('/v1/subject/unlock', { passcode: fields[0].value, repeated: fields[1].value }, 30000);
+      for (const field of fields) field.value = '';
       busy = false;
       if (!answer.ok) { error.textContent = errorText(answer.data, 'The card could not be unlocked.'); return; }
       location.assign('/ra/people/' + person + '?unlocked=1');
@@ -509,8 +524,12 @@ async function deskWork() {
         say('The CardDesk agent on this computer watches one reader. To work on a card holder\'s card, start it with a ' +
           'second reader (carddesk agent --subject-reader FOLDER, or --subject-pcsc NAME for a PC/SC reader).');
         show(false, false);
+      } else if (subject.blank) {
+        say(issueForm ? 'A blank card is in your second reader: you may issue it to this person.'
+          : 'A blank card is in your second reader. Your role may not issue cards: ask an RA Agent or your RA Manager.');
+        show(false, false, true);
       } else if (!subject.cardSerial) {
-        say('Put the card holder\'s smartcard in your second reader (' + subject.reader + ').');
+        say('Put the card holder\'s smartcard (or a blank card to issue) in your second reader (' + subject.reader + ').');
         show(false, false);
       } else if (!cards.includes(subject.cardSerial)) {
         say('The card in your second reader (' + subject.cardSerial + ') is not one of this person\'s cards in use.');
