@@ -94,6 +94,27 @@ public enum RADeskAPI {
         }
     }
 
+    /// A card the desk works on (`POST /api/v1/ra/repairs`, `POST /api/v1/ra/clears`).
+    public struct Card: Codable, Sendable {
+        public let cardSerial: String
+        public init(cardSerial: String) { self.cardSerial = cardSerial }
+    }
+
+    /// What the agent needs to reset a cleared card to its factory state: its management key and PUK (the card is
+    /// cancelled already: they open nothing any more).
+    public struct ClearRelease: Codable, Sendable {
+        public let cardSerial: String
+        public let managementKeyAlgorithm: UInt8
+        public let managementKey: Data
+        public let puk: String
+        public init(cardSerial: String, managementKeyAlgorithm: UInt8, managementKey: Data, puk: String) {
+            self.cardSerial = cardSerial
+            self.managementKeyAlgorithm = managementKeyAlgorithm
+            self.managementKey = managementKey
+            self.puk = puk
+        }
+    }
+
     /// The single-use enrolment token for that card (the enrolment API then takes it, as `carddesk card enrol` does).
     public struct EnrolmentToken: Codable, Sendable {
         public let token: String

@@ -4,6 +4,7 @@ person of another organisation is refused with a reason. Real server, agent, vir
 with axe-core."""
 
 import os
+import subprocess
 import unittest
 
 from selenium.webdriver.common.by import By
@@ -121,6 +122,20 @@ class RAConsoleTests(BrowserTestCase):
         statuses = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#ra-person-certificates .status")]
         self.assertEqual(["revoked", "revoked"], statuses)
         self.assertEqual("cancelled", driver.find_element(By.CSS_SELECTOR, "#ra-person-cards .status").text)
+        # OCSP says revoked at once, asked by openssl about the authentication certificate's serial.
+        serial = driver.find_element(By.CSS_SELECTOR, "#ra-person-certificates tr[data-profile='authentication'] .serial").text
+        files = {}
+        for name in ("authentication-ca.pem", "root.pem"):
+            status, pem = http("GET", self.server.url + "/pki/" + name)
+            self.assertEqual(200, status)
+            files[name] = os.path.join(self.folder, name)
+            with open(files[name], "w") as f:
+                f.write(pem)
+        answer = subprocess.run(["openssl", "ocsp", "-issuer", files["authentication-ca.pem"], "-serial", "0x" + serial,
+                                 "-url", self.server.url + "/ocsp", "-CAfile", files["root.pem"], "-no_nonce"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertIn(f"0x{serial}: revoked", answer.stdout, answer.stdout + answer.stderr)
+        self.assertIn("Response verify OK", answer.stderr + answer.stdout)
         self.assertEqual([], driver.find_elements(By.CSS_SELECTOR, "form.cancel-card"))
         screenshot(driver, "ra-06-card-cancelled")
         self.check_accessibility("RA person page after cancelling")
@@ -133,6 +148,11 @@ class RAConsoleTests(BrowserTestCase):
         # Card out: the console page says the session ended, by itself.
         agent.remove()
         wait_until(lambda: "/logged-out" in driver.current_url, seconds=15, what="the logged-out page")
+        # The cancelled card signs in nowhere: its holder's passcode is right, the server refuses the card.
+        agent.insert(os.path.join(self.folder, "holder.json"))
+        agent.wait_for("Passcode:", count=2)
+        agent.type(PASSCODE)
+        agent.wait_for("has been cancelled")
 
 
 if __name__ == "__main__":

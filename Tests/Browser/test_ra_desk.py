@@ -1,7 +1,7 @@
 """Issue 13: the RA desk with the card holder's card in the agent's second reader, in the browser. An RA Agent signs in
 at /ra with their own card; renews a card whose certificates have expired (the holder types their passcode in the
-page); unlocks another person's locked card (the holder chooses a new passcode), then renews it with that passcode;
-issues a blank card to someone who has none.
+page); unlocks another person's locked card (the holder chooses a new passcode), renews it with that passcode, then
+clears it; issues a blank card to someone who has none, who then signs in with it.
 Real server (running two days ahead with libfaketime, so that certificates issued for one day have expired), real
 agent with two reader folders, virtual cards, headless Chromium and axe-core."""
 
@@ -126,6 +126,14 @@ class RADeskTests(BrowserTestCase):
         history = driver.find_element(By.ID, "ra-person-history").text
         self.assertIn("passcode reset and PUK rotated at the RA desk by RA Agent for RBQ", history)
         self.assertNotIn(NEW_PASSCODE, driver.page_source)
+        # Lou leaves: the card is cleared (cancelled, its certificates revoked, wiped), and is blank for the next person.
+        visible(driver, "desk-clear-confirm").click()
+        driver.find_element(By.CSS_SELECTOR, "#desk-clear button").click()
+        visible_text(driver, "ra-done", "The card is cleared: it is blank, ready to be issued again.", seconds=30)
+        self.assertEqual(["cancelled"], [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#ra-person-cards .status")])
+        self.assertEqual({"revoked"}, set(self.statuses()))
+        visible_text(driver, "desk-status", "A blank card is in your second reader")
+        agent.wait_for("is cleared: it is blank, ready to be issued again.")
         agent.remove_second()
         wait_until(lambda: "Put the card holder's smartcard" in driver.find_element(By.ID, "desk-status").text,
                    what="the page to see the second reader empty")

@@ -287,4 +287,39 @@ struct AgentStateTests {
         _ = state.inserted(serial: "CD01")
         #expect(throws: CardDeskError.self) { try state.claimUnlockVerification() }
     }
+
+    @Test("The RA desk's second reader: work needs the RA signed in and a card there; one piece of work at a time; a blank card is only issued, an issued one never issued again")
+    func secondReader() throws {
+        var state = AgentState(renewalURL: Self.url)
+        _ = state.subjectInserted(serial: "CD02")
+        #expect(throws: CardDeskError.self) { try state.claimSubjectRenewal() }
+        (state, _) = try Self.signedIn()
+        let empty = #expect(throws: CardDeskError.self) { try state.claimSubjectUnlock() }
+        #expect(empty?.reason == "Put the card holder's smartcard in the second reader.")
+
+        #expect(state.subjectInserted(serial: "CD02") == [.say("Card CD02 inserted in the second reader.")])
+        let (token, subject) = try state.claimSubjectRenewal()
+        #expect(token == "t1" && subject.serial == "CD02")
+        // While it is claimed, nothing else starts on that card.
+        #expect(throws: CardDeskError.self) { try state.claimSubjectRenewal() }
+        #expect(throws: CardDeskError.self) { try state.claimSubjectUnlock() }
+        #expect(throws: CardDeskError.self) { try state.claimSubjectIssue(clearing: true) }
+        #expect(throws: CardDeskError.self) { try state.claimSubjectIssue() }
+        _ = try state.subjectRenewalStarts(for: subject)
+        // The card leaves: its renewal stops at its next step and says why.
+        #expect(state.subjectRemoved() == [.cancelSubjectRenewal, .say("Card removed from the second reader.")])
+        let stopped = state.subjectRenewalFinished(CancellationError(), serial: "CD02")
+        #expect(stopped == [.say("The renewal of card CD02 stopped: The smartcard was removed: the renewal stopped. Insert it and renew again to finish.")])
+
+        // A blank card: only issuing it; once issued, it is the new card.
+        _ = state.subjectInserted(serial: "")
+        #expect(throws: CardDeskError.self) { try state.claimSubjectRenewal() }
+        #expect(throws: CardDeskError.self) { try state.claimSubjectUnlock() }
+        let (_, blank) = try state.claimSubjectIssue()
+        #expect(throws: CardDeskError.self) { try state.claimSubjectIssue() }
+        #expect(state.subjectIssueEnded(serial: "CD03", for: blank) == [.say("Card CD03 issued in the second reader.")])
+        let again = #expect(throws: CardDeskError.self) { try state.claimSubjectIssue() }
+        #expect(again?.reason.contains("has been issued already (CD03)") == true)
+        #expect(try state.claimSubjectUnlock().subject.serial == "CD03")
+    }
 }

@@ -37,10 +37,10 @@ struct RADeskTests {
 
     /// Puts `card` into the desk's second reader and renews it there with the holder's passcode; the outcome as the
     /// page polls it.
-    static func renewAtDesk(_ agent: WorkstationAgent, _ card: PIVCardSession) async throws -> BridgeAPI.RenewalProgress {
+    static func renewAtDesk(_ agent: WorkstationAgent, _ card: PIVCardSession, repair: Bool = false) async throws -> BridgeAPI.RenewalProgress {
         try await card.reset()
         await agent.subjectInserted(serial: try await card.serial(), card: card)
-        try await agent.startSubjectRenewal(passcode: "123456")
+        try await agent.startSubjectRenewal(passcode: "123456", repair: repair)
         for _ in 0..<600 {
             let progress = await agent.subjectRenewalProgress
             if progress.state == .succeeded || progress.state == .failed { return progress }
@@ -100,7 +100,7 @@ struct RADeskTests {
         }
     }
 
-    @Test("At the desk, nobody renews or unlocks their own card, nor the card of someone their RA role does not cover")
+    @Test("At the desk, nobody renews, repairs, unlocks or clears their own card, nor works on (or issues a card to) someone their RA role does not cover")
     func ownCardAndOtherOrganisation() async throws {
         try await RenewalFixture.with { fixture in
             try await LiveServer.with(fixture.instance) { server in
@@ -116,6 +116,10 @@ struct RADeskTests {
                 #expect(renewOwn.message?.contains("Nobody performs an RA action on their own card") == true)
                 let unlockOwn = await #expect(throws: CardDeskError.self) { try await agent.unlockSubject(passcode: "275913", repeated: "275913") }
                 #expect(unlockOwn?.code == .notAuthorised)
+                let repairOwn = try await Self.renewAtDesk(agent, own, repair: true)
+                #expect(repairOwn.state == .failed && repairOwn.message?.contains("on their own card") == true)
+                let clearOwn = await #expect(throws: CardDeskError.self) { try await agent.clearSubject() }
+                #expect(clearOwn?.code == .notAuthorised)
 
                 // Someone of another organisation.
                 let omar = try UserID("555254600300")
@@ -130,9 +134,21 @@ struct RADeskTests {
                 #expect(renewOther.state == .failed && renewOther.message == "Your RA Manager role covers RBQ; Omar Elsewhere works for RXH. Ask their own Registration Authority.")
                 let unlockOther = await #expect(throws: CardDeskError.self) { try await agent.unlockSubject(passcode: "275913", repeated: "275913") }
                 #expect(unlockOther?.code == .notAuthorised)
+                let repairOther = try await Self.renewAtDesk(agent, omarCard, repair: true)
+                #expect(repairOther.state == .failed && repairOther.message?.contains("works for RXH") == true)
+                let clearOther = await #expect(throws: CardDeskError.self) { try await agent.clearSubject() }
+                #expect(clearOther?.code == .notAuthorised)
+                let blank = PIVCardSession(transport: try VirtualPIVCard.blank(
+                    file: fixture.folder.appendingPathComponent("blank-for-omar.json"), manufacturer: fixture.instance.manufacturer
+                ))
+                await agent.subjectInserted(serial: try await blank.serial(), card: blank)
+                let issueOther = await #expect(throws: CardDeskError.self) {
+                    try await agent.issueSubjectCard(userID: omar.rawValue, passcode: "275913", repeated: "275913")
+                }
+                #expect(issueOther?.reason.contains("works for RXH") == true)
                 // The card still takes its old passcode: nothing was released or changed.
                 try await omarCard.verifyPIN("123456")
-                #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("failure renew refused") || $0.hasPrefix("failure unlock refused") }.count == 4)
+                #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("failure") }.count == 9, "every refusal audited")
                 #expect(try await fixture.audit(.unlock).isEmpty, "no PUK was released")
 
                 // With no card in the second reader, the agent says so.
@@ -269,6 +285,77 @@ struct RADeskTests {
                     try await agent.issueSubjectCard(userID: "555254600979", passcode: "275913", repeated: "275913")
                 }
                 #expect(own?.reason.contains("own card") == true)
+            }
+        }
+    }
+
+    @Test("Repair at the desk, role by role (RA Agents and above): new keys and certificates on a card whose renewal is not open; renewal itself is refused then")
+    func repairColumn() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                for (index, role) in RARole.allCases.enumerated() {
+                    let (agent, _) = try await Self.desk(fixture, server, id: "55525460086\(index)", role: "\(Self.code(role))@RBQ")
+                    let card = try await fixture.issueCard("repair-\(role.rawValue)", validityDays: 365)
+                    let serial = try await card.serial()
+                    let before = try #require(try await card.certificate(in: .authentication))
+                    let renewal = try await Self.renewAtDesk(agent, card)
+                    #expect(renewal.state == .failed && renewal.errorCode == "renewalNotOpen", "\(role): \(renewal.message ?? "")")
+                    let repaired = try await Self.renewAtDesk(agent, card, repair: true)
+                    try await card.verifyPIN("123456")
+                    let after = try #require(try await card.certificate(in: .authentication))
+                    if RAPolicy.allows(role, .repair) {
+                        #expect(repaired.state == .succeeded, "\(role): \(repaired.message ?? "")")
+                        #expect(after.serialNumber != before.serialNumber && after.publicKey != before.publicKey, "\(role): new key, new certificate")
+                        let done = try #require(try await fixture.instance.store.latestRenewal(cardSerial: serial))
+                        #expect(done.status == .done && done.performedBy == "user:55525460086\(index)")
+                        let old = try #require(try await fixture.instance.store.certificate(serial: SerialNumber(bytes: Array(before.serialNumber.bytes))))
+                        #expect(old.status == .revoked && old.revocationReason == .superseded)
+                    } else {
+                        #expect(repaired.state == .failed && repaired.message == "\(role.withArticle) may not repair a card: ask an RA Agent or your RA Manager.")
+                        #expect(after == before, "\(role): the card is as it was")
+                    }
+                }
+                #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("failure repair refused") }.count == 2)
+                #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("success repair") }.count == 3)
+            }
+        }
+    }
+
+    @Test("Clear at the desk, role by role (RA Agents and above): the card is cancelled, its certificates revoked, and it goes back to factory state, to be issued again")
+    func clearColumn() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                let store = fixture.instance.store
+                for (index, role) in RARole.allCases.enumerated() {
+                    let (agent, record) = try await Self.desk(fixture, server, id: "55525460085\(index)", role: "\(Self.code(role))@RBQ")
+                    let card = try await fixture.issueCard("clear-\(role.rawValue)")
+                    let serial = try await card.serial()
+                    try await card.reset()
+                    await agent.subjectInserted(serial: serial, card: card)
+                    if RAPolicy.allows(role, .clear) {
+                        try await agent.clearSubject()
+                        #expect(record.lines.last == "Card \(serial) (second reader) is cleared: it is blank, ready to be issued again.")
+                        #expect(try await store.card(serial: serial)?.status == .cancelled, "\(role)")
+                        let certificates = try await store.certificates(cardSerial: serial)
+                        #expect(certificates.count == 2 && certificates.allSatisfy { $0.status == .revoked && $0.revocationReason == .cessationOfOperation })
+                        #expect(try await agent.subjectCard().blank, "\(role)")
+                        #expect(try await card.certificate(in: .authentication) == nil)
+                        #expect(try await card.certificate(in: .signing) == nil)
+                        // Factory passcode and management key: it can be issued again, to anyone.
+                        try await card.verifyPIN("123456")
+                        let again = try await agent.issueSubjectCard(userID: fixture.user.rawValue, passcode: "275913", repeated: "275913")
+                        let issued = try await store.card(serial: again)
+                        #expect(again != serial && issued?.status == .active, "\(role)")
+                    } else {
+                        let refused = await #expect(throws: CardDeskError.self) { try await agent.clearSubject() }
+                        #expect(refused?.reason == "\(role.withArticle) may not clear a card: ask an RA Agent or your RA Manager.")
+                        #expect(try await store.card(serial: serial)?.status == .active, "\(role)")
+                        try await card.verifyPIN("123456")
+                        #expect(try await card.certificate(in: .authentication) != nil)
+                    }
+                }
+                #expect(try await fixture.audit(.raAction).filter { $0.hasPrefix("failure clear refused") }.count == 2)
+                #expect(try await fixture.audit(.raAction).filter { $0.contains("card cleared by") }.count == 3)
             }
         }
     }

@@ -434,11 +434,16 @@ struct AgentState: Sendable {
         return desk
     }
 
-    /// Claims the issue of the blank card in the second reader.
-    mutating func claimSubjectIssue() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
+    /// Claims the issue of the blank card in the second reader (or, `clearing`, the clearing of an issued one).
+    mutating func claimSubjectIssue(clearing: Bool = false) throws(CardDeskError) -> (token: String, subject: CardInsertion) {
         let desk = try requireDesk()
-        guard subjectBlank else {
-            throw CardDeskError(.invalidInput, "The card in the second reader has been issued already (\(desk.subject.serial)). Put a blank card in to issue a new one.")
+        guard subjectBlank != clearing else {
+            throw clearing
+                ? CardDeskError(.invalidInput, "The card in the second reader is blank already.")
+                : CardDeskError(.invalidInput, "The card in the second reader has been issued already (\(desk.subject.serial)). Put a blank card in to issue a new one.")
+        }
+        guard subjectRenewal.run == .idle, !subjectUnlocking else {
+            throw CardDeskError(.renewalConflict, "The card in the second reader is busy: wait for what it is doing to finish.")
         }
         guard !subjectIssuing else { throw CardDeskError(.renewalConflict, "The card in the second reader is being issued.") }
         subjectIssuing = true
@@ -454,6 +459,14 @@ struct AgentState: Sendable {
         var effects = subjectInserted(serial: serial)
         effects.removeLast()
         return effects + [.say("Card \(serial) issued in the second reader.")]
+    }
+
+    /// The card in the second reader was cleared: it is blank now.
+    mutating func subjectCleared(for insertion: CardInsertion) -> [Effect] {
+        guard subject == insertion else { return [] }
+        var effects = subjectInserted(serial: "")
+        effects.removeLast()
+        return effects + [.say("Card \(insertion.serial) (second reader) is cleared: it is blank, ready to be issued again.")]
     }
 
     /// Claims the renewal of the holder's card (the holder's passcode is checked next). One piece of work at a time.

@@ -502,6 +502,53 @@ public actor WorkstationAgent {
         }
     }
 
+    /// The RA clears the card in the second reader so that it can be issued again: the server cancels it and revokes
+    /// its certificates (`POST /api/v1/ra/clears`), then the card goes back to its factory state here (no
+    /// certificates, factory passcode, PUK and management key). Run again after an interruption, it finishes.
+    func clearSubject() async throws {
+        let (token, insertion) = try state.claimSubjectIssue(clearing: true)
+        do {
+            guard let card = try subjectSession(for: insertion) as? PIVCardSession else {
+                throw CardDeskError(.unsupportedCard, "This card cannot be cleared here: it is not a PIV card.")
+            }
+            let release = try await server.raClear(sessionToken: token, cardSerial: insertion.serial)
+            guard let algorithm = ManagementKey.Algorithm(rawValue: release.managementKeyAlgorithm),
+                  let key = try? ManagementKey(algorithm: algorithm, bytes: Array(release.managementKey)) else {
+                throw CardDeskError(.internalFailure, "The server's answer for clearing this card cannot be used.")
+            }
+            try await Self.factoryReset(card.client, key: key, puk: release.puk)
+            try await card.reset()
+            let effects = state.subjectCleared(for: insertion)
+            if let subject = state.subject, subject != insertion { subjectSession = (subject, card) }
+            await perform(effects)
+        } catch {
+            await perform(state.subjectIssueEnded(serial: nil, for: insertion))
+            throw error
+        }
+    }
+
+    /// Puts a card back as it left the factory: certificates deleted, passcode and PUK the factory ones, the factory
+    /// management key. Each step accepts a card that had it done already.
+    static func factoryReset(_ piv: PIVClient, key: ManagementKey, puk: String) async throws {
+        try await piv.select()
+        do {
+            try await piv.authenticate(with: key)
+        } catch let error as CardDeskError where error.code == .notAuthorised {
+            try await piv.authenticate(with: .factoryDefault)
+        }
+        for slot in [CardSlot.authentication, .signing] {
+            if let tag = PIV.Object.certificate(forKey: slot.keyReference) { try await piv.writeObject(tag, []) }
+        }
+        do {
+            try await piv.unblockPIN(puk: puk, newPIN: PIV.factoryPIN)
+            try await piv.changePUK(current: puk, new: PIV.factoryPUK)
+        } catch let error as CardDeskError where error.code == .notAuthorised {
+            // The PUK is the factory one already (an earlier run got this far).
+            try await piv.unblockPIN(puk: PIV.factoryPUK, newPIN: PIV.factoryPIN)
+        }
+        try await piv.setManagementKey(.factoryDefault)
+    }
+
     /// Eight random digits that `Passcode.checkNew` accepts.
     static func randomPasscode() -> String {
         while true {
@@ -510,9 +557,10 @@ public actor WorkstationAgent {
         }
     }
 
-    /// The RA renews the certificates of the card in the second reader; its holder typed the passcode. The server
-    /// decides whether this RA may (`POST /api/v1/ra/renewals`); the page follows `subjectRenewalProgress`.
-    func startSubjectRenewal(passcode: String) async throws {
+    /// The RA renews the certificates of the card in the second reader (or, with `repair`, gives it new keys and
+    /// certificates whatever the renewal window); its holder typed the passcode. The server decides whether this RA
+    /// may (`POST /api/v1/ra/renewals`, `/ra/repairs`); the page follows `subjectRenewalProgress`.
+    func startSubjectRenewal(passcode: String, repair: Bool = false) async throws {
         let (token, insertion) = try state.claimSubjectRenewal()
         let card: any SmartcardSession
         do {
@@ -527,7 +575,11 @@ public actor WorkstationAgent {
         subjectRenewalTask = Task {
             var failure: (any Error)?
             do {
-                try await client.renew(passcode: passcode) { profile, stage in await self.subjectRenewalProgress(profile, stage) }
+                if repair {
+                    try await client.repair(passcode: passcode) { profile, stage in await self.subjectRenewalProgress(profile, stage) }
+                } else {
+                    try await client.renew(passcode: passcode) { profile, stage in await self.subjectRenewalProgress(profile, stage) }
+                }
             } catch {
                 failure = error
             }

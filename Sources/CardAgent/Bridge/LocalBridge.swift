@@ -18,7 +18,8 @@ public import Logging
 /// `POST /v1/renewal` (passcode), `GET /v1/renewal` (progress), `POST /v1/unlock/options|code|verify|passcode`
 /// (self-service unlock), `POST /v1/passcode` (change, signed in); and at the RA desk, for the card holder's card in
 /// the second reader: `GET /v1/subject`, `POST /v1/subject/renewal` (the holder's passcode), `GET /v1/subject/renewal`,
-/// `POST /v1/subject/unlock` (the holder's new passcode, twice), `POST /v1/subject/issue` (a blank card, for a person).
+/// `POST /v1/subject/unlock` (the holder's new passcode, twice), `POST /v1/subject/repair` (the holder's passcode; progress
+/// as for renewal), `POST /v1/subject/clear`, `POST /v1/subject/issue` (a blank card, for a person).
 public struct LocalBridge: Sendable {
     let agent: WorkstationAgent
     let origin: String
@@ -98,6 +99,17 @@ public struct LocalBridge: Sendable {
             let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
             try await agent.startSubjectRenewal(passcode: body.passcode)
             return try await Self.json(agent.subjectRenewalProgress, status: .accepted)
+        }
+        api.post("subject/repair") { request, context -> Response in
+            try await requireToken(request)
+            let body = try await request.decode(as: BridgeAPI.Passcode.self, context: context)
+            try await agent.startSubjectRenewal(passcode: body.passcode, repair: true)
+            return try await Self.json(agent.subjectRenewalProgress, status: .accepted)
+        }
+        api.post("subject/clear") { request, _ -> BridgeAPI.SubjectCard in
+            try await requireToken(request)
+            try await agent.clearSubject()
+            return try await agent.subjectCard()
         }
         api.get("subject/renewal") { request, _ -> BridgeAPI.RenewalProgress in
             try await requireToken(request)

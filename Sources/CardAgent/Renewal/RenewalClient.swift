@@ -39,7 +39,20 @@ public struct RenewalClient: Sendable {
         try await card.verifyPIN(passcode)
         let serial = try await card.serial()
         let vouching = try await CardVouching.wholePair(of: card)
-        var view = try await start(serial: serial, vouching: vouching)
+        try await run(try await start(serial: serial, vouching: vouching), serial: serial, progress: progress)
+    }
+
+    /// Repairs the card at an RA's desk (`raSessionToken` needed): new keys and certificates whatever the renewal
+    /// window, and also when a key no longer matches its certificate. The steps are a renewal's.
+    public func repair(passcode: String, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws {
+        guard let raSessionToken else { throw CardDeskError(.notAuthorised, "Only a Registration Authority can repair a card.") }
+        try await card.verifyPIN(passcode)
+        let serial = try await card.serial()
+        try await run(try await server.startRARepair(sessionToken: raSessionToken, cardSerial: serial), serial: serial, progress: progress)
+    }
+
+    private func run(_ started: RenewalView, serial: String, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws {
+        var view = started
         if view.done {
             // Renewed already (an earlier run finished on the server but stopped before saying so).
             for item in view.items { await progress(item.profile, .done) }

@@ -149,6 +149,14 @@ public struct ServerClient: Sendable {
         try await send("POST", "api/v1/ra/unlocks", token: sessionToken, body: UnlockAPI.Start(cardSerial: cardSerial), as: UnlockAPI.PUKRelease.self)
     }
 
+    public func startRARepair(sessionToken: String, cardSerial: String) async throws -> RenewalView {
+        try await send("POST", "api/v1/ra/repairs", token: sessionToken, body: RADeskAPI.Card(cardSerial: cardSerial), as: RenewalView.self)
+    }
+
+    public func raClear(sessionToken: String, cardSerial: String) async throws -> RADeskAPI.ClearRelease {
+        try await send("POST", "api/v1/ra/clears", token: sessionToken, body: RADeskAPI.Card(cardSerial: cardSerial), as: RADeskAPI.ClearRelease.self)
+    }
+
     public func raEnrolmentToken(sessionToken: String, userID: String, keyAlgorithm: String) async throws -> String {
         try await send("POST", "api/v1/ra/enrolments", token: sessionToken, body: RADeskAPI.Issue(userID: userID, keyAlgorithm: keyAlgorithm), as: RADeskAPI.EnrolmentToken.self).token
     }

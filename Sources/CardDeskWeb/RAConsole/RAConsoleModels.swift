@@ -111,6 +111,8 @@ struct RAPersonPage {
     let mayRenew: Bool
     let mayUnlock: Bool
     let mayIssue: Bool
+    let mayRepair: Bool
+    let mayClear: Bool
     let deskCards: String
 
     init(frame: PageFrame, desk: RAConsole.Desk, record: RAConsole.PersonRecord, codes: RARoleCodes, done: String? = nil) {
@@ -144,7 +146,9 @@ struct RAPersonPage {
         mayUnlock = record.allowed[.unlockCard] == .allowed
         deskCards = record.cards.filter { $0.status == .active }.map(\.serial).joined(separator: " ")
         mayIssue = record.allowed[.issueCard] == .allowed
-        deskWork = mayIssue || ((mayRenew || mayUnlock) && !deskCards.isEmpty)
+        mayRepair = record.allowed[.repair] == .allowed
+        mayClear = record.allowed[.clear] == .allowed
+        deskWork = mayIssue || ((mayRenew || mayUnlock || mayRepair || mayClear) && !deskCards.isEmpty)
         email = record.contacts?.email ?? "none"
         mobile = record.contacts?.mobile ?? "none"
         actions = RAAction.allCases.map { action in

@@ -112,13 +112,21 @@ struct RAConsoleRoutes {
             var done = request.uri.queryParameters.get("cancelled").flatMap { Int($0) }.map {
                 "The card is cancelled permanently; \($0) certificate\($0 == 1 ? " was" : "s were") revoked."
             }
-            if request.uri.queryParameters.get("granted") == "1" { done = "The role was granted." }
-            if request.uri.queryParameters.get("renewed") == "1" { done = "The certificates on the card are renewed." }
-            if request.uri.queryParameters.get("issued") == "1" { done = "The new card is issued." }
+            for (flag, text) in Self.outcomes where request.uri.queryParameters.get(flag) == "1" { done = text }
             if request.uri.queryParameters.get("unlocked") == "1" { done = "The card is unlocked: its holder's new passcode works now." }
             return try pages.page(RAPersonPage(frame: frame, desk: desk, record: record, codes: console.codes, done: done), "ra-person")
         }
     }
+
+    /// What the person's page says after the desk's work (`?renewed=1` …, our own redirects).
+    static let outcomes: KeyValuePairs<String, String> = [
+        "granted": "The role was granted.",
+        "renewed": "The certificates on the card are renewed.",
+        "repaired": "The card is repaired: new keys and certificates are on it.",
+        "unlocked": "The card is unlocked: its holder's new passcode works now.",
+        "cleared": "The card is cleared: it is blank, ready to be issued again.",
+        "issued": "The new card is issued.",
+    ]
 
     /// A signed-in RA's request (signed out: to `/ra`): `body` gets the desk and the page's frame. A refusal
     /// (`notAuthorised`, or one of `refusedAs`, titled `title`) is a page with the reason and the status of its code.

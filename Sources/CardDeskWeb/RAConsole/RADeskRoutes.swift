@@ -6,6 +6,7 @@ import HTTPTypes
 import RegistrationAuthority
 
 extension RADeskAPI.EnrolmentToken: ResponseEncodable {}
+extension RADeskAPI.ClearRelease: ResponseEncodable {}
 
 /// The card work of the RA desk, asked by the workstation agent for the holder's card in its second reader, with the
 /// RA's own session token (`Authorization: Bearer`; the session must be working in an RA role):
@@ -13,6 +14,8 @@ extension RADeskAPI.EnrolmentToken: ResponseEncodable {}
 ///   challenge, as in self-renewal); the steps then go through `/api/v1/renewals/{id}/…` with the renewal's token
 /// - `POST /api/v1/ra/unlocks` → the card's PUK and its next PUK, to reset the passcode at the desk, with a token
 /// - `POST /api/v1/ra/unlocks/done` → the card was reset and its PUK changed
+/// - `POST /api/v1/ra/repairs` → new keys and certificates on the card, at any time (steps as for a renewal)
+/// - `POST /api/v1/ra/clears` → the card cancelled and its certificates revoked; its keys to reset it to factory state
 /// - `POST /api/v1/ra/enrolments` → a single-use token to enrol a blank card for a person (`/api/v1/enrolments/…` next)
 /// Every refusal is a 403 with the reason, and audited (`RAConsole`).
 struct RADeskRoutes {
@@ -31,6 +34,16 @@ struct RADeskRoutes {
             let desk = try await desk(request, context: context)
             let body = try await request.decode(as: UnlockAPI.Start.self, context: context)
             return try await console.unlockCard(desk, cardSerial: body.cardSerial)
+        }
+        api.post("repairs") { request, context in
+            let desk = try await desk(request, context: context)
+            let body = try await request.decode(as: RADeskAPI.Card.self, context: context)
+            return try await console.repairCard(desk, cardSerial: body.cardSerial)
+        }
+        api.post("clears") { request, context in
+            let desk = try await desk(request, context: context)
+            let body = try await request.decode(as: RADeskAPI.Card.self, context: context)
+            return try await console.clearCard(desk, cardSerial: body.cardSerial)
         }
         api.post("enrolments") { request, context in
             let desk = try await desk(request, context: context)

@@ -41,19 +41,21 @@ extension RAConsole {
         guard let card = try await directory.cards(userID: id).first(where: { $0.serial == cardSerial }) else {
             throw CardDeskError(.unknownCard, "\(user.givenName) \(user.familyName) has no card \(cardSerial.prefix(40)).")
         }
+        return try await cancel(card, of: user, desk: desk, cancellation: cancellation, reason: reason.revocation, details: "card cancelled permanently (\(reason.description)) by \(desk)")
+    }
+
+    /// Cancels `card` and revokes every good certificate on it with `reason`; how many were revoked.
+    func cancel(_ card: CardRecord, of user: User, desk: Desk, cancellation: CardCancellation, reason: RevocationReason, details: String) async throws -> Int {
         // The card first: from here it signs in nowhere, even before its certificates are all revoked.
         if card.status != .cancelled {
             try await cancellation.registry.cancelCard(serial: card.serial, audit: AuditEvent(
-                action: .raAction, actor: "user:\(desk.actor)", subject: "card:\(card.serial)",
-                details: "card cancelled permanently (\(reason.description)) by \(desk)", time: clock.now()
+                action: .raAction, actor: "user:\(desk.actor)", subject: "card:\(card.serial)", details: details, time: clock.now()
             ))
         }
         var revoked = 0
-        for certificate in try await directory.certificates(userID: id) where certificate.cardSerial == card.serial && certificate.status == .good {
+        for certificate in try await directory.certificates(userID: user.id) where certificate.cardSerial == card.serial && certificate.status == .good {
             do {
-                _ = try await cancellation.authority.revoke(
-                    serial: certificate.serial, reason: reason.revocation, actor: "user:\(desk.actor)", current: certificate
-                )
+                _ = try await cancellation.authority.revoke(serial: certificate.serial, reason: reason, actor: "user:\(desk.actor)", current: certificate)
                 revoked += 1
             } catch let error as CardDeskError where error.code == .alreadyRevoked {
                 // Revoked meanwhile (another RA, or an earlier attempt): what was wanted.

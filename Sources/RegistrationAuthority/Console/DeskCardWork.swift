@@ -1,5 +1,6 @@
 public import CardDeskAPI
 public import CardDeskCore
+import Foundation
 import Smartcard
 
 /// What an RA does with the holder's card in the second reader at their desk: renew its certificates (falling due, or
@@ -28,6 +29,48 @@ extension RAConsole {
             details: "renewal \(view.id) of \(expired ? "expired" : "due") certificates for user:\(user.id) by \(desk)", time: clock.now()
         ))
         return view
+    }
+
+    /// Repairs `cardSerial` at the desk: new keys and certificates on the same card (`RenewalEngine.startRepair`).
+    public func repairCard(_ desk: Desk, cardSerial text: String) async throws -> RenewalView {
+        let work = try requireCardWork()
+        let card = try await work.renewal.requireCard(try Identifiers.cardSerial(text))
+        let user = try await subject(card.userID.rawValue)
+        if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: .repair, subject: user) {
+            throw try await refusal(desk, subject: "card:\(card.serial)", refused: "repair", note: why, reason: why)
+        }
+        let view = try await work.renewal.startRepair(
+            cardSerial: card.serial, by: .init(actor: "user:\(desk.actor)", desk: desk.description, mayRenewExpired: RAPolicy.allows(desk.role, .renewExpired))
+        )
+        try await directory.appendAudit(AuditEvent(
+            action: .raAction, actor: "user:\(desk.actor)", subject: "card:\(card.serial)",
+            details: "repair \(view.id) (new keys and certificates) for user:\(user.id) by \(desk)", time: clock.now()
+        ))
+        return view
+    }
+
+    /// Clears `cardSerial` at the desk so that it can be issued again: the card is cancelled (it signs in nowhere as
+    /// this card again) and every certificate on it revoked; the answer is what the agent needs to reset the card to
+    /// its factory state (its management key and PUK, useless from now on). Run again after an interruption, it
+    /// answers again.
+    public func clearCard(_ desk: Desk, cardSerial text: String) async throws -> RADeskAPI.ClearRelease {
+        let work = try requireCardWork()
+        guard let cancellation else { throw CardDeskError(.configuration, "This server cannot clear cards (no certificate authority).") }
+        let serial = try Identifiers.cardSerial(text)
+        guard let card = try await work.renewal.store.card(serial: serial) else {
+            throw CardDeskError(.unknownCard, "This card (\(serial)) is not known to CardDesk.")
+        }
+        let user = try await subject(card.userID.rawValue)
+        if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: .clear, subject: user) {
+            throw try await refusal(desk, subject: "card:\(card.serial)", refused: "clear", note: why, reason: why)
+        }
+        let key = try CardAdministration.managementKey(of: card, masterKey: work.renewal.masterKey)
+        let release = RADeskAPI.ClearRelease(
+            cardSerial: card.serial, managementKeyAlgorithm: key.algorithm.rawValue, managementKey: Data(key.bytes),
+            puk: try CardAdministration.openPUK(card.pukSealed, serial: card.serial, masterKey: work.renewal.masterKey)
+        )
+        _ = try await cancel(card, of: user, desk: desk, cancellation: cancellation, reason: .cessationOfOperation, details: "card cleared by \(desk), to be issued again")
+        return release
     }
 
     /// Releases `cardSerial`'s PUK to reset its passcode at the desk; `completeUnlock` reports the reset.

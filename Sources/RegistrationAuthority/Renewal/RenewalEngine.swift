@@ -177,6 +177,33 @@ public struct RenewalEngine: Sendable {
         return try view(renewal, token: token, card: card)
     }
 
+    /// An RA repairs the card at their desk: new keys and certificates on the same card, whatever the renewal window,
+    /// and also when a key no longer matches its certificate (so the card cannot sign the start of a renewal). The RA
+    /// vouches for the card in their second reader, as when issuing one; the card still takes part in every step (it
+    /// answers the management-key witness, generates the keys and proves them by signing). Resumes an unfinished renewal.
+    public func startRepair(cardSerial: String, by ra: RADesk) async throws -> RenewalView {
+        let now = clock.now()
+        let (card, current) = try await cardAndCurrentCertificates(try Identifiers.cardSerial(cardSerial))
+        let token = CardChallenges.randomToken()
+        if var renewal = try await store.activeRenewal(cardSerial: card.serial) {
+            renewal.tokenHash = CardChallenges.hash(token)
+            renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
+            renewal.performedBy = ra.actor
+            try await save(&renewal, details: "resumed as a repair by \(ra.desk) (\(ra.actor))")
+            return try view(renewal, token: token, card: card)
+        }
+        let state = RenewalState(items: RenewalState.order.compactMap { profile in
+            current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
+        })
+        var renewal = RenewalRecord(
+            id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
+            state: try Self.encode(state), tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
+            version: 0, createdAt: now, updatedAt: now, performedBy: ra.actor
+        )
+        try await save(&renewal, details: "repair started by \(ra.desk) (\(ra.actor)): \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
+        return try view(renewal, token: token, card: card)
+    }
+
     /// Answers the card's management-key witness, relayed by the agent, so that the card lets the agent generate
     /// the key of `profile`'s slot and write its certificate. Only for the slot whose turn it is (the one before it
     /// done) and only while that slot is not done: at any other time the card stays closed.

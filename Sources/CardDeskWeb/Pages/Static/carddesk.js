@@ -423,20 +423,25 @@ function contactsConsent() {
 
 // ---- The RA desk: the card holder's card in the second reader ---------------------------------------------------
 
-/// On a person's page in the RA console: what is in the agent's second reader, and, when it is one of this person's
-/// cards, renewing its certificates (the holder types the passcode) or unlocking it (the holder chooses a new one).
-/// The passcodes go to the agent on this computer only; the server decides whether this RA may.
+/// On a person's page in the RA console: what is in the agent's second reader and, when it is one of this person's
+/// cards, renewing its certificates or repairing it (the holder types the passcode), unlocking it (the holder chooses
+/// a new passcode) or clearing it; with a blank card, issuing it to this person. The passcodes go to the agent on this
+/// computer only; the server decides whether this RA may.
 async function deskWork() {
   const section = byId('desk');
   if (!section) return;
   const cards = section.dataset.cards.split(' ').filter(Boolean);
   const person = section.dataset.person;
   const status = byId('desk-status');
-  const renewForm = byId('desk-renew');
-  const unlockForm = byId('desk-unlock');
-  const issueForm = byId('desk-issue');
+  const forms = { renew: byId('desk-renew'), repair: byId('desk-repair'), unlock: byId('desk-unlock'), clear: byId('desk-clear'), issue: byId('desk-issue') };
   let busy = false;
   const say = (text) => { if (status.textContent !== text) status.textContent = text; };
+  /// Shows exactly the named forms (those the page has: the RA's role decides which).
+  const show = (...names) => {
+    for (const [name, form] of Object.entries(forms)) {
+      if (form && form.hidden === names.includes(name)) form.hidden = !names.includes(name);
+    }
+  };
   // A request to the agent that always answers: an agent that does not reply is an answer too.
   const ask = async (path, body, timeout) => {
     try {
@@ -445,71 +450,61 @@ async function deskWork() {
       return { ok: false, data: { error: { message: 'The CardDesk agent did not answer. Check that it is running, then try again.' } } };
     }
   };
-  const show = (renew, unlock, issue = false) => {
-    for (const [form, shown] of [[renewForm, renew], [unlockForm, unlock], [issueForm, issue]]) {
-      if (form && form.hidden === shown) form.hidden = !shown;
-    }
-  };
-  if (issueForm) {
-    issueForm.addEventListener('submit', async (event) => {
+  /// A form the agent answers at once; on success the page shows the outcome (`done`: the address's flag).
+  const simple = (name, body, done, working) => {
+    if (!forms[name]) return;
+    forms[name].addEventListener('submit', async (event) => {
       event.preventDefault();
-      const error = byId('desk-issue-error');
+      const error = byId('desk-' + name + '-error');
       error.textContent = '';
-      const locked = byId('desk-issue-locked').checked;
-      const fields = ['desk-issue-new', 'desk-issue-again'].map(byId);
-      const body = locked ? { userID: person } : { userID: person, passcode: fields[0].value, repeated: fields[1].value };
+      const fields = [...forms[name].querySelectorAll('input[type=password]')];
       busy = true;
-      say('Issuing the card: keys are made on the card and its certificates written…');
-      const answer = await ask('/v1/subject/issue', body, 60000);
+      if (working) say(working);
+      const answer = await ask('/v1/subject/' + name, body(fields), 60000);
       for (const field of fields) field.value = '';
       busy = false;
-      if (!answer.ok) { error.textContent = errorText(answer.data, 'The card could not be issued.'); return; }
-      location.assign('/ra/people/' + person + '?issued=1');
+      if (!answer.ok) { error.textContent = errorText(answer.data, 'The card work did not succeed.'); return; }
+      location.assign('/ra/people/' + person + '?' + done + '=1');
     });
-  }
-  if (renewForm) {
-    renewForm.addEventListener('submit', async (event) => {
+  };
+  /// Renewal and repair: the holder's passcode, then the progress of each key pair until it ends.
+  const stepwise = (name, path, done) => {
+    if (!forms[name]) return;
+    forms[name].addEventListener('submit', async (event) => {
       event.preventDefault();
-      const input = byId('desk-renew-passcode');
-      const error = byId('desk-renew-error');
+      const input = byId('desk-' + name + '-passcode');
+      const error = byId('desk-' + name + '-error');
       error.textContent = '';
       busy = true;
-      const answer = await ask('/v1/subject/renewal', { passcode: input.value });
+      const answer = await ask(path, { passcode: input.value });
       input.value = '';
-      if (!answer.ok) { error.textContent = errorText(answer.data, 'The renewal could not start.'); busy = false; return; }
-      byId('desk-renew-progress').hidden = false;
+      if (!answer.ok) { error.textContent = errorText(answer.data, 'The work could not start.'); busy = false; return; }
+      byId('desk-' + name + '-progress').hidden = false;
       for (;;) {
         await sleep(200);
         let progress;
         try { progress = (await bridgeCall('/v1/subject/renewal')).data; } catch (e) { continue; }
         if (progress.items) {
-          byId('desk-renew-bar').value = progress.items.reduce((sum, item) => sum + item.step, 0);
-          byId('desk-renew-stage').textContent = progress.items.map((item) => item.profile + ': ' + item.stage).join(', ');
+          byId('desk-' + name + '-bar').value = progress.items.reduce((sum, item) => sum + item.step, 0);
+          byId('desk-' + name + '-stage').textContent = progress.items.map((item) => item.profile + ': ' + item.stage).join(', ');
         }
-        if (progress.state === 'succeeded') { location.assign('/ra/people/' + person + '?renewed=1'); return; }
+        if (progress.state === 'succeeded') { location.assign('/ra/people/' + person + '?' + done + '=1'); return; }
         if (progress.state === 'failed') {
-          byId('desk-renew-progress').hidden = true;
-          error.textContent = (progress.message || 'The renewal stopped.') + ' Nothing on the card was lost: renew again to continue where it stopped.';
+          byId('desk-' + name + '-progress').hidden = true;
+          error.textContent = (progress.message || 'The work stopped.') + ' Nothing on the card was lost: start again to continue where it stopped.';
           busy = false;
           return;
         }
       }
     });
-  }
-  if (unlockForm) {
-    unlockForm.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      const error = byId('desk-unlock-error');
-      error.textContent = '';
-      busy = true;
-      const fields = ['desk-unlock-new', 'desk-unlock-again'].map(byId);
-      const answer = await ask('/v1/subject/unlock', { passcode: fields[0].value, repeated: fields[1].value }, 30000);
-      for (const field of fields) field.value = '';
-      busy = false;
-      if (!answer.ok) { error.textContent = errorText(answer.data, 'The card could not be unlocked.'); return; }
-      location.assign('/ra/people/' + person + '?unlocked=1');
-    });
-  }
+  };
+  stepwise('renew', '/v1/subject/renewal', 'renewed');
+  stepwise('repair', '/v1/subject/repair', 'repaired');
+  simple('unlock', (fields) => ({ passcode: fields[0].value, repeated: fields[1].value }), 'unlocked');
+  simple('clear', () => ({}), 'cleared', 'Clearing the card…');
+  simple('issue', (fields) => byId('desk-issue-locked').checked ? { userID: person }
+    : { userID: person, passcode: fields[0].value, repeated: fields[1].value }, 'issued',
+  'Issuing the card: keys are made on the card and its certificates written…');
   for (;;) {
     if (!busy) {
       let subject = null;
@@ -519,31 +514,31 @@ async function deskWork() {
       } catch (e) { /* the agent is briefly unreachable: say so below */ }
       if (!subject) {
         say('The CardDesk agent on this computer did not answer. Check that it is running.');
-        show(false, false);
+        show();
       } else if (!subject.reader) {
         say('The CardDesk agent on this computer watches one reader. To work on a card holder\'s card, start it with a ' +
           'second reader (carddesk agent --subject-reader FOLDER, or --subject-pcsc NAME for a PC/SC reader).');
-        show(false, false);
+        show();
       } else if (subject.blank) {
-        say(issueForm ? 'A blank card is in your second reader: you may issue it to this person.'
+        say(forms.issue ? 'A blank card is in your second reader: you may issue it to this person.'
           : 'A blank card is in your second reader. Your role may not issue cards: ask an RA Agent or your RA Manager.');
-        show(false, false, true);
+        show('issue');
       } else if (!subject.cardSerial) {
         say('Put the card holder\'s smartcard (or a blank card to issue) in your second reader (' + subject.reader + ').');
-        show(false, false);
+        show();
       } else if (!cards.includes(subject.cardSerial)) {
         say('The card in your second reader (' + subject.cardSerial + ') is not one of this person\'s cards in use.');
-        show(false, false);
+        show();
       } else if (subject.blocked) {
         say('Card ' + subject.cardSerial + ' is in your second reader. It is blocked for good (its unlock key too), so it ' +
-          'cannot be unlocked: cancel it and issue a new card.');
-        show(false, false);
+          'cannot be unlocked: clear it to issue it again, or cancel it.');
+        show('clear');
       } else if (subject.locked) {
         say('Card ' + subject.cardSerial + ' is in your second reader. It is locked: unlock it first, with a new passcode its holder chooses.');
-        show(false, true);
+        show('unlock', 'clear');
       } else {
         say('Card ' + subject.cardSerial + ' is in your second reader (' + subject.triesLeft + ' passcode tries left).');
-        show(true, true);
+        show('renew', 'repair', 'unlock', 'clear');
       }
     }
     await sleep(1000);
