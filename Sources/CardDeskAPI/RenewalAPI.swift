@@ -96,8 +96,12 @@ public struct RenewalView: Codable, Hashable, Sendable {
     /// The PIV algorithm of the card's management key (GENERAL AUTHENTICATE names it).
     public let managementKeyAlgorithm: UInt8?
     public let items: [Item]
+    /// In the answers that start a renewal and that finish it: whether the card's PUK, released for an unlock that
+    /// stopped, is still to be changed (nil: not said; the agent then asks the card's renewal status).
+    public let pukRotationPending: Bool?
 
-    public init(id: String, token: String?, done: Bool, managementKeyAlgorithm: UInt8?, items: [Item]) {
+    public init(id: String, token: String?, done: Bool, managementKeyAlgorithm: UInt8?, items: [Item], pukRotationPending: Bool? = nil) {
+        self.pukRotationPending = pukRotationPending
         self.id = id
         self.token = token
         self.done = done

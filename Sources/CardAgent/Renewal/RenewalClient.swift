@@ -69,8 +69,11 @@ public struct RenewalClient: Sendable {
             }
             await progress(item.profile, .done)
         }
-        // A PUK released for an unlock and not yet changed is changed now, while the card is here.
-        try await PUKRotation.ifPending(server: server, card: card, serial: serial)
+        // A PUK released for an unlock and not yet changed is changed now, while the card is here (the server's last
+        // answer says whether one is; an older server's does not, and is asked).
+        if view.pukRotationPending != false {
+            try await PUKRotation.ifPending(server: server, card: card, serial: serial)
+        }
         // Nothing stays open on the card: the management-key authentication ends here.
         try await card.reset()
     }

@@ -37,18 +37,18 @@ public enum CardChallenges {
     static func signer(
         of signature: [UInt8], over message: [UInt8], challenge: String, purpose: String, cardSerial: String, retry: String,
         store: any RenewalStore, now: Timestamp, anyKeyPair: Bool = false
-    ) async throws -> (card: CardRecord, current: [CertificateProfileKind: CertificateRecord], signer: CertificateRecord) {
+    ) async throws -> (card: CardRecord, inForce: CardInForce, signer: CertificateRecord) {
         let challenge = try Identifiers.token(challenge)
         let signature = try Identifiers.signature(signature)
         guard try await store.consumeChallenge(challenge, purpose: purpose, now: now) else {
             throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. \(retry)")
         }
-        let (card, current) = try await CardInForce.load(cardSerial, store: store)
-        let candidates = try await CardInForce.candidates(card: card, current: current, store: store, profiles: anyKeyPair ? Set(CertificateProfileKind.allCases) : [.authentication])
+        let inForce = try await CardInForce.load(cardSerial, store: store)
+        let candidates = inForce.candidates(profiles: anyKeyPair ? Set(CertificateProfileKind.allCases) : [.authentication])
         guard let signer = try candidates.first(where: { try verify(signature, over: message, by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
         }
-        return (card, current, signer)
+        return (inForce.card, inForce, signer)
     }
 
     /// Whether the key of `record`'s certificate made `signature` over `message`.

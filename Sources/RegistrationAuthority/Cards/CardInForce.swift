@@ -1,28 +1,35 @@
 import CardDeskCore
 import CardDeskStore
 
-/// A card and the certificates in force on it, as both sign-in and renewal see them.
-enum CardInForce {
-    /// The card and, per profile, the certificate currently in force on it (the newest good one).
-    static func load(_ serial: String, store: any RenewalStore) async throws -> (CardRecord, [CertificateProfileKind: CertificateRecord]) {
+/// A card and what is in force on it, as sign-in, renewal and unlock see it: read once per request (the card, its
+/// certificates, its unfinished renewal), then asked.
+struct CardInForce: Sendable {
+    let card: CardRecord
+    /// Per profile, the certificate currently in force on the card (the newest good one).
+    let current: [CertificateProfileKind: CertificateRecord]
+    /// The card's unfinished renewal, if any, with its state.
+    let active: (record: RenewalRecord, state: RenewalState)?
+    /// Every certificate ever issued for the card, newest first.
+    let certificates: [CertificateRecord]
+
+    /// The card `serial`, which must be known and not cancelled, and must hold a good certificate.
+    static func load(_ serial: String, store: any RenewalStore) async throws -> CardInForce {
         let card = try await requireCard(serial, store: store)
-        var current: [CertificateProfileKind: CertificateRecord] = [:]
+        var active: (RenewalRecord, RenewalState)?
+        if let record = try await store.activeRenewal(cardSerial: serial) { active = (record, try RenewalEngine.decode(record.state)) }
         // A certificate the unfinished renewal issued is not in force until the card has confirmed it, even when
         // the server stopped before it could record the issuance in the renewal's state.
-        var pending: Set<CertificateProfileKind> = []
-        var activeID: String?
-        if let active = try await store.activeRenewal(cardSerial: serial) {
-            activeID = active.id
-            pending = Set(try RenewalEngine.decode(active.state).items.filter { $0.step != .done }.map(\.profile))
-        }
-        for record in try await store.certificates(cardSerial: serial) where record.status == .good {
-            if let activeID, record.renewalID == activeID, pending.contains(record.profile) { continue }
+        let pending = Set(active?.1.items.filter { $0.step != .done }.map(\.profile) ?? [])
+        let certificates = try await store.certificates(cardSerial: serial)
+        var current: [CertificateProfileKind: CertificateRecord] = [:]
+        for record in certificates where record.status == .good {
+            if let active, record.renewalID == active.0.id, pending.contains(record.profile) { continue }
             if current[record.profile] == nil { current[record.profile] = record }
         }
         guard !current.isEmpty else {
             throw CardDeskError(.certificatesExpired, "This card holds no valid certificate: ask your Registration Authority.")
         }
-        return (card, current)
+        return CardInForce(card: card, current: current, active: active, certificates: certificates)
     }
 
     static func requireCard(_ serial: String, store: any RenewalStore) async throws -> CardRecord {
@@ -35,18 +42,17 @@ enum CardInForce {
         return card
     }
 
+    /// The earliest expiry of the certificates in force.
+    var earliestExpiry: Timestamp { current.values.map(\.notAfter).min()! }
+
     /// The certificates a card's key may match, for each of `profiles`: the one in force, or, when a renewal has
     /// issued its replacement, the newly issued one (the card may hold either, depending on where the renewal stopped).
-    static func candidates(
-        card: CardRecord, current: [CertificateProfileKind: CertificateRecord], store: any RenewalStore, profiles: Set<CertificateProfileKind>
-    ) async throws -> [CertificateRecord] {
+    /// Only a good certificate vouches for anything (callers refuse an expired one with their own message).
+    func candidates(profiles: Set<CertificateProfileKind>) -> [CertificateRecord] {
         var candidates = CertificateProfileKind.allCases.filter(profiles.contains).compactMap { current[$0] }
-        if let active = try await store.activeRenewal(cardSerial: card.serial) {
-            for item in try RenewalEngine.decode(active.state).items where profiles.contains(item.profile) && item.step >= .issued {
-                if let serial = item.newSerial, let record = try await store.certificate(serial: serial) { candidates.append(record) }
-            }
+        for item in active?.state.items ?? [] where profiles.contains(item.profile) && item.step >= .issued {
+            if let serial = item.newSerial, let record = certificates.first(where: { $0.serial == serial }) { candidates.append(record) }
         }
-        // Only a good certificate vouches for anything (callers refuse an expired one with their own message).
         return candidates.filter { $0.status == .good }
     }
 }

@@ -14,8 +14,7 @@ extension RAConsole {
         let work = try requireCardWork()
         let card = try await work.renewal.requireCard(try Identifiers.cardSerial(text))
         let user = try await subject(card.userID.rawValue)
-        let (_, current) = try await work.renewal.cardAndCurrentCertificates(card.serial)
-        let expired = current.values.map(\.notAfter).min()! <= clock.now()
+        let expired = try await work.renewal.inForce(card.serial).earliestExpiry <= clock.now()
         let action: RAAction = expired ? .renewExpired : .renewDue
         if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: action, subject: user) {
             throw try await refusal(desk, subject: "card:\(card.serial)", refused: "renew", note: why, reason: why)

@@ -33,7 +33,7 @@ public struct LoginService: Sendable {
         _ = try Identifiers.token(challenge)
         _ = try Identifiers.signature(signature)
         do {
-            let (card, _, certificate) = try await CardChallenges.signer(
+            let (card, inForce, certificate) = try await CardChallenges.signer(
                 of: signature, over: LoginMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "login",
                 cardSerial: cardSerial, retry: "Try again.", store: store, now: now
             )
@@ -52,7 +52,7 @@ public struct LoginService: Sendable {
                 action: .login, actor: "card:\(card.serial)", subject: "user:\(user.id)",
                 details: "session=\(session.id) certificate=\(certificate.serial.hex)" + (session.role.map { " role=\($0)" } ?? ""), time: now
             ))
-            return try await view(session, user: user, token: token)
+            return try await view(session, user: user, token: token, inForce: inForce)
         } catch let error as CardDeskError {
             // Refused sign-ins are security events too.
             _ = try? await store.appendAudit(AuditEvent(
@@ -223,15 +223,19 @@ public struct LoginService: Sendable {
         return (session, user)
     }
 
-    func view(_ session: SessionRecord, user: User, token: String?) async throws -> SessionView {
-        let (card, current) = try await CardInForce.load(session.cardSerial, store: store)
+    /// The session as its holder sees it, with the card (read again unless `inForce` has it, as sign-in does).
+    func view(_ session: SessionRecord, user: User, token: String?, inForce known: CardInForce? = nil) async throws -> SessionView {
+        var inForce = known
+        if inForce == nil { inForce = try await CardInForce.load(session.cardSerial, store: store) }
+        guard let inForce else { throw CardDeskError(.internalFailure, "The card of this session was not read.") }
+        let current = inForce.current
         return SessionView(
             id: session.id, token: token, userID: user.id.rawValue, name: "\(user.givenName) \(user.familyName)",
             organisation: user.organisation, roles: user.roles.map(\.description), role: session.role?.description,
             certificates: CertificateProfileKind.allCases.compactMap { profile in
                 current[profile].map { SessionView.Certificate(profile: profile, serial: $0.serial.hex, notAfter: $0.notAfter) }
             },
-            renewal: try await renewal.status(card: card, current: current)
+            renewal: try await renewal.status(inForce)
         )
     }
 }

@@ -53,15 +53,14 @@ public struct RenewalEngine: Sendable {
     // MARK: What the agent sees
 
     public func status(cardSerial: String) async throws -> CardRenewalStatus {
-        let cardSerial = try Identifiers.cardSerial(cardSerial)
-        let (card, current) = try await cardAndCurrentCertificates(cardSerial)
-        return try await status(card: card, current: current)
+        try await status(try await inForce(try Identifiers.cardSerial(cardSerial)))
     }
 
-    /// The renewal status of a card whose certificates in force are already loaded (sign-in has them).
-    func status(card: CardRecord, current: [CertificateProfileKind: CertificateRecord]) async throws -> CardRenewalStatus {
-        let inProgress = try await store.activeRenewal(cardSerial: card.serial) != nil
-        let verdict = window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: clock.now())
+    /// The renewal status of a card already read (sign-in has it).
+    func status(_ inForce: CardInForce) async throws -> CardRenewalStatus {
+        let card = inForce.card
+        let inProgress = inForce.active != nil
+        let verdict = window.verdict(earliestExpiry: inForce.earliestExpiry, now: clock.now())
         var message: String
         let opensOn: Timestamp?
         switch verdict {
@@ -120,7 +119,7 @@ public struct RenewalEngine: Sendable {
         let now = clock.now()
         let cardSerial = try Identifiers.cardSerial(cardSerial)
         // Either key pair may vouch: while one slot is being renewed, the other still matches its certificate.
-        let (card, current, signer) = try await CardChallenges.signer(
+        let (card, inForce, signer) = try await CardChallenges.signer(
             of: signature, over: RenewalStartMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "renewal",
             cardSerial: cardSerial, retry: "Run the renewal again.", store: store, now: now, anyKeyPair: true
         )
@@ -134,14 +133,14 @@ public struct RenewalEngine: Sendable {
             )
         }
         let token = CardChallenges.randomToken()
-        if var renewal = try await store.activeRenewal(cardSerial: card.serial) {
+        if var renewal = inForce.active?.record {
             renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
             if let ra { renewal.performedBy = ra.actor }
             try await save(&renewal, details: "resumed" + (ra.map { " by \($0.desk) (\($0.actor))" } ?? ""))
             return try view(renewal, token: token, card: card)
         }
-        let verdict = window.verdict(earliestExpiry: current.values.map(\.notAfter).min()!, now: now)
+        let verdict = window.verdict(earliestExpiry: inForce.earliestExpiry, now: now)
         var refusal = window.refusal(verdict)
         if let ra {
             switch verdict {
@@ -165,7 +164,7 @@ public struct RenewalEngine: Sendable {
         }
         if ra == nil, let refusal = try await selfRenewalRefusal(card.serial) { throw refusal }
         let state = RenewalState(items: RenewalState.order.compactMap { profile in
-            current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
+            inForce.current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
         })
         var renewal = RenewalRecord(
             id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
@@ -183,9 +182,10 @@ public struct RenewalEngine: Sendable {
     /// answers the management-key witness, generates the keys and proves them by signing). Resumes an unfinished renewal.
     public func startRepair(cardSerial: String, by ra: RADesk) async throws -> RenewalView {
         let now = clock.now()
-        let (card, current) = try await cardAndCurrentCertificates(try Identifiers.cardSerial(cardSerial))
+        let inForce = try await inForce(try Identifiers.cardSerial(cardSerial))
+        let card = inForce.card
         let token = CardChallenges.randomToken()
-        if var renewal = try await store.activeRenewal(cardSerial: card.serial) {
+        if var renewal = inForce.active?.record {
             renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
             renewal.performedBy = ra.actor
@@ -193,7 +193,7 @@ public struct RenewalEngine: Sendable {
             return try view(renewal, token: token, card: card)
         }
         let state = RenewalState(items: RenewalState.order.compactMap { profile in
-            current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
+            inForce.current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
         })
         var renewal = RenewalRecord(
             id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
@@ -320,7 +320,8 @@ public struct RenewalEngine: Sendable {
         } else {
             try await save(&renewal, details: details)
         }
-        return try view(renewal, token: nil)
+        // The last step says whether the card's PUK is still to be changed, so that the agent need not ask.
+        return try view(renewal, token: nil, pukRotationPending: state.isDone ? try await requireCard(renewal.cardSerial).pukRotationPending : nil)
     }
 
     // MARK: Helpers
@@ -336,7 +337,7 @@ public struct RenewalEngine: Sendable {
         )
     }
 
-    func cardAndCurrentCertificates(_ serial: String) async throws -> (CardRecord, [CertificateProfileKind: CertificateRecord]) {
+    func inForce(_ serial: String) async throws -> CardInForce {
         try await CardInForce.load(serial, store: store)
     }
 
@@ -378,12 +379,12 @@ public struct RenewalEngine: Sendable {
     /// The renewal as the agent sees it. The card (known to `start`, which hands out the token) adds its
     /// management-key algorithm, which the agent needs for the card's administration; the other steps need not
     /// read the card again for it.
-    func view(_ renewal: RenewalRecord, token: String?, card: CardRecord? = nil) throws -> RenewalView {
+    func view(_ renewal: RenewalRecord, token: String?, card: CardRecord? = nil, pukRotationPending: Bool? = nil) throws -> RenewalView {
         let state = try Self.decode(renewal.state)
         let algorithm = try card.map { try CardAdministration.managementKey(of: $0, masterKey: masterKey).algorithm.rawValue }
         return RenewalView(id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm, items: state.items.map {
             RenewalView.Item(profile: $0.profile, step: $0.step, newCertificate: $0.newCertificate.map { Data($0) })
-        })
+        }, pukRotationPending: pukRotationPending ?? card?.pukRotationPending)
     }
 
     static func encode(_ state: RenewalState) throws -> String {

@@ -292,7 +292,7 @@ public struct UnlockService: Sendable {
         guard card.status == .active else {
             try await refuse(cardSerial, step, CardDeskError(.cardCancelled, Self.cancelledMessage))
         }
-        let (_, current) = try await CardInForce.load(cardSerial, store: store)
+        let current = try await CardInForce.load(cardSerial, store: store).current
         let now = clock.now()
         guard !current.isEmpty, current.values.allSatisfy({ $0.notAfter > now }) else {
             try await refuse(cardSerial, step, CardDeskError(.certificatesExpired, Self.expiredMessage))
