@@ -26,6 +26,8 @@ struct Benchmark {
         var concurrency = 8
         var databaseURL: String?
         var renewals = 100
+        /// Renewals with RSA-2048 card keys (nil: a fifth of `renewals`, at least 10; 0: none, for profiling the rest).
+        var rsaRenewals: Int?
         /// The PKCS#11 module for the HSM rows: SoftHSMv2 (set up here) when installed; nil: none.
         var hsmModule: String? = FileManager.default.fileExists(atPath: SoftHSMBench.module) ? SoftHSMBench.module : nil
         var hsmToken: String?
@@ -41,10 +43,11 @@ struct Benchmark {
                 case "--concurrency": concurrency = try Self.count(flag, value)
                 case "--database-url": databaseURL = value
                 case "--renewals": renewals = try Self.count(flag, value)
+                case "--rsa-renewals": rsaRenewals = value == "0" ? 0 : try Self.count(flag, value)
                 case "--hsm-module": hsmModule = value == "none" ? nil : value
                 case "--hsm-token": hsmToken = value
                 case "--hsm-pin-file": hsmPinFile = value
-                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --renewals, --database-url, --hsm-module, --hsm-token, --hsm-pin-file")
+                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --renewals, --rsa-renewals, --database-url, --hsm-module, --hsm-token, --hsm-pin-file")
                 }
             }
         }
@@ -139,8 +142,10 @@ struct Benchmark {
         }
         try await RenewalScenario.run(renewals: options.renewals, concurrency: options.concurrency, folder: folder, rawRate: rawRate, database: shared)
         // RSA-2048 card keys: the card's key generation dominates (as on real cards); a fifth as many.
+        let rsaRenewals = options.rsaRenewals ?? max(10, options.renewals / 5)
+        guard rsaRenewals > 0 else { return }
         try await RenewalScenario.run(
-            renewals: max(10, options.renewals / 5), concurrency: options.concurrency, folder: folder, rawRate: rawRate, keyAlgorithm: .rsa2048,
+            renewals: rsaRenewals, concurrency: options.concurrency, folder: folder, rawRate: rawRate, keyAlgorithm: .rsa2048,
             agents: false, database: shared
         )
     }

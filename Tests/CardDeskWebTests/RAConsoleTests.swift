@@ -90,6 +90,12 @@ struct RAConsoleTests {
             #expect(person.contains("card.enrol") || person.contains("certificate.issue"), "the history shows the card's issue")
             let views = try await fixture.audit(.raView)
             #expect(views == ["success RA Agent for RBQ"])
+
+            // A month on (the server's clock, not the machine's), Jane's 30-day certificates show as expired.
+            fixture.clock.advance(seconds: 31 * 86_400)
+            let later = try await Self.browserSession(fixture, id: "555254600908", given: "Ray", organisation: "RBQ", roles: ["RAAGENT@RBQ"], choose: nil)
+            let (_, expired) = try await Self.get(client, "/ra/people/555254600106", token: later)
+            #expect(expired.components(separatedBy: #"<td class="status">expired</td>"#).count - 1 == 2)
         }
     }
 

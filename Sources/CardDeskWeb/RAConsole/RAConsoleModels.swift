@@ -137,7 +137,7 @@ struct RAPersonPage {
         certificates = record.certificates.map {
             CertificateRow(
                 profile: $0.profile.rawValue, serial: $0.serial.hex, expires: $0.notAfter.dateDescription,
-                status: $0.status == .good ? ($0.notAfter.millisecondsSince1970 < Int64(Date().timeIntervalSince1970 * 1000) ? "expired" : "valid") : "revoked"
+                status: $0.status == .good ? ($0.notAfter <= record.readAt ? "expired" : "valid") : "revoked"
             )
         }
         hasCards = !cards.isEmpty

@@ -77,6 +77,8 @@ public struct RAConsole: Sendable {
         public let history: [AuditEntry]
         /// What the desk may do for this person, action by action.
         public let allowed: [RAAction: RAPolicy.Verdict]
+        /// When the record was read (certificates past their expiry then are shown as expired).
+        public let readAt: Timestamp
     }
 
     /// A person's record, if they are in the desk's organisation (their own record too: the actions on it are refused).
@@ -95,7 +97,8 @@ public struct RAConsole: Sendable {
             history: try await directory.auditEntries(subjects: ["user:\(id)"] + cards.map { "card:\($0.serial)" }, limit: 50),
             allowed: Dictionary(uniqueKeysWithValues: RAAction.allCases.map {
                 ($0, RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: $0, subject: user))
-            })
+            }),
+            readAt: clock.now()
         )
         try await directory.appendAudit(AuditEvent(
             action: .raView, actor: "user:\(desk.actor)", subject: "user:\(id)", details: "\(desk)", time: clock.now()
