@@ -78,6 +78,23 @@ extension SQLStore: CardRegistry, RenewalStore {
         }
     }
 
+    public func useChallenge(_ use: ChallengeUse) async throws -> Bool {
+        try await host.transaction { db in try await Self.useChallenge(use, on: db) }
+    }
+
+    /// Thrown inside a transaction to roll it back: the challenge was used by another request.
+    struct ChallengeAlreadyUsed: Error {}
+
+    /// One statement decides: two requests racing with the same challenge cannot both write it.
+    static func useChallenge(_ use: ChallengeUse, on db: any SQLDatabase) async throws -> Bool {
+        try await db.raw("""
+            INSERT INTO challenges (nonce, purpose, expires_at, used_at)
+            VALUES (\(bind: use.hash), \(bind: use.purpose), \(bind: use.expiresAt.millisecondsSince1970), \(bind: use.usedAt.millisecondsSince1970))
+            ON CONFLICT (nonce) DO NOTHING
+            RETURNING nonce
+            """).all().count == 1
+    }
+
     public func activeRenewal(cardSerial: String) async throws -> RenewalRecord? {
         try await host.read { db in
             try await db.raw("SELECT * FROM renewals WHERE card_serial = \(bind: cardSerial) AND status = 'active' ORDER BY created_at DESC")
@@ -112,6 +129,18 @@ extension SQLStore: CardRegistry, RenewalStore {
 
     public func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent) async throws {
         try await host.transaction { db in try await self.saveRenewal(renewal, audit: audit, on: db) }
+    }
+
+    public func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent, using challenge: ChallengeUse) async throws -> Bool {
+        do {
+            try await host.transaction { db in
+                guard try await Self.useChallenge(challenge, on: db) else { throw ChallengeAlreadyUsed() }
+                try await self.saveRenewal(renewal, audit: audit, on: db)
+            }
+            return true
+        } catch is ChallengeAlreadyUsed {
+            return false
+        }
     }
 
     func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent, on db: any SQLDatabase) async throws {

@@ -2,18 +2,29 @@ public import CardDeskCore
 import SQLKit
 
 extension SQLStore: SessionStore {
-    public func addSession(_ session: SessionRecord, audit: AuditEvent) async throws {
-        try await host.transaction { db in
-            try await db.raw("""
-                INSERT INTO sessions (id, token_hash, user_id, card_serial, certificate_serial, role_code, role_organisation,
-                                      created_at, last_seen_at, ended_at, end_reason, parent_id)
-                VALUES (\(bind: session.id), \(bind: session.tokenHash), \(bind: session.userID.rawValue), \(bind: session.cardSerial),
-                        \(bind: session.certificateSerial.hex), \(bind: session.role?.code), \(bind: session.role?.organisation),
-                        \(bind: session.createdAt.millisecondsSince1970), \(bind: session.lastSeenAt.millisecondsSince1970),
-                        \(bind: session.endedAt?.millisecondsSince1970), \(bind: session.endReason), \(bind: session.parentID))
-                """).run()
-            _ = try await self.appendAudit(audit, on: db)
+    @discardableResult
+    public func addSession(_ session: SessionRecord, audit: AuditEvent, using challenge: ChallengeUse?) async throws -> Bool {
+        do {
+            try await host.transaction { db in
+                if let challenge, try await !Self.useChallenge(challenge, on: db) { throw ChallengeAlreadyUsed() }
+                try await Self.insertSession(session, audit: audit, store: self, on: db)
+            }
+            return true
+        } catch is ChallengeAlreadyUsed {
+            return false
         }
+    }
+
+    private static func insertSession(_ session: SessionRecord, audit: AuditEvent, store: SQLStore, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT INTO sessions (id, token_hash, user_id, card_serial, certificate_serial, role_code, role_organisation,
+                                  created_at, last_seen_at, ended_at, end_reason, parent_id)
+            VALUES (\(bind: session.id), \(bind: session.tokenHash), \(bind: session.userID.rawValue), \(bind: session.cardSerial),
+                    \(bind: session.certificateSerial.hex), \(bind: session.role?.code), \(bind: session.role?.organisation),
+                    \(bind: session.createdAt.millisecondsSince1970), \(bind: session.lastSeenAt.millisecondsSince1970),
+                    \(bind: session.endedAt?.millisecondsSince1970), \(bind: session.endReason), \(bind: session.parentID))
+            """).run()
+        _ = try await store.appendAudit(audit, on: db)
     }
 
     // Each update writes only its own columns, and only while the session is open (`ended_at IS NULL`): a request

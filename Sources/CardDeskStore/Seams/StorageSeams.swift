@@ -168,6 +168,8 @@ public protocol RenewalStore: AuditLogWriter {
     func addChallenge(_ nonce: String, purpose: String, expiresAt: Timestamp) async throws
     /// Uses a challenge up: true only the first time, and only before it expires.
     func consumeChallenge(_ nonce: String, purpose: String, now: Timestamp) async throws -> Bool
+    /// Writes that a card challenge (stored nowhere until now) is used: true only the first time.
+    func useChallenge(_ use: ChallengeUse) async throws -> Bool
 
     /// The card's unfinished renewal, if any.
     func activeRenewal(cardSerial: String) async throws -> RenewalRecord?
@@ -180,6 +182,9 @@ public protocol RenewalStore: AuditLogWriter {
     /// Inserts (version 1) or updates a renewal with its audit entry. An update must name the version it read;
     /// a stale version throws `.renewalConflict` and writes nothing.
     func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent) async throws
+    /// `saveRenewal`, and in the same transaction the use of the card challenge that started (or resumed) it; false
+    /// (nothing written) when that challenge was used already.
+    func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent, using challenge: ChallengeUse) async throws -> Bool
 }
 
 /// What the RA console reads about the people its staff serve.
@@ -253,8 +258,10 @@ public struct CertificateFallingDue: Hashable, Sendable {
 /// What signing in needs.
 public protocol SessionStore: Sendable {
     func user(id: UserID) async throws -> User?
-    /// Stores a new session with its audit entry.
-    func addSession(_ session: SessionRecord, audit: AuditEvent) async throws
+    /// Stores a new session with its audit entry and, in the same transaction, the use of the card challenge that
+    /// opened it; false (nothing written) when that challenge was used already.
+    @discardableResult
+    func addSession(_ session: SessionRecord, audit: AuditEvent, using challenge: ChallengeUse?) async throws -> Bool
     /// Sets the role of an open session (with its audit entry); false when the session has ended.
     func chooseRole(sessionID: String, role: Role, audit: AuditEvent) async throws -> Bool
     /// Moves an open session's last-seen time forward; never touches an ended session.
@@ -359,4 +366,21 @@ public struct ExpiringCard: Hashable, Sendable {
 public protocol MaintenanceStore: Sendable {
     /// Deletes expired challenges and rate-limit windows older than a day; answers how many rows went.
     func purgeExpired(now: Timestamp) async throws -> Int
+}
+
+
+/// A card challenge used up. Challenges are stored nowhere until they are used (each carries its expiry and a MAC);
+/// the hash of a used one is written once, so that it cannot be used again before it expires.
+public struct ChallengeUse: Hashable, Sendable {
+    public let hash: String
+    public let purpose: String
+    public let expiresAt: Timestamp
+    public let usedAt: Timestamp
+
+    public init(hash: String, purpose: String, expiresAt: Timestamp, usedAt: Timestamp) {
+        self.hash = hash
+        self.purpose = purpose
+        self.expiresAt = expiresAt
+        self.usedAt = usedAt
+    }
 }

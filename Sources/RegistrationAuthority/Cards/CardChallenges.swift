@@ -10,12 +10,42 @@ import X509
 public enum CardChallenges {
     /// How long a challenge may be used, in seconds.
     static let lifetime: Int64 = 120
+    /// The master key's derived key for the challenges' MACs.
+    static let keyLabel = "card-challenges"
 
-    /// A fresh challenge for `purpose` ("login", "renewal"): 32 random bytes, base64url, single use.
-    static func issue(purpose: String, store: any RenewalStore, clock: any WallClock) async throws -> String {
-        let nonce = randomToken()
-        try await store.addChallenge(nonce, purpose: purpose, expiresAt: clock.now().adding(seconds: lifetime))
-        return nonce
+    /// A fresh challenge for `purpose` ("login", "renewal", "puk", "contacts"), valid `lifetime` seconds, single use.
+    /// Nothing is stored: the challenge carries its expiry and a MAC of both (under `key`, from the master key, so every
+    /// instance of the server can check it), and only a challenge that is used is written, in the transaction that
+    /// uses it. An unauthenticated request for challenges writes nothing.
+    static func issue(purpose: String, key: SymmetricKey, clock: any WallClock) -> String {
+        let nonce = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let expiry = clock.now().adding(seconds: lifetime).millisecondsSince1970
+        let expiryBytes = (0..<8).map { UInt8(truncatingIfNeeded: expiry >> (56 - 8 * $0)) }
+        return base64URL(nonce + expiryBytes + mac(purpose: purpose, nonce + expiryBytes, key: key))
+    }
+
+    /// A challenge CardDesk gave out for `purpose` and that has not expired: what using it writes. Nil otherwise.
+    static func check(_ challenge: String, purpose: String, key: SymmetricKey, now: Timestamp) -> ChallengeUse? {
+        guard let bytes = Data(base64Encoded: base64(fromURL: challenge)).map(Array.init), bytes.count == 40 else { return nil }
+        let body = Array(bytes[0..<24])
+        guard ConstantTime.equal(Array(bytes[24...]), mac(purpose: purpose, body, key: key)) else { return nil }
+        let expiry = body[16..<24].reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        guard expiry > now.millisecondsSince1970 else { return nil }
+        return ChallengeUse(hash: hash(challenge), purpose: purpose, expiresAt: Timestamp(millisecondsSince1970: expiry), usedAt: now)
+    }
+
+    private static func mac(purpose: String, _ body: [UInt8], key: SymmetricKey) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array("carddesk-challenge:\(purpose):".utf8) + body, using: key)).prefix(16).map { $0 }
+    }
+
+    private static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    private static func base64(fromURL text: String) -> String {
+        let plain = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        return plain + String(repeating: "=", count: (4 - plain.utf8.count % 4) % 4)
     }
 
     /// 32 random bytes, base64url: session tokens, hand-over secrets, CSRF values.
@@ -31,24 +61,34 @@ public enum CardChallenges {
     }
 
     /// What sign-in, renewal and a change of unlock address share: the card proves it is present and its holder typed
-    /// the passcode. Uses up `challenge` (single use, for `purpose`), then finds the card's good authentication
+    /// the passcode. Checks `challenge` (ours, for `purpose`, not expired), finds the card's good authentication
     /// certificate whose key made `signature` over `message`: the one in force, or the unfinished renewal's newly
-    /// written one (with `anyKeyPair`, the signing certificates count too: a renewal resumes on whichever pair is whole). Expiry is left to the caller, which words its own advice. `retry` ends the expired-challenge message.
+    /// written one (with `anyKeyPair`, the signing certificates count too: a renewal resumes on whichever pair is
+    /// whole), then uses the challenge up (single use: a second request with it is refused) — unless `deferUse`, when
+    /// the caller writes `use` in its own transaction (sign-in, with the session). Expiry is left to the caller, which
+    /// words its own advice. `retry` ends the expired-challenge message.
     static func signer(
         of signature: [UInt8], over message: [UInt8], challenge: String, purpose: String, cardSerial: String, retry: String,
-        store: any RenewalStore, now: Timestamp, anyKeyPair: Bool = false
-    ) async throws -> (card: CardRecord, inForce: CardInForce, signer: CertificateRecord) {
+        store: any RenewalStore, key: SymmetricKey, now: Timestamp, anyKeyPair: Bool = false, deferUse: Bool = false
+    ) async throws -> (card: CardRecord, inForce: CardInForce, signer: CertificateRecord, use: ChallengeUse) {
         let challenge = try Identifiers.token(challenge)
         let signature = try Identifiers.signature(signature)
-        guard try await store.consumeChallenge(challenge, purpose: purpose, now: now) else {
-            throw CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. \(retry)")
-        }
+        let expired = CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. \(retry)")
+        guard let use = check(challenge, purpose: purpose, key: key, now: now) else { throw expired }
         let inForce = try await CardInForce.load(cardSerial, store: store)
         let candidates = inForce.candidates(profiles: anyKeyPair ? Set(CertificateProfileKind.allCases) : [.authentication])
         guard let signer = try candidates.first(where: { try verify(signature, over: message, by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
         }
-        return (inForce.card, inForce, signer)
+        if !deferUse {
+            guard try await store.useChallenge(use) else { throw expired }
+        }
+        return (inForce.card, inForce, signer, use)
+    }
+
+    /// The refusal when a challenge was used meanwhile (by a request racing this one).
+    static func alreadyUsed(_ retry: String) -> CardDeskError {
+        CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. \(retry)")
     }
 
     /// Whether the key of `record`'s certificate made `signature` over `message`.

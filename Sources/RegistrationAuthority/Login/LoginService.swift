@@ -23,7 +23,7 @@ public struct LoginService: Sendable {
     }
 
     public func challenge() async throws -> String {
-        try await CardChallenges.issue(purpose: "login", store: store, clock: clock)
+        CardChallenges.issue(purpose: "login", key: renewal.challengeKey, clock: clock)
     }
 
     public func login(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> SessionView {
@@ -33,9 +33,10 @@ public struct LoginService: Sendable {
         _ = try Identifiers.token(challenge)
         _ = try Identifiers.signature(signature)
         do {
-            let (card, inForce, certificate) = try await CardChallenges.signer(
+            // The challenge is used in the session's own transaction: a sign-in is one commit.
+            let (card, inForce, certificate, use) = try await CardChallenges.signer(
                 of: signature, over: LoginMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "login",
-                cardSerial: cardSerial, retry: "Try again.", store: store, now: now
+                cardSerial: cardSerial, retry: "Try again.", store: store, key: renewal.challengeKey, now: now, deferUse: true
             )
             guard certificate.notAfter > now else {
                 throw CardDeskError(.certificatesExpired, "Your authentication certificate expired on \(certificate.notAfter.dateDescription). Ask your Registration Authority to renew it.")
@@ -48,10 +49,12 @@ public struct LoginService: Sendable {
                 id: UUID().uuidString.lowercased(), tokenHash: CardChallenges.hash(token), userID: user.id, cardSerial: card.serial,
                 certificateSerial: certificate.serial, role: user.roles.count == 1 ? user.roles[0] : nil, createdAt: now, lastSeenAt: now
             )
-            try await store.addSession(session, audit: AuditEvent(
+            guard try await store.addSession(session, audit: AuditEvent(
                 action: .login, actor: "card:\(card.serial)", subject: "user:\(user.id)",
                 details: "session=\(session.id) certificate=\(certificate.serial.hex)" + (session.role.map { " role=\($0)" } ?? ""), time: now
-            ))
+            ), using: use) else {
+                throw CardChallenges.alreadyUsed("Try again.")
+            }
             return try await view(session, user: user, token: token, inForce: inForce)
         } catch let error as CardDeskError {
             // Refused sign-ins are security events too.
@@ -143,7 +146,7 @@ public struct LoginService: Sendable {
         try await store.addSession(session, audit: AuditEvent(
             action: .login, actor: "card:\(parent.cardSerial)", subject: "user:\(parent.userID)",
             details: "session=\(session.id) browser joined session=\(parent.id)", time: now
-        ))
+        ), using: nil)
         return try await view(session, user: user, token: token)
     }
 

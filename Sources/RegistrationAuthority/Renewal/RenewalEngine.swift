@@ -29,6 +29,8 @@ public struct RenewalEngine: Sendable {
     public let attestation: AttestationPolicy
     /// How many times in a row a holder may renew a card themselves before their RA must (0: no limit).
     public let selfRenewalLimit: Int
+    /// The key of the card challenges' MACs (from the master key: every instance checks the others' challenges).
+    let challengeKey: SymmetricKey
     /// How long a renewal token is valid after the last (re)authentication.
     static let tokenLifetime: Int64 = 600
     /// Told just before and just after each of the renewal's commits (nil in production; see `RenewalCommitWatch`).
@@ -46,6 +48,7 @@ public struct RenewalEngine: Sendable {
         self.authority = authority
         self.store = store
         self.masterKey = masterKey
+        self.challengeKey = masterKey.derivedKey(label: CardChallenges.keyLabel)
         self.clock = clock
         self.window = window
     }
@@ -91,7 +94,7 @@ public struct RenewalEngine: Sendable {
 
     /// A fresh challenge for the card to sign (32 random bytes, base64url), valid two minutes, single use.
     public func challenge() async throws -> String {
-        try await CardChallenges.issue(purpose: "renewal", store: store, clock: clock)
+        CardChallenges.issue(purpose: "renewal", key: challengeKey, clock: clock)
     }
 
 
@@ -119,9 +122,10 @@ public struct RenewalEngine: Sendable {
         let now = clock.now()
         let cardSerial = try Identifiers.cardSerial(cardSerial)
         // Either key pair may vouch: while one slot is being renewed, the other still matches its certificate.
-        let (card, inForce, signer) = try await CardChallenges.signer(
+        // The challenge is used in the transaction that starts or resumes the renewal (a refusal leaves it unused).
+        let (card, inForce, signer, use) = try await CardChallenges.signer(
             of: signature, over: RenewalStartMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "renewal",
-            cardSerial: cardSerial, retry: "Run the renewal again.", store: store, now: now, anyKeyPair: true
+            cardSerial: cardSerial, retry: "Run the renewal again.", store: store, key: challengeKey, now: now, anyKeyPair: true, deferUse: true
         )
         // Resuming too: a renewal is never carried on by an expired certificate, unless an RA allowed to vouches for it.
         guard signer.notAfter > now || ra?.mayRenewExpired == true else {
@@ -137,7 +141,7 @@ public struct RenewalEngine: Sendable {
             renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
             if let ra { renewal.performedBy = ra.actor }
-            try await save(&renewal, details: "resumed" + (ra.map { " by \($0.desk) (\($0.actor))" } ?? ""))
+            try await save(&renewal, details: "resumed" + (ra.map { " by \($0.desk) (\($0.actor))" } ?? ""), using: use)
             return try view(renewal, token: token, card: card)
         }
         let verdict = window.verdict(earliestExpiry: inForce.earliestExpiry, now: now)
@@ -172,7 +176,7 @@ public struct RenewalEngine: Sendable {
             version: 0, createdAt: now, updatedAt: now, performedBy: ra?.actor
         )
         let by = ra.map { " by \($0.desk) (\($0.actor))" } ?? ""
-        try await save(&renewal, details: "started\(by): \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
+        try await save(&renewal, details: "started\(by): \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))", using: use)
         return try view(renewal, token: token, card: card)
     }
 
@@ -358,10 +362,17 @@ public struct RenewalEngine: Sendable {
         return (renewal, try Self.decode(renewal.state))
     }
 
-    func save(_ renewal: inout RenewalRecord, details: String) async throws {
+    /// Stores the renewal's next step (with the use of the challenge that started or resumed it, if given).
+    func save(_ renewal: inout RenewalRecord, details: String, using challenge: ChallengeUse? = nil) async throws {
         let step = Self.step(&renewal, details: details, at: clock.now())
         commitWatch?.willCommit("save")
-        try await store.saveRenewal(step.renewal, audit: step.audit)
+        if let challenge {
+            guard try await store.saveRenewal(step.renewal, audit: step.audit, using: challenge) else {
+                throw CardChallenges.alreadyUsed("Run the renewal again.")
+            }
+        } else {
+            try await store.saveRenewal(step.renewal, audit: step.audit)
+        }
         commitWatch?.didCommit("save")
     }
 

@@ -26,6 +26,8 @@ public struct UnlockService: Sendable {
     let clock: any WallClock
     public let allowedEmailDomains: [String]
     let codeKey: SymmetricKey
+    /// The key of the card challenges' MACs (`CardChallenges`).
+    let challengeKey: SymmetricKey
 
     /// How long the token from a right code may be used to reset the card.
     public static let tokenLifetime: Int64 = 10 * 60
@@ -36,6 +38,7 @@ public struct UnlockService: Sendable {
         self.clock = clock
         self.allowedEmailDomains = allowedEmailDomains
         self.codeKey = masterKey.derivedKey(label: "one-time-codes")
+        self.challengeKey = masterKey.derivedKey(label: CardChallenges.keyLabel)
     }
 
     // MARK: Unlock
@@ -97,7 +100,7 @@ public struct UnlockService: Sendable {
 
     /// A fresh challenge for a card whose released PUK is to be rotated (two minutes, single use).
     public func pukChallenge() async throws -> String {
-        try await CardChallenges.issue(purpose: "puk", store: store, clock: clock)
+        CardChallenges.issue(purpose: "puk", key: challengeKey, clock: clock)
     }
 
     /// At the card's next contact after an unlock that stopped before its PUK was changed: the card proves itself
@@ -105,9 +108,9 @@ public struct UnlockService: Sendable {
     /// to report the change.
     public func rotatePUK(cardSerial: String, challenge: String, signature: [UInt8]) async throws -> UnlockAPI.PUKRelease {
         let cardSerial = try Identifiers.cardSerial(cardSerial)
-        let (card, _, _) = try await CardChallenges.signer(
+        let (card, _, _, _) = try await CardChallenges.signer(
             of: signature, over: PUKRotationMessage.make(challenge: challenge, cardSerial: cardSerial), challenge: challenge, purpose: "puk",
-            cardSerial: cardSerial, retry: "Try again.", store: store, now: clock.now(), anyKeyPair: true
+            cardSerial: cardSerial, retry: "Try again.", store: store, key: challengeKey, now: clock.now(), anyKeyPair: true
         )
         guard card.pukRotationPending else {
             throw CardDeskError(.invalidInput, "This card's PUK needs no change.")
@@ -170,7 +173,7 @@ public struct UnlockService: Sendable {
 
     /// A fresh challenge for the card to sign when the holder changes an unlock address (two minutes, single use).
     public func contactChallenge() async throws -> String {
-        try await CardChallenges.issue(purpose: "contacts", store: store, clock: clock)
+        CardChallenges.issue(purpose: "contacts", key: challengeKey, clock: clock)
     }
 
     /// Starts registering (or changing) an address: a code goes to it; the address counts once the code comes back.
@@ -188,7 +191,7 @@ public struct UnlockService: Sendable {
                 let cardSerial = try Identifiers.cardSerial(cardSerial)
                 let proof = try await CardChallenges.signer(
                     of: signature, over: ContactChangeMessage.make(challenge: challenge, cardSerial: cardSerial, channel: channel, address: text),
-                    challenge: challenge, purpose: "contacts", cardSerial: cardSerial, retry: "", store: store, now: now
+                    challenge: challenge, purpose: "contacts", cardSerial: cardSerial, retry: "", store: store, key: challengeKey, now: now
                 )
                 consent = (proof.card, proof.signer)
             } catch let error as CardDeskError where error.code == .authenticationFailed {
