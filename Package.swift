@@ -309,7 +309,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CardDeskCoreTests",
-            dependencies: ["CardDeskCore"],
+            dependencies: ["CardDeskCore", "CardDeskTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,6 +3,7 @@ headless Chromium driven through chromedriver. Nothing is mocked."""
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -390,3 +391,21 @@ class BrowserTestCase(unittest.TestCase):
     def check_accessibility(self, page):
         violations = serious_accessibility_violations(self.driver)
         self.assertEqual([], [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations], page)
+
+
+class Inbox:
+    """aiosmtpd handler (a real SMTP server for the tests): keeps every message it is given."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf8", errors="replace")))
+        return "250 OK"
+
+    def codes(self):
+        """The 6-digit code in each message's body, in order."""
+        return [re.search(r"\b(\d{6})\b", body.split("\r\n\r\n", 1)[-1]).group(1) for _, body in self.messages]
+
+    def recipients(self):
+        return sorted(to for tos, _ in self.messages for to in tos)

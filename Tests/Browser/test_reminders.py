@@ -8,21 +8,9 @@ import unittest
 
 from aiosmtpd.controller import Controller
 
-from harness import CLIENT, Server, free_port, temporary_folder, wait_until
+from harness import CLIENT, Inbox, Server, free_port, temporary_folder, wait_until
 
 PASSCODE = "24681357"
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf8", errors="replace")))
-        return "250 OK"
-
-    def recipients(self):
-        return sorted(to for tos, _ in self.messages for to in tos)
 
 
 class ReminderTests(unittest.TestCase):

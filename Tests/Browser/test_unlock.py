@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from selenium.webdriver.common.by import By
 
-from harness import (BrowserTestCase, CLIENT, Agent, Server, chromium, free_port, requests_sent, screenshot,
+from harness import (BrowserTestCase, CLIENT, Agent, Inbox, Server, chromium, free_port, requests_sent, screenshot,
                      temporary_folder, visible, visible_text, wait_until)
 
 OLD = "24681357"
@@ -25,20 +25,6 @@ NEW = "97531864"
 WRONG = "11223344"
 
 TIMINGS = {}
-
-
-class Inbox:
-    """aiosmtpd handler: keeps every message it is given."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf8", errors="replace")))
-        return "250 OK"
-
-    def codes(self):
-        return [re.search(r"\b(\d{6})\b", body.split("\r\n\r\n", 1)[-1]).group(1) for _, body in self.messages]
 
 
 class TextGateway(BaseHTTPRequestHandler):

@@ -294,7 +294,7 @@ struct AgentStateTests {
         _ = state.subjectInserted(serial: "CD02")
         #expect(throws: CardDeskError.self) { try state.claimSubjectRenewal() }
         (state, _) = try Self.signedIn()
-        let empty = #expect(throws: CardDeskError.self) { try state.claimSubjectUnlock() }
+        let empty = #expect(throws: CardDeskError.self) { try state.claimSubject(.unlocking) }
         #expect(empty?.reason == "Put the card holder's smartcard in the second reader.")
 
         #expect(state.subjectInserted(serial: "CD02") == [.say("Card CD02 inserted in the second reader.")])
@@ -302,9 +302,9 @@ struct AgentStateTests {
         #expect(token == "t1" && subject.serial == "CD02")
         // While it is claimed, nothing else starts on that card.
         #expect(throws: CardDeskError.self) { try state.claimSubjectRenewal() }
-        #expect(throws: CardDeskError.self) { try state.claimSubjectUnlock() }
-        #expect(throws: CardDeskError.self) { try state.claimSubjectIssue(clearing: true) }
-        #expect(throws: CardDeskError.self) { try state.claimSubjectIssue() }
+        #expect(throws: CardDeskError.self) { try state.claimSubject(.unlocking) }
+        #expect(throws: CardDeskError.self) { try state.claimSubject(.clearing) }
+        #expect(throws: CardDeskError.self) { try state.claimSubject(.issuing) }
         _ = try state.subjectRenewalStarts(for: subject)
         // The card leaves: its renewal stops at its next step and says why.
         #expect(state.subjectRemoved() == [.cancelSubjectRenewal, .say("Card removed from the second reader.")])
@@ -314,12 +314,12 @@ struct AgentStateTests {
         // A blank card: only issuing it; once issued, it is the new card.
         _ = state.subjectInserted(serial: "")
         #expect(throws: CardDeskError.self) { try state.claimSubjectRenewal() }
-        #expect(throws: CardDeskError.self) { try state.claimSubjectUnlock() }
-        let (_, blank) = try state.claimSubjectIssue()
-        #expect(throws: CardDeskError.self) { try state.claimSubjectIssue() }
-        #expect(state.subjectIssueEnded(serial: "CD03", for: blank) == [.say("Card CD03 issued in the second reader.")])
-        let again = #expect(throws: CardDeskError.self) { try state.claimSubjectIssue() }
+        #expect(throws: CardDeskError.self) { try state.claimSubject(.unlocking) }
+        let (_, blank) = try state.claimSubject(.issuing)
+        #expect(throws: CardDeskError.self) { try state.claimSubject(.issuing) }
+        #expect(state.subjectBecame("CD03", for: blank, saying: "Card CD03 issued in the second reader.") == [.say("Card CD03 issued in the second reader.")])
+        let again = #expect(throws: CardDeskError.self) { try state.claimSubject(.issuing) }
         #expect(again?.reason.contains("has been issued already (CD03)") == true)
-        #expect(try state.claimSubjectUnlock().subject.serial == "CD03")
+        #expect(try state.claimSubject(.unlocking).subject.serial == "CD03")
     }
 }

@@ -83,7 +83,7 @@ struct RADeskTests {
                     try await card.verifyPIN("123456")
                     let now = Date(timeIntervalSince1970: Double(fixture.clock.now().secondsSince1970))
                     let held = try #require(try await card.certificate(in: .authentication))
-                    if RAPolicy.allows(role, .renewExpired) {
+                    if NationalRATable.allows(role, .renewExpired) {
                         #expect(outcome.state == .succeeded, "\(role): \(outcome.message ?? "")")
                         #expect(held.notValidAfter > now, "\(role): the card holds certificates valid again")
                     } else {
@@ -236,7 +236,7 @@ struct RADeskTests {
                     await agent.subjectInserted(serial: try await card.serial(), card: card)
                     #expect(try await agent.subjectCard().blank)
                     let before = try await fixture.instance.store.cards(userID: fixture.user).count
-                    if RAPolicy.allows(role, .issueCard) {
+                    if NationalRATable.allows(role, .issueCard) {
                         let serial = try await agent.issueSubjectCard(userID: fixture.user.rawValue, passcode: "275913", repeated: "275913")
                         #expect(record.lines.last == "Card \(serial) issued in the second reader.")
                         let subject = try await agent.subjectCard()
@@ -303,7 +303,7 @@ struct RADeskTests {
                     let repaired = try await Self.renewAtDesk(agent, card, repair: true)
                     try await card.verifyPIN("123456")
                     let after = try #require(try await card.certificate(in: .authentication))
-                    if RAPolicy.allows(role, .repair) {
+                    if NationalRATable.allows(role, .repair) {
                         #expect(repaired.state == .succeeded, "\(role): \(repaired.message ?? "")")
                         #expect(after.serialNumber != before.serialNumber && after.publicKey != before.publicKey, "\(role): new key, new certificate")
                         let done = try #require(try await fixture.instance.store.latestRenewal(cardSerial: serial))
@@ -332,7 +332,7 @@ struct RADeskTests {
                     let serial = try await card.serial()
                     try await card.reset()
                     await agent.subjectInserted(serial: serial, card: card)
-                    if RAPolicy.allows(role, .clear) {
+                    if NationalRATable.allows(role, .clear) {
                         try await agent.clearSubject()
                         #expect(record.lines.last == "Card \(serial) (second reader) is cleared: it is blank, ready to be issued again.")
                         #expect(try await store.card(serial: serial)?.status == .cancelled, "\(role)")

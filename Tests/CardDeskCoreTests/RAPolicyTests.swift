@@ -1,18 +1,11 @@
 import CardDeskCore
+import CardDeskTestSupport
 import Testing
 
 @Suite("RA roles and who may do what")
 struct RAPolicyTests {
-    /// The national RA guidance's table, written out cell by cell (issue 13).
-    static let table: [RAAction: [RARole: Bool]] = [
-        .issueCard: [.manager: true, .agentAdvanced: true, .agent: true, .sponsor: false, .localSmartcardAdministrator: false],
-        .unlockCard: [.manager: true, .agentAdvanced: true, .agent: true, .sponsor: true, .localSmartcardAdministrator: true],
-        .renewDue: [.manager: true, .agentAdvanced: true, .agent: true, .sponsor: true, .localSmartcardAdministrator: true],
-        .renewExpired: [.manager: true, .agentAdvanced: true, .agent: true, .sponsor: false, .localSmartcardAdministrator: false],
-        .repair: [.manager: true, .agentAdvanced: true, .agent: true, .sponsor: false, .localSmartcardAdministrator: false],
-        .clear: [.manager: true, .agentAdvanced: true, .agent: true, .sponsor: false, .localSmartcardAdministrator: false],
-        .cancelCard: [.manager: true, .agentAdvanced: true, .agent: true, .sponsor: false, .localSmartcardAdministrator: false],
-    ]
+    /// The national RA guidance's table, written out cell by cell (issue 13; shared with the HTTP tests).
+    static let table = NationalRATable.cells
 
     static func person(_ id: String, organisation: String = "RBQ", roles: [String] = ["R8000@RBQ"]) throws -> User {
         try User(id: try UserID(id), givenName: "Sam", familyName: "Holder", organisation: organisation, roles: roles.map { try Role(parsing: $0) })

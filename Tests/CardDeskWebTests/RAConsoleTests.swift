@@ -288,7 +288,7 @@ struct RAConsoleTests {
                 let uri = "/ra/people/555254600106/cards/\(serial)/cancel"
                 let (status, page, location) = try await Self.post(client, uri, token: token, body: "csrf=\(csrf)&reason=lostOrStolen&confirm=yes")
                 let stored = try #require(try await store.card(serial: serial))
-                if RAPolicy.allows(role, .cancelCard) {
+                if NationalRATable.allows(role, .cancelCard) {
                     #expect(status == .seeOther, "\(role)")
                     #expect(location == "/ra/people/555254600106?cancelled=2", "\(role)")
                     #expect(stored.status == .cancelled, "\(role)")
@@ -383,7 +383,7 @@ struct RAConsoleTests {
                 let (status, page) = try await Self.get(client, "/ra/people/555254600106", token: token)
                 #expect(status == .ok, "\(role)")
                 for action in RAAction.allCases {
-                    let cell = RAPolicy.allows(role, action)
+                    let cell = NationalRATable.allows(role, action)
                         ? "<th scope=\"row\">\(action)</th><td>Yes</td>"
                         : "<th scope=\"row\">\(action)</th><td>No: \(role.withArticle) may not \(action): ask an RA Agent or your RA Manager.</td>"
                     #expect(page.contains(cell), "\(role), \(action)")

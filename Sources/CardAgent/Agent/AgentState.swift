@@ -64,15 +64,21 @@ struct AgentState: Sendable {
     private(set) var renewal = AgentRenewal()
     private(set) var unlock = AgentUnlock()
     private(set) var handover = HandoverSecrets()
-    /// The card holder's card in the RA desk's second reader (`card` is the RA's own), its renewal by the RA, and
-    /// whether an unlock of it is running.
+    /// The card holder's card in the RA desk's second reader (`card` is the RA's own; an empty serial: a blank card),
+    /// its renewal or repair by the RA, and the other work running on it.
     private(set) var subject: CardInsertion?
     private(set) var subjectRenewal = AgentRenewal()
-    private(set) var subjectUnlocking = false
-    /// The card in the second reader is blank (its `subject` serial is empty): an RA may issue it.
-    private(set) var subjectBlank = false
-    /// An issue of the blank card in the second reader is running.
-    private(set) var subjectIssuing = false
+    private(set) var subjectWork: SubjectWork?
+
+    /// Work on the card in the second reader other than its renewal, one at a time.
+    enum SubjectWork: String, Sendable {
+        case unlocking = "being unlocked"
+        case issuing = "being issued"
+        case clearing = "being cleared"
+    }
+
+    /// The card in the second reader is blank: an RA may issue it.
+    var subjectBlank: Bool { subject?.serial.isEmpty == true }
 
     init(renewalURL: String) {
         self.renewalURL = renewalURL
@@ -401,9 +407,7 @@ struct AgentState: Sendable {
         var effects: [Effect] = subjectRenewal.cardRemoved() ? [.cancelSubjectRenewal] : []
         insertions += 1
         subject = CardInsertion(serial: serial, number: insertions)
-        subjectUnlocking = false
-        subjectBlank = serial.isEmpty
-        subjectIssuing = false
+        subjectWork = nil
         effects.append(.say(serial.isEmpty ? "A blank card is in the second reader." : "Card \(serial) inserted in the second reader."))
         return effects
     }
@@ -412,9 +416,7 @@ struct AgentState: Sendable {
     mutating func subjectRemoved() -> [Effect] {
         var effects: [Effect] = subjectRenewal.cardRemoved() ? [.cancelSubjectRenewal] : []
         subject = nil
-        subjectUnlocking = false
-        subjectBlank = false
-        subjectIssuing = false
+        subjectWork = nil
         effects.append(.say("Card removed from the second reader."))
         return effects
     }
@@ -427,52 +429,47 @@ struct AgentState: Sendable {
         return (signedIn.token, subject)
     }
 
-    private func requireIssuedSubject() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
+    /// The desk, with a card in the second reader that is blank (`blank`) or issued, and nothing else running on it.
+    private func requireIdleSubject(blank: Bool) throws(CardDeskError) -> (token: String, subject: CardInsertion) {
         let desk = try requireDesk()
-        guard !subjectBlank else { throw CardDeskError(.unknownCard, "The card in the second reader is blank: issue it first.") }
-        guard !subjectIssuing else { throw CardDeskError(.renewalConflict, "The card in the second reader is being issued.") }
+        if let subjectWork { throw CardDeskError(.renewalConflict, "The card in the second reader is \(subjectWork.rawValue).") }
+        guard subjectBlank == blank else {
+            throw blank
+                ? CardDeskError(.invalidInput, "The card in the second reader has been issued already (\(desk.subject.serial)). Put a blank card in to issue a new one.")
+                : CardDeskError(.unknownCard, "The card in the second reader is blank: issue it first.")
+        }
         return desk
     }
 
-    /// Claims the issue of the blank card in the second reader (or, `clearing`, the clearing of an issued one).
-    mutating func claimSubjectIssue(clearing: Bool = false) throws(CardDeskError) -> (token: String, subject: CardInsertion) {
-        let desk = try requireDesk()
-        guard subjectBlank != clearing else {
-            throw clearing
-                ? CardDeskError(.invalidInput, "The card in the second reader is blank already.")
-                : CardDeskError(.invalidInput, "The card in the second reader has been issued already (\(desk.subject.serial)). Put a blank card in to issue a new one.")
-        }
-        guard subjectRenewal.run == .idle, !subjectUnlocking else {
+    /// Claims `work` on the card in the second reader (an unlock, clearing: an issued card; issuing: a blank one).
+    mutating func claimSubject(_ work: SubjectWork) throws(CardDeskError) -> (token: String, subject: CardInsertion) {
+        let desk = try requireIdleSubject(blank: work == .issuing)
+        guard subjectRenewal.run == .idle else {
             throw CardDeskError(.renewalConflict, "The card in the second reader is busy: wait for what it is doing to finish.")
         }
-        guard !subjectIssuing else { throw CardDeskError(.renewalConflict, "The card in the second reader is being issued.") }
-        subjectIssuing = true
+        subjectWork = work
         return desk
     }
 
-    /// The issue ended: on success the card in the second reader is now the issued card `serial`.
-    mutating func subjectIssueEnded(serial: String?, for insertion: CardInsertion) -> [Effect] {
+    /// The work claimed for `insertion` ended (failed, or succeeded with nothing to change in the state).
+    mutating func subjectWorkEnded(for insertion: CardInsertion, saying outcome: String? = nil) -> [Effect] {
         guard subject == insertion else { return [] }
-        subjectIssuing = false
-        guard let serial else { return [] }
-        // From now on it is the card `serial` (a new insertion: nothing started for the blank card carries over).
+        subjectWork = nil
+        return outcome.map { [.say($0)] } ?? []
+    }
+
+    /// The work on `insertion` made it another card (issued: `serial`; cleared: blank, ""), said with `outcome`: a new
+    /// insertion, so nothing started for the card before carries over.
+    mutating func subjectBecame(_ serial: String, for insertion: CardInsertion, saying outcome: String) -> [Effect] {
+        guard subject == insertion else { return [] }
         var effects = subjectInserted(serial: serial)
         effects.removeLast()
-        return effects + [.say("Card \(serial) issued in the second reader.")]
+        return effects + [.say(outcome)]
     }
 
-    /// The card in the second reader was cleared: it is blank now.
-    mutating func subjectCleared(for insertion: CardInsertion) -> [Effect] {
-        guard subject == insertion else { return [] }
-        var effects = subjectInserted(serial: "")
-        effects.removeLast()
-        return effects + [.say("Card \(insertion.serial) (second reader) is cleared: it is blank, ready to be issued again.")]
-    }
-
-    /// Claims the renewal of the holder's card (the holder's passcode is checked next). One piece of work at a time.
+    /// Claims the renewal (or repair) of the holder's card (the holder's passcode is checked next).
     mutating func claimSubjectRenewal() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
-        let desk = try requireIssuedSubject()
-        guard !subjectUnlocking else { throw CardDeskError(.renewalConflict, "The card in the second reader is being unlocked.") }
+        let desk = try requireIdleSubject(blank: false)
         try subjectRenewal.claim(profiles: [])
         return desk
     }
@@ -497,22 +494,6 @@ struct AgentState: Sendable {
     mutating func subjectRenewalFinished(_ error: (any Error)?, serial: String) -> [Effect] {
         guard let reason = subjectRenewal.finish(error) else { return [.say("Success: certificates renewed for smartcard \(serial).")] }
         return [.say("The renewal of card \(serial) stopped: \(WorkstationAgent.describe(reason))")]
-    }
-
-    /// Claims the unlock of the holder's card.
-    mutating func claimSubjectUnlock() throws(CardDeskError) -> (token: String, subject: CardInsertion) {
-        let desk = try requireIssuedSubject()
-        guard !subjectUnlocking, subjectRenewal.run == .idle else {
-            throw CardDeskError(.renewalConflict, "The card in the second reader is busy: wait for what it is doing to finish.")
-        }
-        subjectUnlocking = true
-        return desk
-    }
-
-    mutating func subjectUnlockEnded(unlocked: Bool, for insertion: CardInsertion) -> [Effect] {
-        guard subject == insertion else { return [] }
-        subjectUnlocking = false
-        return unlocked ? [.say("Card \(insertion.serial) (second reader) is unlocked: its holder chose a new passcode.")] : []
     }
 }
 

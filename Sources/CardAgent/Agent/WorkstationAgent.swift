@@ -470,7 +470,7 @@ public actor WorkstationAgent {
     /// person types the new card's passcode twice; or, with `locked`, the card is issued locked (a random passcode,
     /// then blocked) and its holder sets a passcode by self-service unlock. Answers the new card's serial.
     func issueSubjectCard(userID: String, passcode: String?, repeated: String?, keyAlgorithm: CardKeyAlgorithm = .p256) async throws -> String {
-        let (token, insertion) = try state.claimSubjectIssue()
+        let (token, insertion) = try state.claimSubject(.issuing)
         do {
             guard let card = try subjectSession(for: insertion) as? PIVCardSession else {
                 throw CardDeskError(.unsupportedCard, "This card cannot be issued here: it is not a PIV card.")
@@ -492,12 +492,12 @@ public actor WorkstationAgent {
                 }
                 try await card.reset()
             }
-            let effects = state.subjectIssueEnded(serial: begun.cardSerial, for: insertion)
-            if let subject = state.subject, subject.serial == begun.cardSerial { subjectSession = (subject, card) }
-            await perform(effects)
+            await becameAnotherCard(
+                begun.cardSerial, card: card, for: insertion, saying: "Card \(begun.cardSerial) issued in the second reader."
+            )
             return begun.cardSerial
         } catch {
-            await perform(state.subjectIssueEnded(serial: nil, for: insertion))
+            await perform(state.subjectWorkEnded(for: insertion))
             throw error
         }
     }
@@ -506,7 +506,7 @@ public actor WorkstationAgent {
     /// its certificates (`POST /api/v1/ra/clears`), then the card goes back to its factory state here (no
     /// certificates, factory passcode, PUK and management key). Run again after an interruption, it finishes.
     func clearSubject() async throws {
-        let (token, insertion) = try state.claimSubjectIssue(clearing: true)
+        let (token, insertion) = try state.claimSubject(.clearing)
         do {
             guard let card = try subjectSession(for: insertion) as? PIVCardSession else {
                 throw CardDeskError(.unsupportedCard, "This card cannot be cleared here: it is not a PIV card.")
@@ -518,11 +518,9 @@ public actor WorkstationAgent {
             }
             try await Self.factoryReset(card.client, key: key, puk: release.puk)
             try await card.reset()
-            let effects = state.subjectCleared(for: insertion)
-            if let subject = state.subject, subject != insertion { subjectSession = (subject, card) }
-            await perform(effects)
+            await becameAnotherCard("", card: card, for: insertion, saying: "Card \(insertion.serial) (second reader) is cleared: it is blank, ready to be issued again.")
         } catch {
-            await perform(state.subjectIssueEnded(serial: nil, for: insertion))
+            await perform(state.subjectWorkEnded(for: insertion))
             throw error
         }
     }
@@ -601,7 +599,7 @@ public actor WorkstationAgent {
     /// The RA unlocks the card in the second reader: its holder typed the new passcode twice. The server releases the
     /// card's PUK to this RA (`POST /api/v1/ra/unlocks`); the passcode is set on the card and never leaves here.
     func unlockSubject(passcode: String, repeated: String) async throws {
-        let (token, insertion) = try state.claimSubjectUnlock()
+        let (token, insertion) = try state.claimSubject(.unlocking)
         do {
             try Passcode.checkNew(passcode, repeated: repeated)
             let card = try subjectSession(for: insertion)
@@ -614,14 +612,18 @@ public actor WorkstationAgent {
             try await server.completeRAUnlock(sessionToken: token, cardSerial: insertion.serial, token: done)
             try await card.reset()
         } catch {
-            await subjectUnlockEnded(unlocked: false, for: insertion)
+            await perform(state.subjectWorkEnded(for: insertion))
             throw error
         }
-        await subjectUnlockEnded(unlocked: true, for: insertion)
+        await perform(state.subjectWorkEnded(for: insertion, saying: "Card \(insertion.serial) (second reader) is unlocked: its holder chose a new passcode."))
     }
 
-    private func subjectUnlockEnded(unlocked: Bool, for insertion: CardInsertion) async {
-        await perform(state.subjectUnlockEnded(unlocked: unlocked, for: insertion))
+    /// The work on the card in the second reader made it another card (issued, or cleared to blank: `serial` ""); the
+    /// session to it carries on under the new insertion.
+    private func becameAnotherCard(_ serial: String, card: any SmartcardSession, for insertion: CardInsertion, saying outcome: String) async {
+        let effects = state.subjectBecame(serial, for: insertion, saying: outcome)
+        if let subject = state.subject, subject != insertion { subjectSession = (subject, card) }
+        await perform(effects)
     }
 
     static func describe(_ error: any Error) -> String {

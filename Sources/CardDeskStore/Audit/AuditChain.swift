@@ -86,7 +86,7 @@ public enum AuditChain {
     static func verify(
         _ log: any AuditLogReader, anchor: Anchor? = nil, hash: @escaping @Sendable (Int64, AuditEvent, String) -> String
     ) async throws -> Verdict {
-        let walk = Mutex(AuditWalk())
+        let walk = SharedMutex(AuditWalk())
         try await log.forEachAuditEntry { entry in
             walk.withLock { $0.check(entry, anchor: anchor, hash: hash) }
         }

@@ -38,7 +38,7 @@ final class GroupCommitter: Sendable {
         var draining = false
     }
 
-    private let state = Mutex(State())
+    private let state = SharedMutex(State())
     private let connection: Connection
     private let begin: String
     /// Statements before BEGIN for a batch, by whether it must be durable (SQLite's `synchronous`).

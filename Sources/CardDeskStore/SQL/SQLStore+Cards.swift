@@ -132,10 +132,16 @@ extension SQLStore: CardRegistry, RenewalStore {
     }
 
     public func saveRenewal(_ renewal: RenewalRecord, audit: AuditEvent, using challenge: ChallengeUse) async throws -> Bool {
+        try await transaction(using: challenge) { db in try await self.saveRenewal(renewal, audit: audit, on: db) }
+    }
+
+    /// A transaction that first uses `challenge` (if given) and then writes `body`: false, with nothing written, when
+    /// the challenge was used already (by a request racing this one).
+    func transaction(using challenge: ChallengeUse?, _ body: @escaping @Sendable (any SQLDatabase) async throws -> Void) async throws -> Bool {
         do {
             try await host.transaction { db in
-                guard try await Self.useChallenge(challenge, on: db) else { throw ChallengeAlreadyUsed() }
-                try await self.saveRenewal(renewal, audit: audit, on: db)
+                if let challenge, try await !Self.useChallenge(challenge, on: db) { throw ChallengeAlreadyUsed() }
+                try await body(db)
             }
             return true
         } catch is ChallengeAlreadyUsed {

@@ -4,15 +4,7 @@ import SQLKit
 extension SQLStore: SessionStore {
     @discardableResult
     public func addSession(_ session: SessionRecord, audit: AuditEvent, using challenge: ChallengeUse?) async throws -> Bool {
-        do {
-            try await host.transaction { db in
-                if let challenge, try await !Self.useChallenge(challenge, on: db) { throw ChallengeAlreadyUsed() }
-                try await Self.insertSession(session, audit: audit, store: self, on: db)
-            }
-            return true
-        } catch is ChallengeAlreadyUsed {
-            return false
-        }
+        try await transaction(using: challenge) { db in try await Self.insertSession(session, audit: audit, store: self, on: db) }
     }
 
     private static func insertSession(_ session: SessionRecord, audit: AuditEvent, store: SQLStore, on db: any SQLDatabase) async throws {

@@ -50,9 +50,7 @@ public enum CardChallenges {
 
     /// 32 random bytes, base64url: session tokens, hand-over secrets, CSRF values.
     public static func randomToken() -> String {
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        base64URL((0..<32).map { _ in UInt8.random(in: 0...255) })
     }
 
     /// SHA-256 (hex) of a token: what the store keeps instead of the token.
@@ -73,20 +71,19 @@ public enum CardChallenges {
     ) async throws -> (card: CardRecord, inForce: CardInForce, signer: CertificateRecord, use: ChallengeUse) {
         let challenge = try Identifiers.token(challenge)
         let signature = try Identifiers.signature(signature)
-        let expired = CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. \(retry)")
-        guard let use = check(challenge, purpose: purpose, key: key, now: now) else { throw expired }
+        guard let use = check(challenge, purpose: purpose, key: key, now: now) else { throw alreadyUsed(retry) }
         let inForce = try await CardInForce.load(cardSerial, store: store)
         let candidates = inForce.candidates(profiles: anyKeyPair ? Set(CertificateProfileKind.allCases) : [.authentication])
         guard let signer = try candidates.first(where: { try verify(signature, over: message, by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card's signature does not verify with its authentication certificate: this is not the card it claims to be.")
         }
         if !deferUse {
-            guard try await store.useChallenge(use) else { throw expired }
+            guard try await store.useChallenge(use) else { throw alreadyUsed(retry) }
         }
         return (inForce.card, inForce, signer, use)
     }
 
-    /// The refusal when a challenge was used meanwhile (by a request racing this one).
+    /// The refusal of a challenge that is not ours, has expired, or was used (maybe by a request racing this one).
     static func alreadyUsed(_ retry: String) -> CardDeskError {
         CardDeskError(.authenticationFailed, "The sign-in challenge has expired or was already used. \(retry)")
     }

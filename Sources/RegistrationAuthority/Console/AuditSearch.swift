@@ -1,6 +1,5 @@
 public import CardDeskCore
 public import CardDeskStore
-import Synchronization
 
 /// The audit log as an RA Manager searches it: the entries about their organisation's people and cards, with the
 /// chain's verification (walked at most once a minute: the log may hold millions of entries).
@@ -45,14 +44,5 @@ extension RAConsole {
         let verdict = try await directory.verifyAuditChain(anchor: nil)
         chainCheck.withLock { $0 = (verdict, now) }
         return (verdict, now)
-    }
-}
-
-/// The last verification of the audit chain, shared by the console's requests.
-final class ChainCheck: Sendable {
-    private let state = Mutex<(verdict: AuditChain.Verdict, at: Timestamp)?>(nil)
-
-    func withLock<R>(_ body: (inout (verdict: AuditChain.Verdict, at: Timestamp)?) -> R) -> R {
-        state.withLock { body(&$0) }
     }
 }

@@ -35,9 +35,7 @@ extension RAConsole {
         guard let cancellation else { throw CardDeskError(.configuration, "This server cannot cancel cards (no certificate authority).") }
         let user = try await subject(text)
         let id = user.id
-        if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: .cancelCard, subject: user) {
-            throw try await refusal(desk, subject: "card:\(cardSerial.prefix(40))", refused: "cancel", note: why, reason: why)
-        }
+        try await require(desk, may: .cancelCard, for: user, about: "card:\(cardSerial.prefix(40))", refused: "cancel")
         guard let card = try await directory.cards(userID: id).first(where: { $0.serial == cardSerial }) else {
             throw CardDeskError(.unknownCard, "\(user.givenName) \(user.familyName) has no card \(cardSerial.prefix(40)).")
         }

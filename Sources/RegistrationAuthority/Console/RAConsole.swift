@@ -11,7 +11,8 @@ public struct RAConsole: Sendable {
     /// The deployment's codes for the RA roles.
     public let codes: RARoleCodes
     let clock: any WallClock
-    let chainCheck = ChainCheck()
+    /// The last verification of the audit chain (walked at most once a minute), shared by the console's requests.
+    let chainCheck = SharedMutex<(verdict: AuditChain.Verdict, at: Timestamp)?>(nil)
     /// What cancelling a card needs (nil: the console only reads).
     let cancellation: CardCancellation?
     /// What renewing and unlocking the card in the desk's second reader needs (nil: the console cannot).
@@ -112,6 +113,14 @@ public struct RAConsole: Sendable {
             throw CardDeskError(.unknownUser, "No person with user ID \(text.prefix(20)) is registered.")
         }
         return user
+    }
+
+    /// Refuses (audited, with the reason) unless the desk may do `action` for `user`; `about`: the audit entry's
+    /// subject; `refused`: how it names what was refused ("renew", "cancel"…).
+    func require(_ desk: Desk, may action: RAAction, for user: User, about: String, refused: String) async throws {
+        if case .refused(let why) = RAPolicy.decide(actor: desk.actor, role: desk.role, organisation: desk.organisation, action: action, subject: user) {
+            throw try await refusal(desk, subject: about, refused: refused, note: why, reason: why)
+        }
     }
 
     /// Audits that the desk was refused something (`refused`: "view", "cancel"…) and returns the error that tells the

@@ -228,9 +228,7 @@ public struct LoginService: Sendable {
 
     /// The session as its holder sees it, with the card (read again unless `inForce` has it, as sign-in does).
     func view(_ session: SessionRecord, user: User, token: String?, inForce known: CardInForce? = nil) async throws -> SessionView {
-        var inForce = known
-        if inForce == nil { inForce = try await CardInForce.load(session.cardSerial, store: store) }
-        guard let inForce else { throw CardDeskError(.internalFailure, "The card of this session was not read.") }
+        let inForce = if let known { known } else { try await CardInForce.load(session.cardSerial, store: store) }
         let current = inForce.current
         return SessionView(
             id: session.id, token: token, userID: user.id.rawValue, name: "\(user.givenName) \(user.familyName)",

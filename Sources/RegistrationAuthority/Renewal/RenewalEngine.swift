@@ -136,14 +136,8 @@ public struct RenewalEngine: Sendable {
                     : "This card's certificates expired on \(signer.notAfter.dateDescription): renewing expired certificates needs an RA Agent or RA Manager."
             )
         }
-        let token = CardChallenges.randomToken()
-        if var renewal = inForce.active?.record {
-            renewal.tokenHash = CardChallenges.hash(token)
-            renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
-            if let ra { renewal.performedBy = ra.actor }
-            try await save(&renewal, details: "resumed" + (ra.map { " by \($0.desk) (\($0.actor))" } ?? ""), using: use)
-            return try view(renewal, token: token, card: card)
-        }
+        let by = ra.map { " by \($0.desk) (\($0.actor))" } ?? ""
+        if inForce.active != nil { return try await open(inForce, by: ra?.actor, now: now, details: "resumed\(by)", using: use) }
         let verdict = window.verdict(earliestExpiry: inForce.earliestExpiry, now: now)
         var refusal = window.refusal(verdict)
         if let ra {
@@ -167,17 +161,7 @@ public struct RenewalEngine: Sendable {
             throw refusal
         }
         if ra == nil, let refusal = try await selfRenewalRefusal(card.serial) { throw refusal }
-        let state = RenewalState(items: RenewalState.order.compactMap { profile in
-            inForce.current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
-        })
-        var renewal = RenewalRecord(
-            id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
-            state: try Self.encode(state), tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
-            version: 0, createdAt: now, updatedAt: now, performedBy: ra?.actor
-        )
-        let by = ra.map { " by \($0.desk) (\($0.actor))" } ?? ""
-        try await save(&renewal, details: "started\(by): \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))", using: use)
-        return try view(renewal, token: token, card: card)
+        return try await open(inForce, by: ra?.actor, now: now, details: "started\(by)", using: use)
     }
 
     /// An RA repairs the card at their desk: new keys and certificates on the same card, whatever the renewal window,
@@ -185,26 +169,35 @@ public struct RenewalEngine: Sendable {
     /// vouches for the card in their second reader, as when issuing one; the card still takes part in every step (it
     /// answers the management-key witness, generates the keys and proves them by signing). Resumes an unfinished renewal.
     public func startRepair(cardSerial: String, by ra: RADesk) async throws -> RenewalView {
-        let now = clock.now()
         let inForce = try await inForce(try Identifiers.cardSerial(cardSerial))
+        let details = (inForce.active == nil ? "repair started" : "resumed as a repair") + " by \(ra.desk) (\(ra.actor))"
+        return try await open(inForce, by: ra.actor, now: clock.now(), details: details, using: nil)
+    }
+
+    /// Resumes the card's unfinished renewal, or starts one for every certificate in force, with a fresh token (and,
+    /// in the same transaction, the use of the challenge that vouched for the card). `performedBy`: the RA doing it.
+    private func open(_ inForce: CardInForce, by performedBy: String?, now: Timestamp, details: String, using challenge: ChallengeUse?) async throws -> RenewalView {
         let card = inForce.card
         let token = CardChallenges.randomToken()
-        if var renewal = inForce.active?.record {
+        var renewal: RenewalRecord
+        var details = details
+        if let active = inForce.active?.record {
+            renewal = active
             renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
-            renewal.performedBy = ra.actor
-            try await save(&renewal, details: "resumed as a repair by \(ra.desk) (\(ra.actor))")
-            return try view(renewal, token: token, card: card)
+            if let performedBy { renewal.performedBy = performedBy }
+        } else {
+            let state = RenewalState(items: RenewalState.order.compactMap { profile in
+                inForce.current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
+            })
+            renewal = RenewalRecord(
+                id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
+                state: try Self.encode(state), tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
+                version: 0, createdAt: now, updatedAt: now, performedBy: performedBy
+            )
+            details += ": " + state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", ")
         }
-        let state = RenewalState(items: RenewalState.order.compactMap { profile in
-            inForce.current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
-        })
-        var renewal = RenewalRecord(
-            id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
-            state: try Self.encode(state), tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
-            version: 0, createdAt: now, updatedAt: now, performedBy: ra.actor
-        )
-        try await save(&renewal, details: "repair started by \(ra.desk) (\(ra.actor)): \(state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", "))")
+        try await save(&renewal, details: details, using: challenge)
         return try view(renewal, token: token, card: card)
     }
 

@@ -115,22 +115,15 @@ public struct UnlockService: Sendable {
         guard card.pukRotationPending else {
             throw CardDeskError(.invalidInput, "This card's PUK needs no change.")
         }
-        var release = try await release(card, actor: "card:\(card.serial)", details: "PUK released again to rotate it")
-        let token = CardChallenges.randomToken()
-        try await store.addChallenge(CardChallenges.hash(token), purpose: "puk-rotated:\(card.serial)", expiresAt: clock.now().adding(seconds: Self.tokenLifetime))
-        release.token = token
-        return release
+        return try await release(card, actor: "card:\(card.serial)", details: "PUK released again to rotate it", reportedAs: "puk-rotated")
     }
 
     /// The card reports its PUK changed after `rotatePUK`.
     public func completePUKRotation(cardSerial: String, token: String) async throws {
-        let cardSerial = try Identifiers.cardSerial(cardSerial)
-        guard try await store.consumeChallenge(CardChallenges.hash(try Identifiers.token(token)), purpose: "puk-rotated:\(cardSerial)", now: clock.now()) else {
-            throw CardDeskError(.authenticationFailed, "This PUK change was not started, or too much time passed. Try again.")
-        }
-        _ = try await store.completePUKRotation(serial: cardSerial, audit: AuditEvent(
-            action: .unlock, actor: "card:\(cardSerial)", subject: "card:\(cardSerial)", details: "PUK rotated on the card at its next contact", time: clock.now()
-        ))
+        try await rotated(
+            cardSerial, token: token, reportedAs: "puk-rotated", actor: nil, details: "PUK rotated on the card at its next contact",
+            refusal: "This PUK change was not started, or too much time passed. Try again."
+        )
     }
 
     // MARK: Unlock at the RA's desk
@@ -139,21 +132,36 @@ public struct UnlockService: Sendable {
     /// gets next, with a token to report the reset. The holder types the new passcode at the RA's workstation.
     func releaseForRA(_ card: CardRecord, actor: String, desk: String) async throws -> UnlockAPI.PUKRelease {
         guard card.status == .active else { throw CardDeskError(.cardCancelled, Self.cancelledMessage) }
-        var release = try await release(card, actor: actor, details: "PUK released to \(desk) to unlock the card at the RA desk")
-        let token = CardChallenges.randomToken()
-        try await store.addChallenge(CardChallenges.hash(token), purpose: "ra-unlock:\(card.serial)", expiresAt: clock.now().adding(seconds: Self.tokenLifetime))
-        release.token = token
-        return release
+        return try await release(card, actor: actor, details: "PUK released to \(desk) to unlock the card at the RA desk", reportedAs: "ra-unlock")
     }
 
     /// The agent reports the card reset at the RA's desk and its PUK changed.
     func completeForRA(cardSerial: String, token: String, actor: String, desk: String) async throws {
+        try await rotated(
+            cardSerial, token: token, reportedAs: "ra-unlock", actor: actor, details: "passcode reset and PUK rotated at the RA desk by \(desk)",
+            refusal: "This unlock was not started at this desk, or too much time passed. Start it again."
+        )
+    }
+
+    /// The card's PUKs released (see `release`) with a token, valid `tokenLifetime`, with which the agent reports the
+    /// change through `rotated` (`reportedAs` names the report, and the card).
+    private func release(_ card: CardRecord, actor: String, details: String, reportedAs report: String) async throws -> UnlockAPI.PUKRelease {
+        var release = try await release(card, actor: actor, details: details)
+        let token = CardChallenges.randomToken()
+        try await store.addChallenge(CardChallenges.hash(token), purpose: "\(report):\(card.serial)", expiresAt: clock.now().adding(seconds: Self.tokenLifetime))
+        release.token = token
+        return release
+    }
+
+    /// The agent reports the PUK released with `token` changed on the card: the new PUK becomes the stored one.
+    /// `actor` nil: the card itself.
+    private func rotated(_ cardSerial: String, token: String, reportedAs report: String, actor: String?, details: String, refusal: String) async throws {
         let cardSerial = try Identifiers.cardSerial(cardSerial)
-        guard try await store.consumeChallenge(CardChallenges.hash(try Identifiers.token(token)), purpose: "ra-unlock:\(cardSerial)", now: clock.now()) else {
-            throw CardDeskError(.authenticationFailed, "This unlock was not started at this desk, or too much time passed. Start it again.")
+        guard try await store.consumeChallenge(CardChallenges.hash(try Identifiers.token(token)), purpose: "\(report):\(cardSerial)", now: clock.now()) else {
+            throw CardDeskError(.authenticationFailed, refusal)
         }
         _ = try await store.completePUKRotation(serial: cardSerial, audit: AuditEvent(
-            action: .unlock, actor: actor, subject: "card:\(cardSerial)", details: "passcode reset and PUK rotated at the RA desk by \(desk)", time: clock.now()
+            action: .unlock, actor: actor ?? "card:\(cardSerial)", subject: "card:\(cardSerial)", details: details, time: clock.now()
         ))
     }
 
