@@ -119,7 +119,9 @@ final class GroupCommitter: Sendable {
             let jobs = pending
             let outcome: Outcome
             do {
-                outcome = try await connection { db in
+                outcome = try await connection { connection in
+                    // What the batch's transactions share until COMMIT (the audit chain's head) is kept here.
+                    let db = BatchDatabase(connection)
                     var outcome = Outcome()
                     if let prepare = self.prepare(durable) { try await db.raw(SQLQueryString(prepare)).run() }
                     try await db.raw(SQLQueryString(self.begin)).run()
@@ -134,6 +136,9 @@ final class GroupCommitter: Sendable {
                                 try await db.raw("ROLLBACK").run()
                                 return outcome
                             }
+                        }
+                        if let head = db.movedAuditHead {
+                            try await SQLStore.writeAuditHead(sequence: head.sequence, hash: head.hash, on: db)
                         }
                         try await db.raw("COMMIT").run()
                         return outcome
