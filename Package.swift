@@ -50,6 +50,7 @@ let package = Package(
             name: "CardDeskStore",
             dependencies: [
                 "CardDeskCore",
+                "CSQLiteDirect",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
@@ -59,6 +60,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The SQLite C calls of the store, bound to the SQLite build sqlite-nio vendors (one SQLite per process).
+        .target(name: "CSQLiteDirect"),
         // Issuing CAs: keys, profiles, prepare + issue, revocation, CRL and OCSP.
         .target(
             name: "CertificateAuthority",
@@ -324,7 +327,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CardDeskStoreTests",
-            dependencies: ["CardDeskCore", "CardDeskStore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CardDeskCore", "CardDeskStore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SQLKit", package: "sql-kit"), .product(name: "SQLiteKit", package: "sqlite-kit"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

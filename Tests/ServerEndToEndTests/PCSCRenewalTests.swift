@@ -62,34 +62,37 @@ extension PCSCTests {
     }
 
     @Test("A blank virtual card enrolled with carddesk card enrol through pcscd: yubico-piv-tool with the factory management key is then refused")
-    func enrolThroughPCSC() throws {
-        let setup = try TerminalRenewalTests.Setup("pcsc-enrol")
-        let user = "555254600177"
-        #expect(try Tools.server(["user", "add", "--id", user, "--given", "Enrolled", "--family", "Holder", "--org", "RBQ", "--role", "R8000@RBQ"], data: setup.data).ok)
-        let file = setup.folder.appendingPathComponent("blank.json")
-        // Made by the virtual-card manufacturer the server trusts, so the card attests its keys.
-        let blank = try Tools.run(Tools.clientBinary, ["card", "blank", file.path, "--manufacturer", setup.data.appendingPathComponent("virtual-card-manufacturer").path])
-        #expect(blank.ok && blank.stdout.contains("It attests its keys"), "\(blank.stdout) \(blank.stderr)")
-        let connected = try CardConnection(file: file)
-        defer { connected.remove() }
-        try connected.waitUntilInserted()
-        // Blank: the factory management key works (and is used here only to look, not to change anything).
-        #expect(try Tools.run("yubico-piv-tool", ["-r", Self.reader, "-a", "status"]).stdout.contains("PIN tries left:\t3"))
+    func enrolThroughPCSC() async throws {
+        // Waits for programs: on a thread of its own, not one of the cooperative threads other tests' servers need.
+        try await Tools.offCooperativePool {
+            let setup = try TerminalRenewalTests.Setup("pcsc-enrol")
+            let user = "555254600177"
+            #expect(try Tools.server(["user", "add", "--id", user, "--given", "Enrolled", "--family", "Holder", "--org", "RBQ", "--role", "R8000@RBQ"], data: setup.data).ok)
+            let file = setup.folder.appendingPathComponent("blank.json")
+            // Made by the virtual-card manufacturer the server trusts, so the card attests its keys.
+            let blank = try Tools.run(Tools.clientBinary, ["card", "blank", file.path, "--manufacturer", setup.data.appendingPathComponent("virtual-card-manufacturer").path])
+            #expect(blank.ok && blank.stdout.contains("It attests its keys"), "\(blank.stdout) \(blank.stderr)")
+            let connected = try CardConnection(file: file)
+            defer { connected.remove() }
+            try connected.waitUntilInserted()
+            // Blank: the factory management key works (and is used here only to look, not to change anything).
+            #expect(try Tools.run("yubico-piv-tool", ["-r", Self.reader, "-a", "status"]).stdout.contains("PIN tries left:\t3"))
 
-        let issued = try Tools.server(["card", "enrol-token", "--user", user, "--key-algorithm", "p256"], data: setup.data)
-        #expect(issued.ok, "\(issued.stderr)")
-        let token = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let enrolled = try Tools.run(Tools.clientBinary, ["card", "enrol", "--token", token, "--pcsc", "--server", setup.server.url], input: "24681357\n24681357\n")
-        #expect(enrolled.ok && enrolled.stdout.contains("enrolled for user \(user)"), "\(enrolled.stdout) \(enrolled.stderr)")
+            let issued = try Tools.server(["card", "enrol-token", "--user", user, "--key-algorithm", "p256"], data: setup.data)
+            #expect(issued.ok, "\(issued.stderr)")
+            let token = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let enrolled = try Tools.run(Tools.clientBinary, ["card", "enrol", "--token", token, "--pcsc", "--server", setup.server.url], input: "24681357\n24681357\n")
+            #expect(enrolled.ok && enrolled.stdout.contains("enrolled for user \(user)"), "\(enrolled.stdout) \(enrolled.stderr)")
 
-        let factory = try Tools.run("yubico-piv-tool", ["-r", Self.reader, "-a", "generate", "-s", "9a", "-A", "ECCP256"])
-        #expect(!factory.ok && factory.stderr.contains("Failed authentication"), "\(factory.stdout) \(factory.stderr)")
-        let objects = try Tools.run("pkcs11-tool", ["--module", Self.opensc, "-O"])
-        #expect(objects.stdout.split(separator: "\n").filter { $0.contains("subject:") && $0.contains("_Enrolled_Holder") }.count == 2, "\(objects.stdout)")
-        let again = try Tools.run(Tools.clientBinary, ["card", "enrol", "--token", token, "--pcsc", "--server", setup.server.url], input: "24681357\n24681357\n")
-        #expect(!again.ok && again.stderr.contains("not valid"), "the token is single use: \(again.stderr)")
-        let status = try Self.carddesk(["status"], setup)
-        #expect(status.ok && status.stdout.contains("Authentication certificate: CN=\(user)_Enrolled_Holder"), "\(status.stdout) \(status.stderr)")
+            let factory = try Tools.run("yubico-piv-tool", ["-r", Self.reader, "-a", "generate", "-s", "9a", "-A", "ECCP256"])
+            #expect(!factory.ok && factory.stderr.contains("Failed authentication"), "\(factory.stdout) \(factory.stderr)")
+            let objects = try Tools.run("pkcs11-tool", ["--module", Self.opensc, "-O"])
+            #expect(objects.stdout.split(separator: "\n").filter { $0.contains("subject:") && $0.contains("_Enrolled_Holder") }.count == 2, "\(objects.stdout)")
+            let again = try Tools.run(Tools.clientBinary, ["card", "enrol", "--token", token, "--pcsc", "--server", setup.server.url], input: "24681357\n24681357\n")
+            #expect(!again.ok && again.stderr.contains("not valid"), "the token is single use: \(again.stderr)")
+            let status = try Self.carddesk(["status"], setup)
+            #expect(status.ok && status.stdout.contains("Authentication certificate: CN=\(user)_Enrolled_Holder"), "\(status.stdout) \(status.stderr)")
+        }
     }
 
     /// A fresh connection finds the PIN not verified and the management key not authenticated.
@@ -129,37 +132,40 @@ extension PCSCTests {
     }
 
     @Test("The card pulled out at every APDU of a renewal, or the agent killed (SIGKILL) at every APDU: renew again, and the card works with one valid certificate per profile")
-    func interruptedAtEveryAPDU() throws {
-        let setup = try TerminalRenewalTests.Setup("pcsc-faults")
-        let total = try Self.apdusInRenewal(setup)
-        #expect(total > 20, "a renewal is dozens of APDUs (\(total))")
-        var interrupted = 0
-        for fault in ["remove", "kill"] {
-            for at in 1...total {
-                let context = "\(fault) at APDU \(at) of \(total)"
-                let file = try setup.issueCard("\(fault)-\(at)")
-                let pidFile = setup.folder.appendingPathComponent("\(fault)-\(at).pid")
-                let card = try TestCardProcess(file: file, arguments: ["--fault", fault, "--at", String(at), "--pid-file", pidFile.path])
-                try card.waitUntilInserted()
-                // The agent's PID goes where the card will look for it, as soon as the agent starts.
-                let first = try Tools.run(Tools.clientBinary, ["renew", "--pcsc", "--server", setup.server.url], input: "123456\n") { pid in
-                    try? String(pid).write(to: pidFile, atomically: true, encoding: .utf8)
+    func interruptedAtEveryAPDU() async throws {
+        // Waits for programs: on a thread of its own, not one of the cooperative threads other tests' servers need.
+        try await Tools.offCooperativePool {
+            let setup = try TerminalRenewalTests.Setup("pcsc-faults")
+            let total = try Self.apdusInRenewal(setup)
+            #expect(total > 20, "a renewal is dozens of APDUs (\(total))")
+            var interrupted = 0
+            for fault in ["remove", "kill"] {
+                for at in 1...total {
+                    let context = "\(fault) at APDU \(at) of \(total)"
+                    let file = try setup.issueCard("\(fault)-\(at)")
+                    let pidFile = setup.folder.appendingPathComponent("\(fault)-\(at).pid")
+                    let card = try TestCardProcess(file: file, arguments: ["--fault", fault, "--at", String(at), "--pid-file", pidFile.path])
+                    try card.waitUntilInserted()
+                    // The agent's PID goes where the card will look for it, as soon as the agent starts.
+                    let first = try Tools.run(Tools.clientBinary, ["renew", "--pcsc", "--server", setup.server.url], input: "123456\n") { pid in
+                        try? String(pid).write(to: pidFile, atomically: true, encoding: .utf8)
+                    }
+                    if !first.ok { interrupted += 1 }
+                    if fault == "remove", !first.ok {
+                        #expect(first.stderr.contains("removed") || first.stderr.contains("no smartcard") || first.stderr.contains("not answer"), "\(context): \(first.stderr)")
+                    }
+                    card.stop()
+                    // The card back in the reader (a plain one this time), and the renewal run again.
+                    let again = try CardConnection(file: file)
+                    try again.waitUntilInserted()
+                    let second = try Self.carddesk(["renew"], setup, passcode: "123456")
+                    #expect(second.ok && second.stdout.contains("Success: certificate renewed for smartcard"), "\(context): \(second.stdout) \(second.stderr)")
+                    again.remove()
+                    try setup.expectConsistent(file, context)
                 }
-                if !first.ok { interrupted += 1 }
-                if fault == "remove", !first.ok {
-                    #expect(first.stderr.contains("removed") || first.stderr.contains("no smartcard") || first.stderr.contains("not answer"), "\(context): \(first.stderr)")
-                }
-                card.stop()
-                // The card back in the reader (a plain one this time), and the renewal run again.
-                let again = try CardConnection(file: file)
-                try again.waitUntilInserted()
-                let second = try Self.carddesk(["renew"], setup, passcode: "123456")
-                #expect(second.ok && second.stdout.contains("Success: certificate renewed for smartcard"), "\(context): \(second.stdout) \(second.stderr)")
-                again.remove()
-                try setup.expectConsistent(file, context)
             }
+            #expect(interrupted >= 2 * total - 4, "nearly every point must really interrupt the renewal (\(interrupted) of \(2 * total))")
         }
-        #expect(interrupted >= 2 * total - 4, "nearly every point must really interrupt the renewal (\(interrupted) of \(2 * total))")
     }
 }
 

@@ -67,6 +67,15 @@ enum Tools {
         )
     }
 
+    /// Runs test code that blocks (waits for programs, polls files) on a thread of its own: the cooperative threads
+    /// are one per core, and the tests running in parallel with in-process servers need them; a long loop of
+    /// programs waited for on them froze every such server for minutes.
+    static func offCooperativePool<R>(_ body: () throws -> R) async throws -> R {
+        let thread = BlockingTestThread()
+        defer { thread.stop() }
+        return try await withTaskExecutorPreference(thread) { try body() }
+    }
+
     static func server(_ arguments: [String], data: URL, environment: [String: String] = [:], input: String? = nil) throws -> Result {
         try run(serverBinary, arguments + ["--data", data.path], environment: environment, input: input)
     }
@@ -182,6 +191,50 @@ final class ServerProcess {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+        }
+    }
+}
+
+/// A thread that runs one test's jobs (a task executor), so that the test may block on it.
+final class BlockingTestThread: TaskExecutor, @unchecked Sendable {
+    // Guarded by `condition`.
+    private var jobs: [UnownedJob] = []
+    private var stopping = false
+    private let condition = NSCondition()
+
+    init() {
+        let thread = Thread { self.loop() }
+        thread.name = "carddesk-test-blocking"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the thread once the jobs already given to it have run.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            let ready = jobs
+            jobs.removeAll()
+            let done = stopping && ready.isEmpty
+            condition.unlock()
+            if done { return }
+            for job in ready { job.runSynchronously(on: asUnownedTaskExecutor()) }
         }
     }
 }

@@ -13,8 +13,8 @@ import Synchronization
 ///
 /// Every write transaction goes through one group committer (`GroupCommitter`): transactions that arrive while a
 /// commit is being flushed share the next commit, one after another on one writer connection.
-/// SQLite: the writer connection (WAL, `synchronous=FULL` for a durable commit); reads use a second connection and
-/// never see uncommitted data. PostgreSQL: a connection pool; each batch holds one pooled connection, reads take any.
+/// SQLite: the writer connection (WAL, `synchronous=FULL` for a durable commit); reads use connections of their own
+/// and never see uncommitted data; all of them through SQLite's C API with prepared statements kept (`DirectSQLite`). PostgreSQL: a connection pool; each batch holds one pooled connection, reads take any.
 /// (On PostgreSQL every transaction locks the audit chain's head, so commits are serial across instances anyway:
 /// sharing one flush among many transactions is what lets them scale.)
 final class DatabaseHost: Sendable {
@@ -54,29 +54,24 @@ final class DatabaseHost: Sendable {
         if !FileManager.default.fileExists(atPath: path) {
             try SecretFile.createNew([], at: path)
         }
-        func connect() async throws -> SQLiteConnection {
-            let connection = try await SQLiteConnection.open(
-                storage: .file(path: path), threadPool: .singleton, logger: logger,
-                on: MultiThreadedEventLoopGroup.singleton.any()
-            )
-            let sql = connection.sql(queryLogLevel: .trace)
-            // Another process (an operator command beside a running server) may hold the write lock briefly.
-            try await sql.raw("PRAGMA busy_timeout = 10000").run()
-            try await sql.raw("PRAGMA foreign_keys = ON").run()
-            try await sql.raw("PRAGMA synchronous = FULL").run()
-            return connection
-        }
-        let writer: SQLiteConnection
+        // The writer: SQLite's C API directly, with prepared statements kept (see DirectSQLite).
+        let writer: DirectSQLite
         do {
-            writer = try await connect()
-            try await writer.sql().raw("PRAGMA journal_mode = WAL").run()
-            // Probe that the file really is an SQLite database (a corrupt file fails here, not in the middle of work).
-            try await writer.sql().raw("SELECT count(*) FROM sqlite_master").run()
+            writer = try await DirectSQLite.open(path: path, logger: logger)
+            do {
+                try await writer.raw("PRAGMA foreign_keys = ON").run()
+                try await writer.raw("PRAGMA synchronous = FULL").run()
+                try await writer.raw("PRAGMA journal_mode = WAL").run()
+                // Probe that the file really is an SQLite database (a corrupt file fails here, not in the middle of work).
+                try await writer.raw("SELECT count(*) FROM sqlite_master").run()
+            } catch {
+                try? await writer.close()
+                throw error
+            }
         } catch {
             throw CardDeskError(.storageUnavailable, "Cannot open the SQLite database \(path): \(String(describing: error)). Check that the file is a CardDesk database and that its folder is writable.")
         }
-        let reader = try await connect()
-        let writerSQL = writer.sql(queryLogLevel: .trace)
+        let reader = DirectSQLiteReaders(path: path, logger: logger)
         // The connection's `synchronous` setting as last set (FULL when opened).
         let synchronousFull = Atomic<Bool>(true)
         let committer = GroupCommitter(
@@ -88,11 +83,11 @@ final class DatabaseHost: Sendable {
                 return durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL"
             },
             // One writer: batches run one at a time, so the connection is never shared.
-            connection: { body in try await body(writerSQL) }
+            connection: { body in try await body(writer) }
         )
         return DatabaseHost(
             flavour: .sqlite,
-            reader: reader.sql(queryLogLevel: .trace),
+            reader: reader,
             committer: committer,
             close: {
                 try await reader.close()

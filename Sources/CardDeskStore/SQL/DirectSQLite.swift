@@ -1,0 +1,429 @@
+import CSQLiteDirect
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SQLKit
+import SQLiteKit
+import Synchronization
+
+/// An SQLite connection driven directly through SQLite's C API: the store's writer, and each of its readers.
+///
+/// Through SQLiteNIO every statement is a turn on a thread pool (and a turn back on an event loop for each row and
+/// for the answer) and a fresh `sqlite3_prepare`; a renewal runs some fifty statements. Here a statement runs on the
+/// calling thread from a cache of prepared statements (a few microseconds for the usual one-row insert or read).
+///
+/// Nothing waits for a lock on any thread, because the threads it would hold are few (one per core for requests, two
+/// in NIO's blocking-I/O pool that every commit needs): SQLite's busy timeout is zero, and a statement refused because
+/// another connection holds the lock it needs (an operator command beside the server holding the write lock; a
+/// reader in the rare moment SQLite rebuilds the WAL index) is tried again after a short sleep that holds no thread,
+/// until the busy timeout has passed. Statements that wait for the disk by design (`COMMIT`'s flush, `PRAGMA`,
+/// `VACUUM`) run on the blocking-I/O thread pool; the rest where they are called.
+///
+/// A lock guards the connection, so that two statements never interleave; it is held for one statement at a time.
+/// Reads (WAL: they never wait for the writer) use their own connections (`DirectSQLiteReaders`) and see committed
+/// data only.
+final class DirectSQLite: SQLDatabase, Sendable {
+    /// One prepared statement and the names of its result columns.
+    private final class Statement {
+        let handle: OpaquePointer
+        let columns: [String]
+
+        init(handle: OpaquePointer) {
+            self.handle = handle
+            columns = (0..<cd_sqlite_column_count(handle)).map { String(cString: cd_sqlite_column_name(handle, $0)) }
+        }
+    }
+
+    /// The handle and its statements: touched only under the lock (`connection`), from one thread at a time.
+    private struct Connection: @unchecked Sendable {
+        var handle: OpaquePointer?
+        var statements: [String: Statement] = [:]
+    }
+
+    /// The statements kept prepared; the store's SQL is a fixed set, so this is a bound for the unexpected.
+    static let statementCacheSize = 256
+
+    private let connection: Mutex<Connection>
+    private let path: String
+    let logger: Logger
+    let eventLoop: any EventLoop
+    let queryLogLevel: Logger.Level?
+    private let threadPool: NIOThreadPool
+    private let encoder = SQLiteDataEncoder()
+    private let decoder = SQLiteDataDecoder()
+
+    var dialect: any SQLDialect { SQLiteDialect() }
+
+    /// How long (milliseconds) a statement keeps being tried again while another connection holds the lock it needs.
+    let busyTimeout: Int32
+
+    private init(handle: OpaquePointer, path: String, logger: Logger, queryLogLevel: Logger.Level?, busyTimeout: Int32) {
+        connection = Mutex(Connection(handle: handle))
+        self.path = path
+        self.busyTimeout = busyTimeout
+        self.logger = logger
+        self.queryLogLevel = queryLogLevel
+        threadPool = .singleton
+        eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    /// Opens the existing database file.
+    /// - Parameter busyTimeout: milliseconds to wait for another connection's lock (an operator command beside a
+    ///   running server may hold the write lock briefly).
+    static func open(
+        path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace, busyTimeout: Int32 = 10_000
+    ) async throws -> DirectSQLite {
+        try await NIOThreadPool.singleton.runIfActive {
+            try connect(path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout)
+        }
+    }
+
+    /// Opens the existing database file here (it reads the file's header: no lock is waited for).
+    static func connect(
+        path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace, busyTimeout: Int32 = 10_000
+    ) throws -> DirectSQLite {
+        var handle: OpaquePointer?
+        let result = cd_sqlite_open(path, &handle)
+        guard result == CD_SQLITE_OK, let opened = handle else {
+            let message = handle.map { String(cString: cd_sqlite_errmsg($0)) } ?? "out of memory"
+            if let handle { _ = cd_sqlite_close(handle) }
+            throw DirectSQLiteError(code: result, message: message, sql: "open \(path)")
+        }
+        // SQLite never waits for a lock itself (see `execute`): a busy statement is tried again without a thread held.
+        _ = cd_sqlite_busy_timeout(opened, 0)
+        return DirectSQLite(handle: opened, path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout)
+    }
+
+    /// Runs a statement that takes no values and waits for nothing (a connection setting), here.
+    func runInPlace(_ sql: String) throws {
+        try run(sql, [], { _ in })
+    }
+
+    func close() async throws {
+        try await threadPool.runIfActive {
+            self.connection.withLock { connection in
+                for statement in connection.statements.values { _ = cd_sqlite_finalize(statement.handle) }
+                connection.statements.removeAll()
+                if let handle = connection.handle { _ = cd_sqlite_close(handle) }
+                connection.handle = nil
+            }
+        }
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await self.execute(sql: query, onRow) }
+        return promise.futureResult
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        let (sql, rawBinds) = serialize(query)
+        if let queryLogLevel {
+            logger.log(level: queryLogLevel, "Executing query", metadata: ["sql": .string(sql), "binds": .array(rawBinds.map { .string("\($0)") })])
+        }
+        let binds = try rawBinds.map { try encoder.encode($0) }
+        // Another connection holds the lock this statement needs (SQLite's busy timeout is zero: it never waits
+        // inside SQLite, where it would hold a thread): nothing was done, so try again a little later, until the
+        // busy timeout has passed.
+        let deadline = ContinuousClock.now + .milliseconds(Int(busyTimeout))
+        var pause = Duration.milliseconds(1)
+        while true {
+            do {
+                if Self.waitsForDisk(sql) {
+                    try await threadPool.runIfActive { try self.run(sql, binds, onRow) }
+                } else {
+                    try run(sql, binds, onRow)
+                }
+                return
+            } catch let error as DirectSQLiteError where error.isBusy && !error.rowsDelivered && ContinuousClock.now < deadline {
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(50))
+            }
+        }
+    }
+
+    func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await closure(self)
+    }
+
+    /// Statements that wait for the disk by design (a commit's flush, a checkpoint, settings), run on the thread pool.
+    static func waitsForDisk(_ sql: String) -> Bool {
+        let head = sql.utf8.prefix(8)
+        return head.starts(with: "COMMIT".utf8) || head.starts(with: "END".utf8)
+            || head.starts(with: "PRAGMA".utf8) || head.starts(with: "VACUUM".utf8)
+    }
+
+    /// Runs one statement (prepared once, then reused) with its values; hands each result row to `onRow`.
+    /// Refused at once (SQLITE_BUSY) where it would wait for another connection's lock.
+    private func run(_ sql: String, _ binds: [SQLiteData], _ onRow: @Sendable (any SQLRow) -> Void) throws {
+        try connection.withLock { (connection: inout Connection) throws -> Void in
+            guard let database = connection.handle else {
+                throw DirectSQLiteError(code: 21, message: "the connection is closed", sql: sql)
+            }
+            let statement = try Self.prepared(sql, in: &connection, database: database)
+            let handle = statement.handle
+            defer {
+                _ = cd_sqlite_reset(handle)
+                _ = cd_sqlite_clear_bindings(handle)
+            }
+            guard Int(cd_sqlite_bind_parameter_count(handle)) == binds.count else {
+                throw DirectSQLiteError(code: 25, message: "the statement takes \(cd_sqlite_bind_parameter_count(handle)) values, \(binds.count) given", sql: sql)
+            }
+            for (offset, value) in binds.enumerated() {
+                let index = Int32(offset + 1)
+                let result: Int32
+                switch value {
+                case .integer(let integer):
+                    result = cd_sqlite_bind_int64(handle, index, Int64(integer))
+                case .float(let double):
+                    result = cd_sqlite_bind_double(handle, index, double)
+                case .text(let text) where text.isEmpty:
+                    result = cd_sqlite_bind_text(handle, index, "", 0)
+                case .text(let text):
+                    var text = text
+                    result = text.withUTF8 { bytes in
+                        bytes.withMemoryRebound(to: CChar.self) { cd_sqlite_bind_text(handle, index, $0.baseAddress!, Int32($0.count)) }
+                    }
+                case .blob(let buffer):
+                    result = buffer.withUnsafeReadableBytes { cd_sqlite_bind_blob(handle, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, Int32($0.count)) }
+                case .null:
+                    result = cd_sqlite_bind_null(handle, index)
+                }
+                guard result == CD_SQLITE_OK else { throw DirectSQLiteError(database, result, sql) }
+            }
+            var delivered = false
+            while true {
+                let result = cd_sqlite_step(handle)
+                if result == CD_SQLITE_DONE { return }
+                guard result == CD_SQLITE_ROW else {
+                    var error = DirectSQLiteError(database, result, sql)
+                    error.rowsDelivered = delivered
+                    throw error
+                }
+                delivered = true
+                onRow(WriterRow(columns: statement.columns, values: Self.values(of: handle, count: statement.columns.count), decoder: decoder))
+            }
+        }
+    }
+
+    private static func prepared(_ sql: String, in connection: inout Connection, database: OpaquePointer) throws -> Statement {
+        if let statement = connection.statements[sql] { return statement }
+        if connection.statements.count >= statementCacheSize {
+            for statement in connection.statements.values { _ = cd_sqlite_finalize(statement.handle) }
+            connection.statements.removeAll()
+        }
+        var handle: OpaquePointer?
+        var used: Int32 = 0
+        var text = sql
+        let result = text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { cd_sqlite_prepare(database, $0.baseAddress, Int32($0.count), &handle, &used) }
+        }
+        guard result == CD_SQLITE_OK else { throw DirectSQLiteError(database, result, sql) }
+        guard let handle else {
+            throw DirectSQLiteError(code: 21, message: "no statement in the text", sql: sql)
+        }
+        // One statement per call, as SQLiteNIO: a second one in the text would be silently ignored otherwise.
+        guard sql.utf8.dropFirst(Int(used)).allSatisfy({ $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: " ") || (9...13).contains($0) }) else {
+            _ = cd_sqlite_finalize(handle)
+            throw DirectSQLiteError(code: 21, message: "more than one statement in one call", sql: sql)
+        }
+        let statement = Statement(handle: handle)
+        connection.statements[sql] = statement
+        return statement
+    }
+
+    private static func values(of handle: OpaquePointer, count: Int) -> [SQLiteData] {
+        (0..<Int32(count)).map { column in
+            switch cd_sqlite_column_type(handle, column) {
+            case CD_SQLITE_INTEGER:
+                return .integer(.init(cd_sqlite_column_int64(handle, column)))
+            case CD_SQLITE_FLOAT:
+                return .float(cd_sqlite_column_double(handle, column))
+            case CD_SQLITE_TEXT:
+                let bytes = Int(cd_sqlite_column_bytes(handle, column))
+                guard let text = cd_sqlite_column_text(handle, column) else { return .text("") }
+                return .text(String(decoding: UnsafeBufferPointer(start: text, count: bytes), as: UTF8.self))
+            case CD_SQLITE_BLOB:
+                let bytes = Int(cd_sqlite_column_bytes(handle, column))
+                guard bytes > 0, let blob = cd_sqlite_column_blob(handle, column) else { return .blob(ByteBuffer()) }
+                return .blob(ByteBuffer(bytes: UnsafeRawBufferPointer(start: blob, count: bytes)))
+            default:
+                return .null
+            }
+        }
+    }
+}
+
+/// Read connections to one SQLite file, at most `maximumConnections`: each read borrows an idle one (or waits, without
+/// holding a thread, for one to come back) and runs where it is called. In WAL mode a read never waits for the
+/// writer; the connections refuse writes (`query_only`). The bound matters: a WAL file has five read marks shared by
+/// every connection to it (the writer's and another process's too), and a read that finds none free retries and
+/// sleeps inside SQLite, in place, where it would hold one of the few cooperative threads.
+final class DirectSQLiteReaders: SQLDatabase, Sendable {
+    /// About one read per core at a time, and never more than the WAL's read marks leave for the writer and others.
+    static let maximumConnections = 3
+
+    private struct Pool {
+        var idle: [DirectSQLite] = []
+        var opened: [DirectSQLite] = []
+        /// Slots taken by connections being opened, so that two reads never both open the last one.
+        var opening = 0
+        /// Reads waiting for a connection; handed one, or nil to try again (an open failed and its slot is free).
+        var waiting: [CheckedContinuation<DirectSQLite?, Never>] = []
+    }
+
+    private let pool = Mutex(Pool())
+    private let path: String
+    let logger: Logger
+    let eventLoop: any EventLoop
+    let queryLogLevel: Logger.Level?
+
+    var dialect: any SQLDialect { SQLiteDialect() }
+
+    init(path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace) {
+        self.path = path
+        self.logger = logger
+        self.queryLogLevel = queryLogLevel
+        eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await self.execute(sql: query, onRow) }
+        return promise.futureResult
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        let connection = try await borrow()
+        defer { giveBack(connection) }
+        try await connection.execute(sql: query, onRow)
+    }
+
+    func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await closure(self)
+    }
+
+    private enum Turn { case idle(DirectSQLite), open, wait }
+
+    private func borrow() async throws -> DirectSQLite {
+        while true {
+            let turn: Turn = pool.withLock { pool in
+                if let connection = pool.idle.popLast() { return .idle(connection) }
+                if pool.opened.count + pool.opening < Self.maximumConnections {
+                    pool.opening += 1
+                    return .open
+                }
+                return .wait
+            }
+            switch turn {
+            case .idle(let connection):
+                return connection
+            case .wait:
+                let handed: DirectSQLite? = await withCheckedContinuation { continuation in
+                    let now: DirectSQLite? = pool.withLock { pool in
+                        if let connection = pool.idle.popLast() { return connection }
+                        pool.waiting.append(continuation)
+                        return nil
+                    }
+                    if let now { continuation.resume(returning: now) }
+                }
+                if let handed { return handed }
+            case .open:
+                do {
+                    // On the thread pool: opening and the first setting may meet a lock (SQLite rebuilding the WAL index).
+                    let connection = try await DirectSQLite.open(path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: 2_000)
+                    do {
+                        try await connection.raw("PRAGMA query_only = ON").run()
+                    } catch {
+                        try? await connection.close()
+                        throw error
+                    }
+                    pool.withLock { pool in
+                        pool.opening -= 1
+                        pool.opened.append(connection)
+                    }
+                    return connection
+                } catch {
+                    // The slot is free again: a waiting read may try to open it.
+                    let waiter = pool.withLock { pool in
+                        pool.opening -= 1
+                        return pool.waiting.isEmpty ? nil : pool.waiting.removeFirst()
+                    }
+                    waiter?.resume(returning: nil)
+                    throw error
+                }
+            }
+        }
+    }
+
+    private func giveBack(_ connection: DirectSQLite) {
+        let waiter: CheckedContinuation<DirectSQLite?, Never>? = pool.withLock { pool in
+            guard !pool.waiting.isEmpty else {
+                pool.idle.append(connection)
+                return nil
+            }
+            return pool.waiting.removeFirst()
+        }
+        waiter?.resume(returning: connection)
+    }
+
+    func close() async throws {
+        for connection in pool.withLock({ $0.opened }) { try await connection.close() }
+    }
+}
+
+/// A result row of the writer, decoded like SQLiteKit's rows.
+private struct WriterRow: SQLRow {
+    let columns: [String]
+    let values: [SQLiteData]
+    let decoder: SQLiteDataDecoder
+
+    var allColumns: [String] { columns }
+
+    func contains(column: String) -> Bool { columns.contains(column) }
+
+    func decodeNil(column: String) throws -> Bool {
+        guard let index = columns.firstIndex(of: column) else { return true }
+        return values[index] == .null
+    }
+
+    func decode<D: Decodable>(column: String, as type: D.Type) throws -> D {
+        guard let index = columns.firstIndex(of: column) else {
+            throw DecodingError.keyNotFound(DirectSQLiteColumn(column), .init(codingPath: [], debugDescription: "No column \(column) in the result"))
+        }
+        return try decoder.decode(D.self, from: values[index])
+    }
+}
+
+private struct DirectSQLiteColumn: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ name: String) { stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// SQLite's refusal of a statement, with its code and message.
+struct DirectSQLiteError: Error, CustomStringConvertible {
+    let code: Int32
+    let message: String
+    let sql: String
+    /// Whether the statement had handed on rows before it failed (it cannot then simply be run again).
+    var rowsDelivered = false
+
+    init(code: Int32, message: String, sql: String) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
+    init(_ database: OpaquePointer, _ code: Int32, _ sql: String) {
+        self.init(code: cd_sqlite_extended_errcode(database), message: String(cString: cd_sqlite_errmsg(database)), sql: sql)
+    }
+
+    /// Another connection holds the lock the statement needed (SQLITE_BUSY and its extended codes).
+    var isBusy: Bool { code & 0xFF == CD_SQLITE_BUSY }
+
+    var description: String { "SQLite error \(code): \(message) (in: \(sql.prefix(200)))" }
+}
