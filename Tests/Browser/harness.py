@@ -3,6 +3,7 @@ headless Chromium driven through chromedriver. Nothing is mocked."""
 
 import json
 import os
+import signal
 import re
 import shutil
 import socket
@@ -96,6 +97,9 @@ class Server:
             [*launcher, SERVER, "serve", "--data", self.data, "--port", str(self.port), "--agent-port", str(bridge_port), "--no-demo",
              *extra_arguments],
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
+            # Its own process group: under faketime the server is the launcher's child, and stopping only the
+            # launcher left the server running after the tests.
+            start_new_session=True,
         )
         wait_until(self.healthy, seconds=60, what="the server to start")
 
@@ -119,13 +123,31 @@ class Server:
         return run(["sqlite3", os.path.join(self.data, "carddesk.sqlite"), sql]).stdout.strip()
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
+        # The whole group: the server, and the faketime launcher when there is one.
+        # (A server under faketime does not finish its graceful stop: it is killed after 10 s.)
+        group = self.process.pid
+        try:
+            os.killpg(group, signal.SIGTERM)
             try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+                wait_until(lambda: self._stopped(group), seconds=10, what="the server to stop")
+            except AssertionError:
+                os.killpg(group, signal.SIGKILL)
+                wait_until(lambda: self._stopped(group), seconds=10, what="the server to be killed")
+        except ProcessLookupError:
+            pass
+        if self.process.poll() is None:
+            self.process.wait(timeout=10)
         self.log.close()
+
+    def _stopped(self, group):
+        # The launcher reaped (a zombie still counts as a member of its group), and nothing left in the group.
+        if self.process.poll() is None:
+            return False
+        try:
+            os.killpg(group, 0)
+            return False
+        except ProcessLookupError:
+            return True
 
 
 class Agent:
