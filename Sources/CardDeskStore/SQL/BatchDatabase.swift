@@ -35,21 +35,27 @@ final class BatchDatabase: SQLDatabase {
         try await base.execute(sql: query, onRow)
     }
 
-    /// The audit chain's head for the next append: as this batch left it, or read (and locked) from the database.
-    func auditHead(read: () async throws -> (sequence: Int64, hash: String)) async throws -> (sequence: Int64, hash: String) {
+    /// The audit chain's head for the next append: as this batch left it, or read from the database.
+    /// - Parameter locked: lock the head row (PostgreSQL: concurrent transactions of other instances then append one
+    ///   after another; SQLite's transaction already holds the database's write lock).
+    func auditHead(locked: Bool) async throws -> (sequence: Int64, hash: String) {
         if let kept = head.withLock({ $0 }) { return (kept.sequence, kept.hash) }
-        let stored = try await read()
+        guard let row = try await base.raw(SQLQueryString("SELECT seq, hash FROM audit_head WHERE id = 1" + (locked ? " FOR UPDATE" : ""))).first() else {
+            throw CardDeskError(.storageUnavailable, "The audit log's head row is missing: the database was changed by hand. Run `carddesk-server audit verify`.")
+        }
+        let stored = (sequence: try row.decode(column: "seq", as: Int64.self), hash: try row.decode(column: "hash", as: String.self))
         head.withLock { $0 = (stored.sequence, stored.hash, false) }
         return stored
     }
 
-    /// Records an append: the head the batch will write before it commits.
+    /// Records an append: the head the batch writes before it commits.
     func moveAuditHead(to sequence: Int64, hash: String) {
         head.withLock { $0 = (sequence, hash, true) }
     }
 
-    /// The head to write before COMMIT, if this batch appended to the chain.
-    var movedAuditHead: (sequence: Int64, hash: String)? {
-        head.withLock { state in state.flatMap { $0.moved ? ($0.sequence, $0.hash) : nil } }
+    /// Writes what the batch's transactions share (the audit chain's head, if they appended to it): before COMMIT.
+    func finish() async throws {
+        guard let moved = head.withLock({ state in state.flatMap { $0.moved ? ($0.sequence, $0.hash) : nil } }) else { return }
+        try await base.raw("UPDATE audit_head SET seq = \(bind: moved.0), hash = \(bind: moved.1) WHERE id = 1").run()
     }
 }

@@ -68,36 +68,24 @@ final class DirectSQLite: SQLDatabase, Sendable {
         eventLoop = MultiThreadedEventLoopGroup.singleton.any()
     }
 
-    /// Opens the existing database file.
-    /// - Parameter busyTimeout: milliseconds to wait for another connection's lock (an operator command beside a
-    ///   running server may hold the write lock briefly).
+    /// Opens the existing database file (on the thread pool: opening touches the disk).
+    /// - Parameter busyTimeout: milliseconds a statement keeps being tried again while another connection holds the
+    ///   lock it needs (an operator command beside a running server may hold the write lock briefly).
     static func open(
         path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace, busyTimeout: Int32 = 10_000
     ) async throws -> DirectSQLite {
         try await NIOThreadPool.singleton.runIfActive {
-            try connect(path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout)
+            var handle: OpaquePointer?
+            let result = cd_sqlite_open(path, &handle)
+            guard result == CD_SQLITE_OK, let opened = handle else {
+                let message = handle.map { String(cString: cd_sqlite_errmsg($0)) } ?? "out of memory"
+                if let handle { _ = cd_sqlite_close(handle) }
+                throw DirectSQLiteError(code: result, message: message, sql: "open \(path)")
+            }
+            // SQLite never waits for a lock itself (see `execute`): a busy statement is tried again without a thread held.
+            _ = cd_sqlite_busy_timeout(opened, 0)
+            return DirectSQLite(handle: opened, path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout)
         }
-    }
-
-    /// Opens the existing database file here (it reads the file's header: no lock is waited for).
-    static func connect(
-        path: String, logger: Logger, queryLogLevel: Logger.Level? = .trace, busyTimeout: Int32 = 10_000
-    ) throws -> DirectSQLite {
-        var handle: OpaquePointer?
-        let result = cd_sqlite_open(path, &handle)
-        guard result == CD_SQLITE_OK, let opened = handle else {
-            let message = handle.map { String(cString: cd_sqlite_errmsg($0)) } ?? "out of memory"
-            if let handle { _ = cd_sqlite_close(handle) }
-            throw DirectSQLiteError(code: result, message: message, sql: "open \(path)")
-        }
-        // SQLite never waits for a lock itself (see `execute`): a busy statement is tried again without a thread held.
-        _ = cd_sqlite_busy_timeout(opened, 0)
-        return DirectSQLite(handle: opened, path: path, logger: logger, queryLogLevel: queryLogLevel, busyTimeout: busyTimeout)
-    }
-
-    /// Runs a statement that takes no values and waits for nothing (a connection setting), here.
-    func runInPlace(_ sql: String) throws {
-        try run(sql, [], { _ in })
     }
 
     func close() async throws {
@@ -202,7 +190,7 @@ final class DirectSQLite: SQLDatabase, Sendable {
                     throw error
                 }
                 delivered = true
-                onRow(WriterRow(columns: statement.columns, values: Self.values(of: handle, count: statement.columns.count), decoder: decoder))
+                onRow(DirectSQLiteRow(columns: statement.columns, values: Self.values(of: handle, count: statement.columns.count), decoder: decoder))
             }
         }
     }
@@ -373,8 +361,8 @@ final class DirectSQLiteReaders: SQLDatabase, Sendable {
     }
 }
 
-/// A result row of the writer, decoded like SQLiteKit's rows.
-private struct WriterRow: SQLRow {
+/// A result row (of the writer or a reader), decoded like SQLiteKit's rows.
+private struct DirectSQLiteRow: SQLRow {
     let columns: [String]
     let values: [SQLiteData]
     let decoder: SQLiteDataDecoder

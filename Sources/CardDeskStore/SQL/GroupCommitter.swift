@@ -137,9 +137,7 @@ final class GroupCommitter: Sendable {
                                 return outcome
                             }
                         }
-                        if let head = db.movedAuditHead {
-                            try await SQLStore.writeAuditHead(sequence: head.sequence, hash: head.hash, on: db)
-                        }
+                        try await db.finish()
                         try await db.raw("COMMIT").run()
                         return outcome
                     } catch {

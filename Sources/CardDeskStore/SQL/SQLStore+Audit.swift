@@ -7,12 +7,14 @@ extension SQLStore: AuditLogReader, AuditLogWriter {
         try await host.transaction { db in try await self.appendAudit(event, on: db) }
     }
 
-    /// Appends inside the caller's transaction, so the entry commits with the change it records. In a group-commit
-    /// batch the head is read once and written once before COMMIT (`BatchDatabase`); elsewhere, here.
+    /// Appends inside the caller's transaction, so the entry commits with the change it records. Every transaction
+    /// runs in a group-commit batch, which reads the chain's head once and writes it once before COMMIT
+    /// (`BatchDatabase`).
     func appendAudit(_ event: AuditEvent, on db: any SQLDatabase) async throws -> AuditEntry {
-        let batch = db as? BatchDatabase
-        let readHead = { try await self.readAuditHead(on: db) }
-        let (previousSequence, previousHash) = if let batch { try await batch.auditHead(read: readHead) } else { try await readHead() }
+        guard let batch = db as? BatchDatabase else {
+            throw CardDeskError(.internalFailure, "An audit entry was appended outside a store transaction; nothing was written.")
+        }
+        let (previousSequence, previousHash) = try await batch.auditHead(locked: host.flavour == .postgres)
         let sequence = previousSequence + 1
         let hash = AuditChain.hash(key: auditKey, sequence: sequence, event: event, previousHash: previousHash)
         try await db.raw("""
@@ -20,26 +22,8 @@ extension SQLStore: AuditLogReader, AuditLogWriter {
             VALUES (\(bind: sequence), \(bind: event.time.millisecondsSince1970), \(bind: event.actor), \(bind: event.action.rawValue),
                     \(bind: event.subject), \(bind: event.outcome.rawValue), \(bind: event.details), \(bind: previousHash), \(bind: hash))
             """).run()
-        if let batch {
-            batch.moveAuditHead(to: sequence, hash: hash)
-        } else {
-            try await Self.writeAuditHead(sequence: sequence, hash: hash, on: db)
-        }
+        batch.moveAuditHead(to: sequence, hash: hash)
         return AuditEntry(sequence: sequence, event: event, previousHash: previousHash, hash: hash)
-    }
-
-    /// The stored head of the chain. PostgreSQL: the head row is locked, so concurrent transactions append one after
-    /// another; SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
-    private func readAuditHead(on db: any SQLDatabase) async throws -> (sequence: Int64, hash: String) {
-        let lock = host.flavour == .postgres ? " FOR UPDATE" : ""
-        guard let head = try await db.raw(SQLQueryString("SELECT seq, hash FROM audit_head WHERE id = 1" + lock)).first() else {
-            throw CardDeskError(.storageUnavailable, "The audit log's head row is missing: the database was changed by hand. Run `carddesk-server audit verify`.")
-        }
-        return (try head.decode(column: "seq", as: Int64.self), try head.decode(column: "hash", as: String.self))
-    }
-
-    static func writeAuditHead(sequence: Int64, hash: String, on db: any SQLDatabase) async throws {
-        try await db.raw("UPDATE audit_head SET seq = \(bind: sequence), hash = \(bind: hash) WHERE id = 1").run()
     }
 
     /// Checks the whole chain with this store's key (and, if given, against a head kept elsewhere).

@@ -368,7 +368,6 @@ public protocol MaintenanceStore: Sendable {
     func purgeExpired(now: Timestamp) async throws -> Int
 }
 
-
 /// A card challenge used up. Challenges are stored nowhere until they are used (each carries its expiry and a MAC);
 /// the hash of a used one is written once, so that it cannot be used again before it expires.
 public struct ChallengeUse: Hashable, Sendable {
