@@ -328,7 +328,7 @@ let package = Package(
         .testTarget(
             name: "CardDeskStoreTests",
             dependencies: [
-                "CardDeskCore", "CardDeskStore", .product(name: "Crypto", package: "swift-crypto"),
+                "CardDeskCore", "CardDeskStore", "CSQLiteDirect", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SQLKit", package: "sql-kit"), .product(name: "SQLiteKit", package: "sqlite-kit"),
             ],
             swiftSettings: swiftSettings

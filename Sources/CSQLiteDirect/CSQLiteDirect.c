@@ -27,12 +27,20 @@ extern const unsigned char *sqlite_nio_sqlite3_column_text(cd_sqlite3_stmt *, in
 extern const void *sqlite_nio_sqlite3_column_blob(cd_sqlite3_stmt *, int);
 extern int sqlite_nio_sqlite3_column_bytes(cd_sqlite3_stmt *, int);
 extern int sqlite_nio_sqlite3_busy_timeout(cd_sqlite3 *, int);
+extern int sqlite_nio_sqlite3_db_config(cd_sqlite3 *, int, ...);
 
 #define CD_SQLITE_TRANSIENT ((cd_destructor)-1)
 #define CD_SQLITE_PREPARE_PERSISTENT 0x01
 
+#define CD_SQLITE_DBCONFIG_ENABLE_QPSG 1007
+
 int cd_sqlite_open(const char *path, cd_sqlite3 **db) {
-    return sqlite_nio_sqlite3_open_v2(path, db, CD_SQLITE_OPEN_READWRITE | CD_SQLITE_OPEN_NOMUTEX, 0);
+    int result = sqlite_nio_sqlite3_open_v2(path, db, CD_SQLITE_OPEN_READWRITE | CD_SQLITE_OPEN_NOMUTEX, 0);
+    if (result != CD_SQLITE_OK) return result;
+    // The query planner stability guarantee: a statement's plan does not depend on the values bound to it. Without it,
+    // SQLite marks a statement whose plan could (ORDER BY, a LIMIT, a range) to be compiled again whenever its
+    // bindings are cleared: kept statements were parsed and planned again at nearly every run.
+    return sqlite_nio_sqlite3_db_config(*db, CD_SQLITE_DBCONFIG_ENABLE_QPSG, 1, (int *)0);
 }
 int cd_sqlite_close(cd_sqlite3 *db) { return sqlite_nio_sqlite3_close_v2(db); }
 const char *cd_sqlite_errmsg(cd_sqlite3 *db) { return sqlite_nio_sqlite3_errmsg(db); }
@@ -66,3 +74,8 @@ const unsigned char *cd_sqlite_column_text(cd_sqlite3_stmt *statement, int colum
 const void *cd_sqlite_column_blob(cd_sqlite3_stmt *statement, int column) { return sqlite_nio_sqlite3_column_blob(statement, column); }
 int cd_sqlite_column_bytes(cd_sqlite3_stmt *statement, int column) { return sqlite_nio_sqlite3_column_bytes(statement, column); }
 int cd_sqlite_busy_timeout(cd_sqlite3 *db, int milliseconds) { return sqlite_nio_sqlite3_busy_timeout(db, milliseconds); }
+extern int sqlite_nio_sqlite3_stmt_status(cd_sqlite3_stmt *, int, int);
+#define CD_SQLITE_STMTSTATUS_REPREPARE 5
+int cd_sqlite_recompilations(cd_sqlite3_stmt *statement) {
+    return sqlite_nio_sqlite3_stmt_status(statement, CD_SQLITE_STMTSTATUS_REPREPARE, 0);
+}

@@ -23,6 +23,8 @@ typedef struct cd_sqlite3_stmt cd_sqlite3_stmt;
 #define CD_SQLITE_OPEN_CREATE 0x00000004
 #define CD_SQLITE_OPEN_NOMUTEX 0x00008000
 
+/// Opens an existing database, with the query planner stability guarantee on (a statement's plan never depends on the
+/// values bound to it, so a kept statement is never compiled again because its values changed).
 int cd_sqlite_open(const char *path, cd_sqlite3 **db);
 int cd_sqlite_close(cd_sqlite3 *db);
 const char *cd_sqlite_errmsg(cd_sqlite3 *db);
@@ -51,5 +53,8 @@ int cd_sqlite_column_bytes(cd_sqlite3_stmt *statement, int column);
 int cd_sqlite_extended_errcode(cd_sqlite3 *db);
 int cd_sqlite_busy_timeout(cd_sqlite3 *db, int milliseconds);
 #define CD_SQLITE_BUSY 5
+
+/// How many times SQLite compiled `statement` again since it was prepared (SQLITE_STMTSTATUS_REPREPARE).
+int cd_sqlite_recompilations(cd_sqlite3_stmt *statement);
 
 #endif
