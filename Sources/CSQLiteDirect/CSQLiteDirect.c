@@ -75,6 +75,10 @@ const void *cd_sqlite_column_blob(cd_sqlite3_stmt *statement, int column) { retu
 int cd_sqlite_column_bytes(cd_sqlite3_stmt *statement, int column) { return sqlite_nio_sqlite3_column_bytes(statement, column); }
 int cd_sqlite_busy_timeout(cd_sqlite3 *db, int milliseconds) { return sqlite_nio_sqlite3_busy_timeout(db, milliseconds); }
 extern int sqlite_nio_sqlite3_stmt_status(cd_sqlite3_stmt *, int, int);
+extern int sqlite_nio_sqlite3_get_autocommit(cd_sqlite3 *);
+extern int sqlite_nio_sqlite3_stmt_readonly(cd_sqlite3_stmt *);
+int cd_sqlite_in_transaction(cd_sqlite3 *db) { return !sqlite_nio_sqlite3_get_autocommit(db); }
+int cd_sqlite_statement_reads_only(cd_sqlite3_stmt *statement) { return sqlite_nio_sqlite3_stmt_readonly(statement); }
 #define CD_SQLITE_STMTSTATUS_REPREPARE 5
 int cd_sqlite_recompilations(cd_sqlite3_stmt *statement) {
     return sqlite_nio_sqlite3_stmt_status(statement, CD_SQLITE_STMTSTATUS_REPREPARE, 0);

@@ -244,4 +244,31 @@ struct DirectSQLiteReadersTests {
         try await readers.close()
         try await fixture.writer.close()
     }
+
+    @Test("A read goes to the writer only while it is free with no transaction open: it never sees uncommitted rows, and writes sent as reads are refused")
+    func readsOnTheIdleWriter() async throws {
+        let fixture = try await DirectSQLiteTests.Fixture()
+        let readers = DirectSQLiteReaders(path: fixture.path, logger: Logger(label: "test"), writer: fixture.writer)
+        // A table only the writer's connection has (TEMP): reading it shows which connection answered.
+        try await fixture.writer.raw("CREATE TEMP TABLE writer_only (x INTEGER)").run()
+        try await fixture.writer.raw("INSERT INTO t (id, s) VALUES (1, 'committed')").run()
+        #expect(try await readers.raw("SELECT count(*) AS n FROM temp.writer_only").first()?.decode(column: "n", as: Int.self) == 0)
+
+        // A transaction open on the writer (a group-commit batch between its statements): reads go to a read
+        // connection, which sees only what was committed.
+        try await fixture.writer.raw("BEGIN IMMEDIATE").run()
+        try await fixture.writer.raw("INSERT INTO t (id, s) VALUES (2, 'not yet')").run()
+        #expect(try await readers.raw("SELECT s FROM t ORDER BY id").all().map { try $0.decode(column: "s", as: String.self) } == ["committed"])
+        await #expect(throws: DirectSQLiteError.self) { try await readers.raw("SELECT count(*) AS n FROM temp.writer_only").first() }
+        try await fixture.writer.raw("COMMIT").run()
+        #expect(try await readers.raw("SELECT s FROM t ORDER BY id").all().map { try $0.decode(column: "s", as: String.self) } == ["committed", "not yet"])
+
+        // A statement that would change something is never run on the idle writer (outside any batch, it would
+        // commit on its own): it goes to a read connection, which refuses it.
+        await #expect(throws: DirectSQLiteError.self) { try await readers.raw("INSERT INTO t (id, s) VALUES (3, 'sneaked')").run() }
+        await #expect(throws: DirectSQLiteError.self) { try await readers.raw("DELETE FROM t").run() }
+        #expect(try await fixture.committed().count == 2)
+        try await readers.close()
+        try await fixture.writer.close()
+    }
 }

@@ -54,6 +54,10 @@ int cd_sqlite_extended_errcode(cd_sqlite3 *db);
 int cd_sqlite_busy_timeout(cd_sqlite3 *db, int milliseconds);
 #define CD_SQLITE_BUSY 5
 
+/// Whether a transaction is open on `db` (BEGIN run, COMMIT or ROLLBACK not yet).
+int cd_sqlite_in_transaction(cd_sqlite3 *db);
+/// Whether `statement` changes nothing in the database (SELECT and the like).
+int cd_sqlite_statement_reads_only(cd_sqlite3_stmt *statement);
 /// How many times SQLite compiled `statement` again since it was prepared (SQLITE_STMTSTATUS_REPREPARE).
 int cd_sqlite_recompilations(cd_sqlite3_stmt *statement);
 

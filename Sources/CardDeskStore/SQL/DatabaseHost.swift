@@ -13,8 +13,8 @@ import Synchronization
 ///
 /// Every write transaction goes through one group committer (`GroupCommitter`): transactions that arrive while a
 /// commit is being flushed share the next commit, one after another on one writer connection.
-/// SQLite: the writer connection (WAL, `synchronous=FULL` for a durable commit); reads use connections of their own
-/// and never see uncommitted data; all of them through SQLite's C API with prepared statements kept (`DirectSQLite`). PostgreSQL: a connection pool; each batch holds one pooled connection, reads take any.
+/// SQLite: the writer connection (WAL, `synchronous=FULL` for a durable commit); reads use connections of their own,
+/// or the writer when it is free with no transaction open, and never see uncommitted data; all of them through SQLite's C API with prepared statements kept (`DirectSQLite`). PostgreSQL: a connection pool; each batch holds one pooled connection, reads take any.
 /// (On PostgreSQL every transaction locks the audit chain's head, so commits are serial across instances anyway:
 /// sharing one flush among many transactions is what lets them scale.)
 final class DatabaseHost: Sendable {
@@ -71,7 +71,7 @@ final class DatabaseHost: Sendable {
         } catch {
             throw CardDeskError(.storageUnavailable, "Cannot open the SQLite database \(path): \(String(describing: error)). Check that the file is a CardDesk database and that its folder is writable.")
         }
-        let reader = DirectSQLiteReaders(path: path, logger: logger)
+        let reader = DirectSQLiteReaders(path: path, logger: logger, writer: writer)
         // The connection's `synchronous` setting as last set (FULL when opened).
         let synchronousFull = Atomic<Bool>(true)
         let committer = GroupCommitter(
