@@ -28,11 +28,15 @@ extern const void *sqlite_nio_sqlite3_column_blob(cd_sqlite3_stmt *, int);
 extern int sqlite_nio_sqlite3_column_bytes(cd_sqlite3_stmt *, int);
 extern int sqlite_nio_sqlite3_busy_timeout(cd_sqlite3 *, int);
 extern int sqlite_nio_sqlite3_db_config(cd_sqlite3 *, int, ...);
+extern int sqlite_nio_sqlite3_stmt_status(cd_sqlite3_stmt *, int, int);
+extern int sqlite_nio_sqlite3_get_autocommit(cd_sqlite3 *);
+extern int sqlite_nio_sqlite3_stmt_readonly(cd_sqlite3_stmt *);
 
 #define CD_SQLITE_TRANSIENT ((cd_destructor)-1)
 #define CD_SQLITE_PREPARE_PERSISTENT 0x01
 
 #define CD_SQLITE_DBCONFIG_ENABLE_QPSG 1007
+#define CD_SQLITE_STMTSTATUS_REPREPARE 5
 
 int cd_sqlite_open(const char *path, cd_sqlite3 **db) {
     int result = sqlite_nio_sqlite3_open_v2(path, db, CD_SQLITE_OPEN_READWRITE | CD_SQLITE_OPEN_NOMUTEX, 0);
@@ -74,12 +78,8 @@ const unsigned char *cd_sqlite_column_text(cd_sqlite3_stmt *statement, int colum
 const void *cd_sqlite_column_blob(cd_sqlite3_stmt *statement, int column) { return sqlite_nio_sqlite3_column_blob(statement, column); }
 int cd_sqlite_column_bytes(cd_sqlite3_stmt *statement, int column) { return sqlite_nio_sqlite3_column_bytes(statement, column); }
 int cd_sqlite_busy_timeout(cd_sqlite3 *db, int milliseconds) { return sqlite_nio_sqlite3_busy_timeout(db, milliseconds); }
-extern int sqlite_nio_sqlite3_stmt_status(cd_sqlite3_stmt *, int, int);
-extern int sqlite_nio_sqlite3_get_autocommit(cd_sqlite3 *);
-extern int sqlite_nio_sqlite3_stmt_readonly(cd_sqlite3_stmt *);
 int cd_sqlite_in_transaction(cd_sqlite3 *db) { return !sqlite_nio_sqlite3_get_autocommit(db); }
 int cd_sqlite_statement_reads_only(cd_sqlite3_stmt *statement) { return sqlite_nio_sqlite3_stmt_readonly(statement); }
-#define CD_SQLITE_STMTSTATUS_REPREPARE 5
 int cd_sqlite_recompilations(cd_sqlite3_stmt *statement) {
     return sqlite_nio_sqlite3_stmt_status(statement, CD_SQLITE_STMTSTATUS_REPREPARE, 0);
 }

@@ -14,7 +14,9 @@ import Synchronization
 /// Every write transaction goes through one group committer (`GroupCommitter`): transactions that arrive while a
 /// commit is being flushed share the next commit, one after another on one writer connection.
 /// SQLite: the writer connection (WAL, `synchronous=FULL` for a durable commit); reads use connections of their own,
-/// or the writer when it is free with no transaction open, and never see uncommitted data; all of them through SQLite's C API with prepared statements kept (`DirectSQLite`). PostgreSQL: a connection pool; each batch holds one pooled connection, reads take any.
+/// or the writer when it is free with no transaction open, and never see uncommitted data; all of them through
+/// SQLite's C API with prepared statements kept (`DirectSQLite`).
+/// PostgreSQL: a connection pool; each batch holds one pooled connection, reads take any.
 /// (On PostgreSQL every transaction locks the audit chain's head, so commits are serial across instances anyway:
 /// sharing one flush among many transactions is what lets them scale.)
 final class DatabaseHost: Sendable {
