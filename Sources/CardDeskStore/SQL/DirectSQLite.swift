@@ -106,11 +106,21 @@ final class DirectSQLite: SQLDatabase, Sendable {
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        try await execute(try bound(query), onRow)
+    }
+
+    /// A statement's SQL text and its values as SQLite takes them (logged at `queryLogLevel`): made once per statement,
+    /// also when a read is offered to the writer first and then runs on a reader.
+    func bound(_ query: any SQLExpression) throws -> (sql: String, binds: [SQLiteData]) {
         let (sql, rawBinds) = serialize(query)
         if let queryLogLevel {
             logger.log(level: queryLogLevel, "Executing query", metadata: ["sql": .string(sql), "binds": .array(rawBinds.map { .string("\($0)") })])
         }
-        let binds = try rawBinds.map { try encoder.encode($0) }
+        return (sql, try rawBinds.map { try encoder.encode($0) })
+    }
+
+    func execute(_ statement: (sql: String, binds: [SQLiteData]), _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        let (sql, binds) = statement
         // Another connection holds the lock this statement needs (SQLite's busy timeout is zero: it never waits
         // inside SQLite, where it would hold a thread): nothing was done, so try again a little later, until the
         // busy timeout has passed.
@@ -158,10 +168,9 @@ final class DirectSQLite: SQLDatabase, Sendable {
     /// current, where a read connection finds the database changed at nearly every read and rereads each page it needs
     /// (a point read cost it 16–46 µs of CPU, the writer a few). Never waits: the writer's lock may be held through a
     /// commit's flush.
-    func readIfIdle(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) throws -> Bool {
-        let (sql, rawBinds) = serialize(query)
+    func readIfIdle(_ statement: (sql: String, binds: [SQLiteData]), _ onRow: @escaping @Sendable (any SQLRow) -> Void) throws -> Bool {
+        let (sql, binds) = statement
         guard !Self.waitsForDisk(sql) else { return false }
-        let binds = try rawBinds.map { try encoder.encode($0) }
         let ran: Bool? = try connection.withLockIfAvailable { (connection: inout Connection) throws -> Bool in
             guard let database = connection.handle, cd_sqlite_in_transaction(database) == 0 else { return false }
             let statement = try Self.prepared(sql, in: &connection, database: database)
@@ -316,10 +325,15 @@ final class DirectSQLiteReaders: SQLDatabase, Sendable {
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
-        if let writer, try writer.readIfIdle(sql: query, onRow) { return }
+        var statement: (sql: String, binds: [SQLiteData])?
+        if let writer {
+            let bound = try writer.bound(query)
+            if try writer.readIfIdle(bound, onRow) { return }
+            statement = bound
+        }
         let connection = try await borrow()
         defer { giveBack(connection) }
-        try await connection.execute(sql: query, onRow)
+        try await connection.execute(try statement ?? connection.bound(query), onRow)
     }
 
     func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
