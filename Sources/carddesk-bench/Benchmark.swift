@@ -60,7 +60,9 @@ struct Benchmark {
 
     static func main() async {
         do {
-            if CommandLine.arguments.dropFirst().first == "scale" {
+            if CommandLine.arguments.dropFirst().first == "renewal-client" {
+                try await RenewalScenario.client(CommandLine.arguments.dropFirst(2))
+            } else if CommandLine.arguments.dropFirst().first == "scale" {
                 try await ScaleScenario.run(try ScaleScenario.Options(CommandLine.arguments.dropFirst(2)))
             } else {
                 try await run(try Options(CommandLine.arguments))

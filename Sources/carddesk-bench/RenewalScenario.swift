@@ -44,13 +44,12 @@ enum RenewalScenario {
         if try await instance.store.user(id: user.id) == nil {
             try await instance.store.addUser(user, audit: AuditEvent(action: .userAdd, actor: "bench", subject: "user:\(user.id)", time: instance.clock.now()))
         }
-        var cards: [PIVCardSession] = []
         let revokedBefore = try await instance.store.revokedCertificates(profile: .authentication).count
             + instance.store.revokedCertificates(profile: .signing).count
+        let cardPrefix = folder.appendingPathComponent("card-\(keyAlgorithm.rawValue)-").path
         for index in 0..<renewals {
-            let file = folder.appendingPathComponent("card-\(keyAlgorithm.rawValue)-\(index).json")
+            let file = URL(fileURLWithPath: cardPrefix + "\(index).json")
             _ = try await instance.cardIssuer.issueVirtualCard(userID: user.id, file: file, passcode: "123456", keyAlgorithm: keyAlgorithm, validityDays: 30, actor: "bench")
-            cards.append(PIVCardSession(transport: try VirtualPIVCard.inMemory(copying: file)))
         }
 
         let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -62,13 +61,33 @@ enum RenewalScenario {
         let serverTask = Task { try await app.runService(gracefulShutdownSignals: []) }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CardDeskError(.internalFailure, "the benchmark server did not start") }
-        let client = ServerClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, transport: BenchTransport())
 
-        let cardList = cards
-        let rate = try await Benchmark.measure(count: renewals, concurrency: concurrency) { index in
-            try await RenewalClient(server: client, card: cardList[index]).renew(passcode: "123456") { _, _ in }
+        // The cards and the `carddesk` client run in a process of their own (this program, `renewal-client`), as
+        // workstations would: this process is then the server alone, and its CPU time over the renewals is the
+        // server's cost of a renewal. Both processes share the machine's cores.
+        let client = try ClientProcess(arguments: [
+            "renewal-client", "--port", "\(port)", "--cards", cardPrefix, "--count", "\(renewals)", "--concurrency", "\(concurrency)",
+            "--agents", agents ? "yes" : "no",
+        ])
+        let serverCPUBefore = Benchmark.processCPUSeconds()
+        var renewalRate: Double?
+        var clientCPU: Double?
+        for await line in client.lines {
+            if line.hasPrefix("@renewals ") {
+                // "@renewals RATE CLIENT-CPU-SECONDS": the server's CPU time is read at the moment the client reports.
+                let serverCPU = Benchmark.processCPUSeconds() - serverCPUBefore
+                let fields = line.split(separator: " ")
+                guard fields.count == 3, let rate = Double(fields[1]), let cpu = Double(fields[2]) else {
+                    throw CardDeskError(.internalFailure, "the renewal client reported \(line)")
+                }
+                (renewalRate, clientCPU) = (rate, cpu)
+                printRenewal(keyAlgorithm: keyAlgorithm, concurrency: concurrency, renewals: renewals, rate: rate, rawRate: rawRate, serverCPU: serverCPU, clientCPU: cpu)
+            } else {
+                print(line)
+            }
         }
-        if agents { try await checkIns(client: client, port: port, cards: cardList, concurrency: concurrency) }
+        try await client.finish()
+        guard renewalRate != nil, clientCPU != nil else { throw CardDeskError(.internalFailure, "the renewal client reported no renewals") }
         serverTask.cancel()
         _ = try? await serverTask.value
 
@@ -77,9 +96,47 @@ enum RenewalScenario {
         guard revoked == renewals * 2 else {
             throw CardDeskError(.internalFailure, "expected \(renewals * 2) superseded certificates, found \(revoked)")
         }
+        print("  all \(renewals) renewals complete: \(renewals * 2) old certificates revoked as superseded")
+    }
+
+    static func printRenewal(
+        keyAlgorithm: CardKeyAlgorithm, concurrency: Int, renewals: Int, rate: Double, rawRate: Double, serverCPU: Double, clientCPU: Double
+    ) {
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        let server = serverCPU / Double(renewals), client = clientCPU / Double(renewals)
         print("renewal, \(keyAlgorithm.rawValue) card keys, \(concurrency) in flight".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
         print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 8 HTTP requests, 5 card signatures, 2 CA and 2 OCSP signatures, 7 transactions)", rate / rawRate))
-        print("  all \(renewals) renewals complete: \(renewals * 2) old certificates revoked as superseded")
+        print(String(
+            format: "  CPU per renewal: server %.2f ms, cards and client (another process) %.2f ms; the server alone on %.0f cores: %.0f /s",
+            server * 1000, client * 1000, cores, cores / server
+        ))
+    }
+
+    /// `carddesk-bench renewal-client --port P --cards PREFIX --count N --concurrency C --agents yes|no`: the client
+    /// side of the scenario in a process of its own. Renews the cards PREFIX0.json … (held in memory, each its own
+    /// chip) through the server at 127.0.0.1:P, then reports "@renewals RATE CPU-SECONDS"; with agents, the check-in
+    /// and sign-in rows follow.
+    static func client(_ arguments: ArraySlice<String>) async throws {
+        var values: [String: String] = [:]
+        var iterator = arguments.makeIterator()
+        while let flag = iterator.next() {
+            guard flag.hasPrefix("--"), let value = iterator.next() else { throw CardDeskError(.invalidInput, "renewal-client: \(flag) needs a value") }
+            values[String(flag.dropFirst(2))] = value
+        }
+        guard let port = values["port"].flatMap(Int.init), let prefix = values["cards"], let count = values["count"].flatMap(Int.init),
+              let concurrency = values["concurrency"].flatMap(Int.init) else {
+            throw CardDeskError(.invalidInput, "renewal-client needs --port, --cards, --count and --concurrency")
+        }
+        let cards = try (0..<count).map { PIVCardSession(transport: try VirtualPIVCard.inMemory(copying: URL(fileURLWithPath: prefix + "\($0).json"))) }
+        let client = ServerClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, transport: BenchTransport())
+        let before = Benchmark.processCPUSeconds()
+        let rate = try await Benchmark.measure(count: count, concurrency: concurrency) { index in
+            try await RenewalClient(server: client, card: cards[index]).renew(passcode: "123456") { _, _ in }
+        }
+        print("@renewals \(rate) \(Benchmark.processCPUSeconds() - before)")
+        fflush(nil)
+        if values["agents"] == "yes" { try await checkIns(client: client, port: port, cards: cards, concurrency: concurrency) }
+        fflush(nil)
     }
 
     /// What every running agent costs the server: a check-in every 5 s (presence, and with its session token a
@@ -129,5 +186,50 @@ enum RenewalScenario {
         print(line("agent check-in with session keep-alive", keepAlive))
         print(line("sign-in (challenge, card signature, session)", signIns))
         print(String(format: "  at one check-in per agent every 5 s: %.0f running agents per server at the keep-alive rate (a lower bound: the client shares the process and cores)", keepAlive * 5))
+    }
+}
+
+/// The benchmark's client process (this program in another mode), its output read line by line as it comes.
+final class ClientProcess: Sendable {
+    let lines: AsyncStream<String>
+    let exit: AsyncStream<Int32>
+
+    init(arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        let (lines, continuation) = AsyncStream<String>.makeStream()
+        let (exit, ended) = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { ended.yield($0.terminationStatus); ended.finish() }
+        try process.run()
+        self.lines = lines
+        self.exit = exit
+        // Read on a thread of its own: the reads block, which the cooperative pool must never do.
+        let handle = output.fileHandleForReading
+        Thread.detachNewThread {
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    continuation.yield(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                    pending.removeSubrange(pending.startIndex...newline)
+                }
+            }
+            if !pending.isEmpty { continuation.yield(String(decoding: pending, as: UTF8.self)) }
+            continuation.finish()
+        }
+    }
+
+    /// Waits for the process to end (its output has ended) and fails unless it succeeded.
+    func finish() async throws {
+        var statuses = exit.makeAsyncIterator()
+        let status = await statuses.next()
+        guard status == 0 else {
+            throw CardDeskError(.internalFailure, "the benchmark's client process failed (exit status \(status.map(String.init) ?? "unknown"))")
+        }
     }
 }

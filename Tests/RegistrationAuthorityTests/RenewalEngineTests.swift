@@ -9,7 +9,7 @@ import Hummingbird
 import CertificateAuthority
 import Foundation
 import Logging
-import RegistrationAuthority
+@testable import RegistrationAuthority
 import Smartcard
 import Synchronization
 import Testing
@@ -199,31 +199,51 @@ struct RenewalEngineTests {
         }
     }
 
-    @Test("A renewal's stored state keeps the new certificate as base64, and still reads states stored as numbers before")
+    @Test("A renewal's stored state is JSON every version reads, written and read directly; earlier states, with the certificate in them, still read")
     func storedStateCoding() throws {
         let der: [UInt8] = [0x30, 0x82, 0x02, 0x54] + (0..<600).map { UInt8(truncatingIfNeeded: $0 &* 37) }
-        let serial = SerialNumber(bytes: [0x01, 0x02, 0x03])
-        let numbers = der.map(String.init).joined(separator: ",")
-        // What earlier versions stored: the certificate as an array of numbers.
-        let earlier = #"{"items":[{"profile":"signing","step":"issued","oldSerial":"010203","newSerial":"010203","newCertificate":[\#(numbers)]},"#
-            + #"{"profile":"authentication","step":"pending","oldSerial":"010203"}]}"#
-        let serialJSON = String(decoding: try JSONEncoder().encode(serial), as: UTF8.self)
-        let legacy = earlier.replacingOccurrences(of: #""010203""#, with: serialJSON)
-        let read = try JSONDecoder().decode(RenewalState.self, from: Data(legacy.utf8))
-        #expect(read.items.map(\.newCertificate) == [der, nil])
-        #expect(read.items.map(\.step) == [.issued, .pending])
-        #expect(read.items[0].newSerial == serial)
-
-        let written = try JSONEncoder().encode(read)
-        let object = try #require(try JSONSerialization.jsonObject(with: written) as? [String: Any])
+        let old = SerialNumber(bytes: [0x01, 0x02, 0x03]), new = SerialNumber(bytes: [0x7F, 0x00, 0xA0] + (0..<17).map { UInt8($0) })
+        let state = RenewalState(items: [
+            .init(profile: .signing, step: .issued, oldSerial: old, newSerial: new),
+            .init(profile: .authentication, step: .pending, oldSerial: new),
+        ])
+        // Written directly, read back directly, and exactly what JSONDecoder reads (so earlier versions read it too).
+        let stored = state.stored
+        #expect(RenewalState.parseStored(stored) == state)
+        #expect(try RenewalState(stored: stored) == state)
+        #expect(try JSONDecoder().decode(RenewalState.self, from: Data(stored.utf8)) == state)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(stored.utf8)) as? [String: Any])
         let items = try #require(object["items"] as? [[String: Any]])
-        #expect(items[0]["newCertificate"] as? String == Data(der).base64EncodedString())
-        #expect(items[1]["newCertificate"] == nil)
-        #expect(written.count < legacy.utf8.count / 2)
-        #expect(try JSONDecoder().decode(RenewalState.self, from: written) == read)
+        #expect(items.map { $0["step"] as? String } == ["issued", "pending"])
+        #expect(items[0]["newSerial"] as? String == new.hex)
+        #expect(items[1]["newSerial"] == nil)
+        // And what JSONEncoder writes (other key order, escaped slashes) reads the same, through JSONDecoder.
+        let encoded = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        #expect(try RenewalState(stored: encoded) == state)
 
-        let corrupt = Data(#"{"items":[{"profile":"signing","step":"issued","oldSerial":\#(serialJSON),"newCertificate":"not base64!"}]}"#.utf8)
-        #expect(throws: DecodingError.self) { try JSONDecoder().decode(RenewalState.self, from: corrupt) }
+        // What earlier versions stored: the certificate in the state, as base64 text or as an array of numbers.
+        let serialJSON = String(decoding: try JSONEncoder().encode(old), as: UTF8.self)
+        for certificate in ["\"\(Data(der).base64EncodedString())\"", "[" + der.map(String.init).joined(separator: ",") + "]"] {
+            let legacy = #"{"items":[{"profile":"signing","step":"issued","oldSerial":\#(serialJSON),"newSerial":\#(serialJSON),"newCertificate":\#(certificate)},"#
+                + #"{"profile":"authentication","step":"pending","oldSerial":\#(serialJSON)}]}"#
+            #expect(RenewalState.parseStored(legacy) == nil)
+            let read = try RenewalState(stored: legacy)
+            #expect(read.items.map(\.step) == [.issued, .pending])
+            #expect(read.items.map(\.newSerial) == [old, nil])
+            #expect(RenewalState.parseStored(read.stored) == read)
+        }
+        // Anything else is refused, not half read.
+        for bad in [
+            #"{"items":[{"profile":"signing","step":"finished","oldSerial":"0102"}]}"#,
+            #"{"items":[{"profile":"signing","step":"issued"}]}"#,
+            #"{"items":[{"profile":"signing","step":"issued","oldSerial":"not hex"}]}"#,
+            "", "{",
+        ] {
+            #expect(RenewalState.parseStored(bad) == nil, "\(bad)")
+            #expect(throws: (any Error).self, "\(bad)") { try RenewalState(stored: bad) }
+        }
+        // A key twice is not the form `stored` writes (JSONDecoder then decides).
+        #expect(RenewalState.parseStored(#"{"items":[{"profile":"signing","step":"issued","oldSerial":"0102","oldSerial":"0304"}]}"#) == nil)
     }
 }
 

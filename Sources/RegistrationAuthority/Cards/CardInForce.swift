@@ -16,7 +16,7 @@ struct CardInForce: Sendable {
     static func load(_ serial: String, store: any RenewalStore) async throws -> CardInForce {
         let card = try await requireCard(serial, store: store)
         var active: (RenewalRecord, RenewalState)?
-        if let record = try await store.activeRenewal(cardSerial: serial) { active = (record, try RenewalEngine.decode(record.state)) }
+        if let record = try await store.activeRenewal(cardSerial: serial) { active = (record, try RenewalState(stored: record.state)) }
         // A certificate the unfinished renewal issued is not in force until the card has confirmed it, even when
         // the server stopped before it could record the issuance in the renewal's state.
         let pending = Set(active?.1.items.filter { $0.step != .done }.map(\.profile) ?? [])

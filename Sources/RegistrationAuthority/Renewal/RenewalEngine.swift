@@ -156,7 +156,7 @@ public struct RenewalEngine: Sendable {
             // answer with that finished renewal rather than a refusal.
             if let latest = try await store.latestRenewal(cardSerial: card.serial), latest.status == .done,
                latest.updatedAt.adding(seconds: Self.recentlyFinished) > now {
-                return try view(latest, token: nil)
+                return try await view(latest, state: try RenewalState(stored: latest.state), token: nil)
             }
             throw refusal
         }
@@ -180,25 +180,26 @@ public struct RenewalEngine: Sendable {
         let card = inForce.card
         let token = CardChallenges.randomToken()
         var renewal: RenewalRecord
+        let state: RenewalState
         var details = details
-        if let active = inForce.active?.record {
-            renewal = active
+        if let active = inForce.active {
+            (renewal, state) = active
             renewal.tokenHash = CardChallenges.hash(token)
             renewal.tokenExpiresAt = now.adding(seconds: Self.tokenLifetime)
             if let performedBy { renewal.performedBy = performedBy }
         } else {
-            let state = RenewalState(items: RenewalState.order.compactMap { profile in
+            state = RenewalState(items: RenewalState.order.compactMap { profile in
                 inForce.current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
             })
             renewal = RenewalRecord(
                 id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
-                state: try Self.encode(state), tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
+                state: state.stored, tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
                 version: 0, createdAt: now, updatedAt: now, performedBy: performedBy
             )
             details += ": " + state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", ")
         }
         try await save(&renewal, details: details, using: challenge)
-        return try view(renewal, token: token, card: card)
+        return try await view(renewal, state: state, token: token, card: card, certificates: inForce.certificates)
     }
 
     /// Answers the card's management-key witness, relayed by the agent, so that the card lets the agent generate
@@ -220,7 +221,7 @@ public struct RenewalEngine: Sendable {
         case .issued: state.items[index].step = .writeAuthorised
         default: break
         }
-        renewal.state = try Self.encode(state)
+        renewal.state = state.stored
         try await save(&renewal, details: "\(profile): card administration answered (\(state.items[index].step.rawValue))")
         return answer
     }
@@ -254,9 +255,8 @@ public struct RenewalEngine: Sendable {
             let certificate = try Certificate(derEncoded: record.der)
             if certificate.publicKey == csr.publicKey {
                 state.items[index].newSerial = record.serial
-                state.items[index].newCertificate = record.der
                 if state.items[index].step < .issued { state.items[index].step = .issued }
-                renewal.state = try Self.encode(state)
+                renewal.state = state.stored
                 try await save(&renewal, details: "\(profile): certificate \(record.serial.hex) already issued for this key")
                 return record.der
             }
@@ -278,10 +278,9 @@ public struct RenewalEngine: Sendable {
             step: { der in
                 var state = issuedState
                 state.items[index].newSerial = prepared.serial
-                state.items[index].newCertificate = der
                 state.items[index].step = .issued
                 var renewal = pending
-                renewal.state = try Self.encode(state)
+                renewal.state = state.stored
                 return Self.step(&renewal, details: "\(profile): issued \(prepared.serial.hex)", at: now)
             }
         )
@@ -294,7 +293,7 @@ public struct RenewalEngine: Sendable {
         var (renewal, state) = try await load(renewalID, token: token)
         let index = try state.index(of: profile)
         let item = state.items[index]
-        if item.step == .done { return try view(renewal, token: nil) }
+        if item.step == .done { return try await view(renewal, state: state, token: nil) }
         guard item.step >= .issued, let newSerial = item.newSerial, let record = try await store.certificate(serial: newSerial) else {
             throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet.")
         }
@@ -302,7 +301,7 @@ public struct RenewalEngine: Sendable {
             throw CardDeskError(.authenticationFailed, "The card did not prove it holds the new \(profile) key.")
         }
         state.items[index].step = .done
-        renewal.state = try Self.encode(state)
+        renewal.state = state.stored
         if state.isDone { renewal.status = .done }
         let details = "\(profile): \(newSerial.hex) installed, \(item.oldSerial.hex) revoked (superseded)" + (state.isDone ? "; renewal complete" : "")
         if let old = try await store.certificate(serial: item.oldSerial), old.status == .good {
@@ -318,7 +317,8 @@ public struct RenewalEngine: Sendable {
             try await save(&renewal, details: details)
         }
         // The last step says whether the card's PUK is still to be changed, so that the agent need not ask.
-        return try view(renewal, token: nil, pukRotationPending: state.isDone ? try await requireCard(renewal.cardSerial).pukRotationPending : nil)
+        let pukRotationPending = state.isDone ? try await requireCard(renewal.cardSerial).pukRotationPending : nil
+        return try await view(renewal, state: state, token: nil, pukRotationPending: pukRotationPending, certificates: [record])
     }
 
     // MARK: Helpers
@@ -352,7 +352,7 @@ public struct RenewalEngine: Sendable {
         guard renewal.status != .cancelled else {
             throw CardDeskError(.authenticationFailed, "This renewal was stopped because a certificate of the card was revoked. Go to your Registration Authority.")
         }
-        return (renewal, try Self.decode(renewal.state))
+        return (renewal, try RenewalState(stored: renewal.state))
     }
 
     /// Stores the renewal's next step (with the use of the challenge that started or resumed it, if given).
@@ -382,21 +382,30 @@ public struct RenewalEngine: Sendable {
 
     /// The renewal as the agent sees it. The card (known to `start`, which hands out the token) adds its
     /// management-key algorithm, which the agent needs for the card's administration; the other steps need not
-    /// read the card again for it.
-    func view(_ renewal: RenewalRecord, token: String?, card: CardRecord? = nil, pukRotationPending: Bool? = nil) throws -> RenewalView {
-        let state = try Self.decode(renewal.state)
+    /// read the card again for it. An item issued and not yet confirmed carries its new certificate, for the agent to
+    /// write (or find written) when it resumes: taken from `certificates` (what the caller has read already), else
+    /// read from the store.
+    func view(
+        _ renewal: RenewalRecord, state: RenewalState, token: String?, card: CardRecord? = nil, pukRotationPending: Bool? = nil,
+        certificates: [CertificateRecord] = []
+    ) async throws -> RenewalView {
         let algorithm = try card.map { try CardAdministration.managementKey(of: $0, masterKey: masterKey).algorithm.rawValue }
-        return RenewalView(id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm, items: state.items.map {
-            RenewalView.Item(profile: $0.profile, step: $0.step, newCertificate: $0.newCertificate.map { Data($0) })
-        }, pukRotationPending: pukRotationPending ?? card?.pukRotationPending)
-    }
-
-    static func encode(_ state: RenewalState) throws -> String {
-        String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
-    }
-
-    static func decode(_ text: String) throws -> RenewalState {
-        try JSONDecoder().decode(RenewalState.self, from: Data(text.utf8))
+        var items: [RenewalView.Item] = []
+        for item in state.items {
+            var der: [UInt8]?
+            if item.step != .done, let serial = item.newSerial {
+                if let known = certificates.first(where: { $0.serial == serial }) {
+                    der = known.der
+                } else {
+                    der = try await store.certificate(serial: serial)?.der
+                }
+            }
+            items.append(RenewalView.Item(profile: item.profile, step: item.step, newCertificate: der.map { Data($0) }))
+        }
+        return RenewalView(
+            id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm, items: items,
+            pukRotationPending: pukRotationPending ?? card?.pukRotationPending
+        )
     }
 
 }

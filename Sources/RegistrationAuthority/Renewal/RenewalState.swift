@@ -19,47 +19,18 @@ public struct RenewalState: Codable, Hashable, Sendable {
         public var step: Step
         /// The certificate being replaced.
         public let oldSerial: SerialNumber
-        /// The replacement, once issued.
+        /// The replacement, once issued (the certificate itself is in the store's certificates, by this serial).
         public var newSerial: SerialNumber?
-        public var newCertificate: [UInt8]?
 
-        init(profile: CertificateProfileKind, step: Step, oldSerial: SerialNumber, newSerial: SerialNumber? = nil, newCertificate: [UInt8]? = nil) {
+        init(profile: CertificateProfileKind, step: Step, oldSerial: SerialNumber, newSerial: SerialNumber? = nil) {
             self.profile = profile
             self.step = step
             self.oldSerial = oldSerial
             self.newSerial = newSerial
-            self.newCertificate = newCertificate
         }
 
-        private enum CodingKeys: String, CodingKey { case profile, step, oldSerial, newSerial, newCertificate }
-
-        // The certificate is stored as base64 text. States written before that hold it as an array of numbers (the
-        // default coding of [UInt8]: thousands of numbers to write and parse at every step, a quarter of the server's
-        // CPU time per renewal); those are still read, so a renewal interrupted across an upgrade resumes.
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            profile = try container.decode(CertificateProfileKind.self, forKey: .profile)
-            step = try container.decode(Step.self, forKey: .step)
-            oldSerial = try container.decode(SerialNumber.self, forKey: .oldSerial)
-            newSerial = try container.decodeIfPresent(SerialNumber.self, forKey: .newSerial)
-            if let text = try? container.decodeIfPresent(String.self, forKey: .newCertificate) {
-                guard let bytes = Data(base64Encoded: text) else {
-                    throw DecodingError.dataCorruptedError(forKey: .newCertificate, in: container, debugDescription: "the stored certificate is not base64")
-                }
-                newCertificate = Array(bytes)
-            } else {
-                newCertificate = try container.decodeIfPresent([UInt8].self, forKey: .newCertificate)
-            }
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(profile, forKey: .profile)
-            try container.encode(step, forKey: .step)
-            try container.encode(oldSerial, forKey: .oldSerial)
-            try container.encodeIfPresent(newSerial, forKey: .newSerial)
-            try container.encodeIfPresent(newCertificate.map { Data($0).base64EncodedString() }, forKey: .newCertificate)
-        }
+        // States written by earlier versions also hold the new certificate (`newCertificate`, as base64 text or,
+        // earlier still, an array of numbers): it is in the store's certificates by its serial, so it is not read.
     }
 
     public var items: [Item]
@@ -75,5 +46,69 @@ public struct RenewalState: Codable, Hashable, Sendable {
             throw CardDeskError(.invalidInput, "This renewal has no \(profile) certificate.")
         }
         return index
+    }
+}
+
+// MARK: Stored form
+
+extension RenewalState {
+    /// The state as the store keeps it: the JSON of `Codable` (which every version reads), written directly, since a
+    /// renewal stores its state at every step and reads it at every request:
+    /// `{"items":[{"profile":"signing","step":"issued","oldSerial":"0A…","newSerial":"0B…"},…]}`.
+    /// Its values are enum names and upper-case hexadecimal, which JSON needs no escaping for.
+    public var stored: String {
+        var text = #"{"items":["#
+        for (position, item) in items.enumerated() {
+            if position > 0 { text += "," }
+            text += #"{"profile":""# + item.profile.rawValue + #"","step":""# + item.step.rawValue + #"","oldSerial":""# + item.oldSerial.hex + "\""
+            if let newSerial = item.newSerial { text += #","newSerial":""# + newSerial.hex + "\"" }
+            text += "}"
+        }
+        return text + "]}"
+    }
+
+    /// Reads a stored state: the form `stored` writes directly; any other JSON (states written by earlier versions,
+    /// with the new certificate in them) through `JSONDecoder`.
+    public init(stored text: String) throws {
+        if let state = Self.parseStored(text) {
+            self = state
+        } else {
+            self = try JSONDecoder().decode(RenewalState.self, from: Data(text.utf8))
+        }
+    }
+
+    /// The exact form `stored` writes, or nil (for anything else, whitespace included).
+    static func parseStored(_ text: String) -> RenewalState? {
+        let prefix = #"{"items":["#, suffix = "]}"
+        guard text.hasPrefix(prefix), text.hasSuffix(suffix), text.utf8.count > prefix.utf8.count + suffix.utf8.count + 1 else { return nil }
+        let body = text.utf8.dropFirst(prefix.utf8.count).dropLast(suffix.utf8.count)
+        guard body.first == UInt8(ascii: "{"), body.last == UInt8(ascii: "}") else { return nil }
+        var items: [Item] = []
+        // Items are separated by "},{"; within an item, fields by "," (no value holds a comma, brace or quote).
+        for itemText in Substring(body.dropFirst().dropLast()).split(separator: "},{", omittingEmptySubsequences: false) {
+            var fields: [Substring: Substring] = [:]
+            for field in itemText.split(separator: ",", omittingEmptySubsequences: false) {
+                let parts = field.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2, let key = unquoted(parts[0]), let value = unquoted(parts[1]), fields[key] == nil else { return nil }
+                fields[key] = value
+            }
+            guard let profile = fields["profile"].flatMap({ CertificateProfileKind(rawValue: String($0)) }),
+                  let step = fields["step"].flatMap({ Step(rawValue: String($0)) }),
+                  let oldSerial = fields["oldSerial"].flatMap({ try? SerialNumber(hex: String($0)) }) else { return nil }
+            var newSerial: SerialNumber?
+            if let hex = fields["newSerial"] {
+                guard let serial = try? SerialNumber(hex: String(hex)) else { return nil }
+                newSerial = serial
+            }
+            guard fields.count == (newSerial == nil ? 3 : 4) else { return nil }
+            items.append(Item(profile: profile, step: step, oldSerial: oldSerial, newSerial: newSerial))
+        }
+        return RenewalState(items: items)
+    }
+
+    private static func unquoted(_ text: Substring) -> Substring? {
+        guard text.count >= 2, text.first == "\"", text.last == "\"" else { return nil }
+        let inner = text.dropFirst().dropLast()
+        return inner.contains(where: { $0 == "\"" || $0 == "\\" }) ? nil : inner
     }
 }
