@@ -69,25 +69,38 @@ enum RenewalScenario {
             "renewal-client", "--port", "\(port)", "--cards", cardPrefix, "--count", "\(renewals)", "--concurrency", "\(concurrency)",
             "--agents", agents ? "yes" : "no",
         ])
-        let serverCPUBefore = Benchmark.processCPUSeconds()
+        // The client says "@begin" before each measured row and "@row RATE COUNT CLIENT-CPU-SECONDS NAME" after it;
+        // this process's CPU time between the two is the server's for that row.
+        var serverCPUAtBegin = Benchmark.processCPUSeconds()
         var renewalRate: Double?
-        var clientCPU: Double?
+        var baseline: Double?
         for await line in client.lines {
-            if line.hasPrefix("@renewals ") {
-                // "@renewals RATE CLIENT-CPU-SECONDS": the server's CPU time is read at the moment the client reports.
-                let serverCPU = Benchmark.processCPUSeconds() - serverCPUBefore
-                let fields = line.split(separator: " ")
-                guard fields.count == 3, let rate = Double(fields[1]), let cpu = Double(fields[2]) else {
-                    throw CardDeskError(.internalFailure, "the renewal client reported \(line)")
+            if line == "@begin" {
+                serverCPUAtBegin = Benchmark.processCPUSeconds()
+            } else if line.hasPrefix("@row ") {
+                let serverCPU = Benchmark.processCPUSeconds() - serverCPUAtBegin
+                let fields = line.split(separator: " ", maxSplits: 4)
+                guard fields.count == 5, let rate = Double(fields[1]), let count = Double(fields[2]), let clientCPU = Double(fields[3]) else {
+                    throw CardDeskError(.internalFailure, "the benchmark's client reported \(line)")
                 }
-                (renewalRate, clientCPU) = (rate, cpu)
-                printRenewal(keyAlgorithm: keyAlgorithm, concurrency: concurrency, renewals: renewals, rate: rate, rawRate: rawRate, serverCPU: serverCPU, clientCPU: cpu)
+                let name = String(fields[4])
+                let cpu = (server: serverCPU / count, client: clientCPU / count)
+                if name == "renewal" {
+                    renewalRate = rate
+                    printRenewal(keyAlgorithm: keyAlgorithm, concurrency: concurrency, rate: rate, rawRate: rawRate, cpu: cpu)
+                } else {
+                    if baseline == nil { baseline = rate }
+                    print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(
+                        format: "%10.1f /s   ratio to /health %.2f   CPU: server %4.0f µs, client %4.0f µs",
+                        rate, rate / baseline!, cpu.server * 1e6, cpu.client * 1e6
+                    ))
+                }
             } else {
                 print(line)
             }
         }
         try await client.finish()
-        guard renewalRate != nil, clientCPU != nil else { throw CardDeskError(.internalFailure, "the renewal client reported no renewals") }
+        guard renewalRate != nil else { throw CardDeskError(.internalFailure, "the renewal client reported no renewals") }
         serverTask.cancel()
         _ = try? await serverTask.value
 
@@ -99,23 +112,31 @@ enum RenewalScenario {
         print("  all \(renewals) renewals complete: \(renewals * 2) old certificates revoked as superseded")
     }
 
-    static func printRenewal(
-        keyAlgorithm: CardKeyAlgorithm, concurrency: Int, renewals: Int, rate: Double, rawRate: Double, serverCPU: Double, clientCPU: Double
-    ) {
+    static func printRenewal(keyAlgorithm: CardKeyAlgorithm, concurrency: Int, rate: Double, rawRate: Double, cpu: (server: Double, client: Double)) {
         let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
-        let server = serverCPU / Double(renewals), client = clientCPU / Double(renewals)
         print("renewal, \(keyAlgorithm.rawValue) card keys, \(concurrency) in flight".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
         print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 8 HTTP requests, 5 card signatures, 2 CA and 2 OCSP signatures, 7 transactions)", rate / rawRate))
         print(String(
             format: "  CPU per renewal: server %.2f ms, cards and client (another process) %.2f ms; the server alone on %.0f cores: %.0f /s",
-            server * 1000, client * 1000, cores, cores / server
+            cpu.server * 1000, cpu.client * 1000, cores, cores / cpu.server
         ))
+    }
+
+    /// Runs one measured row in the client process, framed for the server process (see `run`).
+    static func row(_ name: String, count: Int, concurrency: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+        print("@begin")
+        fflush(nil)
+        let before = Benchmark.processCPUSeconds()
+        let rate = try await Benchmark.measure(count: count, concurrency: concurrency, operation)
+        print("@row \(rate) \(count) \(Benchmark.processCPUSeconds() - before) \(name)")
+        fflush(nil)
+        return rate
     }
 
     /// `carddesk-bench renewal-client --port P --cards PREFIX --count N --concurrency C --agents yes|no`: the client
     /// side of the scenario in a process of its own. Renews the cards PREFIX0.json … (held in memory, each its own
-    /// chip) through the server at 127.0.0.1:P, then reports "@renewals RATE CPU-SECONDS"; with agents, the check-in
-    /// and sign-in rows follow.
+    /// chip) through the server at 127.0.0.1:P, then reports the row (see `run`); with agents, the check-in and sign-in
+    /// rows follow.
     static func client(_ arguments: ArraySlice<String>) async throws {
         var values: [String: String] = [:]
         var iterator = arguments.makeIterator()
@@ -129,12 +150,9 @@ enum RenewalScenario {
         }
         let cards = try (0..<count).map { PIVCardSession(transport: try VirtualPIVCard.inMemory(copying: URL(fileURLWithPath: prefix + "\($0).json"))) }
         let client = ServerClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, transport: BenchTransport())
-        let before = Benchmark.processCPUSeconds()
-        let rate = try await Benchmark.measure(count: count, concurrency: concurrency) { index in
+        _ = try await row("renewal", count: count, concurrency: concurrency) { index in
             try await RenewalClient(server: client, card: cards[index]).renew(passcode: "123456") { _, _ in }
         }
-        print("@renewals \(rate) \(Benchmark.processCPUSeconds() - before)")
-        fflush(nil)
         if values["agents"] == "yes" { try await checkIns(client: client, port: port, cards: cards, concurrency: concurrency) }
         fflush(nil)
     }
@@ -155,17 +173,17 @@ enum RenewalScenario {
         let sessionTokens = tokens
         let health = URL(string: "http://127.0.0.1:\(port)/health")!
         let count = 5_000
-        let baseline = try await Benchmark.measure(count: count, concurrency: concurrency) { _ in
+        _ = try await row("GET /health (baseline, \(concurrency) in flight)", count: count, concurrency: concurrency) { _ in
             guard try await BenchTransport().exchange(method: "GET", url: health, headers: [], body: nil).status == 200 else {
                 throw CardDeskError(.internalFailure, "GET /health failed")
             }
         }
-        let presence = try await Benchmark.measure(count: count, concurrency: concurrency) { _ in
+        _ = try await row("agent check-in, presence only", count: count, concurrency: concurrency) { _ in
             _ = try await client.checkIn(bridgePort: 43490, token: nil)
         }
         // A sign-in: a challenge, the card's signature (in this process), the session opened and audited.
         let signingCards = Array(cards.prefix(50))
-        let signIns = try await Benchmark.measure(count: 2_000, concurrency: concurrency) { index in
+        _ = try await row("sign-in (challenge, card signature, session)", count: 2_000, concurrency: concurrency) { index in
             let card = signingCards[index % signingCards.count]
             let serial = try await card.serial()
             let challenge = try await client.loginChallenge()
@@ -174,18 +192,11 @@ enum RenewalScenario {
                 throw CardDeskError(.internalFailure, "a benchmark sign-in opened no session")
             }
         }
-        let keepAlive = try await Benchmark.measure(count: count, concurrency: concurrency) { index in
+        let keepAlive = try await row("agent check-in with session keep-alive", count: count, concurrency: concurrency) { index in
             let answer = try await client.checkIn(bridgePort: 43490, token: sessionTokens[index % sessionTokens.count])
             guard answer.session?.active == true else { throw CardDeskError(.internalFailure, "a benchmark session ended") }
         }
-        func line(_ name: String, _ rate: Double) -> String {
-            name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s   ratio to /health %.2f", rate, rate / baseline)
-        }
-        print(line("GET /health (baseline, \(concurrency) in flight)", baseline))
-        print(line("agent check-in, presence only", presence))
-        print(line("agent check-in with session keep-alive", keepAlive))
-        print(line("sign-in (challenge, card signature, session)", signIns))
-        print(String(format: "  at one check-in per agent every 5 s: %.0f running agents per server at the keep-alive rate (a lower bound: the client shares the process and cores)", keepAlive * 5))
+        print(String(format: "  at one check-in per agent every 5 s: %.0f running agents per server at the keep-alive rate (a lower bound: the client shares the cores)", keepAlive * 5))
     }
 }
 
