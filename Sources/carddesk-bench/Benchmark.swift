@@ -1,4 +1,5 @@
 import CardDeskCore
+import CardDeskServerKit
 import CardDeskStore
 import CertificateAuthority
 import Crypto
@@ -59,6 +60,8 @@ struct Benchmark {
     }
 
     static func main() async {
+        // The server's own log handler (what `carddesk-server serve` sets up), quiet below errors.
+        _ = LoggingSetup.bootstrap(format: "text", level: "error")
         do {
             if CommandLine.arguments.dropFirst().first == "renewal-client" {
                 try await RenewalScenario.client(CommandLine.arguments.dropFirst(2))

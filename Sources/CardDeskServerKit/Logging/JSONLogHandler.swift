@@ -48,7 +48,7 @@ public enum LoggingSetup {
     public static func bootstrap(format: String, level: String) -> Logger {
         let parsedLevel = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : TextLogHandler(label: label)
             handler.logLevel = parsedLevel
             return handler
         }

@@ -3,6 +3,7 @@ import CardDeskStore
 import CertificateAuthority
 import Crypto
 import Foundation
+import SwiftASN1
 import X509
 
 /// What sign-in and renewal share: single-use challenges a card signs, bearer tokens stored only as hashes, and
@@ -18,7 +19,7 @@ public enum CardChallenges {
     /// instance of the server can check it), and only a challenge that is used is written, in the transaction that
     /// uses it. An unauthenticated request for challenges writes nothing.
     static func issue(purpose: String, key: SymmetricKey, clock: any WallClock) -> String {
-        let nonce = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let nonce = SecureRandom.bytes(16)
         let expiry = clock.now().adding(seconds: lifetime).millisecondsSince1970
         let expiryBytes = (0..<8).map { UInt8(truncatingIfNeeded: expiry >> (56 - 8 * $0)) }
         return base64URL(nonce + expiryBytes + mac(purpose: purpose, nonce + expiryBytes, key: key))
@@ -26,7 +27,7 @@ public enum CardChallenges {
 
     /// A challenge CardDesk gave out for `purpose` and that has not expired: what using it writes. Nil otherwise.
     static func check(_ challenge: String, purpose: String, key: SymmetricKey, now: Timestamp) -> ChallengeUse? {
-        guard let bytes = Data(base64Encoded: base64(fromURL: challenge)).map(Array.init), bytes.count == 40 else { return nil }
+        guard let bytes = bytes(base64URL: challenge), bytes.count == 40 else { return nil }
         let body = Array(bytes[0..<24])
         guard ConstantTime.equal(Array(bytes[24...]), mac(purpose: purpose, body, key: key)) else { return nil }
         let expiry = body[16..<24].reduce(Int64(0)) { $0 << 8 | Int64($1) }
@@ -38,19 +39,61 @@ public enum CardChallenges {
         Array(HMAC<SHA256>.authenticationCode(for: Array("carddesk-challenge:\(purpose):".utf8) + body, using: key)).prefix(16).map { $0 }
     }
 
-    private static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    /// Base64url without padding (RFC 4648 §5).
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = 0
+        while index < bytes.count {
+            let count = min(3, bytes.count - index)
+            var group = UInt32(bytes[index]) << 16
+            if count > 1 { group |= UInt32(bytes[index + 1]) << 8 }
+            if count > 2 { group |= UInt32(bytes[index + 2]) }
+            for position in 0...count { out.append(alphabet[Int(group >> (18 - 6 * position)) & 0x3F]) }
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func base64(fromURL text: String) -> String {
-        let plain = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        return plain + String(repeating: "=", count: (4 - plain.utf8.count % 4) % 4)
+    /// The bytes of base64url text without padding; nil for anything else (padding, other characters, a length no
+    /// encoding has).
+    static func bytes(base64URL text: String) -> [UInt8]? {
+        var values: [UInt8] = []
+        values.reserveCapacity(text.utf8.count)
+        for character in text.utf8 {
+            switch character {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(character - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(character - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(character - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "-"): values.append(62)
+            case UInt8(ascii: "_"): values.append(63)
+            default: return nil
+            }
+        }
+        guard values.count % 4 != 1 else { return nil }
+        // The bits past the last whole byte must be zero: one text per byte string.
+        switch values.count % 4 {
+        case 2: guard values[values.count - 1] & 0x0F == 0 else { return nil }
+        case 3: guard values[values.count - 1] & 0x03 == 0 else { return nil }
+        default: break
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * 3 / 4)
+        var index = 0
+        while index < values.count {
+            let count = min(4, values.count - index)
+            var group: UInt32 = 0
+            for position in 0..<4 { group = group << 6 | (position < count ? UInt32(values[index + position]) : 0) }
+            for position in 0..<(count - 1) { out.append(UInt8(truncatingIfNeeded: group >> (16 - 8 * position))) }
+            index += 4
+        }
+        return out
     }
 
     /// 32 random bytes, base64url: session tokens, hand-over secrets, CSRF values.
     public static func randomToken() -> String {
-        base64URL((0..<32).map { _ in UInt8.random(in: 0...255) })
+        base64URL(SecureRandom.bytes(32))
     }
 
     /// SHA-256 (hex) of a token: what the store keeps instead of the token.
@@ -90,8 +133,28 @@ public enum CardChallenges {
 
     /// Whether the key of `record`'s certificate made `signature` over `message`.
     static func verify(_ signature: [UInt8], over message: [UInt8], by record: CertificateRecord) throws -> Bool {
-        let certificate = try Certificate(derEncoded: record.der)
-        let algorithm: Certificate.SignatureAlgorithm = P256.Signing.PublicKey(certificate.publicKey) != nil ? .ecdsaWithSHA256 : .sha256WithRSAEncryption
-        return certificate.publicKey.isValidSignature(signature, for: message, signatureAlgorithm: algorithm)
+        let publicKey = try publicKey(ofCertificate: record.der)
+        let algorithm: Certificate.SignatureAlgorithm = P256.Signing.PublicKey(publicKey) != nil ? .ecdsaWithSHA256 : .sha256WithRSAEncryption
+        return publicKey.isValidSignature(signature, for: message, signatureAlgorithm: algorithm)
+    }
+
+    /// The subject public key of a certificate this CA issued (read from the store), without parsing the rest of it
+    /// (names, extensions): a card signs in and renews by its key alone; the caller has the record's other fields.
+    static func publicKey(ofCertificate der: [UInt8]) throws -> Certificate.PublicKey {
+        // Certificate ::= SEQUENCE { tbsCertificate TBSCertificate, … }
+        // TBSCertificate ::= SEQUENCE { version [0] EXPLICIT OPTIONAL, serialNumber, signature, issuer, validity,
+        //                               subject, subjectPublicKeyInfo, … }
+        let malformed = CardDeskError(.internalFailure, "A stored certificate is not a well-formed X.509 certificate.")
+        guard case .constructed(let certificate) = try DER.parse(der).content,
+              let tbs = certificate.first(where: { _ in true }), tbs.identifier == .sequence, case .constructed(let fields) = tbs.content else {
+            throw malformed
+        }
+        var nodes = fields.makeIterator()
+        var field = nodes.next()
+        if field?.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) { field = nodes.next() }
+        // serialNumber, signature, issuer, validity, subject: then the key.
+        for _ in 0..<5 { field = nodes.next() }
+        guard let spki = field, spki.identifier == .sequence else { throw malformed }
+        return try Certificate.PublicKey(derEncoded: spki)
     }
 }

@@ -1,0 +1,68 @@
+import CertificateAuthority
+import Crypto
+import _CryptoExtras
+import Foundation
+@testable import RegistrationAuthority
+import SwiftASN1
+import Testing
+import X509
+
+@Suite("Card challenges: encoding and keys")
+struct CardChallengesTests {
+    @Test("Base64url is RFC 4648's URL alphabet without padding, both ways, and only one text decodes to given bytes")
+    func base64URL() throws {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0...70 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let text = CardChallenges.base64URL(bytes)
+            #expect(text == expected)
+            #expect(CardChallenges.bytes(base64URL: text) == bytes)
+        }
+        #expect(CardChallenges.base64URL([0xFB, 0xFF, 0xBF]) == "-_-_")
+        // Padding, the plain alphabet's + and /, other characters, impossible lengths, and bits set past the last byte.
+        for bad in ["AA==", "+/+/", "AB C", "A", "AAAAA", "AB", "AAB", "é", "AA\n"] {
+            #expect(CardChallenges.bytes(base64URL: bad) == nil, "\(bad)")
+        }
+        #expect(CardChallenges.bytes(base64URL: "AA") == [0])
+        #expect(CardChallenges.bytes(base64URL: "AAA") == [0, 0])
+        // A challenge altered in its last character's spare bits is not the same challenge.
+        // (40 bytes: the last character carries 2 bits and 4 spare ones, so it is one of A, Q, g, w.)
+        let challenge = CardChallenges.issue(purpose: "login", key: SymmetricKey(size: .bits256), clock: SystemClock())
+        #expect(challenge.utf8.count == 54)
+        #expect(CardChallenges.bytes(base64URL: challenge)?.count == 40)
+        let spareBitSet: [Character: String] = ["A": "B", "Q": "R", "g": "h", "w": "x"]
+        let altered = String(challenge.dropLast()) + (try #require(spareBitSet[challenge.last!]))
+        #expect(CardChallenges.bytes(base64URL: altered) == nil)
+        #expect(CardChallenges.randomToken() != CardChallenges.randomToken())
+        #expect(CardChallenges.randomToken().utf8.count == 43)
+    }
+
+    @Test("A certificate's public key is read from its DER alone, as swift-certificates reads it: v3 and v1, P-256 and RSA")
+    func publicKeyOfCertificate() throws {
+        let p256 = P256.Signing.PrivateKey()
+        let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let keys: [(Certificate.PrivateKey, Certificate.SignatureAlgorithm)] = [
+            (Certificate.PrivateKey(p256), .ecdsaWithSHA256), (Certificate.PrivateKey(rsa), .sha256WithRSAEncryption),
+        ]
+        for (key, algorithm) in keys {
+            for version in [Certificate.Version.v3, .v1] {
+                let name = try DistinguishedName { CommonName("Key test") }
+                let now = Date()
+                let certificate = try Certificate(
+                    version: version, serialNumber: .init(), publicKey: key.publicKey, notValidBefore: now, notValidAfter: now + 3600,
+                    issuer: name, subject: name, signatureAlgorithm: algorithm,
+                    extensions: version == .v3 ? try Certificate.Extensions { try ExtendedKeyUsage([.clientAuth]) } : Certificate.Extensions(),
+                    issuerPrivateKey: key
+                )
+                var serializer = DER.Serializer()
+                try serializer.serialize(certificate)
+                let der = serializer.serializedBytes
+                #expect(try CardChallenges.publicKey(ofCertificate: der) == certificate.publicKey, "\(version) \(algorithm)")
+            }
+        }
+        #expect(throws: (any Error).self) { try CardChallenges.publicKey(ofCertificate: [0x30, 0x03, 0x02, 0x01, 0x01]) }
+        #expect(throws: (any Error).self) { try CardChallenges.publicKey(ofCertificate: []) }
+    }
+}
