@@ -56,6 +56,25 @@ struct DirectSQLiteTests {
                 #expect(try row.decode(column: "b", as: Data?.self) == value.3)
             }
         }
+        // Every column read as every type the store reads gives what SQLiteNIO's decoder gives (DirectSQLite reads
+        // the common ones without it): the same value, or an error where the decoder refuses.
+        let ours = try await fixture.writer.raw("SELECT * FROM t ORDER BY id").all(), theirs = try await fixture.committed()
+        func same<T: Decodable & Equatable>(_ type: T.Type, _ column: String, _ a: any SQLRow, _ b: any SQLRow) -> Bool {
+            switch (Result { try a.decode(column: column, as: T.self) }, Result { try b.decode(column: column, as: T.self) }) {
+            case (.success(let x), .success(let y)): x == y
+            case (.failure, .failure): true
+            default: false
+            }
+        }
+        for (a, b) in zip(ours, theirs) {
+            for column in ["id", "i", "f", "s", "b"] {
+                #expect(same(String.self, column, a, b) && same(String?.self, column, a, b), "\(column) as text")
+                #expect(same(Int64.self, column, a, b) && same(Int64?.self, column, a, b), "\(column) as Int64")
+                #expect(same(Int.self, column, a, b) && same(Int?.self, column, a, b), "\(column) as Int")
+                #expect(same(Data.self, column, a, b) && same(Data?.self, column, a, b), "\(column) as Data")
+                #expect(same(Double.self, column, a, b) && same(Bool.self, column, a, b), "\(column) as Double, Bool")
+            }
+        }
         // A reused statement with fewer values than it takes is refused, not run with the last ones.
         await #expect(throws: DirectSQLiteError.self) {
             try await fixture.writer.raw("SELECT * FROM t WHERE id = \(bind: 1) AND i = \(bind: 2)").run()

@@ -1,8 +1,11 @@
 /// Hexadecimal for messages, logs and tests.
 public enum Hex {
-    private static let upper = Array("0123456789ABCDEF".utf8)
-    private static let lower = Array("0123456789abcdef".utf8)
+    @usableFromInline static let upper = Array("0123456789ABCDEF".utf8)
+    @usableFromInline static let lower = Array("0123456789abcdef".utf8)
 
+    /// Inlinable, so that callers in other modules get it specialised for their sequence (a digest, an array): the
+    /// generic version walked every byte through protocol witnesses.
+    @inlinable
     public static func string(_ bytes: some Sequence<UInt8>, separator: String = "", lowercase: Bool = false) -> String {
         let digits = lowercase ? lower : upper
         let between = Array(separator.utf8)

@@ -428,7 +428,37 @@ private struct DirectSQLiteRow: SQLRow {
         guard let index = columns.firstIndex(of: column) else {
             throw DecodingError.keyNotFound(DirectSQLiteColumn(column), .init(codingPath: [], debugDescription: "No column \(column) in the result"))
         }
-        return try decoder.decode(D.self, from: values[index])
+        let value = values[index]
+        if let plain = Self.plain(value, as: D.self) { return plain }
+        return try decoder.decode(D.self, from: value)
+    }
+
+    /// The value as `D` without SQLiteNIO's generic decoder (which went through Decodable for every column: a few
+    /// per cent of a sign-in), for the types the store reads and the storage classes that hold them as they are:
+    /// text as String, integers as Int64 or Int, blobs as Data, NULL as an optional's nil. Nil for anything else, which
+    /// the decoder then converts or refuses as before.
+    private static func plain<D>(_ value: SQLiteData, as type: D.Type) -> D? {
+        switch value {
+        case .text(let text):
+            if D.self == String.self { return unsafeBitCast(text, to: D.self) }
+            if D.self == String?.self { return unsafeBitCast(String?.some(text), to: D.self) }
+        case .integer(let number):
+            if D.self == Int64.self { return unsafeBitCast(Int64(number), to: D.self) }
+            if D.self == Int64?.self { return unsafeBitCast(Int64?.some(Int64(number)), to: D.self) }
+            if D.self == Int.self { return unsafeBitCast(number, to: D.self) }
+            if D.self == Int?.self { return unsafeBitCast(Int?.some(number), to: D.self) }
+        case .blob(let buffer):
+            if D.self == Data.self { return unsafeBitCast(Data(buffer.readableBytesView), to: D.self) }
+            if D.self == Data?.self { return unsafeBitCast(Data?.some(Data(buffer.readableBytesView)), to: D.self) }
+        case .null:
+            if D.self == String?.self { return unsafeBitCast(String?.none, to: D.self) }
+            if D.self == Int64?.self { return unsafeBitCast(Int64?.none, to: D.self) }
+            if D.self == Int?.self { return unsafeBitCast(Int?.none, to: D.self) }
+            if D.self == Data?.self { return unsafeBitCast(Data?.none, to: D.self) }
+        case .float:
+            break
+        }
+        return nil
     }
 }
 
