@@ -17,6 +17,8 @@ struct PageSecurityTests {
                 #expect(!csp.contains("unsafe-inline"))
                 #expect(csp.contains("connect-src 'self' http://127.0.0.1:43490"))
                 #expect(response.headers[.xContentTypeOptions] == "nosniff")
+                #expect(response.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
+                #expect(response.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
                 let cookie = try #require(response.headers[.setCookie])
                 #expect(cookie.hasPrefix("carddesk_login="))
                 #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))

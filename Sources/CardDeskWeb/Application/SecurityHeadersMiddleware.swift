@@ -1,6 +1,10 @@
 import Hummingbird
 import HTTPTypes
 
+// Made once (a field name is checked and lower-cased when made; a generic type cannot keep it as a static).
+private let frameOptions = HTTPField.Name("X-Frame-Options")!
+private let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+
 /// Headers on every response: a Content-Security-Policy with no inline script (scripts come from this origin only;
 /// the page may connect to this origin and to the workstation agent's localhost bridge), no framing, no MIME
 /// sniffing, no referrer.
@@ -24,8 +28,8 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         var response = try await next(request, context)
         response.headers[.contentSecurityPolicy] = contentSecurityPolicy
         response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        response.headers[frameOptions] = "DENY"
+        response.headers[referrerPolicy] = "no-referrer"
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         return response
     }
