@@ -46,7 +46,7 @@ public struct PKCS11KeyStore: CAKeyStore {
 
     public func generate(_ role: CAKeyRole, in directory: URL) throws -> Certificate.PrivateKey {
         let token = token(for: role)
-        let id = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let id = SecureRandom.bytes(16)
         let label = "CardDesk \(role)"
         let type = keyType
         let key = try token.withSession { session throws(CardDeskError) in

@@ -318,7 +318,7 @@ public struct RenewalEngine: Sendable {
         }
         // The last step says whether the card's PUK is still to be changed, so that the agent need not ask.
         let pukRotationPending = state.isDone ? try await requireCard(renewal.cardSerial).pukRotationPending : nil
-        return try await view(renewal, state: state, token: nil, pukRotationPending: pukRotationPending, certificates: [record])
+        return try await view(renewal, state: state, token: nil, pukRotationPending: pukRotationPending)
     }
 
     // MARK: Helpers
