@@ -60,8 +60,9 @@ struct Benchmark {
     }
 
     static func main() async {
-        // The server's own log handler (what `carddesk-server serve` sets up), quiet below errors.
-        _ = LoggingSetup.bootstrap(format: "text", level: "error")
+        // The server's own log handler (what `carddesk-server serve` sets up), quiet below errors
+        // (`CARDDESK_BENCH_LOG_LEVEL=trace`: every SQL statement with its values, to count what an operation runs).
+        _ = LoggingSetup.bootstrap(format: "text", level: ProcessInfo.processInfo.environment["CARDDESK_BENCH_LOG_LEVEL"] ?? "error")
         do {
             if CommandLine.arguments.dropFirst().first == "renewal-client" {
                 try await RenewalScenario.client(CommandLine.arguments.dropFirst(2))
@@ -110,23 +111,32 @@ struct Benchmark {
         print("carddesk-bench: \(location.description.hasPrefix("sqlite") ? "SQLite (WAL, synchronous=FULL)" : "PostgreSQL"), CA key \(issuer.certificate.publicKey)")
         print("  \(options.signatures) raw signatures, \(options.issuances) issuances sequential and \(options.issuances) with \(options.concurrency) in flight")
 
+        var cpu = processCPUSeconds()
         let raw = try await measure(count: options.signatures, concurrency: 1) { _ in _ = try await issuer.signature(over: tbs) }
+        let rawCPU = (processCPUSeconds() - cpu) / Double(options.signatures)
+        cpu = processCPUSeconds()
         let sequential = try await measure(count: options.issuances, concurrency: 1) { index in
             try await issueOne(authority, user: user, csr: csrs[index % csrs.count], index: index)
         }
+        let sequentialCPU = (processCPUSeconds() - cpu) / Double(options.issuances)
+        cpu = processCPUSeconds()
+        let commitsBefore = store.commitStatistics
         let concurrent = try await measure(count: options.issuances, concurrency: options.concurrency) { index in
             try await issueOne(authority, user: user, csr: csrs[index % csrs.count], index: index)
         }
+        let concurrentCPU = (processCPUSeconds() - cpu) / Double(options.issuances)
+        let commitsAfter = store.commitStatistics
+        let perCommit = Double(commitsAfter.transactions - commitsBefore.transactions) / Double(max(1, commitsAfter.commits - commitsBefore.commits))
         let rawAfter = try await measure(count: options.signatures, concurrency: 1) { _ in _ = try await issuer.signature(over: tbs) }
         let rawRate = (raw + rawAfter) / 2
 
         func line(_ name: String, _ rate: Double) -> String {
             name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate)
         }
-        print(line("raw CA signing (same key, before)", raw))
+        print(line("raw CA signing (same key, before)", raw) + String(format: "   CPU per signature %4.0f µs", rawCPU * 1e6))
         print(line("raw CA signing (same key, after)", rawAfter))
-        print(line("issuance, sequential", sequential))
-        print(line("issuance, \(options.concurrency) in flight", concurrent))
+        print(line("issuance, sequential", sequential) + String(format: "   CPU per issuance %4.0f µs", sequentialCPU * 1e6))
+        print(line("issuance, \(options.concurrency) in flight", concurrent) + String(format: "   CPU per issuance %4.0f µs, %.1f per commit", concurrentCPU * 1e6, perCommit))
         print(String(format: "ratio issuance/raw signing: sequential %.3f, concurrent %.3f", sequential / rawRate, concurrent / rawRate))
         let stored = try await store.certificateCount()
         guard stored >= options.issuances * 2 else {

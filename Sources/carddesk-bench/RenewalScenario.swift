@@ -37,7 +37,7 @@ enum RenewalScenario {
         }
         let settings = try await ServerSettings.resolve(flags: flags, environment: [:])
         var logger = Logger(label: "carddesk-bench")
-        logger.logLevel = .error
+        logger.logLevel = ProcessInfo.processInfo.environment["CARDDESK_BENCH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
         let instance = try await CardDeskInstance.open(settings, logger: logger, serving: true)
         defer { Task { await instance.close() } }
         let user = try User(id: try UserID("555254600107"), givenName: "Renewal", familyName: "Bench", organisation: "RBQ", roles: [try Role(parsing: "R8000@RBQ")])
@@ -74,7 +74,14 @@ enum RenewalScenario {
         var serverCPUAtBegin = Benchmark.processCPUSeconds()
         var renewalReported = false
         var baseline: Double?
+        let marks = ProcessInfo.processInfo.environment["CARDDESK_BENCH_MARKS"] != nil
         for await line in client.lines {
+            if marks {
+                // CLOCK_MONOTONIC, the clock of `perf record -k CLOCK_MONOTONIC`: each row's window in a profile.
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                print("mark \(now.tv_sec).\(String(format: "%09d", now.tv_nsec)) \(line)")
+            }
             if line == "@begin" {
                 serverCPUAtBegin = Benchmark.processCPUSeconds()
             } else if line.hasPrefix("@row ") {

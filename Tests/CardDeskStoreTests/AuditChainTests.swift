@@ -180,6 +180,20 @@ struct AuditChainTests {
         }
     }
 
+    @Test("The hash is the documented encoding's, byte for byte (entries already written keep verifying)")
+    func knownHash() {
+        // Computed apart from this code (Python's hmac and struct): the version, the sequence and the time as 8-byte
+        // big-endian numbers, then each field as its 8-byte UTF-8 length and its bytes, under HMAC-SHA256.
+        let event = AuditEvent(
+            action: .login, actor: "card:CDE2A1C6D7693A82AB", subject: "user:555254600107", outcome: .success,
+            details: "session=é ü certificate=6C42", time: Timestamp(millisecondsSince1970: 1_796_092_468_645)
+        )
+        #expect(AuditChain.hash(key: Fixtures.auditKey, sequence: 42, event: event, previousHash: AuditChain.genesisHash)
+            == "03922341e13984f65a8f808338beadbf2270636f0c7808feadf2d691a6f726d5")
+        #expect(AuditChain.unkeyedHash(sequence: 42, event: event, previousHash: AuditChain.genesisHash)
+            == "1a7a641c7c94716aed2ab81d7e1399476731df6691c880b75e74e3f4d3ab6a76")
+    }
+
     @Test("The hash covers every field")
     func hashCoversFields() {
         let base = AuditEvent(action: .login, actor: "a", subject: "s", outcome: .success, details: "d", time: Fixtures.now)

@@ -26,7 +26,14 @@ struct IssuanceTests {
             let eku = try #require(try extensions.extendedKeyUsage)
             #expect(Array(eku) == [.clientAuth, ExtendedKeyUsage.Usage(oid: CertificateProfile.smartcardLogon)])
             #expect(try extensions.basicConstraints == .notCertificateAuthority)
-            #expect(try extensions.subjectKeyIdentifier != nil)
+            // The key identifier is the certificate's own key's (RFC 5280 method 1); the other extensions, the same in
+            // every certificate of the profile, are made once per CA, in this order.
+            #expect(try extensions.subjectKeyIdentifier == SubjectKeyIdentifier(hash: certificate.publicKey))
+            #expect(extensions.map(\.oid) == [
+                .X509ExtensionID.keyUsage, .X509ExtensionID.extendedKeyUsage, .X509ExtensionID.basicConstraints,
+                .X509ExtensionID.subjectKeyIdentifier, .X509ExtensionID.authorityKeyIdentifier, .X509ExtensionID.authorityInformationAccess,
+                [2, 5, 29, 31], [2, 5, 29, 32],
+            ])
             #expect(try extensions.authorityKeyIdentifier?.keyIdentifier == issuer.extensions.subjectKeyIdentifier?.keyIdentifier)
             let aia = try #require(try extensions.authorityInformationAccess)
             #expect(Array(aia).map(\.location) == [
@@ -59,6 +66,14 @@ struct IssuanceTests {
     func signingProfile() async throws {
         try await TestPKI.with { pki in
             let certificate = try await pki.issue(.signing)
+            let another = try await pki.issue(.signing)
+            #expect(try certificate.extensions.subjectKeyIdentifier == SubjectKeyIdentifier(hash: certificate.publicKey))
+            #expect(try another.extensions.subjectKeyIdentifier == SubjectKeyIdentifier(hash: another.publicKey))
+            #expect(try certificate.extensions.subjectKeyIdentifier != another.extensions.subjectKeyIdentifier)
+            #expect(certificate.extensions.map(\.oid) == [
+                .X509ExtensionID.keyUsage, .X509ExtensionID.basicConstraints, .X509ExtensionID.subjectKeyIdentifier,
+                .X509ExtensionID.authorityKeyIdentifier, .X509ExtensionID.authorityInformationAccess, [2, 5, 29, 31], [2, 5, 29, 32],
+            ])
             let keyUsage = try #require(try certificate.extensions.keyUsage)
             #expect(keyUsage.nonRepudiation && !keyUsage.digitalSignature)
             #expect(try certificate.extensions.extendedKeyUsage == nil)

@@ -5,6 +5,9 @@ public struct SerialNumber: Hashable, Sendable, Comparable, CustomStringConverti
     /// The magnitude, big-endian, without leading zero bytes (one zero byte for zero itself).
     public let bytes: [UInt8]
 
+    /// Inlinable, so that callers in other modules get it specialised (the generic version walked every byte through
+    /// protocol witnesses).
+    @inlinable
     public init(bytes: some Sequence<UInt8>) {
         var trimmed = Array(bytes.drop(while: { $0 == 0 }))
         if trimmed.isEmpty { trimmed = [0] }

@@ -21,14 +21,19 @@ public enum AuditChain {
     }
 
     private static func encoding(version: String, sequence: Int64, event: AuditEvent, previousHash: String) -> [UInt8] {
-        var bytes: [UInt8] = Array(version.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(
+            version.utf8.count + 8 * 8 + event.actor.utf8.count + event.action.rawValue.utf8.count + event.subject.utf8.count
+                + event.outcome.rawValue.utf8.count + event.details.utf8.count + previousHash.utf8.count
+        )
+        bytes.append(contentsOf: version.utf8)
         func append(_ field: String) {
-            let utf8 = Array(field.utf8)
-            append(Int64(utf8.count))
-            bytes += utf8
+            append(Int64(field.utf8.count))
+            bytes.append(contentsOf: field.utf8)
         }
         func append(_ number: Int64) {
-            bytes += (0..<8).reversed().map { UInt8(truncatingIfNeeded: number >> ($0 * 8)) }
+            // Big-endian, eight bytes.
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: number >> shift)) }
         }
         append(sequence)
         append(event.time.millisecondsSince1970)
@@ -42,8 +47,7 @@ public enum AuditChain {
     }
 
     private static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef")
-        return String(digest.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] })
+        Hex.string(digest, lowercase: true)
     }
 
     /// The outcome of checking a chain: data, not a thrown error, so a caller can report it as it likes.

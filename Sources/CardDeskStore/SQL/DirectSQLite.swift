@@ -116,7 +116,27 @@ final class DirectSQLite: SQLDatabase, Sendable {
         if let queryLogLevel {
             logger.log(level: queryLogLevel, "Executing query", metadata: ["sql": .string(sql), "binds": .array(rawBinds.map { .string("\($0)") })])
         }
-        return (sql, try rawBinds.map { try encoder.encode($0) })
+        return (sql, try rawBinds.map { try Self.plain($0) ?? encoder.encode($0) })
+    }
+
+    /// The value as SQLite takes it, without SQLiteKit's encoder, for the types the store binds (String, Int, Int64,
+    /// Data, Bool, Double and their optionals); nil for any other type (the encoder takes it). The encoder's cast to a
+    /// protocol existential looked up a conformance at every value; here each type is one metadata comparison.
+    static func plain(_ value: any Encodable) -> SQLiteData? {
+        func open<T: Encodable>(_ value: T) -> SQLiteData? {
+            if T.self == String.self { return .text(unsafeBitCast(value, to: String.self)) }
+            if T.self == Int64.self { return .integer(Int(unsafeBitCast(value, to: Int64.self))) }
+            if T.self == Int.self { return .integer(unsafeBitCast(value, to: Int.self)) }
+            if T.self == Data.self { return .blob(ByteBuffer(bytes: unsafeBitCast(value, to: Data.self))) }
+            if T.self == String?.self { return unsafeBitCast(value, to: String?.self).map { .text($0) } ?? .null }
+            if T.self == Int64?.self { return unsafeBitCast(value, to: Int64?.self).map { .integer(Int($0)) } ?? .null }
+            if T.self == Int?.self { return unsafeBitCast(value, to: Int?.self).map { .integer($0) } ?? .null }
+            if T.self == Data?.self { return unsafeBitCast(value, to: Data?.self).map { .blob(ByteBuffer(bytes: $0)) } ?? .null }
+            if T.self == Bool.self { return .integer(unsafeBitCast(value, to: Bool.self) ? 1 : 0) }
+            if T.self == Double.self { return .float(unsafeBitCast(value, to: Double.self)) }
+            return nil
+        }
+        return open(value)
     }
 
     func execute(_ statement: (sql: String, binds: [SQLiteData]), _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {

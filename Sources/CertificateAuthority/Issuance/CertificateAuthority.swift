@@ -34,6 +34,8 @@ public struct CertificateAuthority: Sendable {
     let crlCache: CRLCache
     /// Told of every issuance and revocation once it is stored (the OCSP responder, which signs answers ahead).
     let listener: (any CertificateStatusListener)?
+    /// Each profile's extensions that are the same in all its certificates, made once (see `prepare`).
+    let fixedExtensions: [CertificateProfileKind: CertificateProfile.FixedExtensions]
 
     public init(
         hierarchy: CAHierarchy,
@@ -51,6 +53,10 @@ public struct CertificateAuthority: Sendable {
         self.storage = storage
         self.clock = clock
         self.crlCache = CRLCache(validitySeconds: crlValiditySeconds)
+        // A profile whose extensions cannot be made is left out here; `prepare` then makes them, and reports why not.
+        self.fixedExtensions = profiles.compactMapValues { profile in
+            try? profile.fixedExtensions(issuerKeyIdentifier: hierarchy.issuer(profile.kind).subjectKeyIdentifier, urls: urls)
+        }
     }
 
     /// Everything decided and checked, nothing signed yet.
@@ -101,7 +107,8 @@ public struct CertificateAuthority: Sendable {
             serial: SerialNumber(bytes: SerialNumberGenerator.randomSerialBytes()),
             notBefore: notBefore,
             notAfter: notAfter,
-            extensions: try profile.extensions(subjectKey: csr.publicKey, issuerKeyIdentifier: issuer.subjectKeyIdentifier, urls: urls)
+            extensions: try (fixedExtensions[kind] ?? profile.fixedExtensions(issuerKeyIdentifier: issuer.subjectKeyIdentifier, urls: urls))
+                .extensions(subjectKey: csr.publicKey)
         )
     }
 

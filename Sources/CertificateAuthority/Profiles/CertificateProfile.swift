@@ -49,17 +49,12 @@ public struct CertificateProfile: Hashable, Sendable {
 
     /// The extensions for a certificate of this profile.
     func extensions(subjectKey: Certificate.PublicKey, issuerKeyIdentifier: ArraySlice<UInt8>, urls: PKIURLs) throws -> Certificate.Extensions {
-        let common: [any CertificateExtensionConvertible] = [
-            Critical(BasicConstraints.notCertificateAuthority),
-            SubjectKeyIdentifier(hash: subjectKey),
-            AuthorityKeyIdentifier(keyIdentifier: issuerKeyIdentifier),
-            AuthorityInformationAccess([
-                .init(method: .ocspServer, location: .uniformResourceIdentifier(urls.ocsp)),
-                .init(method: .issuingCA, location: .uniformResourceIdentifier(urls.caIssuers(kind))),
-            ]),
-            CRLDistributionPoints(url: urls.crl(kind)),
-            CertificatePolicies(policy: policyOID),
-        ]
+        try fixedExtensions(issuerKeyIdentifier: issuerKeyIdentifier, urls: urls).extensions(subjectKey: subjectKey)
+    }
+
+    /// The extensions that are the same in every certificate of this profile from one issuer (all but the subject key
+    /// identifier), made once: `CertificateAuthority` keeps them, so an issuance adds only the key's identifier.
+    func fixedExtensions(issuerKeyIdentifier: ArraySlice<UInt8>, urls: PKIURLs) throws -> FixedExtensions {
         let specific: [any CertificateExtensionConvertible]
         switch kind {
         case .authentication:
@@ -70,6 +65,30 @@ public struct CertificateProfile: Hashable, Sendable {
         case .signing:
             specific = [Critical(KeyUsage(nonRepudiation: true))]
         }
-        return try Certificate.Extensions((specific + common).map { try $0.makeCertificateExtension() })
+        let before: [any CertificateExtensionConvertible] = specific + [Critical(BasicConstraints.notCertificateAuthority)]
+        let after: [any CertificateExtensionConvertible] = [
+            AuthorityKeyIdentifier(keyIdentifier: issuerKeyIdentifier),
+            AuthorityInformationAccess([
+                .init(method: .ocspServer, location: .uniformResourceIdentifier(urls.ocsp)),
+                .init(method: .issuingCA, location: .uniformResourceIdentifier(urls.caIssuers(kind))),
+            ]),
+            CRLDistributionPoints(url: urls.crl(kind)),
+            CertificatePolicies(policy: policyOID),
+        ]
+        return FixedExtensions(
+            before: try before.map { try $0.makeCertificateExtension() }, after: try after.map { try $0.makeCertificateExtension() }
+        )
+    }
+
+    /// A profile's extensions around the subject key identifier, in the order every certificate carries them: key
+    /// usage (and extended key usage), basic constraints, subject key identifier, authority key identifier, authority
+    /// information access, CRL distribution points, certificate policies.
+    struct FixedExtensions: Sendable {
+        let before: [Certificate.Extension]
+        let after: [Certificate.Extension]
+
+        func extensions(subjectKey: Certificate.PublicKey) throws -> Certificate.Extensions {
+            try Certificate.Extensions(before + [try SubjectKeyIdentifier(hash: subjectKey).makeCertificateExtension()] + after)
+        }
     }
 }
