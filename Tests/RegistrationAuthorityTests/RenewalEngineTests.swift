@@ -244,6 +244,29 @@ struct RenewalEngineTests {
         }
         // A key twice is not the form `stored` writes (JSONDecoder then decides).
         #expect(RenewalState.parseStored(#"{"items":[{"profile":"signing","step":"issued","oldSerial":"0102","oldSerial":"0304"}]}"#) == nil)
+        // Whatever the direct reader accepts, JSONDecoder reads alike: the stored form changed at one place (a byte
+        // replaced, removed, or a stretch repeated), thousands of ways.
+        var generator = SystemRandomNumberGenerator()
+        let bytes = Array(stored.utf8)
+        let replacements = Array(#"{}[]:,"\ 0Aaé"#.utf8) + [0x00, 0xFF]
+        var accepted = 0
+        for _ in 0..<5_000 {
+            var mutated = bytes
+            let position = Int.random(in: 0..<mutated.count, using: &generator)
+            switch Int.random(in: 0..<3, using: &generator) {
+            case 0: mutated[position] = replacements.randomElement(using: &generator)!
+            case 1: mutated.remove(at: position)
+            default:
+                let end = min(mutated.count, position + Int.random(in: 1...40, using: &generator))
+                mutated.insert(contentsOf: mutated[position..<end], at: end)
+            }
+            let text = String(decoding: mutated, as: UTF8.self)
+            guard let direct = RenewalState.parseStored(text) else { continue }
+            accepted += 1
+            #expect(try JSONDecoder().decode(RenewalState.self, from: Data(text.utf8)) == direct, "\(text)")
+        }
+        // Some changes keep a readable state (a serial's digit, a repeated item): the check above did run.
+        #expect(accepted > 0)
     }
 }
 

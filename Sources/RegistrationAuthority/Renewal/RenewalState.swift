@@ -77,38 +77,61 @@ extension RenewalState {
         }
     }
 
-    /// The exact form `stored` writes, or nil (for anything else, whitespace included).
+    /// The exact form `stored` writes, or nil (for anything else, whitespace included). Read as UTF-8 bytes: every
+    /// character of that form is ASCII, and a byte that is not is refused (as is any quote or backslash in a value).
     static func parseStored(_ text: String) -> RenewalState? {
-        let prefix = #"{"items":["#, suffix = "]}"
-        guard text.hasPrefix(prefix), text.hasSuffix(suffix), text.utf8.count > prefix.utf8.count + suffix.utf8.count + 1 else { return nil }
-        let body = text.utf8.dropFirst(prefix.utf8.count).dropLast(suffix.utf8.count)
-        guard body.first == UInt8(ascii: "{"), body.last == UInt8(ascii: "}") else { return nil }
-        var items: [Item] = []
+        let bytes = Array(text.utf8)
+        let prefix = Array(#"{"items":[{"#.utf8), suffix = Array("}]}".utf8)
+        guard bytes.count >= prefix.count + suffix.count, bytes.starts(with: prefix), bytes.suffix(suffix.count).elementsEqual(suffix) else {
+            return nil
+        }
         // Items are separated by "},{"; within an item, fields by "," (no value holds a comma, brace or quote).
-        for itemText in Substring(body.dropFirst().dropLast()).split(separator: "},{", omittingEmptySubsequences: false) {
-            var fields: [Substring: Substring] = [:]
-            for field in itemText.split(separator: ",", omittingEmptySubsequences: false) {
-                let parts = field.split(separator: ":", omittingEmptySubsequences: false)
-                guard parts.count == 2, let key = unquoted(parts[0]), let value = unquoted(parts[1]), fields[key] == nil else { return nil }
-                fields[key] = value
+        var items: [Item] = []
+        for item in Self.split(bytes[prefix.count..<(bytes.count - suffix.count)], on: Array("},{".utf8)) {
+            var profile: CertificateProfileKind?, step: Step?, oldSerial: SerialNumber?, newSerial: SerialNumber?
+            var seen = 0
+            for field in Self.split(item, on: [UInt8(ascii: ",")]) {
+                let parts = Self.split(field, on: [UInt8(ascii: ":")])
+                guard parts.count == 2, let key = unquoted(parts[0]), let value = unquoted(parts[1]) else { return nil }
+                let text = String(decoding: value, as: UTF8.self)
+                seen += 1
+                switch String(decoding: key, as: UTF8.self) {
+                case "profile" where profile == nil: profile = CertificateProfileKind(rawValue: text)
+                case "step" where step == nil: step = Step(rawValue: text)
+                case "oldSerial" where oldSerial == nil: oldSerial = try? SerialNumber(hex: text)
+                case "newSerial" where newSerial == nil:
+                    guard let serial = try? SerialNumber(hex: text) else { return nil }
+                    newSerial = serial
+                default: return nil
+                }
             }
-            guard let profile = fields["profile"].flatMap({ CertificateProfileKind(rawValue: String($0)) }),
-                  let step = fields["step"].flatMap({ Step(rawValue: String($0)) }),
-                  let oldSerial = fields["oldSerial"].flatMap({ try? SerialNumber(hex: String($0)) }) else { return nil }
-            var newSerial: SerialNumber?
-            if let hex = fields["newSerial"] {
-                guard let serial = try? SerialNumber(hex: String(hex)) else { return nil }
-                newSerial = serial
-            }
-            guard fields.count == (newSerial == nil ? 3 : 4) else { return nil }
+            guard let profile, let step, let oldSerial, seen == (newSerial == nil ? 3 : 4) else { return nil }
             items.append(Item(profile: profile, step: step, oldSerial: oldSerial, newSerial: newSerial))
         }
         return RenewalState(items: items)
     }
 
-    private static func unquoted(_ text: Substring) -> Substring? {
-        guard text.count >= 2, text.first == "\"", text.last == "\"" else { return nil }
-        let inner = text.dropFirst().dropLast()
-        return inner.contains(where: { $0 == "\"" || $0 == "\\" }) ? nil : inner
+    /// The parts of `bytes` between occurrences of `separator` (empty parts kept).
+    private static func split(_ bytes: ArraySlice<UInt8>, on separator: [UInt8]) -> [ArraySlice<UInt8>] {
+        var parts: [ArraySlice<UInt8>] = []
+        var start = bytes.startIndex, index = bytes.startIndex
+        while index <= bytes.endIndex - separator.count {
+            if bytes[index..<(index + separator.count)].elementsEqual(separator) {
+                parts.append(bytes[start..<index])
+                index += separator.count
+                start = index
+            } else {
+                index += 1
+            }
+        }
+        parts.append(bytes[start..<bytes.endIndex])
+        return parts
+    }
+
+    /// The bytes between two quotes, when there is nothing but ASCII without quotes or backslashes between them.
+    private static func unquoted(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        guard bytes.count >= 2, bytes.first == UInt8(ascii: "\""), bytes.last == UInt8(ascii: "\"") else { return nil }
+        let inner = bytes.dropFirst().dropLast()
+        return inner.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 >= 0x80 }) ? nil : inner
     }
 }
