@@ -18,6 +18,10 @@ struct CrashAndAuditTests {
             var generator = SystemRandomNumberGenerator()
             var returned: [String] = []
             var killed = 0
+            // How long one issuance takes on this machine now (a loaded machine runs the suite in parallel): the kills
+            // fall at random within 1.5 times that, so that some issuances are killed mid-way and some complete
+            // (a fixed half second killed every one of them under the full suite's load).
+            var window = 0.5
 
             for round in 0..<30 {
                 if round == 15 {
@@ -33,8 +37,15 @@ struct CrashAndAuditTests {
                                      "--csr", csr.path, "--data", data.path]
                 process.standardOutput = try FileHandle(forWritingTo: out)
                 process.standardError = FileHandle.nullDevice
+                let started = Date()
                 try process.run()
-                Thread.sleep(forTimeInterval: Double.random(in: 0.0...0.5, using: &generator))
+                if round == 0 {
+                    // The first runs to the end: it sets the window.
+                    process.waitUntilExit()
+                    window = max(window, Date().timeIntervalSince(started) * 1.5)
+                } else {
+                    Thread.sleep(forTimeInterval: Double.random(in: 0.0...window, using: &generator))
+                }
                 if process.isRunning {
                     kill(process.processIdentifier, SIGKILL)
                     killed += 1
