@@ -47,11 +47,6 @@ public struct CertificateProfile: Hashable, Sendable {
         }
     }
 
-    /// The extensions for a certificate of this profile.
-    func extensions(subjectKey: Certificate.PublicKey, issuerKeyIdentifier: ArraySlice<UInt8>, urls: PKIURLs) throws -> Certificate.Extensions {
-        try fixedExtensions(issuerKeyIdentifier: issuerKeyIdentifier, urls: urls).extensions(subjectKey: subjectKey)
-    }
-
     /// The extensions that are the same in every certificate of this profile from one issuer (all but the subject key
     /// identifier), made once: `CertificateAuthority` keeps them, so an issuance adds only the key's identifier.
     func fixedExtensions(issuerKeyIdentifier: ArraySlice<UInt8>, urls: PKIURLs) throws -> FixedExtensions {
