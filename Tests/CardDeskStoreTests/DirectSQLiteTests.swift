@@ -88,9 +88,10 @@ struct DirectSQLiteTests {
         struct Other: Encodable, Sendable { let name: String }
         let values: [any Encodable & Sendable] = [
             "", "Zoë 🪪 ĉ", "tab\tnewline\n", Int64.max, Int64.min, Int64(0), Int.max, Int.min, -1, Data(), Data([0, 1, 255]),
-            Data(repeating: 0x5A, count: 10_000), true, false, 0.0, -0.25, Double.pi,
+            Data(repeating: 0x5A, count: 10_000),
             String?.none, String?.some("x"), Int64?.none, Int64?.some(7), Int?.none, Int?.some(-7), Data?.none, Data?.some(Data([9])),
             // Not among the store's types: left to the encoder.
+            true, false, 0.0, -0.25, Double.pi,
             Int32(5), UInt8(200), Float(1.5), Bool?.some(true), [UInt8]([1, 2]), Other(name: "n"), Double?.some(2.5),
         ]
         let encoder = SQLiteDataEncoder()
@@ -99,8 +100,8 @@ struct DirectSQLiteTests {
             #expect((DirectSQLite.plain(value) ?? expected) == expected, "\(type(of: value)) \(value)")
         }
         // The fast path answers for the store's types (nothing left to the encoder there) and for no other.
-        #expect(values.prefix(25).allSatisfy { DirectSQLite.plain($0) != nil })
-        #expect(values.dropFirst(25).allSatisfy { DirectSQLite.plain($0) == nil })
+        #expect(values.prefix(20).allSatisfy { DirectSQLite.plain($0) != nil })
+        #expect(values.dropFirst(20).allSatisfy { DirectSQLite.plain($0) == nil })
     }
 
     @Test("A kept statement whose plan could depend on its values (ORDER BY, a range, a LIMIT) is not compiled again when run with other values")

@@ -93,8 +93,7 @@ public enum CompactJSON {
             case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
             case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
             case 0x00..<0x20:
-                let digits = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), Hex.lower[Int(byte >> 4)], Hex.lower[Int(byte & 0x0F)]])
             default: out.append(byte)
             }
         }
@@ -111,7 +110,7 @@ public enum CompactJSON {
         /// Puts `value` into `node`: the special types here, any other through its own `encode(to:)`.
         static func put<T: Encodable>(_ value: T, into node: Node, path: [any CodingKey] = []) throws {
             if T.self == String.self {
-                putString(value as! String, node)
+                string(value as! String, node)
             } else if T.self == Data.self {
                 node.become(.scalar)
                 node.scalar = [UInt8(ascii: "\"")] + Array((value as! Data).base64EncodedString().utf8) + [UInt8(ascii: "\"")]
@@ -138,9 +137,16 @@ public enum CompactJSON {
         }
     }
 
-    static func number(_ node: Node, _ text: String) {
+    /// A number, `true`, `false` or `null`, as its text.
+    static func literal(_ node: Node, _ text: String) {
         node.become(.scalar)
         node.scalar = Array(text.utf8)
+    }
+
+    static func string(_ value: String, _ node: Node) {
+        node.become(.scalar)
+        node.scalar.removeAll(keepingCapacity: true)
+        writeString(value, into: &node.scalar)
     }
 
     /// A float as its own shortest text (a Float as a Float, as JSONEncoder writes it); not finite: left to JSONEncoder.
@@ -149,28 +155,28 @@ public enum CompactJSON {
             node.refused = true
             return
         }
-        number(node, value.description)
+        literal(node, value.description)
     }
 
     struct Single: SingleValueEncodingContainer {
         let node: Node
         let codingPath: [any CodingKey]
 
-        func encodeNil() { number(node, "null") }
-        func encode(_ value: Bool) { number(node, value ? "true" : "false") }
-        func encode(_ value: String) { Writer.putString(value, node) }
+        func encodeNil() { literal(node, "null") }
+        func encode(_ value: Bool) { literal(node, value ? "true" : "false") }
+        func encode(_ value: String) { string(value, node) }
         func encode(_ value: Double) { floating(node, value) }
         func encode(_ value: Float) { floating(node, value) }
-        func encode(_ value: Int) { number(node, String(value)) }
-        func encode(_ value: Int8) { number(node, String(value)) }
-        func encode(_ value: Int16) { number(node, String(value)) }
-        func encode(_ value: Int32) { number(node, String(value)) }
-        func encode(_ value: Int64) { number(node, String(value)) }
-        func encode(_ value: UInt) { number(node, String(value)) }
-        func encode(_ value: UInt8) { number(node, String(value)) }
-        func encode(_ value: UInt16) { number(node, String(value)) }
-        func encode(_ value: UInt32) { number(node, String(value)) }
-        func encode(_ value: UInt64) { number(node, String(value)) }
+        func encode(_ value: Int) { literal(node, String(value)) }
+        func encode(_ value: Int8) { literal(node, String(value)) }
+        func encode(_ value: Int16) { literal(node, String(value)) }
+        func encode(_ value: Int32) { literal(node, String(value)) }
+        func encode(_ value: Int64) { literal(node, String(value)) }
+        func encode(_ value: UInt) { literal(node, String(value)) }
+        func encode(_ value: UInt8) { literal(node, String(value)) }
+        func encode(_ value: UInt16) { literal(node, String(value)) }
+        func encode(_ value: UInt32) { literal(node, String(value)) }
+        func encode(_ value: UInt64) { literal(node, String(value)) }
         func encode<T: Encodable>(_ value: T) throws { try Writer.put(value, into: node, path: codingPath) }
     }
 
@@ -258,13 +264,5 @@ public enum CompactJSON {
             node.refused = true
             return Writer(node: Node(), codingPath: codingPath)
         }
-    }
-}
-
-extension CompactJSON.Writer {
-    static func putString(_ value: String, _ node: CompactJSON.Node) {
-        node.become(.scalar)
-        node.scalar.removeAll(keepingCapacity: true)
-        CompactJSON.writeString(value, into: &node.scalar)
     }
 }

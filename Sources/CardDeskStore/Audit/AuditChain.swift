@@ -12,12 +12,12 @@ public enum AuditChain {
 
     /// HMAC-SHA256 over a length-prefixed encoding of the fields, so no two different entries encode alike.
     public static func hash(key: SymmetricKey, sequence: Int64, event: AuditEvent, previousHash: String) -> String {
-        hex(HMAC<SHA256>.authenticationCode(for: encoding(version: "carddesk-audit-v2", sequence: sequence, event: event, previousHash: previousHash), using: key))
+        Hex.string(HMAC<SHA256>.authenticationCode(for: encoding(version: "carddesk-audit-v2", sequence: sequence, event: event, previousHash: previousHash), using: key), lowercase: true)
     }
 
     /// The unkeyed SHA-256 of logs written before the chain was keyed: read only once, when such a log is upgraded.
     static func unkeyedHash(sequence: Int64, event: AuditEvent, previousHash: String) -> String {
-        hex(SHA256.hash(data: encoding(version: "carddesk-audit-v1", sequence: sequence, event: event, previousHash: previousHash)))
+        Hex.string(SHA256.hash(data: encoding(version: "carddesk-audit-v1", sequence: sequence, event: event, previousHash: previousHash)), lowercase: true)
     }
 
     private static func encoding(version: String, sequence: Int64, event: AuditEvent, previousHash: String) -> [UInt8] {
@@ -44,10 +44,6 @@ public enum AuditChain {
         append(event.details)
         append(previousHash)
         return bytes
-    }
-
-    private static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        Hex.string(digest, lowercase: true)
     }
 
     /// The outcome of checking a chain: data, not a thrown error, so a caller can report it as it likes.

@@ -120,7 +120,7 @@ final class DirectSQLite: SQLDatabase, Sendable {
     }
 
     /// The value as SQLite takes it, without SQLiteKit's encoder, for the types the store binds (String, Int, Int64,
-    /// Data, Bool, Double and their optionals); nil for any other type (the encoder takes it). The encoder's cast to a
+    /// Data and their optionals); nil for any other type (the encoder takes it). The encoder's cast to a
     /// protocol existential looked up a conformance at every value; here each type is one metadata comparison.
     static func plain(_ value: any Encodable) -> SQLiteData? {
         func open<T: Encodable>(_ value: T) -> SQLiteData? {
@@ -132,8 +132,6 @@ final class DirectSQLite: SQLDatabase, Sendable {
             if T.self == Int64?.self { return unsafeBitCast(value, to: Int64?.self).map { .integer(Int($0)) } ?? .null }
             if T.self == Int?.self { return unsafeBitCast(value, to: Int?.self).map { .integer($0) } ?? .null }
             if T.self == Data?.self { return unsafeBitCast(value, to: Data?.self).map { .blob(ByteBuffer(bytes: $0)) } ?? .null }
-            if T.self == Bool.self { return .integer(unsafeBitCast(value, to: Bool.self) ? 1 : 0) }
-            if T.self == Double.self { return .float(unsafeBitCast(value, to: Double.self)) }
             return nil
         }
         return open(value)
