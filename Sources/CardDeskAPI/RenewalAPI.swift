@@ -9,8 +9,22 @@ public enum RenewalAPI {
         public init(challenge: String) { self.challenge = challenge }
     }
 
-    /// Starting or resuming a renewal: the card's signature over `RenewalStartMessage`.
-    public typealias Start = CardSignedChallenge
+    /// Starting or resuming a renewal: the card's signature over `RenewalStartMessage` and, when the agent knows the
+    /// card's management-key algorithm (the card says), the card's management-key witness: its answer then comes with
+    /// the renewal (`RenewalView.administration`), one request fewer than `Administer`.
+    public struct Start: Codable, Sendable {
+        public let cardSerial: String
+        public let challenge: String
+        public let signature: Data
+        public let witness: Data?
+
+        public init(cardSerial: String, challenge: String, signature: Data, witness: Data? = nil) {
+            self.cardSerial = cardSerial
+            self.challenge = challenge
+            self.signature = signature
+            self.witness = witness
+        }
+    }
 
     /// The card's management-key witness (encrypted), for the slot of `profile`.
     public struct Administer: Codable, Sendable {
@@ -23,7 +37,7 @@ public enum RenewalAPI {
     }
 
     /// The server's answer: the witness decrypted, and its own challenge for the card.
-    public struct Administration: Codable, Sendable {
+    public struct Administration: Codable, Hashable, Sendable {
         public let witness: Data
         public let challenge: Data
         public init(witness: Data, challenge: Data) {
@@ -99,9 +113,15 @@ public struct RenewalView: Codable, Hashable, Sendable {
     /// In the answers that start a renewal and that finish it: whether the card's PUK, released for an unlock that
     /// stopped, is still to be changed (nil: not said; the agent then asks the card's renewal status).
     public let pukRotationPending: Bool?
+    /// In the answer to a start that carried the card's management-key witness: its answer.
+    public let administration: RenewalAPI.Administration?
 
-    public init(id: String, token: String?, done: Bool, managementKeyAlgorithm: UInt8?, items: [Item], pukRotationPending: Bool? = nil) {
+    public init(
+        id: String, token: String?, done: Bool, managementKeyAlgorithm: UInt8?, items: [Item], pukRotationPending: Bool? = nil,
+        administration: RenewalAPI.Administration? = nil
+    ) {
         self.pukRotationPending = pukRotationPending
+        self.administration = administration
         self.id = id
         self.token = token
         self.done = done

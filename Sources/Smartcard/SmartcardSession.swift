@@ -31,11 +31,13 @@ public protocol SmartcardSession: Sendable {
     func unblockPIN(puk: String, newPIN: String) async throws
     func changePUK(current: String, new: String) async throws
 
-    /// Management-key mutual authentication: the card's encrypted witness goes to `answer` (the server), which
-    /// returns it decrypted with its own challenge; the card's encryption of that challenge comes back.
-    func authenticateAdministration(
-        algorithm: ManagementKey.Algorithm, answer: @Sendable (_ encryptedWitness: [UInt8]) async throws -> (witness: [UInt8], challenge: [UInt8])
-    ) async throws -> [UInt8]
+    /// The algorithm of the card's management key when the card says (YubiKey metadata); nil when it does not.
+    func managementKeyAlgorithm() async throws -> ManagementKey.Algorithm?
+    /// Management-key mutual authentication, first half: the card's witness, encrypted under its management key.
+    func administrationWitness(algorithm: ManagementKey.Algorithm) async throws -> [UInt8]
+    /// Second half: the witness decrypted by the key's holder (the server) and the holder's challenge; the card's
+    /// encryption of that challenge comes back. No other card command may come between the two halves.
+    func completeAdministration(algorithm: ManagementKey.Algorithm, witness: [UInt8], challenge: [UInt8]) async throws -> [UInt8]
     /// Generates a key pair in `slot`, replacing the key there (its certificate stays until a new one is written).
     func generateKeyPair(in slot: CardSlot, algorithm: CardKeyAlgorithm) async throws -> Certificate.PublicKey
     /// Writes a certificate into the certificate object of `slot`.
@@ -53,6 +55,15 @@ public protocol SmartcardSession: Sendable {
 }
 
 extension SmartcardSession {
+    /// Management-key mutual authentication: the card's encrypted witness goes to `answer` (the server), which
+    /// returns it decrypted with its own challenge; the card's encryption of that challenge comes back.
+    public func authenticateAdministration(
+        algorithm: ManagementKey.Algorithm, answer: (_ encryptedWitness: [UInt8]) async throws -> (witness: [UInt8], challenge: [UInt8])
+    ) async throws -> [UInt8] {
+        let (witness, challenge) = try await answer(try await administrationWitness(algorithm: algorithm))
+        return try await completeAdministration(algorithm: algorithm, witness: witness, challenge: challenge)
+    }
+
     /// Whether the key in `slot` is the one `certificate` certifies: the card signs a probe and the certificate's key
     /// checks it (PIV has no command to read a slot's public key). Needs a verified PIN.
     public func holdsKey(of certificate: Certificate, in slot: CardSlot) async throws -> Bool {

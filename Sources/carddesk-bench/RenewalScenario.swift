@@ -122,7 +122,7 @@ enum RenewalScenario {
     static func printRenewal(keyAlgorithm: CardKeyAlgorithm, concurrency: Int, rate: Double, rawRate: Double, cpu: (server: Double, client: Double)) {
         let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
         print("renewal, \(keyAlgorithm.rawValue) card keys, \(concurrency) in flight".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
-        print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 8 HTTP requests, 5 card signatures, 2 CA and 2 OCSP signatures, 7 transactions)", rate / rawRate))
+        print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 6 HTTP requests, 5 card signatures, 2 CA and 2 OCSP signatures, 5 transactions)", rate / rawRate))
         print(String(
             format: "  CPU per renewal: server %.2f ms, cards and client (another process) %.2f ms; the server alone on %.0f cores: %.0f /s",
             cpu.server * 1000, cpu.client * 1000, cores, cores / cpu.server

@@ -104,6 +104,57 @@ struct RenewalEngineTests {
         }
     }
 
+    @Test("The card's witness rides with the start: answered only for a renewal that goes on; one answer serves the card session, and the pairs are still issued one at a time")
+    func administrationAtStart() async throws {
+        try await RenewalFixture.with { fixture in
+            let engine = fixture.instance.renewal
+            /// The agent's start: the card signs the challenge, then gives its management-key witness.
+            func start(_ card: PIVCardSession) async throws -> RenewalView {
+                let challenge = try await engine.challenge()
+                let serial = try await card.serial()
+                let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+                let algorithm = try #require(try await card.managementKeyAlgorithm())
+                let witness = try await card.administrationWitness(algorithm: algorithm)
+                return try await engine.start(cardSerial: serial, challenge: challenge, signature: signature.rawRepresentation, encryptedWitness: witness)
+            }
+            // Not due yet: refused, with no answer to the witness (the card stays closed).
+            let notDue = try await fixture.issueCard("not-due", validityDays: 365)
+            let refused = await #expect(throws: CardDeskError.self) { try await start(notDue) }
+            #expect(refused?.code == .renewalNotOpen)
+            await #expect(throws: CardDeskError.self) { _ = try await notDue.generateKeyPair(in: .signing, algorithm: .p256) }
+
+            let card = try await fixture.issueCard("at-start")
+            let view = try await start(card)
+            let token = try #require(view.token)
+            let answer = try #require(view.administration)
+            #expect(view.items.map(\.step) == [.keyAuthorised, .keyAuthorised])
+            let algorithm = try #require(try await card.managementKeyAlgorithm())
+            #expect(algorithm.rawValue == view.managementKeyAlgorithm)
+            _ = try await card.completeAdministration(algorithm: algorithm, witness: Array(answer.witness), challenge: Array(answer.challenge))
+            // The card is administered for its session: both slots' keys can be generated without another answer.
+            let signingKey = try await card.generateKeyPair(in: .signing, algorithm: .p256)
+            let authenticationKey = try await card.generateKeyPair(in: .authentication, algorithm: .p256)
+            // But the server issues one pair at a time: the authentication pair waits until the signing pair is done.
+            let csr = try await CardPrivateKey(session: card, slot: .authentication, publicKey: authenticationKey).signingRequestDER(commonName: "authentication")
+            let attested = try #require(try await card.attestation(of: .authentication))
+            let early = await #expect(throws: CardDeskError.self) {
+                _ = try await engine.submit(renewalID: view.id, token: token, profile: .authentication, csr: csr,
+                                            attestation: attested.certificate, attestationIssuer: attested.issuer)
+            }
+            #expect(early?.code == .notAuthorised)
+            #expect(early?.reason == "The signing certificate is renewed first: one key pair at a time.")
+            let signingCSR = try await CardPrivateKey(session: card, slot: .signing, publicKey: signingKey).signingRequestDER(commonName: "signing")
+            let signingAttested = try #require(try await card.attestation(of: .signing))
+            _ = try await engine.submit(renewalID: view.id, token: token, profile: .signing, csr: signingCSR,
+                                        attestation: signingAttested.certificate, attestationIssuer: signingAttested.issuer)
+            // The answer is audited with the start, in its transaction.
+            let answered = try await fixture.audit(.renewalStep).filter { $0.contains("card administration answered") }
+            #expect(answered.count == 1)
+            #expect(answered.first?.contains("started: ") == true)
+            #expect(answered.first?.hasSuffix("card administration answered (signing keyAuthorised, authentication keyAuthorised)") == true)
+        }
+    }
+
     @Test("After renewal the new key authenticates and the old one does not")
     func oldKeyFails() async throws {
         try await RenewalFixture.with { fixture in
@@ -169,7 +220,7 @@ struct RenewalEngineTests {
         }
     }
 
-    @Test("A renewal commits 7 transactions: the start uses its challenge; each issuance and revocation carries its step and its OCSP answer")
+    @Test("A renewal commits 5 transactions: the start uses its challenge and answers the card's administration; each issuance and revocation carries its step and its OCSP answer")
     func commitsPerRenewal() async throws {
         try await RenewalFixture.with { fixture in
             let card = try await fixture.issueCard("commits")
@@ -179,9 +230,9 @@ struct RenewalEngineTests {
             try await RenewalClient(server: ServerClient(baseURL: server.url), card: card).renew(passcode: "123456") { _, _ in }
             let transactions = fixture.instance.store.commitStatistics.transactions - start
             await server.stop()
-            // The start (its challenge used, written nowhere before, and the renewal created); per key pair:
-            // administration, issuance with its step, revocation of the old certificate with its step.
-            #expect(transactions == 7)
+            // The start (its challenge used, written nowhere before, the renewal created and the card's administration
+            // answered); per key pair: issuance with its step, revocation of the old certificate with its step.
+            #expect(transactions == 5)
             try await card.verifyPIN("123456")
             let after = try #require(try await card.certificate(in: .authentication))
             let store = fixture.instance.store
@@ -192,6 +243,9 @@ struct RenewalEngineTests {
             // Every step is in the audit log, with the issuance and revocation it went with.
             let steps = try await fixture.audit(.renewalStep).filter { $0.contains("issued") || $0.contains("installed") }
             #expect(steps.count == 4)
+            // One administration for the card session, with the start.
+            let administrations = try await fixture.audit(.renewalStep).filter { $0.contains("card administration answered") }
+            #expect(administrations.count == 1 && administrations.first?.contains("started: ") == true)
             guard case .intact = try await store.verifyAuditChain() else {
                 Issue.record("the audit chain must verify after a renewal")
                 return

@@ -54,6 +54,8 @@ enum Tools {
             let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-in-\(UUID().uuidString)")
             FileManager.default.createFile(atPath: inputFile.path, contents: Data(input.utf8))
             process.standardInput = try FileHandle(forReadingFrom: inputFile)
+            // The program holds it open; the name can go at once.
+            try? FileManager.default.removeItem(at: inputFile)
         } else {
             process.standardInput = FileHandle.nullDevice
         }

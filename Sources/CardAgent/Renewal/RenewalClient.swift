@@ -39,7 +39,8 @@ public struct RenewalClient: Sendable {
         try await card.verifyPIN(passcode)
         let serial = try await card.serial()
         let vouching = try await CardVouching.wholePair(of: card)
-        try await run(try await start(serial: serial, vouching: vouching), serial: serial, progress: progress)
+        let (view, administered) = try await start(serial: serial, vouching: vouching)
+        try await run(view, administered: administered, serial: serial, progress: progress)
     }
 
     /// Repairs the card at an RA's desk (`raSessionToken` needed): new keys and certificates whatever the renewal
@@ -48,10 +49,13 @@ public struct RenewalClient: Sendable {
         guard let raSessionToken else { throw CardDeskError(.notAuthorised, "Only a Registration Authority can repair a card.") }
         try await card.verifyPIN(passcode)
         let serial = try await card.serial()
-        try await run(try await server.startRARepair(sessionToken: raSessionToken, cardSerial: serial), serial: serial, progress: progress)
+        try await run(try await server.startRARepair(sessionToken: raSessionToken, cardSerial: serial), administered: false, serial: serial, progress: progress)
     }
 
-    private func run(_ started: RenewalView, serial: String, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws {
+    /// `administered`: the card's management-key witness was answered with the start (the card stays administered).
+    private func run(
+        _ started: RenewalView, administered: Bool, serial: String, progress: @Sendable (CertificateProfileKind, Stage) async -> Void
+    ) async throws {
         var view = started
         if view.done {
             // Renewed already (an earlier run finished on the server but stopped before saying so).
@@ -59,7 +63,7 @@ public struct RenewalClient: Sendable {
             return
         }
         guard let token = view.token else { throw CardDeskError(.internalFailure, "The server started no renewal session.") }
-        let session = Session(client: self, renewal: view.id, token: token, algorithm: view.managementKeyAlgorithm)
+        var session = Session(client: self, renewal: view.id, token: token, algorithm: view.managementKeyAlgorithm, administered: administered)
         for item in view.items {
             // Cancelled (the card was taken out of the agent's reader): stop between steps; a run later resumes.
             try Task.checkCancellation()
@@ -80,16 +84,27 @@ public struct RenewalClient: Sendable {
 
     /// Starts (or resumes) the renewal with a fresh challenge signed by the card. Sent but unanswered (the server's
     /// instance went away), it is started again with a new challenge: the first one may have been used up, and
-    /// starting twice only resumes the same renewal.
-    func start(serial: String, vouching: CardSlot) async throws -> RenewalView {
+    /// starting twice only resumes the same renewal. When the card says its management-key algorithm, its witness goes
+    /// with the start and the server's answer administers the card for the whole renewal (`administered`).
+    func start(serial: String, vouching: CardSlot) async throws -> (view: RenewalView, administered: Bool) {
+        let algorithm = try await card.managementKeyAlgorithm()
         var attempt = 0
         while true {
             let challenge = try await server.challenge()
             let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: vouching)
-            let body = RenewalAPI.Start(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation))
+            // The last card command before the answer: the card waits for it.
+            var witness: Data?
+            if let algorithm { witness = Data(try await card.administrationWitness(algorithm: algorithm)) }
+            let body = RenewalAPI.Start(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation), witness: witness)
             do {
-                if let raSessionToken { return try await server.startRARenewal(sessionToken: raSessionToken, body) }
-                return try await server.startRenewal(body)
+                let view = if let raSessionToken {
+                    try await server.startRARenewal(sessionToken: raSessionToken, body)
+                } else {
+                    try await server.startRenewal(body)
+                }
+                guard let algorithm, let answer = view.administration else { return (view, false) }
+                _ = try await card.completeAdministration(algorithm: algorithm, witness: Array(answer.witness), challenge: Array(answer.challenge))
+                return (view, true)
             } catch let error as CardDeskError where error.code == .serverUnreachable && attempt < ServerClient.retryDelays.count {
                 try await Task.sleep(for: ServerClient.retryDelays[attempt])
                 attempt += 1
@@ -103,10 +118,12 @@ public struct RenewalClient: Sendable {
         let renewal: String
         let token: String
         let algorithm: UInt8?
+        /// The card's management key is authenticated in this card session (it stays so until the card is reset).
+        var administered: Bool
         var card: any SmartcardSession { client.card }
         var server: ServerClient { client.server }
 
-        func renew(_ item: RenewalView.Item, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws -> RenewalView {
+        mutating func renew(_ item: RenewalView.Item, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws -> RenewalView {
             let profile = item.profile
             let slot = CardSlot.main(for: profile)
             let issued: Certificate? = try item.newCertificate.map { try Certificate(derEncoded: Array($0)) }
@@ -146,8 +163,10 @@ public struct RenewalClient: Sendable {
             return try await confirm(profile, certificate: certificate)
         }
 
-        /// Management-key authentication for this slot: the card's witness goes to the server and back.
-        func administer(_ profile: CertificateProfileKind) async throws {
+        /// Management-key authentication, once per card session: the card's witness goes to the server (naming the
+        /// slot whose turn it is) and back.
+        mutating func administer(_ profile: CertificateProfileKind) async throws {
+            if administered { return }
             guard let raw = algorithm, let algorithm = ManagementKey.Algorithm(rawValue: raw) else {
                 throw CardDeskError(.unsupportedCard, "The server did not say how to administer this card.")
             }
@@ -156,6 +175,7 @@ public struct RenewalClient: Sendable {
                 let answer = try await server.administer(renewal: renewal, token: token, .init(profile: profile, witness: Data(witness)))
                 return (Array(answer.witness), Array(answer.challenge))
             }
+            administered = true
         }
 
         func confirm(_ profile: CertificateProfileKind, certificate: Certificate) async throws -> RenewalView {

@@ -28,7 +28,9 @@ struct RADeskRoutes {
         api.post("renewals") { request, context in
             let desk = try await desk(request, context: context)
             let body = try await request.decode(as: RenewalAPI.Start.self, context: context)
-            return try await console.renewCard(desk, cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature))
+            return try await console.renewCard(
+                desk, cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature), witness: body.witness.map(Array.init)
+            )
         }
         api.post("unlocks") { request, context in
             let desk = try await desk(request, context: context)

@@ -16,8 +16,9 @@ extension RenewalAPI.Issued: ResponseEncodable {}
 /// The renewal API, one handler per step of the renewal (see `RenewalEngine`):
 /// - `POST /api/v1/challenges` → a single-use challenge for the card to sign
 /// - `GET /api/v1/cards/{serial}/renewal` → whether renewal is available, and from when
-/// - `POST /api/v1/renewals` → start or resume, authenticated by the card's signature; returns a bearer token
-/// - `POST /api/v1/renewals/{id}/administration` → the answer to the card's management-key witness for one slot
+/// - `POST /api/v1/renewals` → start or resume, authenticated by the card's signature; returns a bearer token (and,
+///   given the card's management-key witness, its answer)
+/// - `POST /api/v1/renewals/{id}/administration` → the answer to the card's management-key witness (when not given at start)
 /// - `POST /api/v1/renewals/{id}/certificates` → the new certificate for a CSR signed by the new key
 /// - `POST /api/v1/renewals/{id}/confirmations` → the card proves the new key is in place; the old one is revoked
 struct RenewalRoutes {
@@ -38,7 +39,9 @@ struct RenewalRoutes {
             try await limiter.check(.signIn, "addr:\(context.peerAddress)")
             let body = try await request.decode(as: RenewalAPI.Start.self, context: context)
             try await limiter.check(.renewalPerCard, "card:\(try Identifiers.cardSerial(body.cardSerial))")
-            return try await engine.start(cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature))
+            return try await engine.start(
+                cardSerial: body.cardSerial, challenge: body.challenge, signature: Array(body.signature), encryptedWitness: body.witness.map(Array.init)
+            )
         }
         api.post("renewals/:id/administration") { request, context in
             let body = try await request.decode(as: RenewalAPI.Administer.self, context: context)

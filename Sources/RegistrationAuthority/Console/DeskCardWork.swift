@@ -9,13 +9,16 @@ import Smartcard
 /// passcode, and takes the new passcode from the holder at the workstation). Refusals are audited, with the reason.
 extension RAConsole {
     /// Starts (or resumes) the renewal of `cardSerial`'s certificates for its holder; the agent then drives the
-    /// renewal's steps with the token in the answer, as in self-renewal.
-    public func renewCard(_ desk: Desk, cardSerial text: String, challenge: String, signature: [UInt8]) async throws -> RenewalView {
+    /// renewal's steps with the token in the answer, as in self-renewal. `witness`: the card's management-key witness,
+    /// answered with the renewal (`RenewalEngine.start`).
+    public func renewCard(_ desk: Desk, cardSerial text: String, challenge: String, signature: [UInt8], witness: [UInt8]? = nil) async throws -> RenewalView {
         let work = try requireCardWork()
         let inForce = try await work.renewal.inForce(try Identifiers.cardSerial(text))
         let expired = inForce.earliestExpiry <= clock.now()
         let user = try await holder(of: inForce.card, desk, may: expired ? .renewExpired : .renewDue, refused: "renew")
-        let view = try await work.renewal.start(cardSerial: inForce.card.serial, challenge: challenge, signature: signature, by: renewing(desk))
+        let view = try await work.renewal.start(
+            cardSerial: inForce.card.serial, challenge: challenge, signature: signature, by: renewing(desk), encryptedWitness: witness
+        )
         try await audit(desk, "renewal \(view.id) of \(expired ? "expired" : "due") certificates for user:\(user.id)", card: inForce.card)
         return view
     }

@@ -118,7 +118,13 @@ public struct RenewalEngine: Sendable {
     /// Starts a renewal, or resumes the card's unfinished one, after checking the card's signature over the challenge.
     /// With `ra`, an RA renews the card for its holder: certificates that expired may be renewed (if the RA's role
     /// may), and the self-renewal limit does not apply (an RA renewal starts its count again).
-    public func start(cardSerial: String, challenge: String, signature: [UInt8], by ra: RADesk? = nil) async throws -> RenewalView {
+    ///
+    /// `encryptedWitness`: the card's management-key witness, when the agent knows the card's management-key algorithm
+    /// (the card said): the answer comes with the renewal (`RenewalView.administration`), in the same transaction, so
+    /// the agent needs no administration step. Given only to a renewal that goes on, never with a refusal.
+    public func start(
+        cardSerial: String, challenge: String, signature: [UInt8], by ra: RADesk? = nil, encryptedWitness: [UInt8]? = nil
+    ) async throws -> RenewalView {
         let now = clock.now()
         let cardSerial = try Identifiers.cardSerial(cardSerial)
         // Either key pair may vouch: while one slot is being renewed, the other still matches its certificate.
@@ -137,7 +143,9 @@ public struct RenewalEngine: Sendable {
             )
         }
         let by = ra.map { " by \($0.desk) (\($0.actor))" } ?? ""
-        if inForce.active != nil { return try await open(inForce, by: ra?.actor, now: now, details: "resumed\(by)", using: use) }
+        if inForce.active != nil {
+            return try await open(inForce, by: ra?.actor, now: now, details: "resumed\(by)", using: use, witness: encryptedWitness)
+        }
         let verdict = window.verdict(earliestExpiry: inForce.earliestExpiry, now: now)
         var refusal = window.refusal(verdict)
         if let ra {
@@ -161,7 +169,7 @@ public struct RenewalEngine: Sendable {
             throw refusal
         }
         if ra == nil, let refusal = try await selfRenewalRefusal(card.serial) { throw refusal }
-        return try await open(inForce, by: ra?.actor, now: now, details: "started\(by)", using: use)
+        return try await open(inForce, by: ra?.actor, now: now, details: "started\(by)", using: use, witness: encryptedWitness)
     }
 
     /// An RA repairs the card at their desk: new keys and certificates on the same card, whatever the renewal window,
@@ -176,11 +184,14 @@ public struct RenewalEngine: Sendable {
 
     /// Resumes the card's unfinished renewal, or starts one for every certificate in force, with a fresh token (and,
     /// in the same transaction, the use of the challenge that vouched for the card). `performedBy`: the RA doing it.
-    private func open(_ inForce: CardInForce, by performedBy: String?, now: Timestamp, details: String, using challenge: ChallengeUse?) async throws -> RenewalView {
+    /// With the card's management-key witness, its answer too (see `administer`).
+    private func open(
+        _ inForce: CardInForce, by performedBy: String?, now: Timestamp, details: String, using challenge: ChallengeUse?, witness: [UInt8]? = nil
+    ) async throws -> RenewalView {
         let card = inForce.card
         let token = CardChallenges.randomToken()
         var renewal: RenewalRecord
-        let state: RenewalState
+        var state: RenewalState
         var details = details
         if let active = inForce.active {
             (renewal, state) = active
@@ -198,13 +209,22 @@ public struct RenewalEngine: Sendable {
             )
             details += ": " + state.items.map { "\($0.profile) \($0.oldSerial.hex)" }.joined(separator: ", ")
         }
+        var administration: RenewalAPI.Administration?
+        if let witness, !state.isDone {
+            let answer = try CardAdministration.answer(encryptedWitness: witness, key: try CardAdministration.managementKey(of: card, masterKey: masterKey))
+            administration = RenewalAPI.Administration(witness: Data(answer.witness), challenge: Data(answer.challenge))
+            details += "; card administration answered (\(state.administrationAnswered()))"
+            renewal.state = state.stored
+        }
         try await save(&renewal, details: details, using: challenge)
-        return try await view(renewal, state: state, token: token, card: card, certificates: inForce.certificates)
+        return try await view(renewal, state: state, token: token, card: card, certificates: inForce.certificates, administration: administration)
     }
 
     /// Answers the card's management-key witness, relayed by the agent, so that the card lets the agent generate
     /// the key of `profile`'s slot and write its certificate. Only for the slot whose turn it is (the one before it
-    /// done) and only while that slot is not done: at any other time the card stays closed.
+    /// done) and only while that slot is not done: at any other time the card stays closed. The card stays
+    /// administered for the rest of its session, so the answer moves every item not done on (the later slots are
+    /// still issued one at a time: see `submit`); `start` gives the same answer when the agent sends the witness there.
     public func administer(renewalID: String, token: String, profile: CertificateProfileKind, encryptedWitness: [UInt8]) async throws -> (witness: [UInt8], challenge: [UInt8]) {
         var (renewal, state) = try await load(renewalID, token: token)
         let index = try state.index(of: profile)
@@ -216,13 +236,9 @@ public struct RenewalEngine: Sendable {
         }
         let card = try await requireCard(renewal.cardSerial)
         let answer = try CardAdministration.answer(encryptedWitness: encryptedWitness, key: try CardAdministration.managementKey(of: card, masterKey: masterKey))
-        switch state.items[index].step {
-        case .pending: state.items[index].step = .keyAuthorised
-        case .issued: state.items[index].step = .writeAuthorised
-        default: break
-        }
+        let steps = state.administrationAnswered()
         renewal.state = state.stored
-        try await save(&renewal, details: "\(profile): card administration answered (\(state.items[index].step.rawValue))")
+        try await save(&renewal, details: "\(profile): card administration answered (\(steps))")
         return answer
     }
 
@@ -247,6 +263,10 @@ public struct RenewalEngine: Sendable {
         let item = state.items[index]
         guard item.step >= .keyAuthorised, item.step != .done else {
             throw CardDeskError(.notAuthorised, "The \(profile) key was not generated in this renewal.")
+        }
+        // One key pair at a time: the other stays whole (and vouches for the card) until this one is confirmed.
+        if let earlier = state.items[..<index].first(where: { $0.step != .done }) {
+            throw CardDeskError(.notAuthorised, "The \(earlier.profile) certificate is renewed first: one key pair at a time.")
         }
         // Whatever this renewal issued for this profile before (also a certificate whose issuance was stored but
         // whose step was not, when the server stopped in between).
@@ -387,7 +407,7 @@ public struct RenewalEngine: Sendable {
     /// read from the store.
     func view(
         _ renewal: RenewalRecord, state: RenewalState, token: String?, card: CardRecord? = nil, pukRotationPending: Bool? = nil,
-        certificates: [CertificateRecord] = []
+        certificates: [CertificateRecord] = [], administration: RenewalAPI.Administration? = nil
     ) async throws -> RenewalView {
         let algorithm = try card.map { try CardAdministration.managementKey(of: $0, masterKey: masterKey).algorithm.rawValue }
         var items: [RenewalView.Item] = []
@@ -404,7 +424,7 @@ public struct RenewalEngine: Sendable {
         }
         return RenewalView(
             id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm, items: items,
-            pukRotationPending: pukRotationPending ?? card?.pukRotationPending
+            pukRotationPending: pukRotationPending ?? card?.pukRotationPending, administration: administration
         )
     }
 

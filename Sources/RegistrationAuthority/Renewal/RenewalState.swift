@@ -10,7 +10,8 @@ import Foundation
 /// resumes. For each certificate: pending → keyAuthorised (the server answered the card's management-key witness so
 /// the card could generate the slot's new key) → issued (the CA issued a certificate for that key) →
 /// writeAuthorised (the server answered the witness again, to write it, after a card reset) → done (the card proved
-/// it signs with the new key; the old certificate is revoked, superseded).
+/// it signs with the new key; the old certificate is revoked, superseded). One answer serves a card session: it moves
+/// every item not done on (the card stays administered until it is reset), and the order holds at issuance.
 public struct RenewalState: Codable, Hashable, Sendable {
     public typealias Step = RenewalStep
 
@@ -40,6 +41,19 @@ public struct RenewalState: Codable, Hashable, Sendable {
     public static let order: [CertificateProfileKind] = [.signing, .authentication]
 
     public var isDone: Bool { items.allSatisfy { $0.step == .done } }
+
+    /// The card's management-key witness was answered: the card stays administered for the rest of its session, so
+    /// every item not done may go on (a key to generate, or an issued certificate to write). Describes the steps.
+    mutating func administrationAnswered() -> String {
+        for index in items.indices {
+            switch items[index].step {
+            case .pending: items[index].step = .keyAuthorised
+            case .issued: items[index].step = .writeAuthorised
+            default: break
+            }
+        }
+        return items.filter { $0.step != .done }.map { "\($0.profile) \($0.step.rawValue)" }.joined(separator: ", ")
+    }
 
     func index(of profile: CertificateProfileKind) throws -> Int {
         guard let index = items.firstIndex(where: { $0.profile == profile }) else {

@@ -81,10 +81,16 @@ public final class PIVCardSession: SmartcardSession {
         try await selected().changePUK(current: current, new: new)
     }
 
-    public func authenticateAdministration(
-        algorithm: ManagementKey.Algorithm, answer: @Sendable ([UInt8]) async throws -> (witness: [UInt8], challenge: [UInt8])
-    ) async throws -> [UInt8] {
-        try await selected().authenticateManagementKey(algorithm: algorithm, answer: answer)
+    public func managementKeyAlgorithm() async throws -> ManagementKey.Algorithm? {
+        try await selected().metadata(PIV.KeyReference.managementKey)?.value(0x01)?.first.flatMap(ManagementKey.Algorithm.init(rawValue:))
+    }
+
+    public func administrationWitness(algorithm: ManagementKey.Algorithm) async throws -> [UInt8] {
+        try await selected().managementKeyWitness(algorithm: algorithm)
+    }
+
+    public func completeAdministration(algorithm: ManagementKey.Algorithm, witness: [UInt8], challenge: [UInt8]) async throws -> [UInt8] {
+        try await selected().completeManagementKeyAuthentication(algorithm: algorithm, witness: witness, challenge: challenge)
     }
 
     public func generateKeyPair(in slot: CardSlot, algorithm: CardKeyAlgorithm) async throws -> Certificate.PublicKey {

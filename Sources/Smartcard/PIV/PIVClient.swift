@@ -133,6 +133,13 @@ public struct PIVClient: Sendable {
     public func authenticateManagementKey(
         algorithm: ManagementKey.Algorithm, answer: (_ encryptedWitness: [UInt8]) async throws -> (witness: [UInt8], challenge: [UInt8])
     ) async throws -> [UInt8] {
+        let (plain, challenge) = try await answer(try await managementKeyWitness(algorithm: algorithm))
+        return try await completeManagementKeyAuthentication(algorithm: algorithm, witness: plain, challenge: challenge)
+    }
+
+    /// Mutual authentication's first half: the card's witness, encrypted under its management key. The card waits
+    /// for the second half; any other GENERAL AUTHENTICATE of the management key starts over.
+    public func managementKeyWitness(algorithm: ManagementKey.Algorithm) async throws -> [UInt8] {
         let first = try await channel.send(CommandAPDU(ins: PIV.Instruction.generalAuthenticate, p1: algorithm.rawValue, p2: PIV.KeyReference.managementKey,
                                                        data: TLV.encode(0x7C, TLV.encode(0x80, [])), le: 256))
         if first.status == .incorrectP1P2 {
@@ -142,7 +149,12 @@ public struct PIVClient: Sendable {
         guard let witness = TLV.parse(first.data)?.value(0x7C).flatMap(TLV.parse)?.value(0x80), witness.count == algorithm.blockSize else {
             throw CardDeskError(.corruptCard, "The card's management-key challenge is malformed.")
         }
-        let (plain, challenge) = try await answer(witness)
+        return witness
+    }
+
+    /// Mutual authentication's second half: the witness decrypted and the host's challenge; the card's encryption of
+    /// that challenge comes back.
+    public func completeManagementKeyAuthentication(algorithm: ManagementKey.Algorithm, witness plain: [UInt8], challenge: [UInt8]) async throws -> [UInt8] {
         let second = try await channel.send(CommandAPDU(ins: PIV.Instruction.generalAuthenticate, p1: algorithm.rawValue, p2: PIV.KeyReference.managementKey,
                                                         data: TLV.encode(0x7C, TLV.encode(0x80, plain) + TLV.encode(0x81, challenge)), le: 256))
         if second.status == .securityStatusNotSatisfied {
