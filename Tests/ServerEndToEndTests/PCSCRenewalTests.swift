@@ -155,6 +155,7 @@ extension PCSCTests {
                         #expect(first.stderr.contains("removed") || first.stderr.contains("no smartcard") || first.stderr.contains("not answer"), "\(context): \(first.stderr)")
                     }
                     card.stop()
+                    if fault == "remove" { PCSCTests.pauseAfterPull() }
                     // The card back in the reader (a plain one this time), and the renewal run again.
                     let again = try CardConnection(file: file)
                     try again.waitUntilInserted()

@@ -105,6 +105,14 @@ struct PCSCTests {
 
 extension PCSCTests {
     /// Waits (up to 5 s) until pcscd no longer shows a card in the reader, so that the next card goes into an empty one.
+    /// After a card was pulled out mid-command, it goes back no sooner than a hand could put it back: half a second,
+    /// more than pcscd's 0.4 s presence poll. vpcd 0.8 ignored a card that connected within about 0.1 s of such a
+    /// removal for some 20 s (`CardConnection.waitUntilInserted` then puts it in again after 5 s: each removal point
+    /// of the renewal test took 7 s instead of 2).
+    static func pauseAfterPull() {
+        Thread.sleep(forTimeInterval: 0.5)
+    }
+
     static func waitUntilReaderEmpty() {
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline, let list = try? Tools.run("opensc-tool", ["-l"]),

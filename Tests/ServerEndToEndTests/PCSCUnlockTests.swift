@@ -44,6 +44,7 @@ extension PCSCTests {
                 let first = try Self.unlock(setup, gateway: gateway, passcode: "86420975", pidFile: pidFile)
                 if !first.ok { interrupted += 1 }
                 card.stop()
+                if fault == "remove" { PCSCTests.pauseAfterPull() }
                 let again = try CardConnection(file: file)
                 try again.waitUntilInserted()
                 let second = try Self.unlock(setup, gateway: gateway, passcode: "97531086")
@@ -76,8 +77,8 @@ extension PCSCTests {
         let input = Pipe()
         let output = setup.folder.appendingPathComponent("unlock-\(UUID().uuidString.prefix(6)).out")
         let errors = setup.folder.appendingPathComponent("unlock-\(UUID().uuidString.prefix(6)).err")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         process.standardInput = input
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = try FileHandle(forWritingTo: errors)
