@@ -265,8 +265,8 @@ public struct RenewalEngine: Sendable {
             throw CardDeskError(.notAuthorised, "The \(profile) key was not generated in this renewal.")
         }
         // One key pair at a time: the other stays whole (and vouches for the card) until this one is confirmed.
-        if let earlier = state.items[..<index].first(where: { $0.step != .done }) {
-            throw CardDeskError(.notAuthorised, "The \(earlier.profile) certificate is renewed first: one key pair at a time.")
+        if let unfinished = state.items[..<index].first(where: { $0.step != .done }) {
+            throw CardDeskError(.notAuthorised, "The \(unfinished.profile) certificate is renewed first: one key pair at a time.")
         }
         // Whatever this renewal issued for this profile before (also a certificate whose issuance was stored but
         // whose step was not, when the server stopped in between).
