@@ -108,23 +108,14 @@ struct RenewalEngineTests {
     func administrationAtStart() async throws {
         try await RenewalFixture.with { fixture in
             let engine = fixture.instance.renewal
-            /// The agent's start: the card signs the challenge, then gives its management-key witness.
-            func start(_ card: PIVCardSession) async throws -> RenewalView {
-                let challenge = try await engine.challenge()
-                let serial = try await card.serial()
-                let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
-                let algorithm = try #require(try await card.managementKeyAlgorithm())
-                let witness = try await card.administrationWitness(algorithm: algorithm)
-                return try await engine.start(cardSerial: serial, challenge: challenge, signature: signature.rawRepresentation, encryptedWitness: witness)
-            }
             // Not due yet: refused, with no answer to the witness (the card stays closed).
             let notDue = try await fixture.issueCard("not-due", validityDays: 365)
-            let refused = await #expect(throws: CardDeskError.self) { try await start(notDue) }
+            let refused = await #expect(throws: CardDeskError.self) { try await fixture.start(notDue, withWitness: true) }
             #expect(refused?.code == .renewalNotOpen)
             await #expect(throws: CardDeskError.self) { _ = try await notDue.generateKeyPair(in: .signing, algorithm: .p256) }
 
             let card = try await fixture.issueCard("at-start")
-            let view = try await start(card)
+            let view = try await fixture.start(card, withWitness: true)
             let token = try #require(view.token)
             let answer = try #require(view.administration)
             #expect(view.items.map(\.step) == [.keyAuthorised, .keyAuthorised])

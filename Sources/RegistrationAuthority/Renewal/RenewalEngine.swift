@@ -211,10 +211,9 @@ public struct RenewalEngine: Sendable {
         }
         var administration: RenewalAPI.Administration?
         if let witness, !state.isDone {
-            let answer = try CardAdministration.answer(encryptedWitness: witness, key: try CardAdministration.managementKey(of: card, masterKey: masterKey))
+            let (answer, steps) = try answerAdministration(witness, of: card, renewal: &renewal, state: &state)
             administration = RenewalAPI.Administration(witness: Data(answer.witness), challenge: Data(answer.challenge))
-            details += "; card administration answered (\(state.administrationAnswered()))"
-            renewal.state = state.stored
+            details += "; card administration answered (\(steps))"
         }
         try await save(&renewal, details: details, using: challenge)
         return try await view(renewal, state: state, token: token, card: card, certificates: inForce.certificates, administration: administration)
@@ -235,11 +234,20 @@ public struct RenewalEngine: Sendable {
             throw CardDeskError(.notAuthorised, "The \(earlier.profile) certificate is renewed first: one key pair at a time.")
         }
         let card = try await requireCard(renewal.cardSerial)
-        let answer = try CardAdministration.answer(encryptedWitness: encryptedWitness, key: try CardAdministration.managementKey(of: card, masterKey: masterKey))
-        let steps = state.administrationAnswered()
-        renewal.state = state.stored
+        let (answer, steps) = try answerAdministration(encryptedWitness, of: card, renewal: &renewal, state: &state)
         try await save(&renewal, details: "\(profile): card administration answered (\(steps))")
         return answer
+    }
+
+    /// The card's witness answered with its management key, and the renewal's items moved on with it (the card stays
+    /// administered for its session): the answer, and the steps for the audit entry. The caller stores the renewal.
+    private func answerAdministration(
+        _ witness: [UInt8], of card: CardRecord, renewal: inout RenewalRecord, state: inout RenewalState
+    ) throws -> (answer: (witness: [UInt8], challenge: [UInt8]), steps: String) {
+        let answer = try CardAdministration.answer(encryptedWitness: witness, key: try CardAdministration.managementKey(of: card, masterKey: masterKey))
+        let steps = state.administrationAnswered()
+        renewal.state = state.stored
+        return (answer, steps)
     }
 
     /// Issues the new certificate for a CSR signed by the new key. Repeating it with the same key returns the same

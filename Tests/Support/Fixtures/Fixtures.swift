@@ -70,12 +70,20 @@ public struct RenewalFixture: Sendable {
         return found.withLock { $0 }
     }
 
-    /// Starts a renewal as the agent does: a fresh challenge signed by the card's authentication key.
-    public func start(_ card: PIVCardSession, claiming serial: String? = nil) async throws -> RenewalView {
+    /// Starts a renewal as the agent does: a fresh challenge signed by the card's authentication key; `withWitness`:
+    /// then the card's management-key witness too (its algorithm from the card), as the agent sends it with the start.
+    public func start(_ card: PIVCardSession, claiming serial: String? = nil, withWitness: Bool = false) async throws -> RenewalView {
         let challenge = try await instance.renewal.challenge()
         let cardSerial = try await card.serial()
         let signature = try await card.sign(RenewalStartMessage.make(challenge: challenge, cardSerial: serial ?? cardSerial), with: .authentication)
-        return try await instance.renewal.start(cardSerial: serial ?? cardSerial, challenge: challenge, signature: signature.rawRepresentation)
+        var witness: [UInt8]?
+        if withWitness {
+            guard let algorithm = try await card.managementKeyAlgorithm() else { throw CardDeskError(.unsupportedCard, "the card does not say its management key's algorithm") }
+            witness = try await card.administrationWitness(algorithm: algorithm)
+        }
+        return try await instance.renewal.start(
+            cardSerial: serial ?? cardSerial, challenge: challenge, signature: signature.rawRepresentation, encryptedWitness: witness
+        )
     }
 }
 
