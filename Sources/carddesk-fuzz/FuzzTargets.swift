@@ -41,8 +41,9 @@ enum FuzzTargets {
     }
 
     /// The JSON request bodies of the server and the bridge: the first byte picks the type, the rest is the body.
-    /// Whatever decodes must encode and decode again to the same bytes; every string in it goes through the
-    /// identifier checks the routes apply, which may refuse it (CardDeskError) but never crash.
+    /// Whatever decodes must encode and decode again to the same bytes, and read the same with `CompactJSON` (or be
+    /// refused there); every string in it goes through the identifier checks the routes apply, which may refuse it
+    /// (CardDeskError) but never crash.
     static func json(_ bytes: [UInt8]) {
         guard let selector = bytes.first else { return }
         let body = Data(bytes.dropFirst())
@@ -60,14 +61,26 @@ enum FuzzTargets {
         roundTrip(BridgeAPI.HandoverRequest.self), roundTrip(BridgeAPI.Passcode.self), roundTrip(BridgeAPI.ContactConsent.self),
         roundTrip(BridgeAPI.NewPasscode.self), roundTrip(BridgeAPI.ChangePasscode.self), roundTrip(BridgeAPI.UnlockCode.self),
         roundTrip(BridgeAPI.UnlockChannel.self), roundTrip(BridgeAPI.ChooseRole.self), roundTrip(LoginAPI.AgentCheckIn.self),
+        roundTrip(LoginAPI.Login.self), roundTrip(RenewalAPI.Start.self), roundTrip(EnrolmentAPI.Begin.self),
+        roundTrip(EnrolmentAPI.Submit.self), roundTrip(EnrolmentAPI.Complete.self), roundTrip(RADeskAPI.Issue.self),
+        roundTrip(RADeskAPI.Card.self), roundTrip(RADeskAPI.UnlockDone.self), roundTrip(BridgeAPI.IssueCard.self),
     ]
 
     private static func roundTrip<T: Codable & SendableMetatype>(_ type: T.Type) -> @Sendable (Data) -> Void {
         { data in
-            guard let value = try? JSONDecoder().decode(T.self, from: data) else { return }
+            // The server reads bodies with CompactJSON where it can, JSONDecoder otherwise: the first must never
+            // read what the second refuses, nor read it differently.
+            let compact = try? CompactJSON.decode(T.self, from: data)
+            guard let value = try? JSONDecoder().decode(T.self, from: data) else {
+                if compact != nil { fatalError("CompactJSON read a \(T.self) that JSONDecoder refuses: \(String(decoding: data, as: UTF8.self))") }
+                return
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             guard let once = try? encoder.encode(value) else { fatalError("\(T.self) decoded but does not encode") }
+            if let compact, (try? encoder.encode(compact)) != once {
+                fatalError("CompactJSON read a \(T.self) differently from JSONDecoder: \(String(decoding: data, as: UTF8.self))")
+            }
             guard let again = try? JSONDecoder().decode(T.self, from: once), let twice = try? encoder.encode(again), once == twice else {
                 fatalError("\(T.self) does not round-trip: \(String(decoding: once, as: UTF8.self))")
             }

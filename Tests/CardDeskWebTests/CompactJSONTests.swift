@@ -58,15 +58,14 @@ struct CompactJSONTests {
         }
     }
 
-    struct Everything: Codable, Equatable {
+    /// Every kind of value a body may hold except fractional numbers (which `CompactJSON` leaves to `JSONDecoder`).
+    struct Plain: Codable, Equatable {
         enum Kind: String, Codable { case one, two }
         struct Inner: Codable, Equatable { let values: [Int?]; let nested: [[String]] }
         let kind: Kind
         let numbers: [Int64]
         let unsigned: UInt64
         let small: Int8
-        let decimal: Double
-        let float: Float
         let flag: Bool
         let missing: String?
         let table: [String: Int]
@@ -75,13 +74,21 @@ struct CompactJSONTests {
         let blobs: [Data]
     }
 
+    static let plain = Plain(
+        kind: .two, numbers: [Int64.min, -1, 0, Int64.max], unsigned: UInt64.max, small: -128, flag: true, missing: nil,
+        table: ["a": 1, "\"b\"": 2, "": 3], numbered: [7: "seven", -1: "minus"],
+        inner: .init(values: [1, nil, 3], nested: [[], ["x", "y"]]), blobs: [Data(), Data([0, 255])]
+    )
+
+    struct Everything: Codable, Equatable {
+        let plain: Plain
+        let decimal: Double
+        let float: Float
+    }
+
     @Test("Numbers, booleans, null, nested containers, dictionaries and arrays of data read back equal")
     func everything() throws {
-        let value = Everything(
-            kind: .two, numbers: [Int64.min, -1, 0, Int64.max], unsigned: UInt64.max, small: -128, decimal: -0.000001234,
-            float: 1.1, flag: true, missing: nil, table: ["a": 1, "\"b\"": 2, "": 3], numbered: [7: "seven", -1: "minus"],
-            inner: .init(values: [1, nil, 3], nested: [[], ["x", "y"]]), blobs: [Data(), Data([0, 255])]
-        )
+        let value = Everything(plain: Self.plain, decimal: -0.000001234, float: 1.1)
         let ours = try CompactJSON.encode(value)
         #expect(try JSONDecoder().decode(Everything.self, from: Data(ours)) == value)
         #expect(try Self.sameJSON(ours, JSONEncoder().encode(value)))
@@ -115,5 +122,92 @@ struct CompactJSONTests {
         }
         #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.encode([Double.nan]) }
         #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.encode(URL(string: "https://example.org/a b")) }
+    }
+
+    // MARK: Reading request bodies
+
+    /// What `CompactJSON.decode` read, written again with sorted keys: nil when it refused.
+    static func compactReading<T: Codable>(_ type: T.Type, _ text: [UInt8]) -> Data? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? CompactJSON.decode(T.self, from: text)).flatMap { try? encoder.encode($0) }
+    }
+
+    /// What `JSONDecoder` read, written the same way: nil when it refused.
+    static func foundationReading<T: Codable>(_ type: T.Type, _ text: [UInt8]) -> Data? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? JSONDecoder().decode(T.self, from: Data(text))).flatMap { try? encoder.encode($0) }
+    }
+
+    /// CompactJSON reads `body` (which JSONEncoder wrote), as JSONDecoder reads it.
+    static func readsAlike<T: Codable>(_ type: T.Type, _ body: Data) {
+        let compact = compactReading(T.self, Array(body))
+        #expect(compact != nil, "CompactJSON refused a \(T.self) JSONEncoder wrote")
+        #expect(compact == foundationReading(T.self, Array(body)))
+    }
+
+    @Test("The API's request bodies read as JSONDecoder reads them, for awkward strings and optional fields present or not")
+    func requestBodies() throws {
+        let encoder = JSONEncoder()
+        for text in Self.awkwardStrings {
+            let data = Data(text.utf8)
+            Self.readsAlike(LoginAPI.Login.self, try encoder.encode(LoginAPI.Login(cardSerial: text, challenge: text, signature: data)))
+            Self.readsAlike(RenewalAPI.Start.self, try encoder.encode(RenewalAPI.Start(cardSerial: text, challenge: text, signature: data, witness: text.isEmpty ? nil : data)))
+            Self.readsAlike(RenewalAPI.Submit.self, try encoder.encode(RenewalAPI.Submit(profile: .signing, csr: data, attestation: text.isEmpty ? nil : data)))
+            Self.readsAlike(LoginAPI.AgentCheckIn.self, try encoder.encode(LoginAPI.AgentCheckIn(bridgePort: 43490)))
+        }
+        // Escapes, whitespace between tokens, and keys in any order.
+        let escaped = Array(#" { "signature" : "AAEC/w==" ,"challenge":"\u00e9\ud83e\udeaa\n\/\"\\\b\f\r\t","cardSerial":"A1" } "#.utf8)
+        let read = try CompactJSON.decode(LoginAPI.Login.self, from: escaped)
+        #expect(read.challenge == "é🪪\n/\"\\\u{8}\u{c}\r\t")
+        #expect(read.signature == Data([0, 1, 2, 255]))
+        #expect(Self.compactReading(LoginAPI.Login.self, escaped) == Self.foundationReading(LoginAPI.Login.self, escaped))
+    }
+
+    @Test("Whole numbers at their limits, booleans, null, enumerations, nested containers and dictionaries read back equal")
+    func plainValues() throws {
+        let text = Array(try JSONEncoder().encode(Self.plain))
+        #expect(try CompactJSON.decode(Plain.self, from: text) == Self.plain)
+        #expect(try CompactJSON.decode([String?].self, from: Array(#"["a",null]"#.utf8)) == ["a", nil])
+        #expect(try CompactJSON.decode(Int8.self, from: Array("-128".utf8)) == -128)
+    }
+
+    struct Port: Codable { let port: Int }
+    struct Stamp: Codable { let at: Date }
+    struct Amount: Codable { let amount: Double }
+
+    @Test("What JSONDecoder refuses, or reads by its own rules, CompactJSON refuses too")
+    func readingLeftToFoundation() throws {
+        let texts: [[UInt8]] = [
+            #"{"port":1,"port":2}"#, #"{"port":01}"#, #"{"port":1.0}"#, #"{"port":1e2}"#, #"{"port":-0.5}"#,
+            #"{"port":99999999999999999999}"#, #"{"port":"1"}"#, #"{"port":1}x"#, #"{"port":1,}"#, #"{,}"#, "", " ",
+            #"{"port":true}"#, #"{"port":null}"#, #"{}"#, #"{"port":+1}"#, #"{"port":-}"#, #"{'port':1}"#,
+        ].map { Array($0.utf8) } + [
+            [0xEF, 0xBB, 0xBF] + Array(#"{"port":1}"#.utf8),
+        ]
+        for text in texts {
+            #expect(throws: CompactJSON.Unsupported.self, "\(String(decoding: text, as: UTF8.self))") { try CompactJSON.decode(Port.self, from: text) }
+        }
+        let strings: [[UInt8]] = [
+            Array(#""\ud800""#.utf8), Array(#""\udc00x""#.utf8), Array(#""\ud800\u0041""#.utf8), Array(#""\x""#.utf8),
+            Array(#""\u12""#.utf8), Array("\"tab\there\"".utf8), [0x22, 0xC3, 0x28, 0x22], [0x22, 0xFF, 0x22], Array(#""open"#.utf8),
+        ]
+        for text in strings {
+            #expect(throws: CompactJSON.Unsupported.self, "\(text)") { try CompactJSON.decode(String.self, from: text) }
+        }
+        #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode(Stamp.self, from: Array(#"{"at":"2026-12-01T10:00:00Z"}"#.utf8)) }
+        #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode(Amount.self, from: Array(#"{"amount":1}"#.utf8)) }
+        #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode(Data.self, from: Array(#""not base64!""#.utf8)) }
+        let deep = Array((String(repeating: "[", count: 65) + String(repeating: "]", count: 65)).utf8)
+        #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode([[[Int]]].self, from: deep) }
+        // Malformed bodies and wrong values JSONDecoder refuses too: the fallback gives its message. (A duplicate key,
+        // a leading zero, a fraction or an exponent, a trailing comma, single quotes and a byte-order mark it may read
+        // by rules of its own, some of them JSON5's: it reads `{'port':1}`, which is why they are all left to it.)
+        let refusedByBoth = [
+            #"{"port":99999999999999999999}"#, #"{"port":"1"}"#, #"{"port":1}x"#, #"{,}"#, "", " ", #"{"port":true}"#,
+            #"{"port":null}"#, #"{}"#, #"{"port":+1}"#, #"{"port":-}"#,
+        ]
+        for text in refusedByBoth { #expect(Self.foundationReading(Port.self, Array(text.utf8)) == nil, "\(text)") }
     }
 }

@@ -1,3 +1,4 @@
+import CardDeskStore
 import CertificateAuthority
 import Crypto
 import _CryptoExtras
@@ -29,7 +30,7 @@ struct CardChallengesTests {
         #expect(CardChallenges.bytes(base64URL: "AAA") == [0, 0])
         // A challenge altered in its last character's spare bits is not the same challenge.
         // (40 bytes: the last character carries 2 bits and 4 spare ones, so it is one of A, Q, g, w.)
-        let challenge = CardChallenges.issue(purpose: "login", key: SymmetricKey(size: .bits256), clock: SystemClock())
+        let challenge = CardChallenges.issue(purpose: "login", key: KeyedMAC(key: SymmetricKey(size: .bits256)), clock: SystemClock())
         #expect(challenge.utf8.count == 54)
         #expect(CardChallenges.bytes(base64URL: challenge)?.count == 40)
         let spareBitSet: [Character: String] = ["A": "B", "Q": "R", "g": "h", "w": "x"]
@@ -37,6 +38,29 @@ struct CardChallengesTests {
         #expect(CardChallenges.bytes(base64URL: altered) == nil)
         #expect(CardChallenges.randomToken() != CardChallenges.randomToken())
         #expect(CardChallenges.randomToken().utf8.count == 43)
+    }
+
+    @Test("A key set up once gives HMAC-SHA256's code for every message, one after another and at once")
+    func keyedMAC() async throws {
+        for keySize in [16, 32, 64, 65, 100] {
+            let key = SymmetricKey(data: (0..<keySize).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) })
+            let keyed = KeyedMAC(key: key)
+            let messages: [[UInt8]] = [[], [0], Array("carddesk-challenge:login:".utf8), (0..<1_000).map { UInt8(truncatingIfNeeded: $0) }]
+            // Twice over: a code must not change the set-up key the next one starts from.
+            for message in messages + messages {
+                #expect(Array(keyed.code(for: message)) == Array(HMAC<SHA256>.authenticationCode(for: message, using: key)))
+            }
+            let codes = await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<64 {
+                    group.addTask {
+                        let message = messages[index % messages.count]
+                        return Array(keyed.code(for: message)) == Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+                    }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(codes.count == 64 && codes.allSatisfy { $0 })
+        }
     }
 
     @Test("A certificate's public key is read from its DER alone, as swift-certificates reads it: v3 and v1, P-256 and RSA")

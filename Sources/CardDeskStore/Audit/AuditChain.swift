@@ -12,7 +12,12 @@ public enum AuditChain {
 
     /// HMAC-SHA256 over a length-prefixed encoding of the fields, so no two different entries encode alike.
     public static func hash(key: SymmetricKey, sequence: Int64, event: AuditEvent, previousHash: String) -> String {
-        Hex.string(HMAC<SHA256>.authenticationCode(for: encoding(version: "carddesk-audit-v2", sequence: sequence, event: event, previousHash: previousHash), using: key), lowercase: true)
+        hash(key: KeyedMAC(key: key), sequence: sequence, event: event, previousHash: previousHash)
+    }
+
+    /// The same, with the key already set up (what the store does for each entry it appends).
+    public static func hash(key: KeyedMAC, sequence: Int64, event: AuditEvent, previousHash: String) -> String {
+        Hex.string(key.code(for: encoding(version: "carddesk-audit-v2", sequence: sequence, event: event, previousHash: previousHash)), lowercase: true)
     }
 
     /// The unkeyed SHA-256 of logs written before the chain was keyed: read only once, when such a log is upgraded.
@@ -57,7 +62,8 @@ public enum AuditChain {
     /// that entry must still be in the log with that hash: a log rewritten or cut back by someone who holds the key
     /// fails here.
     public static func verify(_ log: any AuditLogReader, key: SymmetricKey, anchor: Anchor? = nil) async throws -> Verdict {
-        try await verify(log, anchor: anchor) { hash(key: key, sequence: $0, event: $1, previousHash: $2) }
+        let keyed = KeyedMAC(key: key)
+        return try await verify(log, anchor: anchor) { hash(key: keyed, sequence: $0, event: $1, previousHash: $2) }
     }
 
     /// A head kept outside the database: `SEQUENCE:HASH`.

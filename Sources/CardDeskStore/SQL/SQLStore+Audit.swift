@@ -16,7 +16,7 @@ extension SQLStore: AuditLogReader, AuditLogWriter {
         }
         let (previousSequence, previousHash) = try await batch.auditHead(locked: host.flavour == .postgres)
         let sequence = previousSequence + 1
-        let hash = AuditChain.hash(key: auditKey, sequence: sequence, event: event, previousHash: previousHash)
+        let hash = AuditChain.hash(key: auditMAC, sequence: sequence, event: event, previousHash: previousHash)
         try await db.raw("""
             INSERT INTO audit_events (seq, at, actor, action, subject, outcome, details, prev_hash, hash)
             VALUES (\(bind: sequence), \(bind: event.time.millisecondsSince1970), \(bind: event.actor), \(bind: event.action.rawValue),

@@ -12,11 +12,14 @@ public final class SQLStore: Sendable {
     /// The audit chain's HMAC key (derived from the master key): who can write the database without it cannot
     /// forge the chain.
     let auditKey: SymmetricKey
+    /// The same key, set up once for the entries this store appends.
+    let auditMAC: KeyedMAC
 
     private init(host: DatabaseHost, location: DatabaseLocation, auditKey: SymmetricKey) {
         self.host = host
         self.location = location
         self.auditKey = auditKey
+        auditMAC = KeyedMAC(key: auditKey)
     }
 
     /// Opens (and creates or migrates) the store.

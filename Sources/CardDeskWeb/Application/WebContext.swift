@@ -21,6 +21,9 @@ public struct WebContext: RequestContext, RemoteAddressRequestContext {
     /// JSON answers without Foundation's encoder for what CardDesk sends (see `CompactJSON`).
     public var responseEncoder: APIResponseEncoder { APIResponseEncoder() }
 
+    /// JSON bodies without Foundation's decoder where they allow it (see `APIRequestDecoder`).
+    public var requestDecoder: APIRequestDecoder { APIRequestDecoder() }
+
     /// The client's IP address as text ("127.0.0.1"): the TCP peer's, or the one a trusted proxy forwarded; or
     /// "unknown". Rate limits and the agent presence check count by it.
     var peerAddress: String { forwardedFor ?? remoteAddress?.ipAddress ?? "unknown" }

@@ -51,8 +51,17 @@ public struct OCSPCertID: Hashable, Sendable {
             case .sha256: Array(SHA256.hash(data: bytes))
             }
         }
-        let nameHash = digest(nameDER)
-        let keyHash = digest(keyBits)
+        try self.init(serial: serial, hash: hash, nameHash: digest(nameDER), keyHash: digest(keyBits))
+    }
+
+    /// The CertID for `serial` issued by one of this CA's issuers, from the hashes it holds (what pre-signing an
+    /// answer at every issuance and revocation uses: the issuer's name and key are not encoded and hashed again).
+    init(serial: SerialNumber, issuer: IssuingCA, hash: HashAlgorithm = .sha1) throws {
+        let internalHash: CertIDHashAlgorithm = hash == .sha1 ? .sha1 : .sha256
+        try self.init(serial: serial, hash: hash, nameHash: issuer.nameHashes[internalHash]!, keyHash: issuer.keyHashes[internalHash]!)
+    }
+
+    private init(serial: SerialNumber, hash: HashAlgorithm, nameHash: [UInt8], keyHash: [UInt8]) throws {
         var coder = DER.Serializer()
         try coder.appendConstructedNode(identifier: .sequence) { coder in
             try coder.serialize(SignatureAlgorithmIdentifier(oid: hash == .sha1 ? CertIDHashAlgorithm.sha1OID : CertIDHashAlgorithm.sha256OID, hasNullParameters: true))
@@ -60,7 +69,11 @@ public struct OCSPCertID: Hashable, Sendable {
             try coder.serialize(ASN1OctetString(contentBytes: keyHash[...]))
             coder.appendUnsignedInteger(serial.bytes)
         }
-        try self.init(derEncoded: try DER.parse(coder.serializedBytes))
+        encoded = coder.serializedBytes
+        hashAlgorithm = hash
+        issuerNameHash = nameHash
+        issuerKeyHash = keyHash
+        self.serial = serial
     }
 
     /// Whether this CertID names a certificate of `issuer`.

@@ -133,7 +133,7 @@ extension OCSPResponder {
         // No answer outlives the certificate of the responder that signs it, and each is signed again at half its life.
         let nextUpdate = min(now.adding(seconds: validitySeconds), responder.notAfter)
         let refreshAfter = Timestamp(millisecondsSince1970: now.millisecondsSince1970 + (nextUpdate.millisecondsSince1970 - now.millisecondsSince1970) / 2)
-        let certID = try OCSPCertID(serial: record.serial, issuer: issuer.certificate)
+        let certID = try OCSPCertID(serial: record.serial, issuer: issuer)
         let der = try await OCSPResponse.sign(
             by: responder, responses: [.init(certID: certID, status: OCSPResponse.CertStatus(record, now: now), thisUpdate: now, nextUpdate: nextUpdate)], producedAt: now, nonce: nil
         )

@@ -18,7 +18,7 @@ public enum CardChallenges {
     /// Nothing is stored: the challenge carries its expiry and a MAC of both (under `key`, from the master key, so every
     /// instance of the server can check it), and only a challenge that is used is written, in the transaction that
     /// uses it. An unauthenticated request for challenges writes nothing.
-    static func issue(purpose: String, key: SymmetricKey, clock: any WallClock) -> String {
+    static func issue(purpose: String, key: KeyedMAC, clock: any WallClock) -> String {
         let nonce = SecureRandom.bytes(16)
         let expiry = clock.now().adding(seconds: lifetime).millisecondsSince1970
         let expiryBytes = (0..<8).map { UInt8(truncatingIfNeeded: expiry >> (56 - 8 * $0)) }
@@ -26,7 +26,7 @@ public enum CardChallenges {
     }
 
     /// A challenge CardDesk gave out for `purpose` and that has not expired: what using it writes. Nil otherwise.
-    static func check(_ challenge: String, purpose: String, key: SymmetricKey, now: Timestamp) -> ChallengeUse? {
+    static func check(_ challenge: String, purpose: String, key: KeyedMAC, now: Timestamp) -> ChallengeUse? {
         guard let bytes = bytes(base64URL: challenge), bytes.count == 40 else { return nil }
         let body = Array(bytes[0..<24])
         guard ConstantTime.equal(Array(bytes[24...]), mac(purpose: purpose, body, key: key)) else { return nil }
@@ -35,8 +35,8 @@ public enum CardChallenges {
         return ChallengeUse(hash: hash(challenge), purpose: purpose, expiresAt: Timestamp(millisecondsSince1970: expiry), usedAt: now)
     }
 
-    private static func mac(purpose: String, _ body: [UInt8], key: SymmetricKey) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array("carddesk-challenge:\(purpose):".utf8) + body, using: key)).prefix(16).map { $0 }
+    private static func mac(purpose: String, _ body: [UInt8], key: KeyedMAC) -> [UInt8] {
+        Array(Array(key.code(for: Array("carddesk-challenge:\(purpose):".utf8) + body)).prefix(16))
     }
 
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
@@ -111,7 +111,7 @@ public enum CardChallenges {
     /// words its own advice. `retry` ends the expired-challenge message.
     static func signer(
         of signature: [UInt8], over message: [UInt8], challenge: String, purpose: String, cardSerial: String, retry: String,
-        store: any RenewalStore, key: SymmetricKey, now: Timestamp, anyKeyPair: Bool = false, deferUse: Bool = false
+        store: any RenewalStore, key: KeyedMAC, now: Timestamp, anyKeyPair: Bool = false, deferUse: Bool = false
     ) async throws -> (card: CardRecord, inForce: CardInForce, signer: CertificateRecord, use: ChallengeUse) {
         let challenge = try Identifiers.token(challenge)
         let signature = try Identifiers.signature(signature)

@@ -30,7 +30,7 @@ public struct RenewalEngine: Sendable {
     /// How many times in a row a holder may renew a card themselves before their RA must (0: no limit).
     public let selfRenewalLimit: Int
     /// The key of the card challenges' MACs (from the master key: every instance checks the others' challenges).
-    let challengeKey: SymmetricKey
+    let challengeKey: KeyedMAC
     /// How long a renewal token is valid after the last (re)authentication.
     static let tokenLifetime: Int64 = 600
     /// Told just before and just after each of the renewal's commits (nil in production; see `RenewalCommitWatch`).
@@ -48,7 +48,7 @@ public struct RenewalEngine: Sendable {
         self.authority = authority
         self.store = store
         self.masterKey = masterKey
-        self.challengeKey = masterKey.derivedKey(label: CardChallenges.keyLabel)
+        self.challengeKey = KeyedMAC(key: masterKey.derivedKey(label: CardChallenges.keyLabel))
         self.clock = clock
         self.window = window
     }

@@ -27,7 +27,7 @@ public struct UnlockService: Sendable {
     public let allowedEmailDomains: [String]
     let codeKey: SymmetricKey
     /// The key of the card challenges' MACs (`CardChallenges`).
-    let challengeKey: SymmetricKey
+    let challengeKey: KeyedMAC
 
     /// How long the token from a right code may be used to reset the card.
     public static let tokenLifetime: Int64 = 10 * 60
@@ -38,7 +38,7 @@ public struct UnlockService: Sendable {
         self.clock = clock
         self.allowedEmailDomains = allowedEmailDomains
         self.codeKey = masterKey.derivedKey(label: "one-time-codes")
-        self.challengeKey = masterKey.derivedKey(label: CardChallenges.keyLabel)
+        self.challengeKey = KeyedMAC(key: masterKey.derivedKey(label: CardChallenges.keyLabel))
     }
 
     // MARK: Unlock
