@@ -279,20 +279,19 @@ extension CompactJSON {
         case .string(let text): return T.self == String.self ? unsafeBitCast(text, to: T.self) : nil
         case .bool(let flag): return T.self == Bool.self ? unsafeBitCast(flag, to: T.self) : nil
         case .integer(let text):
-            func whole<I: FixedWidthInteger>(_: I.Type) -> T? { I(text).map { $0 as! T } }
-            switch T.self {
-            case is Int.Type: return whole(Int.self)
-            case is Int64.Type: return whole(Int64.self)
-            case is Int32.Type: return whole(Int32.self)
-            case is Int16.Type: return whole(Int16.self)
-            case is Int8.Type: return whole(Int8.self)
-            case is UInt.Type: return whole(UInt.self)
-            case is UInt64.Type: return whole(UInt64.self)
-            case is UInt32.Type: return whole(UInt32.self)
-            case is UInt16.Type: return whole(UInt16.self)
-            case is UInt8.Type: return whole(UInt8.self)
-            default: return nil
-            }
+            // Metatype comparisons, not casts: a cast to a protocol looks up a conformance at every value.
+            func whole<I: FixedWidthInteger>(_: I.Type) -> T? { I(text).map { unsafeBitCast($0, to: T.self) } }
+            if T.self == Int.self { return whole(Int.self) }
+            if T.self == Int64.self { return whole(Int64.self) }
+            if T.self == Int32.self { return whole(Int32.self) }
+            if T.self == Int16.self { return whole(Int16.self) }
+            if T.self == Int8.self { return whole(Int8.self) }
+            if T.self == UInt.self { return whole(UInt.self) }
+            if T.self == UInt64.self { return whole(UInt64.self) }
+            if T.self == UInt32.self { return whole(UInt32.self) }
+            if T.self == UInt16.self { return whole(UInt16.self) }
+            if T.self == UInt8.self { return whole(UInt8.self) }
+            return nil
         default: return nil
         }
     }
@@ -301,7 +300,8 @@ extension CompactJSON {
     /// through its own `init(from:)` (which would ask this decoder for the same scalar).
     static func isScalarType<T>(_ type: T.Type) -> Bool {
         T.self == String.self || T.self == Bool.self || T.self == Double.self || T.self == Float.self
-            || T.self is any FixedWidthInteger.Type
+            || T.self == Int.self || T.self == Int64.self || T.self == Int32.self || T.self == Int16.self || T.self == Int8.self
+            || T.self == UInt.self || T.self == UInt64.self || T.self == UInt32.self || T.self == UInt16.self || T.self == UInt8.self
     }
 
     /// `T` from `value` in a generic decode: a scalar directly, anything else through its `init(from:)`.
