@@ -149,7 +149,7 @@ public struct SMTPSender: MessageSender {
             "To: <\(to)>",
             "Subject: \(subject)",
             "Date: \(formatter.string(from: Date()))",
-            "Message-ID: <\(UUID().uuidString.lowercased())@carddesk>",
+            "Message-ID: <\(SecureRandom.uuid())@carddesk>",
             "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=utf-8",
             "Content-Transfer-Encoding: 8bit",

@@ -1,4 +1,5 @@
 import CardDeskCore
+import Foundation
 import Testing
 
 @Suite("Secure random bytes")
@@ -17,5 +18,20 @@ struct SecureRandomTests {
         }
         // Spread: in 64 KiB every byte value turns up.
         #expect(Set(SecureRandom.bytes(65_536)).count == 256)
+    }
+
+    @Test("Record IDs are version 4 UUIDs in lowercase, as Foundation reads them, different each time")
+    func uuids() throws {
+        var seen = Set<String>()
+        for _ in 0..<1_000 {
+            let id = SecureRandom.uuid()
+            let parsed = try #require(UUID(uuidString: id))
+            #expect(parsed.uuidString.lowercased() == id)
+            let characters = Array(id)
+            #expect(characters.count == 36 && characters[14] == "4" && "89ab".contains(characters[19]))
+            #expect(id == id.lowercased())
+            seen.insert(id)
+        }
+        #expect(seen.count == 1_000)
     }
 }

@@ -45,7 +45,7 @@ public struct CardEnrolment: Sendable {
         let token = CardChallenges.randomToken()
         let now = clock.now()
         let record = EnrolmentRecord(
-            id: UUID().uuidString.lowercased(), tokenHash: CardChallenges.hash(token), userID: user.id, keyAlgorithm: keyAlgorithm.rawValue,
+            id: SecureRandom.uuid(), tokenHash: CardChallenges.hash(token), userID: user.id, keyAlgorithm: keyAlgorithm.rawValue,
             validityDays: validityDays, cardSerial: nil, status: .open, createdAt: now, expiresAt: now.adding(seconds: Self.tokenLifetime)
         )
         try await store.addEnrolment(record, audit: AuditEvent(

@@ -46,7 +46,7 @@ public struct LoginService: Sendable {
             }
             let token = CardChallenges.randomToken()
             let session = SessionRecord(
-                id: UUID().uuidString.lowercased(), tokenHash: CardChallenges.hash(token), userID: user.id, cardSerial: card.serial,
+                id: SecureRandom.uuid(), tokenHash: CardChallenges.hash(token), userID: user.id, cardSerial: card.serial,
                 certificateSerial: certificate.serial, role: user.roles.count == 1 ? user.roles[0] : nil, createdAt: now, lastSeenAt: now
             )
             guard try await store.addSession(session, audit: AuditEvent(
@@ -140,7 +140,7 @@ public struct LoginService: Sendable {
         }
         let token = CardChallenges.randomToken()
         let session = SessionRecord(
-            id: UUID().uuidString.lowercased(), tokenHash: CardChallenges.hash(token), userID: parent.userID, cardSerial: parent.cardSerial,
+            id: SecureRandom.uuid(), tokenHash: CardChallenges.hash(token), userID: parent.userID, cardSerial: parent.cardSerial,
             certificateSerial: parent.certificateSerial, role: parent.role, createdAt: now, lastSeenAt: now, parentID: parent.id
         )
         try await store.addSession(session, audit: AuditEvent(

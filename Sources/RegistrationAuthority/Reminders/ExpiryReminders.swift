@@ -36,7 +36,7 @@ public struct ExpiryReminders: Sendable {
             let left = card.notAfter.millisecondsSince1970 - now.millisecondsSince1970
             // The nearest threshold the card has passed: 25 days left with 90, 30, 7 → the 30-day reminder.
             guard let threshold = days.last(where: { left <= Int64($0) * 86_400_000 }) else { continue }
-            let id = UUID().uuidString.lowercased()
+            let id = SecureRandom.uuid()
             // To the nearest day: a certificate's expiry is kept to the second (X.509), so "20 days" may be a fraction of a
             // second either side of it.
             let daysLeft = max(1, Int((left + 43_200_000) / 86_400_000))

@@ -203,7 +203,7 @@ public struct RenewalEngine: Sendable {
                 inForce.current[profile].map { RenewalState.Item(profile: profile, step: .pending, oldSerial: $0.serial) }
             })
             renewal = RenewalRecord(
-                id: UUID().uuidString.lowercased(), cardSerial: card.serial, userID: card.userID, status: .active,
+                id: SecureRandom.uuid(), cardSerial: card.serial, userID: card.userID, status: .active,
                 state: state.stored, tokenHash: CardChallenges.hash(token), tokenExpiresAt: now.adding(seconds: Self.tokenLifetime),
                 version: 0, createdAt: now, updatedAt: now, performedBy: performedBy
             )

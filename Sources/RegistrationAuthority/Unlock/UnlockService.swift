@@ -283,7 +283,7 @@ public struct UnlockService: Sendable {
 
     /// A message for the outbox, its body sealed under the master key (the outbox worker opens it to send it).
     private func sealedMessage(channel: ContactChannel, to recipient: String, subject: String, body: String, now: Timestamp) throws -> OutboxMessage {
-        let id = UUID().uuidString.lowercased()
+        let id = SecureRandom.uuid()
         return OutboxMessage(
             id: id, channel: channel, recipient: recipient, subject: subject,
             bodySealed: try masterKey.seal(Array(body.utf8), label: "outbox \(id)"), createdAt: now, nextAttemptAt: now
@@ -329,7 +329,7 @@ public struct UnlockService: Sendable {
         subject: String, body: String, actor: String
     ) async throws -> OneTimeCodeRecord {
         let now = clock.now()
-        let id = UUID().uuidString.lowercased()
+        let id = SecureRandom.uuid()
         let record = OneTimeCodeRecord(
             id: id, purpose: purpose, userID: userID, cardSerial: cardSerial, channel: channel, recipient: address,
             codeHash: hash(code, id: id), createdAt: now, expiresAt: now.adding(seconds: OneTimeCodeRecord.lifetimeSeconds)
