@@ -97,9 +97,12 @@ enum RenewalScenario {
                     printRenewal(keyAlgorithm: keyAlgorithm, concurrency: concurrency, rate: rate, rawRate: rawRate, cpu: cpu)
                 } else {
                     if baseline == nil { baseline = rate }
+                    // The server's capacity on its own: this machine's cores over its CPU per operation (the client,
+                    // standing for the workstations, shares the cores here).
+                    let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
                     print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(
-                        format: "%10.1f /s   ratio to /health %.2f   CPU: server %4.0f µs, client %4.0f µs",
-                        rate, rate / baseline!, cpu.server * 1e6, cpu.client * 1e6
+                        format: "%10.1f /s   ratio to /health %.2f   CPU: server %4.0f µs, client %4.0f µs; the server alone: %.0f /s",
+                        rate, rate / baseline!, cpu.server * 1e6, cpu.client * 1e6, cores / cpu.server
                     ))
                 }
             } else {

@@ -252,7 +252,7 @@ enum ScaleScenario {
     static func databaseMegabytes(_ data: URL) -> Double {
         ["carddesk.sqlite", "carddesk.sqlite-wal"].reduce(0.0) { total, name in
             let size = (try? FileManager.default.attributesOfItem(atPath: data.appendingPathComponent(name).path)[.size] as? Int) ?? 0
-            return total + Double(size ?? 0) / 1_048_576
+            return total + Double(size) / 1_048_576
         }
     }
 
