@@ -199,6 +199,10 @@ struct CompactJSONTests {
         #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode(Stamp.self, from: Array(#"{"at":"2026-12-01T10:00:00Z"}"#.utf8)) }
         #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode(Amount.self, from: Array(#"{"amount":1}"#.utf8)) }
         #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode(Data.self, from: Array(#""not base64!""#.utf8)) }
+        // A scalar of the wrong kind where the type is only known generically (an optional in an array): refused by
+        // the container's own method for it, not decoded again through its `init(from:)` without end.
+        #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode([Int?].self, from: Array(#"["1"]"#.utf8)) }
+        #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode([String?].self, from: Array("[1]".utf8)) }
         let deep = Array((String(repeating: "[", count: 65) + String(repeating: "]", count: 65)).utf8)
         #expect(throws: CompactJSON.Unsupported.self) { try CompactJSON.decode([[[Int]]].self, from: deep) }
         // Malformed bodies and wrong values JSONDecoder refuses too: the fallback gives its message. (A duplicate key,

@@ -94,55 +94,49 @@ extension CompactJSON {
         }
 
         private mutating func object() throws -> Value {
-            try nest()
-            index += 1
             var members: [String: Value] = [:]
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                depth -= 1
-                return .object(members)
+            try elements(closing: UInt8(ascii: "}")) { parser in
+                guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else { throw Unsupported() }
+                let key = try parser.string()
+                parser.skipWhitespace()
+                guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: ":") else { throw Unsupported() }
+                parser.index += 1
+                parser.skipWhitespace()
+                guard members.updateValue(try parser.value(), forKey: key) == nil else { throw Unsupported() }
             }
-            while true {
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw Unsupported() }
-                let key = try string()
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw Unsupported() }
-                index += 1
-                skipWhitespace()
-                let member = try value()
-                guard members.updateValue(member, forKey: key) == nil else { throw Unsupported() }
-                skipWhitespace()
-                guard index < bytes.count else { throw Unsupported() }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                guard bytes[index] == UInt8(ascii: "}") else { throw Unsupported() }
-                index += 1
-                depth -= 1
-                return .object(members)
-            }
+            return .object(members)
         }
 
         private mutating func array() throws -> Value {
+            var elements: [Value] = []
+            try self.elements(closing: UInt8(ascii: "]")) { parser in elements.append(try parser.value()) }
+            return .array(elements)
+        }
+
+        /// An object's members or an array's elements, from its opening bracket to `closing`, each read by `element`,
+        /// separated by commas (none after the last).
+        private mutating func elements(closing: UInt8, _ element: (inout Parser) throws -> Void) throws {
             try nest()
             index += 1
-            var elements: [Value] = []
             skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            if index < bytes.count, bytes[index] == closing {
                 index += 1
                 depth -= 1
-                return .array(elements)
+                return
             }
             while true {
                 skipWhitespace()
-                elements.append(try value())
+                try element(&self)
                 skipWhitespace()
                 guard index < bytes.count else { throw Unsupported() }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                guard bytes[index] == UInt8(ascii: "]") else { throw Unsupported() }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                guard bytes[index] == closing else { throw Unsupported() }
                 index += 1
                 depth -= 1
-                return .array(elements)
+                return
             }
         }
 
@@ -296,18 +290,10 @@ extension CompactJSON {
         }
     }
 
-    /// The types `scalar` reads: one of them that `scalar` could not read from a value is refused, not decoded again
-    /// through its own `init(from:)` (which would ask this decoder for the same scalar).
-    static func isScalarType<T>(_ type: T.Type) -> Bool {
-        T.self == String.self || T.self == Bool.self || T.self == Double.self || T.self == Float.self
-            || T.self == Int.self || T.self == Int64.self || T.self == Int32.self || T.self == Int16.self || T.self == Int8.self
-            || T.self == UInt.self || T.self == UInt64.self || T.self == UInt32.self || T.self == UInt16.self || T.self == UInt8.self
-    }
-
-    /// `T` from `value` in a generic decode: a scalar directly, anything else through its `init(from:)`.
+    /// `T` from `value` in a generic decode: a scalar directly, anything else through its `init(from:)` (a scalar type
+    /// that `scalar` could not read comes back to the containers' own methods for it, which refuse it).
     static func any<T: Decodable>(_ value: Value, as type: T.Type, path: [any CodingKey]) throws -> T {
         if let scalar = scalar(value, as: T.self) { return scalar }
-        if isScalarType(T.self) { throw Unsupported() }
         return try ValueDecoder.unbox(value, as: T.self, path: path)
     }
 

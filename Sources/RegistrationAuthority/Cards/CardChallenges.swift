@@ -36,7 +36,7 @@ public enum CardChallenges {
     }
 
     private static func mac(purpose: String, _ body: [UInt8], key: KeyedMAC) -> [UInt8] {
-        Array(Array(key.code(for: Array("carddesk-challenge:\(purpose):".utf8) + body)).prefix(16))
+        Array(key.code(for: Array("carddesk-challenge:\(purpose):".utf8) + body).prefix(16))
     }
 
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
