@@ -442,42 +442,53 @@ private struct DirectSQLiteRow: SQLRow {
         return values[index] == .null
     }
 
+    /// Text as String, integers as Int64 or Int, blobs as Data, NULL as an optional's nil, handed over as they are
+    /// (SQLiteNIO's generic decoder went through Decodable for every column: a few per cent of a sign-in); anything
+    /// else goes to that decoder, which converts or refuses it as before. The wanted type is compared by identity with
+    /// types made once, and nothing here is `Optional<D>`: either made the runtime look up generic metadata in its
+    /// table at every column read.
     func decode<D: Decodable>(column: String, as type: D.Type) throws -> D {
         guard let index = columns.firstIndex(of: column) else {
             throw DecodingError.keyNotFound(DirectSQLiteColumn(column), .init(codingPath: [], debugDescription: "No column \(column) in the result"))
         }
         let value = values[index]
-        if let plain = Self.plain(value, as: D.self) { return plain }
-        return try decoder.decode(D.self, from: value)
-    }
-
-    /// The value as `D` without SQLiteNIO's generic decoder (which went through Decodable for every column: a few
-    /// per cent of a sign-in), for the types the store reads and the storage classes that hold them as they are:
-    /// text as String, integers as Int64 or Int, blobs as Data, NULL as an optional's nil. Nil for anything else, which
-    /// the decoder then converts or refuses as before.
-    private static func plain<D>(_ value: SQLiteData, as type: D.Type) -> D? {
+        let wanted = ObjectIdentifier(D.self)
+        let plain = PlainTypes.all
         switch value {
         case .text(let text):
-            if D.self == String.self { return unsafeBitCast(text, to: D.self) }
-            if D.self == String?.self { return unsafeBitCast(String?.some(text), to: D.self) }
+            if wanted == plain.string { return unsafeBitCast(text, to: D.self) }
+            if wanted == plain.optionalString { return unsafeBitCast(String?.some(text), to: D.self) }
         case .integer(let number):
-            if D.self == Int64.self { return unsafeBitCast(Int64(number), to: D.self) }
-            if D.self == Int64?.self { return unsafeBitCast(Int64?.some(Int64(number)), to: D.self) }
-            if D.self == Int.self { return unsafeBitCast(number, to: D.self) }
-            if D.self == Int?.self { return unsafeBitCast(Int?.some(number), to: D.self) }
+            if wanted == plain.int64 { return unsafeBitCast(Int64(number), to: D.self) }
+            if wanted == plain.optionalInt64 { return unsafeBitCast(Int64?.some(Int64(number)), to: D.self) }
+            if wanted == plain.int { return unsafeBitCast(number, to: D.self) }
+            if wanted == plain.optionalInt { return unsafeBitCast(Int?.some(number), to: D.self) }
         case .blob(let buffer):
-            if D.self == Data.self { return unsafeBitCast(Data(buffer.readableBytesView), to: D.self) }
-            if D.self == Data?.self { return unsafeBitCast(Data?.some(Data(buffer.readableBytesView)), to: D.self) }
+            if wanted == plain.data { return unsafeBitCast(Data(buffer.readableBytesView), to: D.self) }
+            if wanted == plain.optionalData { return unsafeBitCast(Data?.some(Data(buffer.readableBytesView)), to: D.self) }
         case .null:
-            if D.self == String?.self { return unsafeBitCast(String?.none, to: D.self) }
-            if D.self == Int64?.self { return unsafeBitCast(Int64?.none, to: D.self) }
-            if D.self == Int?.self { return unsafeBitCast(Int?.none, to: D.self) }
-            if D.self == Data?.self { return unsafeBitCast(Data?.none, to: D.self) }
+            if wanted == plain.optionalString { return unsafeBitCast(String?.none, to: D.self) }
+            if wanted == plain.optionalInt64 { return unsafeBitCast(Int64?.none, to: D.self) }
+            if wanted == plain.optionalInt { return unsafeBitCast(Int?.none, to: D.self) }
+            if wanted == plain.optionalData { return unsafeBitCast(Data?.none, to: D.self) }
         case .float:
             break
         }
-        return nil
+        return try decoder.decode(D.self, from: value)
     }
+}
+
+/// The types `DirectSQLiteRow` hands over as they are, by identity (made once).
+private struct PlainTypes {
+    static let all = PlainTypes()
+    let string = ObjectIdentifier(String.self)
+    let optionalString = ObjectIdentifier(String?.self)
+    let int64 = ObjectIdentifier(Int64.self)
+    let optionalInt64 = ObjectIdentifier(Int64?.self)
+    let int = ObjectIdentifier(Int.self)
+    let optionalInt = ObjectIdentifier(Int?.self)
+    let data = ObjectIdentifier(Data.self)
+    let optionalData = ObjectIdentifier(Data?.self)
 }
 
 private struct DirectSQLiteColumn: CodingKey {

@@ -19,6 +19,27 @@ extension DER.Serializer {
     }
 }
 
+/// A DER node written around contents already encoded: the length is known before anything is written, so the
+/// contents are copied once (swift-asn1's serializer writes a node's contents first and then moves them, byte by
+/// byte, to make room for a long length: for every enclosing node of a kilobyte-long OCSP response).
+enum DERNode {
+    static func wrap(_ identifier: UInt8, _ parts: [UInt8]...) -> [UInt8] {
+        let length = parts.reduce(0) { $0 + $1.count }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length + 6)
+        bytes.append(identifier)
+        if length < 0x80 {
+            bytes.append(UInt8(length))
+        } else {
+            let count = (Int.bitWidth - length.leadingZeroBitCount + 7) / 8
+            bytes.append(0x80 | UInt8(count))
+            for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(UInt8(truncatingIfNeeded: length >> (index * 8))) }
+        }
+        for part in parts { bytes.append(contentsOf: part) }
+        return bytes
+    }
+}
+
 /// DER bytes of any serialisable value (swift-asn1 keeps its own helper internal).
 public func derBytes(_ value: some DERSerializable) throws -> [UInt8] {
     var coder = DER.Serializer()

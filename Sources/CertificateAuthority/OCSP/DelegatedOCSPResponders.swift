@@ -14,20 +14,33 @@ struct OCSPSigner: Sendable {
     let certificate: Certificate
     /// The responder certificate's end; responses never outlive it.
     let notAfter: Timestamp
+    /// The parts of every response that never change, encoded once: the signature algorithm, and `certs`
+    /// with the responder certificate (encoding the certificate again for every answer was 3 % of a renewal).
+    let algorithmDER: [UInt8]
+    let certsDER: [UInt8]
+
+    init(key: Certificate.PrivateKey, keySHA1: [UInt8], signatureAlgorithm: Certificate.SignatureAlgorithm, certificate: Certificate, notAfter: Timestamp) throws {
+        self.key = key
+        self.keySHA1 = keySHA1
+        self.signatureAlgorithm = signatureAlgorithm
+        self.certificate = certificate
+        self.notAfter = notAfter
+        var algorithm = DER.Serializer()
+        try algorithm.serialize(try SignatureAlgorithmIdentifier(signatureAlgorithm))
+        algorithmDER = algorithm.serializedBytes
+        var certs = DER.Serializer()
+        try certs.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { coder in
+            try coder.serializeSequenceOf([certificate])
+        }
+        certsDER = certs.serializedBytes
+    }
 
     /// `BasicOCSPResponse ::= SEQUENCE { tbsResponseData, signatureAlgorithm, signature BIT STRING, certs [0] EXPLICIT SEQUENCE OF Certificate }`
     func signed(_ tbs: [UInt8]) async throws -> [UInt8] {
         let signature = try await key.signAsynchronously(bytes: tbs, signatureAlgorithm: signatureAlgorithm)
-        var coder = DER.Serializer()
-        try coder.appendConstructedNode(identifier: .sequence) { coder in
-            coder.serializeRawBytes(tbs)
-            try coder.serialize(try SignatureAlgorithmIdentifier(signatureAlgorithm))
-            try coder.serialize(ASN1BitString(bytes: ArraySlice(signature.rawRepresentation)))
-            try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { coder in
-                try coder.serializeSequenceOf([certificate])
-            }
-        }
-        return coder.serializedBytes
+        // BIT STRING with no unused bits.
+        let bits = DERNode.wrap(0x03, [0], Array(signature.rawRepresentation))
+        return DERNode.wrap(0x30, tbs, algorithmDER, bits, certsDER)
     }
 }
 
@@ -114,7 +127,7 @@ public actor DelegatedOCSPResponders {
             },
             issuerPrivateKey: issuer.key
         )
-        return OCSPSigner(
+        return try OCSPSigner(
             key: Certificate.PrivateKey(key),
             keySHA1: Array(Insecure.SHA1.hash(data: try SubjectPublicKeyBits.bits(of: publicKey))),
             signatureAlgorithm: .ecdsaWithSHA256,

@@ -91,18 +91,11 @@ public struct OCSPResponse: Hashable, Sendable {
             }
         }
         let basic = try await signer.signed(tbs.serializedBytes)
-        var whole = DER.Serializer()
-        try whole.appendConstructedNode(identifier: .sequence) { coder in
-            coder.appendEnumerated(Status.successful.rawValue)
-            try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { coder in
-                try coder.appendConstructedNode(identifier: .sequence) { coder in
-                    try coder.serialize(basicResponseOID)
-                    try coder.serialize(ASN1OctetString(contentBytes: basic[...]))
-                }
-            }
-        }
-        return whole.serializedBytes
+        // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED, responseBytes [0] EXPLICIT SEQUENCE { responseType, response OCTET STRING } }
+        return DERNode.wrap(0x30, [0x0A, 0x01, Status.successful.rawValue], DERNode.wrap(0xA0, DERNode.wrap(0x30, Self.basicResponseOIDDER, DERNode.wrap(0x04, basic))))
     }
+
+    static let basicResponseOIDDER: [UInt8] = try! derBytes(basicResponseOID)
 
     /// Parses a DER response (ours, or any RFC 6960 responder's).
     public init(derEncoded bytes: [UInt8]) throws(CardDeskError) {
