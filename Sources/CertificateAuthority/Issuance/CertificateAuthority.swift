@@ -66,6 +66,8 @@ public struct CertificateAuthority: Sendable {
         public let publicKey: Certificate.PublicKey
         public let keyDescription: String
         public let subject: DistinguishedName
+        /// The subject as the store keeps it.
+        let subjectText: String
         public let serial: SerialNumber
         public let notBefore: Timestamp
         public let notAfter: Timestamp
@@ -98,12 +100,14 @@ public struct CertificateAuthority: Sendable {
         let notBefore = now.adding(seconds: -300)
         let issuerEnd = Timestamp(issuer.certificate.notValidAfter)
         let notAfter = min(now.adding(seconds: Int64(days) * 86_400), issuerEnd)
+        let subject = try CertificateProfile.subject(for: user)
         return PreparedIssuance(
             user: user,
             profile: profile,
             publicKey: csr.publicKey,
             keyDescription: keyDescription,
-            subject: try CertificateProfile.subject(for: user),
+            subject: subject,
+            subjectText: CertificateProfile.subjectText(for: user, subject: subject),
             serial: SerialNumber(bytes: SerialNumberGenerator.randomSerialBytes()),
             notBefore: notBefore,
             notAfter: notAfter,
@@ -140,7 +144,7 @@ public struct CertificateAuthority: Sendable {
             serial: prepared.serial,
             profile: prepared.profile.kind,
             userID: prepared.user.id,
-            subject: certificate.subject.description,
+            subject: prepared.subjectText,
             notBefore: Timestamp(certificate.notValidBefore),
             notAfter: Timestamp(certificate.notValidAfter),
             cardSerial: cardSerial,
