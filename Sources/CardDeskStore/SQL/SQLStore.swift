@@ -105,10 +105,16 @@ extension SQLStore: UserDirectory {
     }
 
     static func user(id: UserID, on db: any SQLDatabase) async throws -> User? {
-        guard let row = try await db.raw("SELECT * FROM users WHERE id = \(bind: id.rawValue)").first() else { return nil }
-        let roleRows = try await db.raw("SELECT role_code, organisation FROM user_roles WHERE user_id = \(bind: id.rawValue) ORDER BY position").all()
-        let roles = try roleRows.map { row in
-            try Role(code: try row.decode(column: "role_code", as: String.self), organisation: try row.decode(column: "organisation", as: String.self))
+        // The user and their roles in one statement: a row per role (one with no role if they had none).
+        let rows = try await db.raw("""
+            SELECT u.given_name, u.family_name, u.organisation, u.status, r.role_code, r.organisation AS role_organisation
+            FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
+            WHERE u.id = \(bind: id.rawValue) ORDER BY r.position
+            """).all()
+        guard let row = rows.first else { return nil }
+        let roles = try rows.compactMap { row -> Role? in
+            guard let code = try row.decode(column: "role_code", as: String?.self) else { return nil }
+            return try Role(code: code, organisation: try row.decode(column: "role_organisation", as: String.self))
         }
         let statusText = try row.decode(column: "status", as: String.self)
         guard let status = User.Status(rawValue: statusText) else {
