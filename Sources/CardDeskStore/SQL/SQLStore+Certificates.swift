@@ -114,6 +114,15 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
         }
     }
 
+    /// The card's good certificates, newest first: what sign-in, renewal and unlock look at (a card that has been
+    /// renewed holds as many revoked certificates as good ones, each read with its DER).
+    public func goodCertificates(cardSerial: String) async throws -> [CertificateRecord] {
+        try await host.read { db in
+            try await db.raw("SELECT * FROM certificates WHERE card_serial = \(bind: cardSerial) AND status = 'good' ORDER BY issued_at DESC, serial")
+                .all().map(Self.certificateRecord(from:))
+        }
+    }
+
     /// Every certificate a renewal issued, newest first.
     public func certificates(renewalID: String) async throws -> [CertificateRecord] {
         try await host.read { db in

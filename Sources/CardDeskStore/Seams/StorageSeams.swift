@@ -160,6 +160,8 @@ public protocol EnrolmentStore: Sendable {
 public protocol RenewalStore: AuditLogWriter {
     func card(serial: String) async throws -> CardRecord?
     func certificates(cardSerial: String) async throws -> [CertificateRecord]
+    /// The card's certificates not revoked (status `good`), newest first.
+    func goodCertificates(cardSerial: String) async throws -> [CertificateRecord]
     func certificates(renewalID: String) async throws -> [CertificateRecord]
     func certificate(serial: SerialNumber) async throws -> CertificateRecord?
 

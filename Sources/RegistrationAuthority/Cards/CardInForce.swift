@@ -9,7 +9,7 @@ struct CardInForce: Sendable {
     let current: [CertificateProfileKind: CertificateRecord]
     /// The card's unfinished renewal, if any, with its state.
     let active: (record: RenewalRecord, state: RenewalState)?
-    /// Every certificate ever issued for the card, newest first.
+    /// The card's good certificates (those in force, and those an unfinished renewal has issued), newest first.
     let certificates: [CertificateRecord]
 
     /// The card `serial`, which must be known and not cancelled, and must hold a good certificate.
@@ -20,9 +20,9 @@ struct CardInForce: Sendable {
         // A certificate the unfinished renewal issued is not in force until the card has confirmed it, even when
         // the server stopped before it could record the issuance in the renewal's state.
         let pending = Set(active?.1.items.filter { $0.step != .done }.map(\.profile) ?? [])
-        let certificates = try await store.certificates(cardSerial: serial)
+        let certificates = try await store.goodCertificates(cardSerial: serial)
         var current: [CertificateProfileKind: CertificateRecord] = [:]
-        for record in certificates where record.status == .good {
+        for record in certificates {
             if let active, record.renewalID == active.0.id, pending.contains(record.profile) { continue }
             if current[record.profile] == nil { current[record.profile] = record }
         }
