@@ -115,11 +115,16 @@ extension SQLStore: CertificateAuthorityStorage, CertificateStatusReader {
     }
 
     /// The card's good certificates, newest first: what sign-in, renewal and unlock look at (a card that has been
-    /// renewed holds as many revoked certificates as good ones, each read with its DER).
+    /// renewed holds as many revoked certificates as good ones, each read with its DER). Every profile is named so that
+    /// SQLite's planner searches the card's index on all three of its columns: with `status` alone beside the card, it
+    /// walked the index of every good certificate by expiry instead (see QueryPlanTests).
     public func goodCertificates(cardSerial: String) async throws -> [CertificateRecord] {
-        try await host.read { db in
-            try await db.raw("SELECT * FROM certificates WHERE card_serial = \(bind: cardSerial) AND status = 'good' ORDER BY issued_at DESC, serial")
-                .all().map(Self.certificateRecord(from:))
+        let profiles = SQLList(CertificateProfileKind.allCases.map { SQLBind($0.rawValue) })
+        return try await host.read { db in
+            try await db.raw("""
+                SELECT * FROM certificates WHERE card_serial = \(bind: cardSerial) AND profile IN (\(profiles)) AND status = 'good'
+                ORDER BY issued_at DESC, serial
+                """).all().map(Self.certificateRecord(from:))
         }
     }
 
