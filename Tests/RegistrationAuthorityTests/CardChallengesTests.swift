@@ -88,5 +88,22 @@ struct CardChallengesTests {
         }
         #expect(throws: (any Error).self) { try CardChallenges.publicKey(ofCertificate: [0x30, 0x03, 0x02, 0x01, 0x01]) }
         #expect(throws: (any Error).self) { try CardChallenges.publicKey(ofCertificate: []) }
+        // Cut short anywhere, or with a length that runs past the end, is indefinite, or is written longer than DER
+        // allows: refused, never read past the end.
+        let p256Certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: Certificate.PrivateKey(p256).publicKey, notValidBefore: Date(), notValidAfter: Date() + 3600,
+            issuer: try DistinguishedName { CommonName("Cut") }, subject: try DistinguishedName { CommonName("Cut") }, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: Certificate.Extensions(), issuerPrivateKey: Certificate.PrivateKey(p256)
+        )
+        var serializer = DER.Serializer()
+        try serializer.serialize(p256Certificate)
+        let der = serializer.serializedBytes
+        for cut in stride(from: 0, to: der.count - 80, by: 7) {
+            #expect(throws: (any Error).self, "cut at \(cut)") { try CardChallenges.publicKey(ofCertificate: Array(der.prefix(cut))) }
+        }
+        #expect(der[1] == 0x82)
+        for length: [UInt8] in [[0x80], [0x83, 0x00, 0x01, 0x00], [0x81, 0x10], [0x85, 1, 2, 3, 4, 5], [0x82, 0xFF, 0xFF]] {
+            #expect(throws: (any Error).self, "length \(length)") { try CardChallenges.publicKey(ofCertificate: [0x30] + length + der.dropFirst(4)) }
+        }
     }
 }
