@@ -97,12 +97,9 @@ enum RenewalScenario {
                     printRenewal(keyAlgorithm: keyAlgorithm, concurrency: concurrency, rate: rate, rawRate: rawRate, cpu: cpu)
                 } else {
                     if baseline == nil { baseline = rate }
-                    // The server's capacity on its own: this machine's cores over its CPU per operation (the client,
-                    // standing for the workstations, shares the cores here).
-                    let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
                     print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(
                         format: "%10.1f /s   ratio to /health %.2f   CPU: server %4.0f µs, client %4.0f µs; the server alone: %.0f /s",
-                        rate, rate / baseline!, cpu.server * 1e6, cpu.client * 1e6, cores / cpu.server
+                        rate, rate / baseline!, cpu.server * 1e6, cpu.client * 1e6, serverAlone(cpuPerOperation: cpu.server)
                     ))
                 }
             } else {
@@ -122,13 +119,19 @@ enum RenewalScenario {
         print("  all \(renewals) renewals complete: \(renewals * 2) old certificates revoked as superseded")
     }
 
+    /// This machine's cores.
+    static var cores: Double { Double(ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// The server's capacity on its own, operations per second: the cores over its CPU seconds per operation (the
+    /// client, standing for the workstations, shares the cores in the bench).
+    static func serverAlone(cpuPerOperation: Double) -> Double { cores / cpuPerOperation }
+
     static func printRenewal(keyAlgorithm: CardKeyAlgorithm, concurrency: Int, rate: Double, rawRate: Double, cpu: (server: Double, client: Double)) {
-        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
         print("renewal, \(keyAlgorithm.rawValue) card keys, \(concurrency) in flight".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
         print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 6 HTTP requests, 5 card signatures, 2 CA and 2 OCSP signatures, 5 transactions)", rate / rawRate))
         print(String(
             format: "  CPU per renewal: server %.2f ms, cards and client (another process) %.2f ms; the server alone on %.0f cores: %.0f /s",
-            cpu.server * 1000, cpu.client * 1000, cores, cores / cpu.server
+            cpu.server * 1000, cpu.client * 1000, cores, serverAlone(cpuPerOperation: cpu.server)
         ))
     }
 

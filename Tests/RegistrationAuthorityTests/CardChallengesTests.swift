@@ -88,8 +88,8 @@ struct CardChallengesTests {
         }
         #expect(throws: (any Error).self) { try CardChallenges.publicKey(ofCertificate: [0x30, 0x03, 0x02, 0x01, 0x01]) }
         #expect(throws: (any Error).self) { try CardChallenges.publicKey(ofCertificate: []) }
-        // Cut short anywhere, or with a length that runs past the end, is indefinite, or is written longer than DER
-        // allows: refused, never read past the end.
+        // Cut short anywhere, or with a length that runs past the end, is indefinite, or leaves the certificate's
+        // fields outside it: refused, never read past the end.
         let p256Certificate = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: Certificate.PrivateKey(p256).publicKey, notValidBefore: Date(), notValidAfter: Date() + 3600,
             issuer: try DistinguishedName { CommonName("Cut") }, subject: try DistinguishedName { CommonName("Cut") }, signatureAlgorithm: .ecdsaWithSHA256,

@@ -159,7 +159,6 @@ public protocol EnrolmentStore: Sendable {
 /// What the renewal engine needs beyond the CA: challenges, renewal state, and the card's certificates.
 public protocol RenewalStore: AuditLogWriter {
     func card(serial: String) async throws -> CardRecord?
-    func certificates(cardSerial: String) async throws -> [CertificateRecord]
     /// The card's certificates not revoked (status `good`), newest first.
     func goodCertificates(cardSerial: String) async throws -> [CertificateRecord]
     func certificates(renewalID: String) async throws -> [CertificateRecord]

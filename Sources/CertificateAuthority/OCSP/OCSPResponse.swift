@@ -92,7 +92,7 @@ public struct OCSPResponse: Hashable, Sendable {
         }
         let basic = try await signer.signed(tbs.serializedBytes)
         // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED, responseBytes [0] EXPLICIT SEQUENCE { responseType, response OCTET STRING } }
-        return DERNode.wrap(0x30, [0x0A, 0x01, Status.successful.rawValue], DERNode.wrap(0xA0, DERNode.wrap(0x30, Self.basicResponseOIDDER, DERNode.wrap(0x04, basic))))
+        return DERNode.wrap(0x30, DERNode.wrap(0x0A, [Status.successful.rawValue]), DERNode.wrap(0xA0, DERNode.wrap(0x30, Self.basicResponseOIDDER, DERNode.wrap(0x04, basic))))
     }
 
     static let basicResponseOIDDER: [UInt8] = try! derBytes(basicResponseOID)

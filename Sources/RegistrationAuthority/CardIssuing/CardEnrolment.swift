@@ -110,7 +110,7 @@ public struct CardEnrolment: Sendable {
             throw CardDeskError(.unsupportedKey, "This card is enrolled for \(card.keyAlgorithm) keys; the request is for another kind.")
         }
         let actor = "enrolment:\(enrolment.id)"
-        for record in try await store.certificates(cardSerial: card.serial) where record.profile == profile && record.status == .good {
+        for record in try await store.goodCertificates(cardSerial: card.serial) where record.profile == profile {
             if try Certificate(derEncoded: record.der).publicKey == csr.publicKey { return record.der }
             // Issued for a key the card no longer holds (the enrolment was run again): it must not stay valid.
             _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: actor, current: record)
@@ -122,11 +122,12 @@ public struct CardEnrolment: Sendable {
     /// The card proves its new authentication key; it becomes active.
     public func complete(token: String, signature: [UInt8]) async throws -> CardRecord {
         let (enrolment, card) = try await enrolling(token)
-        let candidates = try await store.certificates(cardSerial: card.serial).filter { $0.profile == .authentication && $0.status == .good }
+        let good = try await store.goodCertificates(cardSerial: card.serial)
+        let candidates = good.filter { $0.profile == .authentication }
         guard try candidates.contains(where: { try CardChallenges.verify(signature, over: EnrolmentMessage.make(enrolmentID: enrolment.id, cardSerial: card.serial), by: $0) }) else {
             throw CardDeskError(.authenticationFailed, "The card did not prove it holds its new authentication key. Run the enrolment again.")
         }
-        guard Set(try await store.certificates(cardSerial: card.serial).filter { $0.status == .good }.map(\.profile)) == Set(CertificateProfileKind.allCases) else {
+        guard Set(good.map(\.profile)) == Set(CertificateProfileKind.allCases) else {
             throw CardDeskError(.invalidInput, "The card does not have both certificates yet. Run the enrolment again.")
         }
         let completed = try await store.completeEnrolment(id: enrolment.id, cardSerial: card.serial, audit: AuditEvent(
@@ -163,7 +164,7 @@ public struct CardEnrolment: Sendable {
                 guard claimed else { continue }
                 ended += 1
             }
-            for record in try await store.certificates(cardSerial: serial) where record.status == .good {
+            for record in try await store.goodCertificates(cardSerial: serial) {
                 _ = try await authority.revoke(serial: record.serial, reason: .cessationOfOperation, actor: "system", current: record)
             }
         }

@@ -3,6 +3,7 @@ import CardDeskStore
 import CertificateAuthority
 import Crypto
 import Foundation
+import Smartcard
 import SwiftASN1
 import X509
 
@@ -145,59 +146,20 @@ public enum CardChallenges {
         // Certificate ::= SEQUENCE { tbsCertificate TBSCertificate, … }
         // TBSCertificate ::= SEQUENCE { version [0] EXPLICIT OPTIONAL, serialNumber, signature, issuer, validity,
         //                               subject, subjectPublicKeyInfo, … }
-        // Walked over by tags and lengths alone (no tree of the fields before the key is built: parsing the whole
-        // certificate was 2-3 % of a sign-in); the key's own SEQUENCE is then parsed in full.
+        // Stepped over by tag and length with the cards' TLV reader (no tree of the fields before the key is built:
+        // parsing the whole certificate was 2-3 % of a sign-in); the key's own SEQUENCE is then parsed in full, as DER.
         let malformed = CardDeskError(.internalFailure, "A stored certificate is not a well-formed X.509 certificate.")
-        var whole = DERWalk(der[...])
-        guard let certificateContents = whole.enter(0x30) else { throw malformed }
-        var certificate = DERWalk(certificateContents)
-        guard let tbsContents = certificate.enter(0x30) else { throw malformed }
-        var tbs = DERWalk(tbsContents)
-        if tbs.nextTag == 0xA0 { guard tbs.element() != nil else { throw malformed } }
-        // serialNumber, signature, issuer, validity, subject: then the key.
-        for _ in 0..<5 { guard tbs.element() != nil else { throw malformed } }
-        guard tbs.nextTag == 0x30, let spki = tbs.element() else { throw malformed }
-        return try Certificate.PublicKey(derEncoded: Array(spki))
-    }
-}
-
-/// Steps over DER elements by their tags and lengths (single-byte tags, definite lengths, as X.509 certificates have);
-/// nil when an element runs past the end or its length is not one DER allows.
-private struct DERWalk {
-    var bytes: ArraySlice<UInt8>
-
-    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
-
-    var nextTag: UInt8? { bytes.first }
-
-    /// The next element, tag and length included, and steps past it.
-    mutating func element() -> ArraySlice<UInt8>? {
-        guard let (header, length) = header(), bytes.count - header >= length else { return nil }
-        let whole = bytes.prefix(header + length)
-        bytes = bytes.dropFirst(header + length)
-        return whole
-    }
-
-    /// The contents of the next element if its tag is `tag`, and steps past it.
-    mutating func enter(_ tag: UInt8) -> ArraySlice<UInt8>? {
-        guard nextTag == tag, let (header, _) = header(), let whole = element() else { return nil }
-        return whole.dropFirst(header)
-    }
-
-    /// The size of the next element's tag and length, and its contents' length.
-    private func header() -> (Int, Int)? {
-        var index = bytes.startIndex
-        guard bytes.count >= 2, bytes[index] & 0x1F != 0x1F else { return nil }
-        index += 1
-        let first = bytes[index]
-        index += 1
-        if first < 0x80 { return (2, Int(first)) }
-        let count = Int(first & 0x7F)
-        // Indefinite (0x80) and over-long lengths are not DER.
-        guard (1...4).contains(count), bytes.endIndex - index >= count, bytes[index] != 0 else { return nil }
-        var length = 0
-        for offset in 0..<count { length = length << 8 | Int(bytes[index + offset]) }
-        guard length >= 0x80 else { return nil }
-        return (2 + count, length)
+        guard let (certificate, _) = TLV.parseOne(der, at: 0), certificate.tag == 0x30,
+              let (tbs, _) = TLV.parseOne(certificate.value, at: 0), tbs.tag == 0x30 else { throw malformed }
+        let fields = tbs.value
+        // serialNumber, signature, issuer, validity, subject (after the version, when there is one): then the key.
+        var index = 0
+        let skipped = TLV.parseOne(fields, at: 0)?.0.tag == 0xA0 ? 6 : 5
+        for _ in 0..<skipped {
+            guard let (_, next) = TLV.parseOne(fields, at: index) else { throw malformed }
+            index = next
+        }
+        guard let (spki, end) = TLV.parseOne(fields, at: index), spki.tag == 0x30 else { throw malformed }
+        return try Certificate.PublicKey(derEncoded: Array(fields[index..<end]))
     }
 }
