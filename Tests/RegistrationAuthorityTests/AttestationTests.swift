@@ -3,7 +3,7 @@ import CardDeskAPI
 import CardDeskTestSupport
 import CardDeskCore
 import Foundation
-import RegistrationAuthority
+@testable import RegistrationAuthority
 import Smartcard
 import Testing
 import VirtualSmartcard
@@ -56,6 +56,52 @@ struct AttestationTests {
             // A key imported or made off the card: a card without an attestation key gives no attestation at all.
             let (plain, _) = try await Self.cardWithKeys(fixture.folder, "plain", manufacturer: nil)
             #expect(try await plain.attestation(of: .authentication) == nil)
+        }
+    }
+
+    @Test("A card's attestation certificate checked once is remembered by its exact bytes: other bytes are checked, and its dates at every use")
+    func rememberedDevice() async throws {
+        try await RenewalFixture.with { fixture in
+            let now = fixture.clock.now()
+            let policy = AttestationPolicy(required: true, trusted: [fixture.instance.manufacturer.certificate])
+            let (card, requests) = try await Self.cardWithKeys(fixture.folder, "remembered", manufacturer: fixture.instance.manufacturer)
+            let of9A = try #require(try await card.attestation(of: .authentication))
+            let of9C = try #require(try await card.attestation(of: .signing))
+            #expect(of9A.issuer == of9C.issuer)
+            try policy.check(csr: requests[.authentication]!, attestation: of9A.certificate, issuer: of9A.issuer, now: now)
+            try policy.check(csr: requests[.signing]!, attestation: of9C.certificate, issuer: of9C.issuer, now: now)
+
+            // The same certificate with its signature altered (same subject, issuer and serial): checked, refused.
+            var forged = of9A.issuer
+            forged[forged.count - 3] ^= 0x01
+            let refused = #expect(throws: CardDeskError.self) {
+                try policy.check(csr: requests[.authentication]!, attestation: of9A.certificate, issuer: forged, now: now)
+            }
+            #expect(refused?.reason.contains("manufacturer this service trusts") == true)
+
+            // The remembered certificate, once it has expired: refused.
+            let device = try Certificate(derEncoded: of9A.issuer)
+            let later = Timestamp(secondsSince1970: Int64(device.notValidAfter.timeIntervalSince1970) + 86_400)
+            let expired = #expect(throws: CardDeskError.self) {
+                try policy.check(csr: requests[.authentication]!, attestation: of9A.certificate, issuer: of9A.issuer, now: later)
+            }
+            #expect(expired?.reason.contains("not valid now") == true)
+        }
+    }
+
+    @Test("The remembered attestation certificates stay within their limit, the oldest forgotten first")
+    func rememberedLimit() async throws {
+        try await RenewalFixture.with { fixture in
+            var devices = AttestationPolicy.VerifiedDevices()
+            let certificate = fixture.instance.manufacturer.certificate
+            for index in 0..<50 { devices.remember(certificate, as: [UInt8(index)], limit: 8) }
+            #expect(devices.certificates.count == 8)
+            #expect(Set(devices.certificates.keys) == Set((42..<50).map { [UInt8($0)] }))
+            #expect(devices.order.count - devices.start == 8)
+            #expect(devices.order.count <= 16)
+            // Remembered twice: once.
+            devices.remember(certificate, as: [49], limit: 8)
+            #expect(devices.certificates.count == 8 && devices.order.count - devices.start == 8)
         }
     }
 
