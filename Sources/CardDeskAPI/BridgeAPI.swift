@@ -20,10 +20,16 @@ extension LoginAPI {
         public init(bridgePort: Int) { self.bridgePort = bridgePort }
     }
 
-    /// The answer to a check-in that carried the agent's session token: whether that session is still open.
+    /// The answer to a check-in: with the agent's session token, whether that session is still open; and a fresh
+    /// sign-in challenge (as `POST /api/v1/login/challenges` gives: single use, valid two minutes), so that the
+    /// agent's next sign-in needs no request for one. Absent from an older server's answer.
     public struct AgentCheckInAnswer: Codable, Sendable {
         public let session: SessionStatus?
-        public init(session: SessionStatus?) { self.session = session }
+        public let challenge: String?
+        public init(session: SessionStatus?, challenge: String? = nil) {
+            self.session = session
+            self.challenge = challenge
+        }
     }
 
     /// `GET /api/v1/agents/presence`: whether an agent on the caller's address checked in recently.

@@ -55,4 +55,52 @@ struct AgentSessionTests {
             }
         }
     }
+
+    @Test("A sign-in signs the challenge the last check-in brought: no request for one (they are spent here)")
+    func signInWithCheckInChallenge() async throws {
+        // At 4 % the limits allow, a minute per address: 5 challenges, 2 sign-in requests (the agent's renewal-status
+        // question and its sign-in).
+        try await RenewalFixture.with(flags: ["rate.limit.percent": "4"]) { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                let card = try await fixture.issueCard("held", validityDays: 365)
+                try await card.reset()
+                // This address's challenges for the minute, spent: the next request for one is refused.
+                for _ in 0..<5 { _ = try await server.loginChallenge() }
+                let refused = await #expect(throws: CardDeskError.self) { _ = try await server.loginChallenge() }
+                #expect(refused?.code == .tooManyRequests)
+
+                let record = TerminalRecord()
+                let agent = WorkstationAgent(
+                    reader: FolderReader(folder: fixture.folder), server: server, bridgePort: 47001,
+                    output: { record.say($0) }, opener: { _ in false }, hideInput: { record.hide($0) }
+                )
+                await agent.heartbeat()
+                await agent.inserted(serial: try await card.serial(), card: card)
+                await agent.line("123456")
+                #expect(await agent.status().phase == .signedIn, "\(record.lines)")
+                #expect(record.lines.last == "Signed in as Jane Doe (555254600106) in role R8000@RBQ.")
+
+            }
+        }
+    }
+
+    @Test("A check-in's challenge signs in once, as one asked for does: offered again, it is refused")
+    func checkInChallengeOnce() async throws {
+        try await RenewalFixture.with { fixture in
+            try await LiveServer.with(fixture.instance) { server in
+                let card = try await fixture.issueCard("once", validityDays: 365)
+                let serial = try await card.serial()
+                let challenge = try #require(try await server.checkIn(bridgePort: 47002, token: nil).challenge)
+                let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: serial), with: .authentication)
+                let login = LoginAPI.Login(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation))
+                #expect(try await server.login(login).token != nil)
+                let again = await #expect(throws: CardDeskError.self) { _ = try await server.login(login) }
+                #expect(again?.code == .authenticationFailed)
+                #expect(again?.reason.contains("already used") == true)
+                // Two check-ins, two challenges.
+                let next = try await server.checkIn(bridgePort: 47002, token: nil).challenge
+                #expect(next != nil && next != challenge)
+            }
+        }
+    }
 }

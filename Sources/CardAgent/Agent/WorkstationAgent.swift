@@ -29,6 +29,11 @@ public actor WorkstationAgent {
     /// The session with the card in the second reader, and the RA's renewal of it.
     private var subjectSession: (insertion: CardInsertion, session: any SmartcardSession)?
     private var subjectRenewalTask: Task<Void, Never>?
+    /// The sign-in challenge of the last check-in's answer and when it came: the next sign-in signs it instead of
+    /// asking for one (one request fewer), while it is fresh; used once.
+    private var heldChallenge: (challenge: String, received: ContinuousClock.Instant)?
+    /// How long a held challenge is used: well inside the two minutes the server gives it.
+    static let heldChallengeLifetime: Duration = .seconds(60)
 
     public static let version = "0.5.0"
     /// How often the agent checks in (presence, keep-alive, ended elsewhere).
@@ -136,6 +141,7 @@ public actor WorkstationAgent {
     func heartbeat() async {
         let current = state.checkInToken
         guard let answer = try? await server.checkIn(bridgePort: bridgePort, token: current) else { return }
+        if let challenge = answer.challenge { heldChallenge = (challenge, .now) }
         guard let current, let status = answer.session, !status.active else { return }
         await perform(state.sessionEnded(token: current, reason: status.reason))
     }
@@ -228,7 +234,7 @@ public actor WorkstationAgent {
                 }
                 output("Success: certificate renewed for smartcard")
             }
-            let challenge = try await server.loginChallenge()
+            let challenge = if let held = takeHeldChallenge() { held } else { try await server.loginChallenge() }
             let signature = try await card.sign(LoginMessage.make(challenge: challenge, cardSerial: insertion.serial), with: .authentication)
             let session = try await server.login(.init(cardSerial: insertion.serial, challenge: challenge, signature: Data(signature.rawRepresentation)))
             guard let token = session.token else { throw CardDeskError(.internalFailure, "The server opened no session.") }
@@ -239,6 +245,13 @@ public actor WorkstationAgent {
             await perform(state.signInFailed(Self.cardDeskError(error), for: insertion, fromTerminal: fromTerminal))
             throw error
         }
+    }
+
+    /// The last check-in's challenge, if it is fresh: taken (a challenge signs in once).
+    private func takeHeldChallenge() -> String? {
+        defer { heldChallenge = nil }
+        guard let held = heldChallenge, ContinuousClock.now - held.received < Self.heldChallengeLifetime else { return nil }
+        return held.challenge
     }
 
     func chooseRole(number: Int, fromTerminal: Bool) async throws {

@@ -30,11 +30,14 @@ public struct RenewalFixture: Sendable {
     public let clock: TestClock
     public let user = try! UserID("555254600106")
 
-    public static func make() async throws -> RenewalFixture {
+    /// `flags`: server settings over the fixture's own (for example `rate.limit.percent`).
+    public static func make(flags: [String: String] = [:]) async throws -> RenewalFixture {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("carddesk-ra-\(UUID().uuidString)")
         let clock = TestClock(SystemClock().now())
         // One test client stands for many workstations here: rate limits off (they have their own tests in Tests/Security).
-        let settings = try await ServerSettings.resolve(flags: ["data": folder.appendingPathComponent("data").path, "rate.limit.percent": "0"], environment: [:])
+        let settings = try await ServerSettings.resolve(
+            flags: ["data": folder.appendingPathComponent("data").path, "rate.limit.percent": "0"].merging(flags) { $1 }, environment: [:]
+        )
         let instance = try await CardDeskInstance.open(settings, logger: Logger(label: "test"), clock: clock, serving: true)
         let fixture = RenewalFixture(folder: folder, instance: instance, clock: clock)
         try await instance.store.addUser(
@@ -44,8 +47,8 @@ public struct RenewalFixture: Sendable {
         return fixture
     }
 
-    public static func with(_ body: (RenewalFixture) async throws -> Void) async throws {
-        let fixture = try await make()
+    public static func with(flags: [String: String] = [:], _ body: (RenewalFixture) async throws -> Void) async throws {
+        let fixture = try await make(flags: flags)
         do { try await body(fixture) } catch {
             await fixture.instance.close()
             throw error
