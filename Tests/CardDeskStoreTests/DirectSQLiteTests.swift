@@ -254,10 +254,15 @@ struct DirectSQLiteTests {
         try await fixture.writer.close()
     }
 
-    @Test("Statements that wait for the disk by design (COMMIT's flush, settings) run off the calling thread; the rest are tried in place")
+    @Test("Statements that wait for the disk by design (COMMIT's flush, settings that write) run off the calling thread; the rest, and the flush setting, are tried in place")
     func diskStatementsAreRecognised() {
         #expect(DirectSQLite.waitsForDisk("COMMIT"))
-        #expect(DirectSQLite.waitsForDisk("PRAGMA synchronous = FULL"))
+        #expect(DirectSQLite.waitsForDisk("END"))
+        #expect(DirectSQLite.waitsForDisk("VACUUM"))
+        #expect(DirectSQLite.waitsForDisk("PRAGMA journal_mode = WAL"))
+        #expect(DirectSQLite.waitsForDisk("PRAGMA wal_checkpoint(TRUNCATE)"))
+        #expect(!DirectSQLite.waitsForDisk("PRAGMA synchronous = FULL"))
+        #expect(!DirectSQLite.waitsForDisk("PRAGMA synchronous = NORMAL"))
         #expect(!DirectSQLite.waitsForDisk("BEGIN IMMEDIATE"))
         #expect(!DirectSQLite.waitsForDisk("INSERT INTO t (id) VALUES (?)"))
         #expect(!DirectSQLite.waitsForDisk("SELECT seq, hash FROM audit_head WHERE id = 1"))

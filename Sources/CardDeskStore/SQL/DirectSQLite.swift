@@ -163,11 +163,13 @@ final class DirectSQLite: SQLDatabase, Sendable {
         try await closure(self)
     }
 
-    /// Statements that wait for the disk by design (a commit's flush, a checkpoint, settings), run on the thread pool.
+    /// Statements that wait for the disk by design (a commit's flush, a checkpoint, settings that write such as the
+    /// journal mode), run on the thread pool. `PRAGMA synchronous` only sets how the next commits flush (the group
+    /// committer switches it between bookkeeping and durable batches, up to twice a sign-in): it runs in place.
     static func waitsForDisk(_ sql: String) -> Bool {
-        let head = sql.utf8.prefix(8)
-        return head.starts(with: "COMMIT".utf8) || head.starts(with: "END".utf8)
-            || head.starts(with: "PRAGMA".utf8) || head.starts(with: "VACUUM".utf8)
+        let head = sql.utf8.prefix(18)
+        if head.starts(with: "PRAGMA".utf8) { return !head.starts(with: "PRAGMA synchronous".utf8) }
+        return head.starts(with: "COMMIT".utf8) || head.starts(with: "END".utf8) || head.starts(with: "VACUUM".utf8)
     }
 
     /// Runs one statement (prepared once, then reused) with its values; hands each result row to `onRow`.
