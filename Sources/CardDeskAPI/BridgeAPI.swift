@@ -20,8 +20,8 @@ extension LoginAPI {
         public init(bridgePort: Int) { self.bridgePort = bridgePort }
     }
 
-    /// The answer to a check-in: with the agent's session token, whether that session is still open; and a fresh
-    /// sign-in challenge (as `POST /api/v1/login/challenges` gives: single use, valid two minutes), so that the
+    /// The answer to a check-in: with the agent's session token, whether that session is still open; without one, a
+    /// fresh sign-in challenge (as `POST /api/v1/login/challenges` gives: single use, valid two minutes), so that the
     /// agent's next sign-in needs no request for one. Absent from an older server's answer.
     public struct AgentCheckInAnswer: Codable, Sendable {
         public let session: SessionStatus?

@@ -20,6 +20,14 @@ final class TerminalRecord: Sendable {
 /// The agent driving an issued virtual card against the real server, from the terminal.
 @Suite("Agent: signing in at the terminal")
 struct AgentSessionTests {
+    /// The agent at the terminal, watching the fixture's reader folder, writing to `record`.
+    static func terminalAgent(_ fixture: RenewalFixture, _ server: ServerClient, _ record: TerminalRecord, bridgePort: Int) -> WorkstationAgent {
+        WorkstationAgent(
+            reader: FolderReader(folder: fixture.folder), server: server, bridgePort: bridgePort,
+            output: { record.say($0) }, opener: { _ in false }, hideInput: { record.hide($0) }
+        )
+    }
+
     @Test("A wrong passcode is explained and asked for again with the echo off; the right one signs in; removal logs out at the server")
     func terminalSignIn() async throws {
         try await RenewalFixture.with { fixture in
@@ -27,10 +35,7 @@ struct AgentSessionTests {
                 let card = try await fixture.issueCard("terminal", validityDays: 365)
                 try await card.reset()
                 let record = TerminalRecord()
-                let agent = WorkstationAgent(
-                    reader: FolderReader(folder: fixture.folder), server: server, bridgePort: 0,
-                    output: { record.say($0) }, opener: { _ in false }, hideInput: { record.hide($0) }
-                )
+                let agent = Self.terminalAgent(fixture, server, record, bridgePort: 0)
                 await agent.inserted(serial: try await card.serial(), card: card)
                 #expect(record.lines.last == "Passcode:")
                 #expect(record.echo == [false])
@@ -46,7 +51,9 @@ struct AgentSessionTests {
                 #expect(record.echo == [false, true], "the echo comes back once the passcode is taken")
                 #expect(record.lines.last == "Signed in as Jane Doe (555254600106) in role R8000@RBQ.")
                 let token = try #require(await agent.state.token)
-                #expect(try await server.checkIn(bridgePort: 47000, token: token).session?.active == true)
+                let kept = try await server.checkIn(bridgePort: 47000, token: token)
+                #expect(kept.session?.active == true)
+                #expect(kept.challenge == nil, "a signed-in agent needs no sign-in challenge")
 
                 await agent.removed()
                 #expect(record.lines.last == "Card removed: you have been logged out.")
@@ -70,10 +77,7 @@ struct AgentSessionTests {
                 #expect(refused?.code == .tooManyRequests)
 
                 let record = TerminalRecord()
-                let agent = WorkstationAgent(
-                    reader: FolderReader(folder: fixture.folder), server: server, bridgePort: 47001,
-                    output: { record.say($0) }, opener: { _ in false }, hideInput: { record.hide($0) }
-                )
+                let agent = Self.terminalAgent(fixture, server, record, bridgePort: 47001)
                 await agent.heartbeat()
                 await agent.inserted(serial: try await card.serial(), card: card)
                 await agent.line("123456")

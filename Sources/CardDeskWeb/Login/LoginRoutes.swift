@@ -25,8 +25,8 @@ extension Optional {
 /// - `DELETE /api/v1/session?reason=card%20removed` → end the session
 /// - `POST /api/v1/session/handovers` → (agent) a single-use code for a browser to join this session
 /// - `POST /api/v1/agents/checkin` → (agent) "an agent runs on this workstation"; with its session token, also keeps
-///   that session open and answers whether it still is; the answer carries a sign-in challenge for the agent's next
-///   sign-in (it then needs no `login/challenges` request)
+///   that session open and answers whether it still is; without one, the answer carries a sign-in challenge for the
+///   agent's next sign-in (it then needs no `login/challenges` request)
 /// - `GET /api/v1/agents/presence` → (page) whether an agent checked in from this address lately
 struct LoginRoutes {
     let login: LoginService
@@ -64,9 +64,12 @@ struct LoginRoutes {
             let body = try await request.decode(as: LoginAPI.AgentCheckIn.self, context: context)
             guard (1...65535).contains(body.bridgePort) else { throw CardDeskError(.invalidInput, "The bridge port must be from 1 to 65535.") }
             try await presence.checkIn(address: context.peerAddress, bridgePort: body.bridgePort)
+            // A challenge only for an agent without a session (one signed in needs none until its card comes out):
+            // the keep-alive check-ins, most of them in a working day, stay without one.
+            let token = try RenewalRoutes.bearer(request)
             return LoginAPI.AgentCheckInAnswer(
-                session: try await RenewalRoutes.bearer(request).asyncMap { try await login.keepAlive(token: $0) },
-                challenge: try await login.challenge()
+                session: try await token.asyncMap { try await login.keepAlive(token: $0) },
+                challenge: token == nil ? try await login.challenge() : nil
             )
         }
         api.get("agents/presence") { _, context in

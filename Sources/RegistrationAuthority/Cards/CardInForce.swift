@@ -47,12 +47,13 @@ struct CardInForce: Sendable {
 
     /// The certificates a card's key may match, for each of `profiles`: the one in force, or, when a renewal has
     /// issued its replacement, the newly issued one (the card may hold either, depending on where the renewal stopped).
-    /// Only a good certificate vouches for anything (callers refuse an expired one with their own message).
+    /// Only a good certificate vouches for anything: `certificates` (and so `current`) hold no other, as read (callers
+    /// refuse an expired one with their own message).
     func candidates(profiles: Set<CertificateProfileKind>) -> [CertificateRecord] {
         var candidates = CertificateProfileKind.allCases.filter(profiles.contains).compactMap { current[$0] }
         for item in active?.state.items ?? [] where profiles.contains(item.profile) && item.step >= .issued {
             if let serial = item.newSerial, let record = certificates.first(where: { $0.serial == serial }) { candidates.append(record) }
         }
-        return candidates.filter { $0.status == .good }
+        return candidates
     }
 }
