@@ -14,7 +14,7 @@ import X509
 /// same run. Absolute times on a shared machine are noisy; the ratio is the figure to compare.
 ///
 ///     swift run -c release carddesk-bench [--issuances N] [--signatures N] [--concurrency N] [--database-url URL]
-///         [--hsm-module PATH|none --hsm-token LABEL --hsm-pin-file FILE]
+///         [--renewals N] [--peak N|0] [--rsa-renewals N|0] [--hsm-module PATH|none --hsm-token LABEL --hsm-pin-file FILE]
 ///     swift run -c release carddesk-bench scale [...]   (the scale curve: see ScaleScenario)
 ///
 /// With an HSM (default: SoftHSMv2 when installed, in a token directory of its own), the same figures are measured
@@ -27,6 +27,9 @@ struct Benchmark {
         var concurrency = 8
         var databaseURL: String?
         var renewals = 100
+        /// In flight for the rows "at peak" (renewals, `/health` and sign-ins again): a morning when a country's
+        /// certificates fall due has thousands of workstations at it at once. 0: no peak rows.
+        var peak = 128
         /// Renewals with RSA-2048 card keys (nil: a fifth of `renewals`, at least 10; 0: none, for profiling the rest).
         var rsaRenewals: Int?
         /// The PKCS#11 module for the HSM rows: SoftHSMv2 (set up here) when installed; nil: none.
@@ -44,11 +47,12 @@ struct Benchmark {
                 case "--concurrency": concurrency = try Self.count(flag, value)
                 case "--database-url": databaseURL = value
                 case "--renewals": renewals = try Self.count(flag, value)
+                case "--peak": peak = value == "0" ? 0 : try Self.count(flag, value)
                 case "--rsa-renewals": rsaRenewals = value == "0" ? 0 : try Self.count(flag, value)
                 case "--hsm-module": hsmModule = value == "none" ? nil : value
                 case "--hsm-token": hsmToken = value
                 case "--hsm-pin-file": hsmPinFile = value
-                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --renewals, --rsa-renewals, --database-url, --hsm-module, --hsm-token, --hsm-pin-file")
+                default: throw CardDeskError(.invalidInput, "unknown option \(flag); use --issuances, --signatures, --concurrency, --renewals, --peak, --rsa-renewals, --database-url, --hsm-module, --hsm-token, --hsm-pin-file")
                 }
             }
         }
@@ -165,12 +169,14 @@ struct Benchmark {
         let shared: (url: String, masterKey: String)? = options.databaseURL.flatMap { url in
             if case .postgres = location { (url, masterKeyBase64) } else { nil }
         }
-        try await RenewalScenario.run(renewals: options.renewals, concurrency: options.concurrency, folder: folder, rawRate: rawRate, database: shared)
+        try await RenewalScenario.run(
+            renewals: options.renewals, concurrency: options.concurrency, peak: options.peak, folder: folder, rawRate: rawRate, database: shared
+        )
         // RSA-2048 card keys: the card's key generation dominates (as on real cards); a fifth as many.
         let rsaRenewals = options.rsaRenewals ?? max(10, options.renewals / 5)
         guard rsaRenewals > 0 else { return }
         try await RenewalScenario.run(
-            renewals: rsaRenewals, concurrency: options.concurrency, folder: folder, rawRate: rawRate, keyAlgorithm: .rsa2048,
+            renewals: rsaRenewals, concurrency: options.concurrency, peak: 0, folder: folder, rawRate: rawRate, keyAlgorithm: .rsa2048,
             agents: false, database: shared
         )
     }

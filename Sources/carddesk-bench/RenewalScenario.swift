@@ -18,12 +18,14 @@ import VirtualSmartcard
 /// real HTTP to the server's renewal API, two certificates issued and stored durably per card, old ones revoked.
 enum RenewalScenario {
     /// - Parameters:
+    ///   - peak: in flight for the rows "at peak" (as many renewals again, on cards of their own; `/health` and a
+    ///     sign-in row again); 0: none.
     ///   - keyAlgorithm: the cards' key type (their new keys are generated on the card, as in the field).
     ///   - agents: whether to measure sign-ins and the agents' check-ins too (once per run is enough).
     ///   - database: a PostgreSQL database to use (and the master key its audit chain is keyed with); nil: SQLite in
     ///     the scenario's own data directory.
     static func run(
-        renewals: Int, concurrency: Int, folder: URL, rawRate: Double, keyAlgorithm: CardKeyAlgorithm = .p256, agents: Bool = true,
+        renewals: Int, concurrency: Int, peak: Int, folder: URL, rawRate: Double, keyAlgorithm: CardKeyAlgorithm = .p256, agents: Bool = true,
         database: (url: String, masterKey: String)? = nil
     ) async throws {
         // On PostgreSQL the server takes the benchmark's own data directory, whose PKI made the certificates already in
@@ -48,7 +50,9 @@ enum RenewalScenario {
         let revokedBefore = try await instance.store.revokedCertificates(profile: .authentication).count
             + instance.store.revokedCertificates(profile: .signing).count
         let cardPrefix = folder.appendingPathComponent("card-\(keyAlgorithm.rawValue)-").path
-        for index in 0..<renewals {
+        // A card renews once (its new certificates are years from their renewal window): the peak row has its own.
+        let cardCount = peak > 0 ? renewals * 2 : renewals
+        for index in 0..<cardCount {
             let file = URL(fileURLWithPath: cardPrefix + "\(index).json")
             _ = try await instance.cardIssuer.issueVirtualCard(userID: user.id, file: file, passcode: "123456", keyAlgorithm: keyAlgorithm, validityDays: 30, actor: "bench")
         }
@@ -68,12 +72,12 @@ enum RenewalScenario {
         // server's cost of a renewal. Both processes share the machine's cores.
         let client = try ClientProcess(arguments: [
             "renewal-client", "--port", "\(port)", "--cards", cardPrefix, "--count", "\(renewals)", "--concurrency", "\(concurrency)",
-            "--agents", agents ? "yes" : "no",
+            "--peak", "\(peak)", "--agents", agents ? "yes" : "no",
         ])
-        // The client says "@begin" before each measured row and "@row RATE COUNT CLIENT-CPU-SECONDS NAME" after it;
-        // this process's CPU time between the two is the server's for that row.
+        // The client says "@begin" before each measured row and "@row RATE COUNT CLIENT-CPU-SECONDS MEDIAN P99 IN-FLIGHT
+        // NAME" after it (latencies in seconds); this process's CPU time between the two is the server's for that row.
         var serverCPUAtBegin = Benchmark.processCPUSeconds()
-        var renewalReported = false
+        var renewalsReported = 0
         var baseline: Double?
         let marks = ProcessInfo.processInfo.environment["CARDDESK_BENCH_MARKS"] != nil
         for await line in client.lines {
@@ -87,20 +91,22 @@ enum RenewalScenario {
                 serverCPUAtBegin = Benchmark.processCPUSeconds()
             } else if line.hasPrefix("@row ") {
                 let serverCPU = Benchmark.processCPUSeconds() - serverCPUAtBegin
-                let fields = line.split(separator: " ", maxSplits: 4)
-                guard fields.count == 5, let rate = Double(fields[1]), let count = Double(fields[2]), let clientCPU = Double(fields[3]) else {
+                let fields = line.split(separator: " ", maxSplits: 7)
+                guard fields.count == 8, let rate = Double(fields[1]), let count = Double(fields[2]), let clientCPU = Double(fields[3]),
+                      let median = Double(fields[4]), let p99 = Double(fields[5]), let inFlight = Int(fields[6]) else {
                     throw CardDeskError(.internalFailure, "the benchmark's client reported \(line)")
                 }
-                let name = String(fields[4])
+                let name = String(fields[7])
                 let cpu = (server: serverCPU / count, client: clientCPU / count)
                 if name == "renewal" {
-                    renewalReported = true
-                    printRenewal(keyAlgorithm: keyAlgorithm, concurrency: concurrency, rate: rate, rawRate: rawRate, cpu: cpu)
+                    renewalsReported += 1
+                    printRenewal(keyAlgorithm: keyAlgorithm, concurrency: inFlight, rate: rate, rawRate: rawRate, cpu: cpu, latency: (median, p99))
                 } else {
-                    if baseline == nil { baseline = rate }
-                    print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(
-                        format: "%10.1f /s   ratio to /health %.2f   CPU: server %4.0f µs, client %4.0f µs; the server alone: %.0f /s",
-                        rate, rate / baseline!, cpu.server * 1e6, cpu.client * 1e6, serverAlone(cpuPerOperation: cpu.server)
+                    // Each `/health` row is the baseline of the rows after it (at its number in flight).
+                    if name.hasPrefix("GET /health") || baseline == nil { baseline = rate }
+                    print(name.padding(toLength: max(44, name.count + 1), withPad: " ", startingAt: 0) + String(
+                        format: "%10.1f /s   ratio to /health %.2f   CPU: server %4.0f µs, client %4.0f µs; the server alone: %.0f /s; latency %@",
+                        rate, rate / baseline!, cpu.server * 1e6, cpu.client * 1e6, serverAlone(cpuPerOperation: cpu.server), latencyText(median, p99)
                     ))
                 }
             } else {
@@ -108,16 +114,16 @@ enum RenewalScenario {
             }
         }
         try await client.finish()
-        guard renewalReported else { throw CardDeskError(.internalFailure, "the renewal client reported no renewals") }
+        guard renewalsReported == (peak > 0 ? 2 : 1) else { throw CardDeskError(.internalFailure, "the renewal client reported \(renewalsReported) renewal rows") }
         serverTask.cancel()
         _ = try? await serverTask.value
 
         let revoked = try await instance.store.revokedCertificates(profile: .authentication).count
             + instance.store.revokedCertificates(profile: .signing).count - revokedBefore
-        guard revoked == renewals * 2 else {
-            throw CardDeskError(.internalFailure, "expected \(renewals * 2) superseded certificates, found \(revoked)")
+        guard revoked == cardCount * 2 else {
+            throw CardDeskError(.internalFailure, "expected \(cardCount * 2) superseded certificates, found \(revoked)")
         }
-        print("  all \(renewals) renewals complete: \(renewals * 2) old certificates revoked as superseded")
+        print("  all \(cardCount) renewals complete: \(cardCount * 2) old certificates revoked as superseded")
     }
 
     /// This machine's cores.
@@ -127,8 +133,16 @@ enum RenewalScenario {
     /// client, standing for the workstations, shares the cores in the bench).
     static func serverAlone(cpuPerOperation: Double) -> Double { cores / cpuPerOperation }
 
-    static func printRenewal(keyAlgorithm: CardKeyAlgorithm, concurrency: Int, rate: Double, rawRate: Double, cpu: (server: Double, client: Double)) {
-        print("renewal, \(keyAlgorithm.rawValue) card keys, \(concurrency) in flight".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%10.1f /s", rate))
+    /// "median 12.3 ms, 99th percentile 45.6 ms" (from seconds).
+    static func latencyText(_ median: Double, _ p99: Double) -> String {
+        String(format: "median %.1f ms, 99th percentile %.1f ms", median * 1000, p99 * 1000)
+    }
+
+    static func printRenewal(
+        keyAlgorithm: CardKeyAlgorithm, concurrency: Int, rate: Double, rawRate: Double, cpu: (server: Double, client: Double), latency: (Double, Double)
+    ) {
+        print("renewal, \(keyAlgorithm.rawValue) card keys, \(concurrency) in flight".padding(toLength: 44, withPad: " ", startingAt: 0)
+            + String(format: "%10.1f /s", rate) + "   latency " + latencyText(latency.0, latency.1))
         print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 6 HTTP requests, 5 card signatures, 2 CA and 4 OCSP signatures (good for the new certificates, revoked for the old), 5 transactions)", rate / rawRate))
         print(String(
             format: "  CPU per renewal: server %.2f ms, cards and client (another process) %.2f ms; the server alone on %.0f cores: %.0f /s",
@@ -140,17 +154,27 @@ enum RenewalScenario {
     static func row(_ name: String, count: Int, concurrency: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
         print("@begin")
         fflush(nil)
+        // Each operation's time from start to answer (at `concurrency` in flight: queueing included).
+        let latencies = SharedMutex([Double](repeating: 0, count: count))
         let before = Benchmark.processCPUSeconds()
-        let rate = try await Benchmark.measure(count: count, concurrency: concurrency, operation)
-        print("@row \(rate) \(count) \(Benchmark.processCPUSeconds() - before) \(name)")
+        let rate = try await Benchmark.measure(count: count, concurrency: concurrency) { index in
+            let start = ContinuousClock.now
+            try await operation(index)
+            let elapsed = ContinuousClock.now - start
+            latencies.withLock { $0[index] = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
+        }
+        let cpu = Benchmark.processCPUSeconds() - before
+        let sorted = latencies.withLock { $0 }.sorted()
+        let median = sorted[sorted.count / 2], p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+        print("@row \(rate) \(count) \(cpu) \(median) \(p99) \(concurrency) \(name)")
         fflush(nil)
         return rate
     }
 
-    /// `carddesk-bench renewal-client --port P --cards PREFIX --count N --concurrency C --agents yes|no`: the client
-    /// side of the scenario in a process of its own. Renews the cards PREFIX0.json … (held in memory, each its own
-    /// chip) through the server at 127.0.0.1:P, then reports the row (see `run`); with agents, the check-in and sign-in
-    /// rows follow.
+    /// `carddesk-bench renewal-client --port P --cards PREFIX --count N --concurrency C --peak K --agents yes|no`: the
+    /// client side of the scenario in a process of its own. Renews the cards PREFIX0.json … (held in memory, each its
+    /// own chip) through the server at 127.0.0.1:P, then reports the row (see `run`); with K > 0, as many cards again
+    /// at K in flight; with agents, the check-in and sign-in rows follow.
     static func client(_ arguments: ArraySlice<String>) async throws {
         var values: [String: String] = [:]
         var iterator = arguments.makeIterator()
@@ -162,18 +186,26 @@ enum RenewalScenario {
               let concurrency = values["concurrency"].flatMap(Int.init) else {
             throw CardDeskError(.invalidInput, "renewal-client needs --port, --cards, --count and --concurrency")
         }
-        let cards = try (0..<count).map { PIVCardSession(transport: try VirtualPIVCard.inMemory(copying: URL(fileURLWithPath: prefix + "\($0).json"))) }
+        let peak = values["peak"].flatMap(Int.init) ?? 0
+        let cards = try (0..<(peak > 0 ? count * 2 : count)).map {
+            PIVCardSession(transport: try VirtualPIVCard.inMemory(copying: URL(fileURLWithPath: prefix + "\($0).json")))
+        }
         let client = ServerClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, transport: BenchTransport())
         _ = try await row("renewal", count: count, concurrency: concurrency) { index in
             try await RenewalClient(server: client, card: cards[index]).renew(passcode: "123456") { _, _ in }
         }
-        if values["agents"] == "yes" { try await checkIns(client: client, port: port, cards: cards, concurrency: concurrency) }
+        if peak > 0 {
+            _ = try await row("renewal", count: count, concurrency: peak) { index in
+                try await RenewalClient(server: client, card: cards[count + index]).renew(passcode: "123456") { _, _ in }
+            }
+        }
+        if values["agents"] == "yes" { try await checkIns(client: client, port: port, cards: Array(cards.prefix(count)), concurrency: concurrency, peak: peak) }
         fflush(nil)
     }
 
     /// What every running agent costs the server: a check-in every 5 s (presence, and with its session token a
     /// keep-alive read), against `GET /health` (one database read) in the same run.
-    static func checkIns(client: ServerClient, port: Int, cards: [PIVCardSession], concurrency: Int) async throws {
+    static func checkIns(client: ServerClient, port: Int, cards: [PIVCardSession], concurrency: Int, peak: Int) async throws {
         var tokens: [String] = []
         for card in cards.prefix(50) {
             let serial = try await card.serial()
@@ -187,11 +219,12 @@ enum RenewalScenario {
         let sessionTokens = tokens
         let health = URL(string: "http://127.0.0.1:\(port)/health")!
         let count = 5_000
-        _ = try await row("GET /health (baseline, \(concurrency) in flight)", count: count, concurrency: concurrency) { _ in
+        let healthCheck: @Sendable (Int) async throws -> Void = { _ in
             guard try await BenchTransport().exchange(method: "GET", url: health, headers: [], body: nil).status == 200 else {
                 throw CardDeskError(.internalFailure, "GET /health failed")
             }
         }
+        _ = try await row("GET /health (baseline, \(concurrency) in flight)", count: count, concurrency: concurrency, healthCheck)
         // Each check-in's answer carries a sign-in challenge: kept for the sign-ins below, as an agent keeps its last.
         let heldChallenges = SharedMutex([String]())
         _ = try await row("agent check-in, presence only", count: count, concurrency: concurrency) { _ in
@@ -204,9 +237,8 @@ enum RenewalScenario {
         let signingCards = Array(cards.prefix(50))
         let signIns = 2_000
         let held = heldChallenges.withLock { $0 }
-        guard held.count >= signIns else { throw CardDeskError(.internalFailure, "too few check-in challenges for the sign-ins") }
-        for (name, challenges) in [("sign-in (check-in's challenge)", held), ("sign-in (asking for its challenge)", [])] {
-            _ = try await row(name, count: signIns, concurrency: concurrency) { index in
+        guard held.count >= (peak > 0 ? 2 : 1) * signIns else { throw CardDeskError(.internalFailure, "too few check-in challenges for the sign-ins") }
+        let signIn: @Sendable ([String]) -> @Sendable (Int) async throws -> Void = { challenges in { index in
                 let card = signingCards[index % signingCards.count]
                 let serial = try await card.serial()
                 let challenge = try await challenges.isEmpty ? client.loginChallenge() : challenges[index]
@@ -214,13 +246,18 @@ enum RenewalScenario {
                 guard try await client.login(.init(cardSerial: serial, challenge: challenge, signature: Data(signature.rawRepresentation))).token != nil else {
                     throw CardDeskError(.internalFailure, "a benchmark sign-in opened no session")
                 }
-            }
-        }
+        } }
+        _ = try await row("sign-in (check-in's challenge)", count: signIns, concurrency: concurrency, signIn(Array(held.prefix(signIns))))
+        _ = try await row("sign-in (asking for its challenge)", count: signIns, concurrency: concurrency, signIn([]))
         let keepAlive = try await row("agent check-in with session keep-alive", count: count, concurrency: concurrency) { index in
             let answer = try await client.checkIn(bridgePort: 43490, token: sessionTokens[index % sessionTokens.count])
             guard answer.session?.active == true else { throw CardDeskError(.internalFailure, "a benchmark session ended") }
         }
         print(String(format: "  at one check-in per agent every 5 s: %.0f running agents per server at the keep-alive rate (a lower bound: the client shares the cores)", keepAlive * 5))
+        guard peak > 0 else { return }
+        // The same at the peak's number in flight (the check-in's challenges not used above).
+        _ = try await row("GET /health (baseline, \(peak) in flight)", count: count, concurrency: peak, healthCheck)
+        _ = try await row("sign-in (check-in's challenge), \(peak) in flight", count: signIns, concurrency: peak, signIn(Array(held.suffix(signIns))))
     }
 }
 
