@@ -69,9 +69,13 @@ public enum RenewalAPI {
     public struct Confirm: Codable, Sendable {
         public let profile: CertificateProfileKind
         public let signature: Data
-        public init(profile: CertificateProfileKind, signature: Data) {
+        /// The next key's certificate request, in the same request (a server whose views say
+        /// `takesNextWithConfirmation`): the answer's item for it then carries its new certificate.
+        public let next: Submit?
+        public init(profile: CertificateProfileKind, signature: Data, next: Submit? = nil) {
             self.profile = profile
             self.signature = signature
+            self.next = next
         }
     }
 }
@@ -115,11 +119,15 @@ public struct RenewalView: Codable, Hashable, Sendable {
     public let pukRotationPending: Bool?
     /// In the answer to a start that carried the card's management-key witness: its answer.
     public let administration: RenewalAPI.Administration?
+    /// The server takes a confirmation and the next key's certificate request in one request (`RenewalAPI.Confirm.next`);
+    /// nil from a server that does not (the agent then sends them apart).
+    public let takesNextWithConfirmation: Bool?
 
     public init(
         id: String, token: String?, done: Bool, managementKeyAlgorithm: UInt8?, items: [Item], pukRotationPending: Bool? = nil,
-        administration: RenewalAPI.Administration? = nil
+        administration: RenewalAPI.Administration? = nil, takesNextWithConfirmation: Bool? = nil
     ) {
+        self.takesNextWithConfirmation = takesNextWithConfirmation
         self.pukRotationPending = pukRotationPending
         self.administration = administration
         self.id = id

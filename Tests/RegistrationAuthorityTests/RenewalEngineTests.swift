@@ -7,6 +7,7 @@ import CardDeskStore
 import CardDeskWeb
 import Hummingbird
 import CertificateAuthority
+import Crypto
 import Foundation
 import Logging
 @testable import RegistrationAuthority
@@ -211,19 +212,27 @@ struct RenewalEngineTests {
         }
     }
 
-    @Test("A renewal commits 5 transactions: the start uses its challenge and answers the card's administration; each issuance and revocation carries its step and its OCSP answer")
+    @Test("A renewal is 5 requests and 5 transactions: the start uses its challenge and answers the card's administration; each issuance and revocation carries its step and its OCSP answer; the second key's request goes with the first key's confirmation")
     func commitsPerRenewal() async throws {
         try await RenewalFixture.with { fixture in
             let card = try await fixture.issueCard("commits")
             let before = try #require(try await card.certificate(in: .authentication))
             let server = try await LiveServer.start(fixture.instance)
             let start = fixture.instance.store.commitStatistics.transactions
-            try await RenewalClient(server: ServerClient(baseURL: server.url), card: card).renew(passcode: "123456") { _, _ in }
+            let transport = CountingTransport()
+            try await RenewalClient(server: ServerClient(baseURL: server.url, transport: transport), card: card).renew(passcode: "123456") { _, _ in }
             let transactions = fixture.instance.store.commitStatistics.transactions - start
             await server.stop()
             // The start (its challenge used, written nowhere before, the renewal created and the card's administration
             // answered); per key pair: issuance with its step, revocation of the old certificate with its step.
             #expect(transactions == 5)
+            // A challenge, the start, the signing key's request, its confirmation with the authentication key's
+            // request, the authentication key's confirmation.
+            let requests = transport.requests.withLock { $0 }.map { $0.replacingOccurrences(of: #"/renewals/[0-9a-f-]{36}/"#, with: "/renewals/ID/", options: .regularExpression) }
+            #expect(requests == [
+                "POST /api/v1/challenges", "POST /api/v1/renewals", "POST /api/v1/renewals/ID/certificates",
+                "POST /api/v1/renewals/ID/confirmations", "POST /api/v1/renewals/ID/confirmations",
+            ])
             try await card.verifyPIN("123456")
             let after = try #require(try await card.certificate(in: .authentication))
             let store = fixture.instance.store
@@ -237,6 +246,79 @@ struct RenewalEngineTests {
             // One administration for the card session, with the start.
             let administrations = try await fixture.audit(.renewalStep).filter { $0.contains("card administration answered") }
             #expect(administrations.count == 1 && administrations.first?.contains("started: ") == true)
+            guard case .intact = try await store.verifyAuditChain() else {
+                Issue.record("the audit chain must verify after a renewal")
+                return
+            }
+        }
+    }
+
+    @Test("A confirmation with the next key's request: the old certificate revoked and the next one issued, each in its own transaction; sent again after a lost answer it repeats itself; refused for the key it confirms, and when the confirmation fails nothing is issued")
+    func confirmationWithNext() async throws {
+        try await RenewalFixture.with { fixture in
+            let engine = fixture.instance.renewal, store = fixture.instance.store
+            let card = try await fixture.issueCard("with-next")
+            let oldSigning = try #require(try await card.certificate(in: .signing))
+            let view = try await fixture.start(card, withWitness: true)
+            #expect(view.takesNextWithConfirmation == true)
+            let token = try #require(view.token), answer = try #require(view.administration)
+            let algorithm = try #require(try await card.managementKeyAlgorithm())
+            _ = try await card.completeAdministration(algorithm: algorithm, witness: Array(answer.witness), challenge: Array(answer.challenge))
+            func request(_ slot: CardSlot, _ profile: CertificateProfileKind) async throws -> (RenewalEngine.Submission, P256.Signing.PublicKey) {
+                let key = try await card.generateKeyPair(in: slot, algorithm: .p256)
+                let csr = try await CardPrivateKey(session: card, slot: slot, publicKey: key).signingRequestDER(commonName: profile.rawValue)
+                let attested = try #require(try await card.attestation(of: slot))
+                return (RenewalEngine.Submission(profile: profile, csr: csr, attestation: attested.certificate, attestationIssuer: attested.issuer), try #require(P256.Signing.PublicKey(key)))
+            }
+            let (signing, _) = try await request(.signing, .signing)
+            let signingDER = try await engine.submit(
+                renewalID: view.id, token: token, profile: .signing, csr: signing.csr, attestation: signing.attestation, attestationIssuer: signing.attestationIssuer
+            )
+            let newSigning = try Certificate(derEncoded: signingDER)
+            try await card.writeCertificate(signingDER, into: .signing)
+            let (authentication, authenticationKey) = try await request(.authentication, .authentication)
+            let serial = SerialNumber(bytes: Array(newSigning.serialNumber.bytes))
+            let signature = Array(try await card.sign(RenewalConfirmationMessage.make(renewalID: view.id, profile: .signing, serial: serial), with: .signing).rawRepresentation)
+            let issuedBefore = try await store.certificates(renewalID: view.id).count
+
+            // The request for the key being confirmed: refused before anything is done.
+            let same = await #expect(throws: CardDeskError.self) {
+                _ = try await engine.confirm(renewalID: view.id, token: token, profile: .signing, signature: signature, next: signing)
+            }
+            #expect(same?.code == .invalidInput)
+            // A confirmation that fails (signed by another key): nothing revoked, nothing issued.
+            let forged = Array(try await card.sign(RenewalConfirmationMessage.make(renewalID: view.id, profile: .signing, serial: serial), with: .authentication).rawRepresentation)
+            let refused = await #expect(throws: CardDeskError.self) {
+                _ = try await engine.confirm(renewalID: view.id, token: token, profile: .signing, signature: forged, next: authentication)
+            }
+            #expect(refused?.code == .authenticationFailed)
+            #expect(try await store.certificate(serial: SerialNumber(bytes: Array(oldSigning.serialNumber.bytes)))?.status == .good)
+            #expect(try await store.certificates(renewalID: view.id).count == issuedBefore)
+
+            let transactions = store.commitStatistics.transactions
+            let confirmed = try await engine.confirm(renewalID: view.id, token: token, profile: .signing, signature: signature, next: authentication)
+            // The revocation with its step, then the issuance with its step.
+            #expect(store.commitStatistics.transactions - transactions == 2)
+            #expect(confirmed.items.map(\.step) == [.done, .issued])
+            let der = try #require(confirmed.items.last?.newCertificate)
+            let newAuthentication = try Certificate(derEncoded: Array(der))
+            #expect(P256.Signing.PublicKey(newAuthentication.publicKey)?.rawRepresentation == authenticationKey.rawRepresentation)
+            let oldRecord = try #require(try await store.certificate(serial: SerialNumber(bytes: Array(oldSigning.serialNumber.bytes))))
+            #expect(oldRecord.status == .revoked && oldRecord.revocationReason == .superseded && oldRecord.supersededBy == serial)
+
+            // The answer was lost: the same request again finds both halves done and answers the same certificate.
+            let again = try await engine.confirm(renewalID: view.id, token: token, profile: .signing, signature: signature, next: authentication)
+            #expect(again.items.map(\.step) == [.done, .issued])
+            #expect(again.items.last?.newCertificate == der)
+            #expect(try await store.certificates(renewalID: view.id).filter { $0.status == .good }.count == 2)
+
+            // The last confirmation finishes the renewal.
+            try await card.writeCertificate(Array(der), into: .authentication)
+            let last = Array(try await card.sign(RenewalConfirmationMessage.make(
+                renewalID: view.id, profile: .authentication, serial: SerialNumber(bytes: Array(newAuthentication.serialNumber.bytes))
+            ), with: .authentication).rawRepresentation)
+            let done = try await engine.confirm(renewalID: view.id, token: token, profile: .authentication, signature: last)
+            #expect(done.done)
             guard case .intact = try await store.verifyAuditChain() else {
                 Issue.record("the audit chain must verify after a renewal")
                 return
@@ -360,5 +442,16 @@ struct RenewalScaleTests {
                 return
             }
         }
+    }
+}
+
+/// The agent's own transport, counting what it sends ("METHOD /path").
+final class CountingTransport: ServerTransport {
+    let inner = URLSessionTransport()
+    let requests = Mutex<[String]>([])
+
+    func exchange(method: String, url: URL, headers: [(name: String, value: String)], body: Data?) async throws -> (status: Int, body: Data) {
+        requests.withLock { $0.append("\(method) \(url.path)") }
+        return try await inner.exchange(method: method, url: url, headers: headers, body: body)
     }
 }

@@ -11,7 +11,9 @@ import X509
 /// One key pair at a time, in the order the server gives (signing, then authentication): generate the slot's new
 /// key on the card (the server answers the card's management-key witness for it), have the CA certify it, write the
 /// certificate into the slot, and prove the new key by a signature, after which the server revokes the old
-/// certificate. At every moment the other pair is whole, and it vouches for the card when a renewal resumes.
+/// certificate. The next pair's key is made only once this one's certificate is written, so at every moment one pair
+/// is whole, and it vouches for the card when a renewal resumes; its certificate request then goes with the
+/// confirmation (one round trip fewer, when the server takes them together).
 /// Run it again after any interruption and it continues from what the card and the server already have.
 public struct RenewalClient: Sendable {
     public enum Stage: String, Sendable, CaseIterable {
@@ -63,15 +65,24 @@ public struct RenewalClient: Sendable {
             return
         }
         guard let token = view.token else { throw CardDeskError(.internalFailure, "The server started no renewal session.") }
-        var session = Session(client: self, renewal: view.id, token: token, algorithm: view.managementKeyAlgorithm, administered: administered)
-        for item in view.items {
+        var session = Session(
+            client: self, renewal: view.id, token: token, algorithm: view.managementKeyAlgorithm, administered: administered,
+            takesNext: view.takesNextWithConfirmation == true
+        )
+        // Each item as the server's latest answer has it: a confirmation that carried the next key's request comes
+        // back with that item issued.
+        var index = 0
+        while index < view.items.count {
+            let item = view.items[index]
             // Cancelled (the card was taken out of the agent's reader): stop between steps; a run later resumes.
             try Task.checkCancellation()
-            await progress(item.profile, .pending)
+            if item.step < .issued { await progress(item.profile, .pending) }
             if item.step != .done {
-                view = try await session.renew(item, progress: progress)
+                let next = view.items.dropFirst(index + 1).first { $0.step != .done }
+                view = try await session.renew(item, next: next, progress: progress)
             }
             await progress(item.profile, .done)
+            index += 1
         }
         // A PUK released for an unlock and not yet changed is changed now, while the card is here (the server's last
         // answer says whether one is; an older server's does not, and is asked).
@@ -120,10 +131,16 @@ public struct RenewalClient: Sendable {
         let algorithm: UInt8?
         /// The card's management key is authenticated in this card session (it stays so until the card is reset).
         var administered: Bool
+        /// The server takes the next key's certificate request with a confirmation.
+        let takesNext: Bool
         var card: any SmartcardSession { client.card }
         var server: ServerClient { client.server }
 
-        mutating func renew(_ item: RenewalView.Item, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws -> RenewalView {
+        /// Renews `item`'s pair. `next`: the item after it still to renew, whose key request may go with this one's
+        /// confirmation.
+        mutating func renew(
+            _ item: RenewalView.Item, next: RenewalView.Item?, progress: @Sendable (CertificateProfileKind, Stage) async -> Void
+        ) async throws -> RenewalView {
             let profile = item.profile
             let slot = CardSlot.main(for: profile)
             let issued: Certificate? = try item.newCertificate.map { try Certificate(derEncoded: Array($0)) }
@@ -131,17 +148,30 @@ public struct RenewalClient: Sendable {
             if let issued, let der = item.newCertificate {
                 // Already written (the confirmation was what got lost)?
                 if try await card.certificate(in: slot) == issued {
-                    return try await confirm(profile, certificate: issued)
+                    return try await confirm(profile, certificate: issued, next: next, progress: progress)
                 }
                 // Issued for the key the slot holds now: write it.
                 if try await card.holdsKey(of: issued, in: slot) {
                     await progress(profile, .writing)
                     try await administer(profile)
                     try await card.writeCertificate(Array(der), into: slot)
-                    return try await confirm(profile, certificate: issued)
+                    return try await confirm(profile, certificate: issued, next: next, progress: progress)
                 }
             }
             // A key the server never saw (or none yet): the slot gets a new one.
+            let request = try await newKey(profile, progress: progress)
+            let answer = try await server.submit(renewal: renewal, token: token, request)
+            let certificate = try Certificate(derEncoded: Array(answer.certificate))
+            await progress(profile, .writing)
+            // Still authenticated with the management key in this card session.
+            try await card.writeCertificate(Array(answer.certificate), into: slot)
+            return try await confirm(profile, certificate: certificate, next: next, progress: progress)
+        }
+
+        /// A new key in `profile`'s slot, generated on the card, and its certificate request (with the card's
+        /// attestation of the key, when it makes one).
+        mutating func newKey(_ profile: CertificateProfileKind, progress: @Sendable (CertificateProfileKind, Stage) async -> Void) async throws -> RenewalAPI.Submit {
+            let slot = CardSlot.main(for: profile)
             try Task.checkCancellation()
             await progress(profile, .generatingKey)
             try await administer(profile)
@@ -153,14 +183,7 @@ public struct RenewalClient: Sendable {
             await progress(profile, .issuing)
             let csr = try await CardPrivateKey(session: card, slot: slot, publicKey: publicKey).signingRequestDER(commonName: profile.rawValue)
             let attestation = try await card.attestation(of: slot)
-            let answer = try await server.submit(renewal: renewal, token: token, .init(
-                profile: profile, csr: Data(csr), attestation: attestation.map { Data($0.certificate) }, attestationIssuer: attestation.map { Data($0.issuer) }
-            ))
-            let certificate = try Certificate(derEncoded: Array(answer.certificate))
-            await progress(profile, .writing)
-            // Still authenticated with the management key in this card session.
-            try await card.writeCertificate(Array(answer.certificate), into: slot)
-            return try await confirm(profile, certificate: certificate)
+            return .init(profile: profile, csr: Data(csr), attestation: attestation.map { Data($0.certificate) }, attestationIssuer: attestation.map { Data($0.issuer) })
         }
 
         /// Management-key authentication, once per card session: the card's witness goes to the server (naming the
@@ -178,12 +201,23 @@ public struct RenewalClient: Sendable {
             administered = true
         }
 
-        func confirm(_ profile: CertificateProfileKind, certificate: Certificate) async throws -> RenewalView {
+        /// Proves the new key of `profile` (its certificate now written). With `next` not yet issued (and a server that
+        /// takes it), the next pair's new key is made now and its request goes with the confirmation: this pair is
+        /// whole on the card from here on, so the card can still vouch for itself if the run stops in between.
+        mutating func confirm(
+            _ profile: CertificateProfileKind, certificate: Certificate, next: RenewalView.Item?,
+            progress: @Sendable (CertificateProfileKind, Stage) async -> Void
+        ) async throws -> RenewalView {
             let slot = CardSlot.main(for: profile)
             let serial = SerialNumber(bytes: Array(certificate.serialNumber.bytes))
             let message = RenewalConfirmationMessage.make(renewalID: renewal, profile: profile, serial: serial)
             let signature = try await card.sign(message, with: slot)
-            return try await server.confirm(renewal: renewal, token: token, .init(profile: profile, signature: Data(signature.rawRepresentation)))
+            var request: RenewalAPI.Submit?
+            if takesNext, let next, next.step < .issued {
+                await progress(next.profile, .pending)
+                request = try await newKey(next.profile, progress: progress)
+            }
+            return try await server.confirm(renewal: renewal, token: token, .init(profile: profile, signature: Data(signature.rawRepresentation), next: request))
         }
     }
 }

@@ -256,8 +256,28 @@ public struct RenewalEngine: Sendable {
         renewalID: String, token: String, profile: CertificateProfileKind, csr csrDER: [UInt8], attestation: [UInt8]? = nil, attestationIssuer: [UInt8]? = nil
     ) async throws -> [UInt8] {
         var (renewal, state) = try await load(renewalID, token: token)
+        return try await submit(&renewal, &state, Submission(profile: profile, csr: csrDER, attestation: attestation, attestationIssuer: attestationIssuer)).der
+    }
+
+    /// A key's certificate request, as the agent sends it (with its attestation, when the card makes one).
+    public struct Submission: Sendable {
+        public let profile: CertificateProfileKind
+        public let csr: [UInt8]
+        public let attestation: [UInt8]?
+        public let attestationIssuer: [UInt8]?
+        public init(profile: CertificateProfileKind, csr: [UInt8], attestation: [UInt8]? = nil, attestationIssuer: [UInt8]? = nil) {
+            self.profile = profile
+            self.csr = csr
+            self.attestation = attestation
+            self.attestationIssuer = attestationIssuer
+        }
+    }
+
+    /// `submit` for a renewal already loaded (and its token checked): `renewal` and `state` are left as stored after.
+    func submit(_ renewal: inout RenewalRecord, _ state: inout RenewalState, _ submission: Submission) async throws -> (serial: SerialNumber, der: [UInt8]) {
+        let profile = submission.profile, attestation = submission.attestation, attestationIssuer = submission.attestationIssuer
         // Parsed only for a caller holding the renewal's token.
-        let csr = try CertificateRequestCheck.parse(csrDER)
+        let csr = try CertificateRequestCheck.parse(submission.csr)
         do {
             try self.attestation.check(csr: csr, attestation: attestation, issuer: attestationIssuer, now: clock.now())
         } catch let error as CardDeskError {
@@ -286,7 +306,7 @@ public struct RenewalEngine: Sendable {
                 if state.items[index].step < .issued { state.items[index].step = .issued }
                 renewal.state = state.stored
                 try await save(&renewal, details: "\(profile): certificate \(record.serial.hex) already issued for this key")
-                return record.der
+                return (record.serial, record.der)
             }
         }
         for record in earlier {
@@ -297,31 +317,51 @@ public struct RenewalEngine: Sendable {
         }
         let prepared = try await authority.prepare(userID: renewal.userID, profile: profile, csr: csr)
         // The step is stored with the issuance, in its transaction: both or neither.
-        let now = clock.now()
-        let issuedState = state
-        let pending = renewal
+        var issuedState = state
+        issuedState.items[index].newSerial = prepared.serial
+        issuedState.items[index].step = .issued
+        var issued = renewal
+        issued.state = issuedState.stored
+        let step = Self.step(&issued, details: "\(profile): issued \(prepared.serial.hex)", at: clock.now())
         commitWatch?.willCommit("issue")
         let certificate = try await authority.issue(
-            prepared, actor: "renewal:\(renewal.id)", cardSerial: renewal.cardSerial, renewalID: renewal.id,
-            step: { der in
-                var state = issuedState
-                state.items[index].newSerial = prepared.serial
-                state.items[index].step = .issued
-                var renewal = pending
-                renewal.state = state.stored
-                return Self.step(&renewal, details: "\(profile): issued \(prepared.serial.hex)", at: now)
-            }
+            prepared, actor: "renewal:\(renewal.id)", cardSerial: renewal.cardSerial, renewalID: renewal.id, step: { _ in step }
         )
         commitWatch?.didCommit("issue")
-        return try certificate.derEncoded()
+        (renewal, state) = (issued, issuedState)
+        return (prepared.serial, try certificate.derEncoded())
     }
 
     /// The card proves it signs with the new key; the old certificate is then revoked (superseded).
-    public func confirm(renewalID: String, token: String, profile: CertificateProfileKind, signature: [UInt8]) async throws -> RenewalView {
+    ///
+    /// With `next`, the next key's certificate request comes in the same request (one round trip fewer): it is taken
+    /// after the confirmation is stored, in a transaction of its own, as if sent apart (the agent made that key after
+    /// writing this certificate, so the card held a whole pair throughout). The answer then carries the new
+    /// certificate in `next`'s item. Sent again after a lost answer, each half finds its own work done and repeats
+    /// its answer.
+    public func confirm(
+        renewalID: String, token: String, profile: CertificateProfileKind, signature: [UInt8], next: Submission? = nil
+    ) async throws -> RenewalView {
         var (renewal, state) = try await load(renewalID, token: token)
+        if let next, next.profile == profile {
+            throw CardDeskError(.invalidInput, "The next certificate request is for the \(profile) key being confirmed: send it for the next key.")
+        }
+        try await confirm(&renewal, &state, profile: profile, signature: signature)
+        if let next {
+            let issued = try await submit(&renewal, &state, next)
+            return try await view(renewal, state: state, token: nil, issued: issued)
+        }
+        // The last step says whether the card's PUK is still to be changed, so that the agent need not ask.
+        let pukRotationPending = state.isDone ? try await requireCard(renewal.cardSerial).pukRotationPending : nil
+        return try await view(renewal, state: state, token: nil, pukRotationPending: pukRotationPending)
+    }
+
+    /// `confirm` for a renewal already loaded: `renewal` and `state` are left as stored after (unchanged when the
+    /// key was confirmed already).
+    func confirm(_ renewal: inout RenewalRecord, _ state: inout RenewalState, profile: CertificateProfileKind, signature: [UInt8]) async throws {
         let index = try state.index(of: profile)
         let item = state.items[index]
-        if item.step == .done { return try await view(renewal, state: state, token: nil) }
+        if item.step == .done { return }
         guard item.step >= .issued, let newSerial = item.newSerial, let record = try await store.certificate(serial: newSerial) else {
             throw CardDeskError(.notAuthorised, "The \(profile) certificate has not been issued yet.")
         }
@@ -344,9 +384,6 @@ public struct RenewalEngine: Sendable {
         } else {
             try await save(&renewal, details: details)
         }
-        // The last step says whether the card's PUK is still to be changed, so that the agent need not ask.
-        let pukRotationPending = state.isDone ? try await requireCard(renewal.cardSerial).pukRotationPending : nil
-        return try await view(renewal, state: state, token: nil, pukRotationPending: pukRotationPending)
     }
 
     // MARK: Helpers
@@ -411,18 +448,20 @@ public struct RenewalEngine: Sendable {
     /// The renewal as the agent sees it. The card (known to `start`, which hands out the token) adds its
     /// management-key algorithm, which the agent needs for the card's administration; the other steps need not
     /// read the card again for it. An item issued and not yet confirmed carries its new certificate, for the agent to
-    /// write (or find written) when it resumes: taken from `certificates` (what the caller has read already), else
-    /// read from the store.
+    /// write (or find written) when it resumes: taken from `issued` or `certificates` (what the caller has made or
+    /// read already), else read from the store.
     func view(
         _ renewal: RenewalRecord, state: RenewalState, token: String?, card: CardRecord? = nil, pukRotationPending: Bool? = nil,
-        certificates: [CertificateRecord] = [], administration: RenewalAPI.Administration? = nil
+        certificates: [CertificateRecord] = [], issued: (serial: SerialNumber, der: [UInt8])? = nil, administration: RenewalAPI.Administration? = nil
     ) async throws -> RenewalView {
         let algorithm = try card.map { try CardAdministration.managementKey(of: $0, masterKey: masterKey).algorithm.rawValue }
         var items: [RenewalView.Item] = []
         for item in state.items {
             var der: [UInt8]?
             if item.step != .done, let serial = item.newSerial {
-                if let known = certificates.first(where: { $0.serial == serial }) {
+                if let issued, issued.serial == serial {
+                    der = issued.der
+                } else if let known = certificates.first(where: { $0.serial == serial }) {
                     der = known.der
                 } else {
                     der = try await store.certificate(serial: serial)?.der
@@ -432,7 +471,7 @@ public struct RenewalEngine: Sendable {
         }
         return RenewalView(
             id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm, items: items,
-            pukRotationPending: pukRotationPending ?? card?.pukRotationPending, administration: administration
+            pukRotationPending: pukRotationPending ?? card?.pukRotationPending, administration: administration, takesNextWithConfirmation: true
         )
     }
 
