@@ -143,7 +143,7 @@ enum RenewalScenario {
     ) {
         print("renewal, \(keyAlgorithm.rawValue) card keys, \(concurrency) in flight".padding(toLength: 44, withPad: " ", startingAt: 0)
             + String(format: "%10.1f /s", rate) + "   latency " + latencyText(latency.0, latency.1))
-        print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 6 HTTP requests, 5 card signatures, 2 CA and 4 OCSP signatures (good for the new certificates, revoked for the old), 5 transactions)", rate / rawRate))
+        print(String(format: "ratio renewal/raw signing: %.4f (a renewal: 5 HTTP requests, 5 card signatures, 2 CA and 4 OCSP signatures (good for the new certificates, revoked for the old), 5 transactions)", rate / rawRate))
         print(String(
             format: "  CPU per renewal: server %.2f ms, cards and client (another process) %.2f ms; the server alone on %.0f cores: %.0f /s",
             cpu.server * 1000, cpu.client * 1000, cores, serverAlone(cpuPerOperation: cpu.server)
