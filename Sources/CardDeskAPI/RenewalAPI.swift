@@ -119,8 +119,9 @@ public struct RenewalView: Codable, Hashable, Sendable {
     public let pukRotationPending: Bool?
     /// In the answer to a start that carried the card's management-key witness: its answer.
     public let administration: RenewalAPI.Administration?
-    /// The server takes a confirmation and the next key's certificate request in one request (`RenewalAPI.Confirm.next`);
-    /// nil from a server that does not (the agent then sends them apart).
+    /// In the answers that start or resume a renewal (with its token): the server takes a confirmation and the next
+    /// key's certificate request in one request (`RenewalAPI.Confirm.next`); nil from a server that does not (the agent
+    /// then sends them apart).
     public let takesNextWithConfirmation: Bool?
 
     public init(

@@ -10,7 +10,9 @@ import NIOHTTP1
 struct BenchTransport: ServerTransport {
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        // A kept-alive connection for every operation in flight, up to the peak rows' (`--peak`, default 128), as each
+        // workstation has its own: with fewer, requests would wait in this pool and the server would see fewer at once.
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()

@@ -264,15 +264,17 @@ struct RenewalEngineTests {
             let token = try #require(view.token), answer = try #require(view.administration)
             let algorithm = try #require(try await card.managementKeyAlgorithm())
             _ = try await card.completeAdministration(algorithm: algorithm, witness: Array(answer.witness), challenge: Array(answer.challenge))
-            func request(_ slot: CardSlot, _ profile: CertificateProfileKind) async throws -> (RenewalEngine.Submission, P256.Signing.PublicKey) {
+            func request(_ slot: CardSlot, _ profile: CertificateProfileKind) async throws -> (RenewalAPI.Submit, P256.Signing.PublicKey) {
                 let key = try await card.generateKeyPair(in: slot, algorithm: .p256)
                 let csr = try await CardPrivateKey(session: card, slot: slot, publicKey: key).signingRequestDER(commonName: profile.rawValue)
                 let attested = try #require(try await card.attestation(of: slot))
-                return (RenewalEngine.Submission(profile: profile, csr: csr, attestation: attested.certificate, attestationIssuer: attested.issuer), try #require(P256.Signing.PublicKey(key)))
+                let submit = RenewalAPI.Submit(profile: profile, csr: Data(csr), attestation: Data(attested.certificate), attestationIssuer: Data(attested.issuer))
+                return (submit, try #require(P256.Signing.PublicKey(key)))
             }
             let (signing, _) = try await request(.signing, .signing)
             let signingDER = try await engine.submit(
-                renewalID: view.id, token: token, profile: .signing, csr: signing.csr, attestation: signing.attestation, attestationIssuer: signing.attestationIssuer
+                renewalID: view.id, token: token, profile: .signing, csr: Array(signing.csr), attestation: signing.attestation.map(Array.init),
+                attestationIssuer: signing.attestationIssuer.map(Array.init)
             )
             let newSigning = try Certificate(derEncoded: signingDER)
             try await card.writeCertificate(signingDER, into: .signing)

@@ -210,6 +210,11 @@ struct TerminalRenewalTests {
         try await Tools.offCooperativePool {
             var setup = try Setup("kill-renew")
             var generator = SystemRandomNumberGenerator()
+            // How long a whole run takes here (start to exit): the kills fall inside it, wherever the run's speed is.
+            let timed = try setup.issueCard("timed")
+            let started = Date()
+            #expect(try setup.carddesk(["renew"], card: timed, passcode: "123456").ok)
+            let whole = Date().timeIntervalSince(started)
             var interrupted = 0
             for round in 0..<12 {
                 let card = try setup.issueCard("card-\(round)")
@@ -222,7 +227,7 @@ struct TerminalRenewalTests {
                 process.standardOutput = FileHandle.nullDevice
                 process.standardError = FileHandle.nullDevice
                 try process.run()
-                Thread.sleep(forTimeInterval: Double.random(in: 0.02...0.35, using: &generator))
+                Thread.sleep(forTimeInterval: whole * Double.random(in: 0.05...0.9, using: &generator))
                 if round % 2 == 0 {
                     kill(process.processIdentifier, SIGKILL)
                     process.waitUntilExit()

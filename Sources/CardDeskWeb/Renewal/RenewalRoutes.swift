@@ -61,14 +61,9 @@ struct RenewalRoutes {
         api.post("renewals/:id/confirmations") { request, context in
             let body = try await request.decode(as: RenewalAPI.Confirm.self, context: context)
             // With the next key's certificate request (one round trip fewer): see `RenewalEngine.confirm`.
-            let next = body.next.map {
-                RenewalEngine.Submission(
-                    profile: $0.profile, csr: Array($0.csr), attestation: $0.attestation.map(Array.init), attestationIssuer: $0.attestationIssuer.map(Array.init)
-                )
-            }
             return try await engine.confirm(
                 renewalID: try context.parameters.require("id"), token: try Self.token(request), profile: body.profile, signature: Array(body.signature),
-                next: next
+                next: body.next
             )
         }
     }

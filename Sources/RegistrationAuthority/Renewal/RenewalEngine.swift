@@ -256,28 +256,16 @@ public struct RenewalEngine: Sendable {
         renewalID: String, token: String, profile: CertificateProfileKind, csr csrDER: [UInt8], attestation: [UInt8]? = nil, attestationIssuer: [UInt8]? = nil
     ) async throws -> [UInt8] {
         var (renewal, state) = try await load(renewalID, token: token)
-        return try await submit(&renewal, &state, Submission(profile: profile, csr: csrDER, attestation: attestation, attestationIssuer: attestationIssuer)).der
-    }
-
-    /// A key's certificate request, as the agent sends it (with its attestation, when the card makes one).
-    public struct Submission: Sendable {
-        public let profile: CertificateProfileKind
-        public let csr: [UInt8]
-        public let attestation: [UInt8]?
-        public let attestationIssuer: [UInt8]?
-        public init(profile: CertificateProfileKind, csr: [UInt8], attestation: [UInt8]? = nil, attestationIssuer: [UInt8]? = nil) {
-            self.profile = profile
-            self.csr = csr
-            self.attestation = attestation
-            self.attestationIssuer = attestationIssuer
-        }
+        return try await submit(&renewal, &state, profile: profile, csr: csrDER, attestation: attestation, attestationIssuer: attestationIssuer).der
     }
 
     /// `submit` for a renewal already loaded (and its token checked): `renewal` and `state` are left as stored after.
-    func submit(_ renewal: inout RenewalRecord, _ state: inout RenewalState, _ submission: Submission) async throws -> (serial: SerialNumber, der: [UInt8]) {
-        let profile = submission.profile, attestation = submission.attestation, attestationIssuer = submission.attestationIssuer
+    func submit(
+        _ renewal: inout RenewalRecord, _ state: inout RenewalState, profile: CertificateProfileKind, csr csrDER: [UInt8], attestation: [UInt8]?,
+        attestationIssuer: [UInt8]?
+    ) async throws -> (serial: SerialNumber, der: [UInt8]) {
         // Parsed only for a caller holding the renewal's token.
-        let csr = try CertificateRequestCheck.parse(submission.csr)
+        let csr = try CertificateRequestCheck.parse(csrDER)
         do {
             try self.attestation.check(csr: csr, attestation: attestation, issuer: attestationIssuer, now: clock.now())
         } catch let error as CardDeskError {
@@ -340,7 +328,7 @@ public struct RenewalEngine: Sendable {
     /// certificate in `next`'s item. Sent again after a lost answer, each half finds its own work done and repeats
     /// its answer.
     public func confirm(
-        renewalID: String, token: String, profile: CertificateProfileKind, signature: [UInt8], next: Submission? = nil
+        renewalID: String, token: String, profile: CertificateProfileKind, signature: [UInt8], next: RenewalAPI.Submit? = nil
     ) async throws -> RenewalView {
         var (renewal, state) = try await load(renewalID, token: token)
         if let next, next.profile == profile {
@@ -348,7 +336,10 @@ public struct RenewalEngine: Sendable {
         }
         try await confirm(&renewal, &state, profile: profile, signature: signature)
         if let next {
-            let issued = try await submit(&renewal, &state, next)
+            let issued = try await submit(
+                &renewal, &state, profile: next.profile, csr: Array(next.csr), attestation: next.attestation.map(Array.init),
+                attestationIssuer: next.attestationIssuer.map(Array.init)
+            )
             return try await view(renewal, state: state, token: nil, issued: issued)
         }
         // The last step says whether the card's PUK is still to be changed, so that the agent need not ask.
@@ -471,7 +462,8 @@ public struct RenewalEngine: Sendable {
         }
         return RenewalView(
             id: renewal.id, token: token, done: state.isDone, managementKeyAlgorithm: algorithm, items: items,
-            pukRotationPending: pukRotationPending ?? card?.pukRotationPending, administration: administration, takesNextWithConfirmation: true
+            pukRotationPending: pukRotationPending ?? card?.pukRotationPending, administration: administration,
+            takesNextWithConfirmation: token != nil ? true : nil
         )
     }
 
